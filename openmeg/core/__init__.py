@@ -1,0 +1,1 @@
+"""The spine of openmeg: clock, points, bus, store, site file, errors, units."""

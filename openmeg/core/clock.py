@@ -1,0 +1,80 @@
+"""The one clock of openmeg: every module asks an injected ``Clock`` for the time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Source of aware UTC time and of waiting."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware, in UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+class WallClock:
+    """Real time, corrected by the offset measured against an authorised time server.
+
+    ``offset_s`` is added to the machine's clock: a positive offset means the machine is behind.
+    """
+
+    def __init__(self, *, offset_s: float = 0.0) -> None:
+        self._offset_s = offset_s
+
+    @property
+    def offset_s(self) -> float:
+        return self._offset_s
+
+    def set_offset(self, offset_s: float) -> None:
+        """Apply a newly measured offset to the authorised time source."""
+        self._offset_s = offset_s
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(time.time() + self._offset_s, tz=UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class SimClock:
+    """Simulated time that runs ``speed`` times faster than real time.
+
+    ``speed=0`` (the default) never waits: ``sleep`` advances the time at once, which makes tests
+    deterministic. ``advance`` moves the time by hand.
+    """
+
+    def __init__(self, start: datetime, *, speed: float = 0.0) -> None:
+        if start.tzinfo is None:
+            raise ValueError("SimClock needs an aware start time (e.g. 2026-01-01T00:00:00+00:00)")
+        if speed < 0:
+            raise ValueError(f"SimClock speed must be >= 0, got {speed}")
+        self._now = start.astimezone(UTC)
+        self._speed = speed
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time forward by ``seconds`` (never backward)."""
+        if seconds < 0:
+            raise ValueError(f"simulated time cannot go backward ({seconds} s)")
+        self._now += timedelta(seconds=seconds)
+
+    async def sleep(self, seconds: float) -> None:
+        if self._speed > 0:
+            await asyncio.sleep(seconds / self._speed)
+        else:
+            await asyncio.sleep(0)
+        self.advance(seconds)

@@ -1,0 +1,114 @@
+"""Versioned bus messages (JSON on the wire), and the topics that carry them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from openmeg.core.points import Point, PointId, Quality
+
+SCHEMA_VERSION = 1
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    v: Literal[1] = 1
+
+
+class PointUpdate(_Message):
+    """A new value of a point."""
+
+    type: Literal["point"] = "point"
+    site: str
+    device: str
+    name: str
+    value: float
+    unit: str
+    ts: datetime
+    quality: Quality = Quality.GOOD
+
+    @classmethod
+    def of(cls, point: Point) -> PointUpdate:
+        return cls(
+            site=point.id.site,
+            device=point.id.device,
+            name=point.id.name,
+            value=point.value,
+            unit=point.unit,
+            ts=point.ts,
+            quality=point.quality,
+        )
+
+    def to_point(self) -> Point:
+        return Point(
+            id=PointId(site=self.site, device=self.device, name=self.name),
+            value=self.value,
+            unit=self.unit,
+            ts=self.ts,
+            quality=self.quality,
+        )
+
+
+class AlarmMessage(_Message):
+    """An alarm raised or cleared by any part of the platform."""
+
+    type: Literal["alarm"] = "alarm"
+    site: str
+    source: str
+    code: str
+    text: str
+    active: bool
+    ts: datetime
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+
+class ModeChange(_Message):
+    """The MEG changed operating mode (grid-connected or island)."""
+
+    type: Literal["mode"] = "mode"
+    site: str
+    mode: Literal["grid", "island", "blackout"]
+    ts: datetime
+
+
+class CommandMessage(_Message):
+    """A request to write a point, and later its outcome."""
+
+    type: Literal["command"] = "command"
+    site: str
+    device: str
+    name: str
+    value: float
+    ts: datetime
+    user: str = "system"
+
+
+BusMessage = Annotated[
+    PointUpdate | AlarmMessage | ModeChange | CommandMessage, Field(discriminator="type")
+]
+_ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
+
+
+def encode(message: BusMessage) -> bytes:
+    """The JSON bytes of ``message``."""
+    return message.model_dump_json().encode()
+
+
+def decode(data: bytes | str) -> BusMessage:
+    """Read a message from JSON; raises ``pydantic.ValidationError`` when it is malformed."""
+    return _ADAPTER.validate_json(data)
+
+
+def point_topic(site: str, device: str, name: str, *, domain: str = "der") -> str:
+    """``meg/<site>/<domain>/<device>/<name>``."""
+    return f"meg/{site}/{domain}/{device}/{name}"
+
+
+def alarm_topic(site: str, source: str) -> str:
+    return f"meg/{site}/operation/alarms/{source}"
+
+
+def mode_topic(site: str) -> str:
+    return f"meg/{site}/distribution/pcc/mode"

@@ -1,0 +1,101 @@
+"""Points: the one vocabulary of openmeg, ``site/device/name`` with value, unit, time and quality.
+
+A device kind declares its points once, as a table of frozen ``PointSpec`` descriptions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class Quality(StrEnum):
+    """How far a value can be trusted."""
+
+    GOOD = "good"
+    ESTIMATED = "estimated"
+    STALE = "stale"
+    INVALID = "invalid"
+
+
+class Access(StrEnum):
+    """Whether a point can be commanded."""
+
+    READ = "r"
+    READ_WRITE = "rw"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PointId:
+    """The address of a point: ``site/device/name``."""
+
+    site: str
+    device: str
+    name: str
+
+    def __post_init__(self) -> None:
+        for part, label in ((self.site, "site"), (self.device, "device"), (self.name, "name")):
+            if not _NAME.match(part):
+                raise ValueError(
+                    f"point {label} {part!r} must be letters, digits, '_', '-' or '.', "
+                    "starting with a letter or digit"
+                )
+
+    @classmethod
+    def parse(cls, text: str) -> PointId:
+        """Read ``site/device/name``."""
+        parts = text.split("/")
+        if len(parts) != 3:
+            raise ValueError(f"point id {text!r} must be site/device/name")
+        return cls(site=parts[0], device=parts[1], name=parts[2])
+
+    def __str__(self) -> str:
+        return f"{self.site}/{self.device}/{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PointSpec:
+    """What a device kind says of one of its points, once.
+
+    ``register`` and ``data_type`` describe where the value lives on the wire (SunSpec Modbus);
+    ``scale`` multiplies the raw value; ``low``/``high`` bound a commanded value.
+    """
+
+    name: str
+    unit: str
+    description: str
+    access: Access = Access.READ
+    register: int | None = None
+    data_type: str = "float32"
+    scale: float = 1.0
+    low: float | None = None
+    high: float | None = None
+
+    def check_command(self, value: float) -> None:
+        """Raise ``ValueError`` naming the accepted range when ``value`` cannot be written."""
+        if self.access is not Access.READ_WRITE:
+            raise ValueError(f"point {self.name!r} is read-only")
+        if value != value:  # NaN
+            raise ValueError(f"point {self.name!r} needs a number, got NaN")
+        if (self.low is not None and value < self.low) or (
+            self.high is not None and value > self.high
+        ):
+            raise ValueError(
+                f"{value} {self.unit} is out of range for {self.name!r}: "
+                f"accepted {self.low} .. {self.high} {self.unit}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Point:
+    """One value of one point at one instant."""
+
+    id: PointId
+    value: float
+    unit: str
+    ts: datetime
+    quality: Quality = Quality.GOOD

@@ -1,0 +1,1 @@
+"""Protocol adapters only (MQTT, Modbus, OpenADR, NTP, TLS); no business rules here."""

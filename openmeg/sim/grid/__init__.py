@@ -1,0 +1,1 @@
+"""The simulated network: power balance, droop, islanding, power flow."""

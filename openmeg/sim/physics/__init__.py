@@ -1,0 +1,1 @@
+"""Pure, vectorised device physics: numpy arrays in, numpy arrays out."""
