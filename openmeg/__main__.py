@@ -1,0 +1,5 @@
+"""``python -m openmeg``."""
+
+from openmeg.cli import main
+
+main()

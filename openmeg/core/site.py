@@ -1,0 +1,352 @@
+"""The site file: a YAML description of one MEG, validated with pydantic.
+
+Errors name the file, the field and what is accepted; ``load_site`` raises ``SiteFileError`` with
+every problem found, and never writes anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from openmeg.core.errors import Problem, SiteFileError
+from openmeg.core.network import NETWORK_CATALOGUE, bus_names, load_network
+from openmeg.customer.equipment import (
+    EVCharger,
+    HeatLoad,
+    Load,
+    Meter,
+    Sensor,
+    ShiftableLoad,
+)
+from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
+
+SITES_DIR = Path(__file__).resolve().parent.parent / "sites"
+
+Device = Annotated[
+    PV
+    | Wind
+    | CHP
+    | FuelCell
+    | Battery
+    | HeatStorage
+    | Load
+    | ShiftableLoad
+    | HeatLoad
+    | EVCharger
+    | Sensor,
+    Field(discriminator="kind"),
+]
+DEVICE_KINDS = (
+    "pv", "wind", "chp", "fuel_cell", "battery", "heat_storage", "load", "shiftable_load",
+    "heat_load", "ev_charger", "sensor",
+)  # fmt: skip
+CONTROLLER_KINDS = ("self_consumption", "heat_led_chp")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SiteInfo(_Frozen):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", max_length=64)
+    name: str
+    timezone: str
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    altitude_m: float = 0.0
+    frequency_hz: Literal[50, 60] = 50
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(
+                f"unknown time zone {v!r}: use an IANA name such as Europe/Berlin"
+            ) from err
+        return v
+
+
+class Network(_Frozen):
+    catalogue: Literal["cigre_lv"] | None = None
+    file: str | None = Field(None, description="pandapower JSON file, relative to the site file")
+
+
+class Outage(_Frozen):
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-06-15T14:00:00Z")
+        return v
+
+
+class SyncCheck(_Frozen):
+    max_dv_pu: float = Field(0.05, gt=0)
+    max_df_hz: float = Field(0.2, gt=0)
+    max_dphi_deg: float = Field(10.0, gt=0)
+
+
+class Utility(_Frozen):
+    """The utility-grid connection at the point of common coupling."""
+
+    pcc_bus: str
+    import_limit_kw: float = Field(gt=0)
+    export_limit_kw: float = Field(ge=0)
+    transfer_switch: Literal["ats", "ctts"] = "ats"
+    co2_kg_per_kwh: float = Field(0.4, ge=0)
+    outages: tuple[Outage, ...] = ()
+    sync_check: SyncCheck = SyncCheck()
+
+
+class Customer(_Frozen):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    name: str
+    kind: Literal["residential", "commercial", "industrial", "community"]
+    building: str | None = None
+    share: float | None = Field(None, gt=0, le=1)
+
+
+class Building(_Frozen):
+    """An aggregate building with partitioned owners who share one basic charge."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    name: str
+    contracted_kw: float = Field(gt=0)
+    basic_charge_per_month: float = Field(ge=0)
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    main_meter: str
+
+
+class Controller(_Frozen):
+    kind: Literal["self_consumption", "heat_led_chp"]
+    priority: int = Field(ge=0)
+    enabled: bool = True
+
+
+class Simulation(_Frozen):
+    powerflow_interval_min: int = Field(60, gt=0)
+    f_min_hz_ok: float = 49.5
+    f_max_hz_ok: float = 50.5
+    shed_below_hz: float = 49.8
+
+
+class Site(_Frozen):
+    """One MEG."""
+
+    site: SiteInfo
+    network: Network
+    weather_tmy3: str = Field(description="TMY3 file: pvlib's bundled file name, or a path")
+    utility: Utility
+    customers: tuple[Customer, ...]
+    buildings: tuple[Building, ...] = ()
+    devices: tuple[Device, ...]
+    meters: tuple[Meter, ...]
+    controllers: tuple[Controller, ...] = ()
+    simulation: Simulation = Simulation()
+
+    def device(self, device_id: str) -> Device:
+        for d in self.devices:
+            if d.id == device_id:
+                return d
+        raise KeyError(f"no device {device_id!r} in site {self.site.id!r}")
+
+    def devices_of(self, kind: str) -> list[Any]:
+        return [d for d in self.devices if d.kind == kind]
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in DEVICE_KINDS and out.startswith("devices["):
+            out += f"({part})"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def resolve_site_path(name_or_path: str) -> Path:
+    """A shipped site by name (``demo``) or a path to a site file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    shipped = SITES_DIR / f"{name_or_path}.yaml"
+    if shipped.exists():
+        return shipped
+    known = ", ".join(sorted(p.stem for p in SITES_DIR.glob("*.yaml")))
+    raise SiteFileError(
+        [
+            Problem(
+                file=name_or_path,
+                field="(file)",
+                message=f"no such file or shipped site; shipped sites: {known}",
+            )
+        ]
+    )
+
+
+def load_site(name_or_path: str | Path) -> Site:
+    """Read, validate and cross-check a site file; raise ``SiteFileError`` listing every problem."""
+    path = resolve_site_path(str(name_or_path))
+    file = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SiteFileError(
+            [Problem(file=file, field="(file)", message=f"cannot read: {err.strerror}")]
+        ) from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+        what = getattr(err, "problem", None) or str(err)
+        raise SiteFileError(
+            [Problem(file=file, field=where, message=f"YAML syntax error: {what}")]
+        ) from err
+    if not isinstance(raw, dict):
+        raise SiteFileError(
+            [
+                Problem(
+                    file=file,
+                    field="(top level)",
+                    message="a site file is a YAML mapping with keys site, network, devices, ...",
+                )
+            ]
+        )
+    try:
+        site = Site.model_validate(raw)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            msg = e["msg"]
+            if e["type"] == "union_tag_invalid":
+                kind = e["input"].get("kind") if isinstance(e["input"], dict) else None
+                msg = f"unknown device kind {kind!r}; accepted: {', '.join(DEVICE_KINDS)}"
+            elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
+                msg = f"{msg} (got {e['input']!r})"
+            problems.append(Problem(file=file, field=_field(tuple(e["loc"])), message=msg))
+        raise SiteFileError(problems) from err
+    found = cross_check(site, path)
+    if found:
+        raise SiteFileError([Problem(file=file, field=f, message=m) for f, m in found])
+    return site
+
+
+def network_of(site: Site, site_path: Path | None = None) -> Any:
+    """The pandapower net of ``site``."""
+    file = None
+    if site.network.file is not None:
+        file = Path(site.network.file)
+        if site_path is not None and not file.is_absolute():
+            file = site_path.parent / file
+    return load_network(site.network.catalogue, file)
+
+
+def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
+    """Problems that span several fields: ids, references, buses, shares."""
+    out: list[tuple[str, str]] = []
+    net_cfg = site.network
+    if (net_cfg.catalogue is None) == (net_cfg.file is None):
+        out.append(
+            ("network", f"give exactly one of catalogue ({', '.join(NETWORK_CATALOGUE)}) or file")
+        )
+        return out
+    try:
+        buses = set(bus_names(network_of(site, path)))
+    except (OSError, ValueError) as err:
+        out.append(("network.file", f"cannot load the network: {err}"))
+        return out
+
+    ids = [d.id for d in site.devices] + [m.id for m in site.meters]
+    for dup, n in Counter(ids).items():
+        if n > 1:
+            out.append(("devices/meters", f"id {dup!r} is used {n} times; ids must be unique"))
+    for dup, n in Counter(c.id for c in site.customers).items():
+        if n > 1:
+            out.append(("customers", f"id {dup!r} is used {n} times; ids must be unique"))
+    customers = {c.id for c in site.customers} | {"community"}
+    devices = {d.id: d for d in site.devices}
+    meters = {m.id for m in site.meters}
+    hint = ", ".join(sorted(buses)[:6]) + ", ..."
+    if site.utility.pcc_bus not in buses:
+        out.append(
+            (
+                "utility.pcc_bus",
+                f"bus {site.utility.pcc_bus!r} is not in the network (buses: {hint})",
+            )
+        )
+    for i, d in enumerate(site.devices):
+        where = f"devices[{i}]({d.kind})"
+        if d.bus not in buses:
+            out.append((f"{where}.bus", f"bus {d.bus!r} is not in the network (buses: {hint})"))
+        if d.owner not in customers:
+            out.append((f"{where}.owner", f"{d.owner!r} is not a customer id or 'community'"))
+        for ref_field in ("heat_storage", "watches"):
+            ref = getattr(d, ref_field, None)
+            if ref is None:
+                continue
+            want = "heat_storage" if ref_field == "heat_storage" else None
+            if ref not in devices or (want and devices[ref].kind != want):
+                out.append(
+                    (f"{where}.{ref_field}", f"{ref!r} is not a {want or 'device'} id of this site")
+                )
+    for i, m in enumerate(site.meters):
+        if m.customer not in customers:
+            out.append((f"meters[{i}].customer", f"{m.customer!r} is not a customer id"))
+        if m.parent is not None and m.parent not in meters:
+            out.append((f"meters[{i}].parent", f"{m.parent!r} is not a meter id"))
+        for dev in m.devices:
+            if dev not in devices:
+                out.append((f"meters[{i}].devices", f"{dev!r} is not a device id"))
+    buildings = {b.id: b for b in site.buildings}
+    for i, b in enumerate(site.buildings):
+        if b.main_meter not in meters:
+            out.append((f"buildings[{i}].main_meter", f"{b.main_meter!r} is not a meter id"))
+        owners = [c for c in site.customers if c.building == b.id]
+        if not owners:
+            out.append(
+                (
+                    f"buildings[{i}]",
+                    "an aggregate building needs owners (customers with building and share)",
+                )
+            )
+        elif abs((total := sum(c.share or 0 for c in owners)) - 1) > 1e-9:
+            out.append(
+                (f"buildings[{i}]", f"owner shares add up to {total:g}; they must add up to 1")
+            )
+    for i, c in enumerate(site.customers):
+        if c.building is not None and c.building not in buildings:
+            out.append((f"customers[{i}].building", f"{c.building!r} is not a building id"))
+        if (c.building is None) != (c.share is None):
+            out.append(
+                (
+                    f"customers[{i}]",
+                    "an owner in an aggregate building needs both building and share",
+                )
+            )
+    for prio, n in Counter(c.priority for c in site.controllers).items():
+        if n > 1:
+            out.append(
+                ("controllers", f"priority {prio} is used {n} times; priorities must be unique")
+            )
+    for o in site.utility.outages:
+        if o.end <= o.start:
+            out.append(
+                (
+                    "utility.outages",
+                    f"outage starting {o.start.isoformat()} must end after it starts",
+                )
+            )
+    return out

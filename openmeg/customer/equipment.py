@@ -1,0 +1,94 @@
+"""What the customer domain's equipment is to the platform: loads, EV chargers, meters, sensors."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openmeg.der.ratings import DeviceBase
+
+ElectricProfile = Literal[
+    "h0", "h0_dyn", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "l0", "l1", "l2"
+]
+HeatProfile = Literal["EFH", "MFH", "GHD", "GKO", "GHA", "GMK", "GBD", "GBH", "GWA", "GGA"]
+
+
+class Load(DeviceBase):
+    """An electric load following a BDEW standard load profile (demandlib)."""
+
+    kind: Literal["load"]
+    annual_kwh: float = Field(gt=0)
+    profile: ElectricProfile
+    power_factor: float = Field(0.95, gt=0, le=1)
+    sheddable: bool = True
+    shed_priority: int = Field(100, ge=0, description="lower numbers are shed first")
+
+    @model_validator(mode="after")
+    def _check(self) -> Load:
+        if self.critical and self.sheddable:
+            raise ValueError("a critical load cannot be sheddable")
+        return self
+
+
+class ShiftableLoad(DeviceBase):
+    """A load that runs ``p_kw`` for ``run_min`` once a day inside a local time window."""
+
+    kind: Literal["shiftable_load"]
+    p_kw: float = Field(gt=0)
+    run_min: int = Field(gt=0, le=1440)
+    window_start_h: int = Field(ge=0, le=23)
+    window_end_h: int = Field(ge=1, le=24)
+    shed_priority: int = Field(50, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> ShiftableLoad:
+        if (self.window_end_h - self.window_start_h) * 60 < self.run_min:
+            raise ValueError("the window must be at least run_min long")
+        return self
+
+
+class HeatLoad(DeviceBase):
+    """A building's heat demand (BDEW heat load profile, demandlib), served from a heat storage."""
+
+    kind: Literal["heat_load"]
+    annual_kwh: float = Field(gt=0)
+    profile: HeatProfile
+    building_class: int = Field(0, ge=0, le=11)
+    heat_storage: str
+
+
+class EVCharger(DeviceBase):
+    """An EV charger with seeded charging sessions (arrival, dwell, energy)."""
+
+    kind: Literal["ev_charger"]
+    p_max_kw: float = Field(gt=0)
+    sessions_per_day: float = Field(1.0, gt=0, le=4)
+    arrival_h_mean: float = Field(18.0, ge=0, lt=24)
+    dwell_h_mean: float = Field(10.0, gt=0, le=24)
+    energy_kwh_mean: float = Field(gt=0)
+    seed: int = 0
+    shed_priority: int = Field(60, ge=0)
+
+
+class Sensor(DeviceBase):
+    """Temperature, vibration and noise of a piece of equipment."""
+
+    kind: Literal["sensor"]
+    watches: str = Field(description="id of the device it is mounted on")
+    temp_rise_c: float = Field(25.0, ge=0, description="temperature rise at full load")
+    vibration_mm_s_full_load: float = Field(4.5, ge=0)
+    noise_db_full_load: float = Field(75.0, ge=0)
+    seed: int = 0
+
+
+class Meter(BaseModel):
+    """A smart meter or sub-meter measuring the net flow of the devices behind it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    customer: str
+    devices: tuple[str, ...] = Field(default=(), description="devices behind this meter")
+    parent: str | None = Field(None, description="the main meter of a sub-meter")
+    interval_min: Literal[5, 15, 30, 60] = 15

@@ -1,0 +1,125 @@
+"""What each kind of DER is to the platform: its ratings and limits, as written in a site file.
+
+Units are in the field names; power into the MEG bus is positive (see ``openmeg.core.units``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DeviceBase(BaseModel):
+    """Fields every device has: identity, where it connects, who owns it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    bus: str = Field(description="name of the network bus the device connects to")
+    owner: str = Field(description="customer id of the owner, or 'community'")
+    critical: bool = Field(False, description="a critical device is never shed")
+    name: str = ""
+
+
+class PV(DeviceBase):
+    """Rooftop or ground PV with its inverter (pvlib PVWatts)."""
+
+    kind: Literal["pv"]
+    dc_kwp: float = Field(gt=0, description="DC rating at STC, kWp")
+    inverter_kw: float = Field(gt=0, description="AC rating of the inverter, kW")
+    tilt_deg: float = Field(25.0, ge=0, le=90)
+    azimuth_deg: float = Field(180.0, ge=0, lt=360)
+    system_losses: float = Field(0.14, ge=0, lt=1, description="PVWatts system losses, fraction")
+    gamma_pdc_per_c: float = Field(-0.004, lt=0, gt=-0.02)
+
+
+class Wind(DeviceBase):
+    """A wind turbine with a power curve from windpowerlib's turbine library."""
+
+    kind: Literal["wind"]
+    turbine_type: str = Field(description="turbine type in windpowerlib's library, e.g. E-53/800")
+    hub_height_m: float = Field(gt=0)
+    rated_kw: float | None = Field(
+        None, gt=0, description="scale the library curve to this rating (a smaller turbine)"
+    )
+    roughness_length_m: float = Field(0.15, gt=0, lt=5)
+
+
+class CHP(DeviceBase):
+    """Combined heat and power unit (gas engine) feeding a heat storage."""
+
+    kind: Literal["chp"]
+    p_el_max_kw: float = Field(gt=0)
+    p_el_min_kw: float = Field(ge=0, description="minimum stable electric load while running")
+    eta_el: float = Field(gt=0, lt=1)
+    eta_th: float = Field(gt=0, lt=1)
+    ramp_kw_per_min: float = Field(gt=0)
+    min_up_min: int = Field(ge=0)
+    min_down_min: int = Field(ge=0)
+    heat_storage: str = Field(description="id of the heat storage it charges")
+    co2_kg_per_kwh_fuel: float = Field(0.202, ge=0)
+    grid_forming: bool = True
+    droop_pct: float = Field(4.0, gt=0, le=20)
+
+    @model_validator(mode="after")
+    def _check(self) -> CHP:
+        if self.p_el_min_kw > self.p_el_max_kw:
+            raise ValueError("p_el_min_kw must not exceed p_el_max_kw")
+        if self.eta_el + self.eta_th > 1:
+            raise ValueError("eta_el + eta_th must not exceed 1")
+        return self
+
+
+class FuelCell(DeviceBase):
+    """A fuel cell running at a commanded setpoint within its ramp limit."""
+
+    kind: Literal["fuel_cell"]
+    p_max_kw: float = Field(gt=0)
+    p_min_kw: float = Field(0.0, ge=0)
+    p_set_kw: float = Field(ge=0, description="setpoint, kW")
+    eta_el: float = Field(gt=0, lt=1)
+    ramp_kw_per_min: float = Field(gt=0)
+    co2_kg_per_kwh_fuel: float = Field(0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> FuelCell:
+        if not self.p_min_kw <= self.p_set_kw <= self.p_max_kw:
+            raise ValueError("p_set_kw must lie between p_min_kw and p_max_kw")
+        return self
+
+
+class Battery(DeviceBase):
+    """A battery energy storage system with its inverter."""
+
+    kind: Literal["battery"]
+    capacity_kwh: float = Field(gt=0)
+    p_charge_max_kw: float = Field(gt=0)
+    p_discharge_max_kw: float = Field(gt=0)
+    eta_charge: float = Field(0.95, gt=0, le=1)
+    eta_discharge: float = Field(0.95, gt=0, le=1)
+    soc_min: float = Field(0.1, ge=0, lt=1)
+    soc_max: float = Field(0.95, gt=0, le=1)
+    soc_initial: float = Field(0.5, ge=0, le=1)
+    grid_forming: bool = False
+    droop_pct: float = Field(4.0, gt=0, le=20)
+
+    @model_validator(mode="after")
+    def _check(self) -> Battery:
+        if self.soc_min >= self.soc_max:
+            raise ValueError("soc_min must be below soc_max")
+        if not self.soc_min <= self.soc_initial <= self.soc_max:
+            raise ValueError("soc_initial must lie between soc_min and soc_max")
+        return self
+
+
+class HeatStorage(DeviceBase):
+    """A hot-water heat store with standing losses and a backup boiler."""
+
+    kind: Literal["heat_storage"]
+    capacity_kwh: float = Field(gt=0)
+    loss_per_h: float = Field(0.005, ge=0, lt=1, description="standing loss, fraction per hour")
+    soc_initial: float = Field(0.5, ge=0, le=1)
+    boiler_kw: float = Field(ge=0, description="backup boiler that covers what storage cannot")
+    boiler_eta: float = Field(0.9, gt=0, le=1)
+    boiler_co2_kg_per_kwh_fuel: float = Field(0.202, ge=0)
