@@ -1,0 +1,53 @@
+"""Control laws of the default controllers: pure, compiled, shared by the live control cycle and
+the year-long simulation so both run the very same rules.
+
+Sign: a positive battery request discharges into the MEG bus.
+"""
+
+from __future__ import annotations
+
+from openmeg.core.jit import njit
+
+HEAT_SOC_ON = 0.30
+"""Start the CHP when the heat store falls to this state of charge."""
+HEAT_SOC_OFF = 0.90
+"""Stop the CHP when the heat store reaches this state of charge."""
+HEAT_SOC_TARGET = 0.70
+HEAT_HORIZON_H = 1.0
+
+
+@njit
+def self_consumption_request_kw(net_demand_kw: float) -> float:
+    """Battery request: cover the deficit (discharge) or absorb the surplus (charge).
+
+    ``net_demand_kw`` is demand minus local generation behind the battery's meter (or at the PCC
+    for a community battery). The battery's own limits are applied by the battery.
+    """
+    return net_demand_kw
+
+
+@njit
+def heat_led_chp_request_kw(
+    on: bool,
+    heat_soc: float,
+    heat_demand_kw: float,
+    heat_capacity_kwh: float,
+    eta_el: float,
+    eta_th: float,
+    p_min_kw: float,
+    p_max_kw: float,
+) -> float:
+    """Electric request of a heat-led CHP (0 asks it to stop).
+
+    Hysteresis on the heat store: on at ``HEAT_SOC_ON``, off at ``HEAT_SOC_OFF``. While on, it
+    makes the heat demand plus what brings the store to ``HEAT_SOC_TARGET`` within an hour.
+    """
+    want = on
+    if heat_soc <= HEAT_SOC_ON:
+        want = True
+    elif heat_soc >= HEAT_SOC_OFF:
+        want = False
+    if not want:
+        return 0.0
+    q_kw = heat_demand_kw + (HEAT_SOC_TARGET - heat_soc) * heat_capacity_kwh / HEAT_HORIZON_H
+    return min(max(q_kw * eta_el / eta_th, p_min_kw), p_max_kw)
