@@ -105,6 +105,7 @@ class Utility(_Frozen):
     import_limit_kw: float = Field(gt=0)
     export_limit_kw: float = Field(ge=0)
     transfer_switch: Literal["ats", "ctts"] = "ats"
+    transfer_time_s: float = Field(0.2, ge=0, le=60, description="open-transition break time")
     co2_kg_per_kwh: float = Field(0.4, ge=0)
     outages: tuple[Outage, ...] = ()
     sync_check: SyncCheck = SyncCheck()

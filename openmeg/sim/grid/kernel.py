@@ -1,0 +1,462 @@
+"""The plant's step loop: power balance, controllers' laws, islanding, droop and load shedding.
+
+Compiled with numba; ``run_steps`` advances the whole MEG from step ``k0`` to ``k1`` and writes
+every device's power into the output arrays. Units: kW, kWh, Hz; power into the bus positive.
+
+Balance every step (kW):
+``ren_out + chp + fc + import + discharge = served + export + charge + losses + spill``.
+
+Island operation: the grid-forming units (batteries and CHPs flagged ``grid_forming``) share the
+imbalance by droop; the frequency is ``f0 - (D - S) / K`` where ``D`` is what they must supply,
+``S`` the setpoint their secondary control has reached and ``K = sum(P_n / (droop * f0))``.
+Secondary control moves ``S`` toward ``D`` with a 60 s time constant. Loads are shed by priority
+(lowest number first, never critical ones) while the frequency would fall below
+``shed_below_hz`` or the units cannot supply ``D``; renewables are curtailed when the frequency
+would rise as far above nominal. Shed loads come back one per step when there is headroom.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from openmeg.core.jit import njit
+from openmeg.operation.controllers.laws import heat_led_chp_request_kw, self_consumption_request_kw
+from openmeg.sim.physics.battery import battery_limits_kw, battery_step
+from openmeg.sim.physics.chp import chp_heat_kw, chp_step, ramp_toward
+from openmeg.sim.physics.heat import heat_storage_step
+
+GRID, ISLAND, BLACKOUT = 0, 1, 2
+# battery parameter columns
+B_CAP, B_PC, B_PD, B_EC, B_ED, B_SMIN, B_SMAX, B_DROOP, B_GF = range(9)
+# CHP parameter columns
+C_PMIN, C_PMAX, C_RAMP, C_UP, C_DOWN, C_EEL, C_ETH, C_DROOP, C_GF, C_HS = range(10)
+# fuel cell parameter columns
+F_PMIN, F_PMAX, F_PSET, F_RAMP = range(4)
+# heat storage parameter columns
+H_CAP, H_LOSS, H_BOILER = range(3)
+# mode state: mode, secondary setpoint S (kW), last frequency (Hz), events recorded
+M_MODE, M_SSET, M_FREQ, M_NEV = range(4)
+SECONDARY_TAU_S = 60.0
+RESTORE_HEADROOM = 0.9
+
+
+@njit
+def _record(events: np.ndarray, state: np.ndarray, k: int, code: int) -> None:
+    n = int(state[M_NEV])
+    if n < events.shape[0]:
+        events[n, 0] = k
+        events[n, 1] = code
+        state[M_NEV] = n + 1
+
+
+@njit
+def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
+    k0: int,
+    k1: int,
+    dt_h: float,
+    f0: float,
+    shed_below_hz: float,
+    max_df_hz: float,
+    transfer_frac: float,
+    ctts: bool,
+    import_limit_kw: float,
+    export_limit_kw: float,
+    loss_ratio: float,
+    ctrl_self_consumption: bool,
+    ctrl_heat_led: bool,
+    grid_up: np.ndarray,
+    ren_avail: np.ndarray,
+    ren_group: np.ndarray,
+    load_dem: np.ndarray,
+    load_prio: np.ndarray,
+    load_group: np.ndarray,
+    heat_dem: np.ndarray,
+    bat_par: np.ndarray,
+    bat_group: np.ndarray,
+    chp_par: np.ndarray,
+    fc_par: np.ndarray,
+    hs_par: np.ndarray,
+    bat_cmd: np.ndarray,
+    chp_cmd: np.ndarray,
+    fc_cmd: np.ndarray,
+    soc: np.ndarray,
+    chp_on: np.ndarray,
+    chp_tmin: np.ndarray,
+    chp_p: np.ndarray,
+    fc_p: np.ndarray,
+    hs_e: np.ndarray,
+    shed: np.ndarray,
+    state: np.ndarray,
+    events: np.ndarray,
+    out_ren: np.ndarray,
+    out_load: np.ndarray,
+    out_bat: np.ndarray,
+    out_soc: np.ndarray,
+    out_chp: np.ndarray,
+    out_chp_heat: np.ndarray,
+    out_fc: np.ndarray,
+    out_hs: np.ndarray,
+    out_boiler: np.ndarray,
+    out_heat_unserved: np.ndarray,
+    out_heat_dumped: np.ndarray,
+    out_grid: np.ndarray,
+    out_losses: np.ndarray,
+    out_spill: np.ndarray,
+    out_freq: np.ndarray,
+    out_mode: np.ndarray,
+) -> None:
+    n_ren = ren_avail.shape[0]
+    n_load = load_dem.shape[0]
+    n_b = bat_par.shape[0]
+    n_c = chp_par.shape[0]
+    n_f = fc_par.shape[0]
+    n_hs = hs_par.shape[0]
+    n_groups = 1
+    for i in range(n_load):
+        n_groups = max(n_groups, load_group[i] + 1)
+    for i in range(n_ren):
+        n_groups = max(n_groups, ren_group[i] + 1)
+    group_net = np.zeros(n_groups)
+    served = np.zeros(n_load)
+    ren = np.zeros(n_ren)
+    bat_p = np.zeros(n_b)
+    dt_min = dt_h * 60.0
+    alpha = 1.0 - math.exp(-dt_h * 3600.0 / SECONDARY_TAU_S)
+    k_gf = 0.0  # kW per Hz of all grid-forming units
+    for b in range(n_b):
+        if bat_par[b, B_GF] > 0:
+            k_gf += bat_par[b, B_PD] / (bat_par[b, B_DROOP] / 100.0 * f0)
+    for c in range(n_c):
+        if chp_par[c, C_GF] > 0:
+            k_gf += chp_par[c, C_PMAX] / (chp_par[c, C_DROOP] / 100.0 * f0)
+    f_hi = 2.0 * f0 - shed_below_hz
+
+    for k in range(k0, k1):
+        mode = int(state[M_MODE])
+        up = grid_up[k] > 0
+        interruption = 0.0
+        if mode == GRID and not up:
+            mode = ISLAND
+            interruption = transfer_frac
+            _record(events, state, k, 1)  # grid lost, islanded
+        elif mode != GRID and up:
+            if mode == BLACKOUT or abs(state[M_FREQ] - f0) <= max_df_hz:
+                if mode == BLACKOUT or not ctts:
+                    interruption = transfer_frac
+                mode = GRID
+                _record(events, state, k, 2)  # resynchronised
+            else:
+                _record(events, state, k, 3)  # sync check not yet met
+        if mode == GRID:
+            for i in range(n_load):
+                shed[i] = 0
+        # -- renewables and loads as they are offered
+        ren_total = 0.0
+        for r in range(n_ren):
+            ren[r] = ren_avail[r, k]
+            ren_total += ren[r]
+        served_total = 0.0
+        for i in range(n_load):
+            served[i] = 0.0 if shed[i] else load_dem[i, k] * (1.0 - interruption)
+            served_total += served[i]
+        # -- fuel cells follow their setpoint within their ramp
+        fc_total = 0.0
+        for f in range(n_f):
+            target = fc_cmd[f] if not math.isnan(fc_cmd[f]) else fc_par[f, F_PSET]
+            fc_p[f] = ramp_toward(fc_p[f], target, fc_par[f, F_RAMP] * dt_min,
+                                  fc_par[f, F_PMIN], fc_par[f, F_PMAX])  # fmt: skip
+            fc_total += fc_p[f]
+        # -- CHPs not forming the island grid follow their heat-led law or command
+        chp_fixed = 0.0
+        for c in range(n_c):
+            if mode == ISLAND and chp_par[c, C_GF] > 0:
+                continue
+            h = int(chp_par[c, C_HS])
+            req = chp_cmd[c]
+            if math.isnan(req):
+                req = 0.0
+                if ctrl_heat_led and mode != BLACKOUT:
+                    req = heat_led_chp_request_kw(
+                        chp_on[c] > 0, hs_e[h] / hs_par[h, H_CAP], heat_dem[h, k], hs_par[h, H_CAP],
+                        chp_par[c, C_EEL], chp_par[c, C_ETH], chp_par[c, C_PMIN], chp_par[c, C_PMAX],
+                    )  # fmt: skip
+            on, tmin, p = chp_step(chp_on[c] > 0, chp_tmin[c], chp_p[c], req, dt_min,
+                                   chp_par[c, C_PMIN], chp_par[c, C_PMAX], chp_par[c, C_RAMP],
+                                   chp_par[c, C_UP], chp_par[c, C_DOWN])  # fmt: skip
+            chp_on[c] = 1.0 if on else 0.0
+            chp_tmin[c] = tmin
+            chp_p[c] = p
+            chp_fixed += p
+        # -- batteries behind a customer's meter: self-consumption of that customer
+        for g in range(n_groups):
+            group_net[g] = 0.0
+        for i in range(n_load):
+            if load_group[i] >= 0:
+                group_net[load_group[i]] += served[i]
+        for r in range(n_ren):
+            if ren_group[r] >= 0:
+                group_net[ren_group[r]] -= ren[r]
+        bat_fixed = 0.0
+        for b in range(n_b):
+            bat_p[b] = 0.0
+            if bat_group[b] < 0:
+                continue
+            req = bat_cmd[b]
+            if math.isnan(req):
+                req = self_consumption_request_kw(group_net[bat_group[b]]) if ctrl_self_consumption else 0.0
+            bat_p[b] = req
+            bat_fixed += req  # limits applied below
+        for b in range(n_b):
+            if bat_group[b] >= 0:
+                p, s_after = battery_step(soc[b], bat_p[b], dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
+                                          bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
+                                          bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                bat_fixed += p - bat_p[b]
+                bat_p[b] = p
+                soc[b] = s_after
+        spill = 0.0
+        if mode == GRID:
+            losses = loss_ratio * served_total
+            pcc = served_total + losses - ren_total - fc_total - chp_fixed - bat_fixed
+            for b in range(n_b):
+                if bat_group[b] >= 0:
+                    continue
+                req = bat_cmd[b]
+                if math.isnan(req):
+                    req = self_consumption_request_kw(pcc) if ctrl_self_consumption else 0.0
+                p, s_after = battery_step(soc[b], req, dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
+                                          bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
+                                          bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                bat_p[b] = p
+                soc[b] = s_after
+                pcc -= p
+            if pcc < -export_limit_kw and ren_total > 0.0:
+                cut = min(-export_limit_kw - pcc, ren_total)
+                for r in range(n_ren):
+                    ren[r] *= 1.0 - cut / ren_total
+                ren_total -= cut
+                pcc += cut
+            while pcc > import_limit_kw:
+                j = -1
+                for i in range(n_load):
+                    if not shed[i] and served[i] > 0.0 and np.isfinite(load_prio[i]):
+                        if j < 0 or load_prio[i] < load_prio[j]:
+                            j = i
+                if j < 0:
+                    break
+                shed[j] = 1
+                pcc -= served[j] * (1.0 + loss_ratio)
+                served_total -= served[j]
+                served[j] = 0.0
+            losses = loss_ratio * served_total
+            gf_out = 0.0
+            for b in range(n_b):
+                if bat_par[b, B_GF] > 0:
+                    gf_out += bat_p[b]
+            for c in range(n_c):
+                if chp_par[c, C_GF] > 0:
+                    gf_out += chp_p[c]
+            state[M_SSET] = gf_out
+            state[M_FREQ] = f0
+            out_grid[k] = pcc
+            freq = f0
+        else:
+            # island or blackout: grid-forming units take the imbalance
+            cap_up = 0.0
+            cap_down = 0.0
+            for b in range(n_b):
+                if bat_par[b, B_GF] > 0:
+                    mc, md = battery_limits_kw(soc[b], dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
+                                               bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
+                                               bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                    cap_up += md
+                    cap_down -= mc
+            chp_lo = np.zeros(n_c)
+            chp_hi = np.zeros(n_c)
+            for c in range(n_c):
+                if chp_par[c, C_GF] > 0:
+                    if chp_on[c] > 0:
+                        ramp = chp_par[c, C_RAMP] * dt_min
+                        chp_lo[c] = max(chp_par[c, C_PMIN], chp_p[c] - ramp)
+                        chp_hi[c] = min(chp_par[c, C_PMAX], chp_p[c] + ramp)
+                    elif chp_tmin[c] >= chp_par[c, C_DOWN]:
+                        chp_lo[c] = chp_par[c, C_PMIN]  # start: straight to minimum load
+                        chp_hi[c] = chp_par[c, C_PMIN]
+                    cap_up += chp_hi[c]
+                    cap_down += chp_lo[c]
+            if mode == BLACKOUT:
+                # black start: pick up the critical loads alone if the units can
+                crit = 0.0
+                for i in range(n_load):
+                    if not np.isfinite(load_prio[i]):
+                        crit += load_dem[i, k]
+                if crit * (1.0 + loss_ratio) <= RESTORE_HEADROOM * cap_up and cap_up > 0.0:
+                    mode = ISLAND
+                    _record(events, state, k, 4)  # black start
+                    served_total = 0.0
+                    for i in range(n_load):
+                        shed[i] = 1 if np.isfinite(load_prio[i]) else 0
+                        served[i] = 0.0 if shed[i] else load_dem[i, k]
+                        served_total += served[i]
+                    state[M_SSET] = crit
+            s_set = state[M_SSET]
+            d = served_total * (1.0 + loss_ratio) - ren_total - fc_total - chp_fixed - bat_fixed
+            if mode == ISLAND and k_gf > 0.0:
+                # bring back one shed load when there is headroom
+                best = -1
+                for i in range(n_load):
+                    if shed[i] and (best < 0 or load_prio[i] > load_prio[best]):
+                        best = i
+                if best >= 0 and abs(state[M_FREQ] - f0) < (f0 - shed_below_hz):
+                    extra = load_dem[best, k] * (1.0 + loss_ratio)
+                    f_new = f0 - (d + extra - s_set) / k_gf
+                    if d + extra <= RESTORE_HEADROOM * cap_up and f_new >= shed_below_hz + 0.05:
+                        shed[best] = 0
+                        served[best] = load_dem[best, k]
+                        served_total += served[best]
+                        d += extra
+                # shed by priority while the frequency would fall too far or supply is short
+                while d > cap_up or (f0 - (d - s_set) / k_gf) < shed_below_hz:
+                    j = -1
+                    for i in range(n_load):
+                        if not shed[i] and served[i] > 0.0 and np.isfinite(load_prio[i]):
+                            if j < 0 or load_prio[i] < load_prio[j]:
+                                j = i
+                    if j < 0:
+                        break
+                    shed[j] = 1
+                    d -= served[j] * (1.0 + loss_ratio)
+                    served_total -= served[j]
+                    served[j] = 0.0
+                # curtail renewables while the frequency would rise too far or there is surplus
+                need = max(cap_down - d, s_set - (f_hi - f0) * k_gf - d)
+                if need > 0.0 and ren_total > 0.0:
+                    cut = min(need, ren_total)
+                    for r in range(n_ren):
+                        ren[r] *= 1.0 - cut / ren_total
+                    ren_total -= cut
+                    d += cut
+                if d < cap_down:
+                    spill = cap_down - d
+                    d = cap_down
+            if mode == BLACKOUT or d > cap_up + 1e-9 or k_gf == 0.0:
+                if mode != BLACKOUT:
+                    _record(events, state, k, 5)  # blackout
+                mode = BLACKOUT
+                for i in range(n_load):
+                    shed[i] = 1
+                    served[i] = 0.0
+                served_total = 0.0
+                for r in range(n_ren):
+                    ren[r] = 0.0
+                ren_total = 0.0
+                fc_total = 0.0
+                for f in range(n_f):
+                    fc_p[f] = 0.0
+                for b in range(n_b):
+                    bat_p[b] = 0.0
+                bat_fixed = 0.0
+                chp_fixed = 0.0
+                for c in range(n_c):
+                    chp_on[c] = 0.0
+                    chp_p[c] = 0.0
+                spill = 0.0
+                d = 0.0
+                freq = 0.0
+                out_grid[k] = 0.0
+                losses = 0.0
+            else:
+                # share d by droop: CHPs first within their ramp, batteries take the rest
+                k_chp = 0.0
+                for c in range(n_c):
+                    if chp_par[c, C_GF] > 0:
+                        k_chp += chp_par[c, C_PMAX] / (chp_par[c, C_DROOP] / 100.0 * f0)
+                remaining = d
+                for c in range(n_c):
+                    if chp_par[c, C_GF] > 0:
+                        share = d * (chp_par[c, C_PMAX] / (chp_par[c, C_DROOP] / 100.0 * f0)) / k_gf
+                        p = min(max(share, chp_lo[c]), chp_hi[c])
+                        remaining -= p
+                        chp_p[c] = p
+                bat_room_up = cap_up
+                bat_room_down = cap_down
+                for c in range(n_c):
+                    bat_room_up -= chp_hi[c]
+                    bat_room_down -= chp_lo[c]
+                if remaining > bat_room_up or remaining < bat_room_down:
+                    target = min(max(remaining, bat_room_down), bat_room_up)
+                    excess = remaining - target
+                    for c in range(n_c):
+                        if chp_par[c, C_GF] > 0 and excess != 0.0:
+                            p = min(max(chp_p[c] + excess, chp_lo[c]), chp_hi[c])
+                            excess -= p - chp_p[c]
+                            chp_p[c] = p
+                    remaining = target
+                for c in range(n_c):
+                    if chp_par[c, C_GF] > 0:
+                        was_on = chp_on[c] > 0
+                        chp_tmin[c] = chp_tmin[c] + dt_min if was_on or chp_p[c] == 0.0 else dt_min
+                        chp_on[c] = 1.0 if chp_p[c] > 0.0 else chp_on[c]
+                        chp_fixed += chp_p[c]
+                # batteries: share by their droop weights within each one's limits
+                k_bat = k_gf - k_chp
+                left = remaining
+                for b in range(n_b):
+                    if bat_par[b, B_GF] > 0:
+                        share = remaining * (bat_par[b, B_PD] / (bat_par[b, B_DROOP] / 100.0 * f0)) / k_bat
+                        p, s_after = battery_step(soc[b], share, dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
+                                                  bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
+                                                  bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                        bat_p[b] = p
+                        soc[b] = s_after
+                        left -= p
+                if abs(left) > 1e-9:
+                    # a battery at its limit: the others absorb the difference if they can
+                    for b in range(n_b):
+                        if bat_par[b, B_GF] > 0 and abs(left) > 1e-12:
+                            p, s_after = battery_step(soc[b], left, dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
+                                                      bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
+                                                      bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                            bat_p[b] += p
+                            soc[b] = s_after
+                            left -= p
+                    spill += -left if left < 0.0 else 0.0
+                freq = f0 - (d - s_set) / k_gf
+                state[M_SSET] = s_set + alpha * (d - s_set)
+                losses = loss_ratio * served_total
+                out_grid[k] = 0.0
+            state[M_FREQ] = freq
+        # heat: CHP heat into its store, demand out, boiler backs up
+        for h in range(n_hs):
+            q_in = 0.0
+            for c in range(n_c):
+                if int(chp_par[c, C_HS]) == h:
+                    q_in += chp_heat_kw(chp_p[c], chp_par[c, C_EEL], chp_par[c, C_ETH])
+            e, _loss, boiler, dumped, unserved = heat_storage_step(
+                hs_e[h], q_in, heat_dem[h, k], dt_h, hs_par[h, H_CAP], hs_par[h, H_LOSS],
+                hs_par[h, H_BOILER],
+            )  # fmt: skip
+            hs_e[h] = e
+            out_hs[h, k] = e
+            out_boiler[h, k] = boiler / dt_h
+            out_heat_dumped[h, k] = dumped / dt_h
+            out_heat_unserved[h, k] = unserved / dt_h
+        for r in range(n_ren):
+            out_ren[r, k] = ren[r]
+        for i in range(n_load):
+            out_load[i, k] = served[i]
+        for b in range(n_b):
+            out_bat[b, k] = bat_p[b]
+            out_soc[b, k] = soc[b]
+        for c in range(n_c):
+            out_chp[c, k] = chp_p[c]
+            out_chp_heat[c, k] = chp_heat_kw(chp_p[c], chp_par[c, C_EEL], chp_par[c, C_ETH])
+        for f in range(n_f):
+            out_fc[f, k] = fc_p[f]
+        out_losses[k] = losses
+        out_spill[k] = spill
+        out_freq[k] = freq
+        out_mode[k] = mode
+        state[M_MODE] = mode

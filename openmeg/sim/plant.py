@@ -1,0 +1,199 @@
+"""Build the simulated plant of a site: exogenous series and parameter tables for the step loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pvlib
+
+from openmeg.core.site import Site
+from openmeg.sim.physics import flexible, pv, wind
+from openmeg.sim.physics.pv import FloatArray
+from openmeg.sim.profiles import electric_load_kw, heat_load_kw, seed_of, standard_offset_h
+from openmeg.sim.weather import TMY3_MEASURED_AT_M, Weather, load_weather
+
+IntArray = np.ndarray
+
+
+@dataclass(kw_only=True)
+class Plant:
+    """Everything the step loop needs, as arrays, with the device ids of each row."""
+
+    index: pd.DatetimeIndex
+    step_s: float
+    weather: Weather
+    ren_ids: list[str]
+    ren_kind: list[str]
+    ren_avail: FloatArray
+    ren_group: IntArray
+    ren_bus: IntArray
+    ren_rating_kw: FloatArray
+    load_ids: list[str]
+    load_dem: FloatArray
+    load_prio: FloatArray
+    load_group: IntArray
+    load_bus: IntArray
+    load_tan_phi: FloatArray
+    heat_ids: list[str]
+    heat_dem: FloatArray
+    hs_ids: list[str]
+    hs_par: FloatArray
+    hs_init: FloatArray
+    bat_ids: list[str]
+    bat_par: FloatArray
+    bat_group: IntArray
+    bat_bus: IntArray
+    bat_init: FloatArray
+    chp_ids: list[str]
+    chp_par: FloatArray
+    chp_bus: IntArray
+    chp_fuel_co2: FloatArray
+    fc_ids: list[str]
+    fc_par: FloatArray
+    fc_bus: IntArray
+    fc_fuel_co2: FloatArray
+    fc_eta: FloatArray
+    boiler_eta: FloatArray
+    boiler_co2: FloatArray
+    grid_up: IntArray
+    groups: list[str] = field(default_factory=list)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.index)
+
+    @property
+    def dt_h(self) -> float:
+        return self.step_s / 3600.0
+
+
+def outage_mask(site: Site, index: pd.DatetimeIndex) -> IntArray:
+    """1 where the utility grid is up, 0 during a scheduled outage."""
+    up = np.ones(len(index), dtype=np.uint8)
+    for o in site.utility.outages:
+        up[(index >= pd.Timestamp(o.start)) & (index < pd.Timestamp(o.end))] = 0
+    return up
+
+
+def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: float) -> Plant:
+    """Compute every exogenous series of ``site`` at ``n_steps`` steps of ``step_s`` from ``start``."""
+    index = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), periods=n_steps,
+                          freq=pd.Timedelta(seconds=step_s))  # fmt: skip
+    weather = load_weather(site.weather_tmy3, index)
+    tz = site.site.timezone
+    bus_of = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
+    groups = [c.id for c in site.customers]
+    group_of = {c: i for i, c in enumerate(groups)}
+
+    def group(owner: str) -> int:
+        return group_of.get(owner, -1) if owner != "community" else -1
+
+    # renewables
+    sun = pvlib.solarposition.ephemeris(index, site.site.latitude, site.site.longitude)
+    ren_ids, ren_kind, ren_rows, ren_group, ren_bus, ren_rating = [], [], [], [], [], []
+    for d in site.devices_of("pv"):
+        poa = pv.plane_of_array_w_m2(weather.frame(), sun, tilt_deg=d.tilt_deg, azimuth_deg=d.azimuth_deg)
+        t_cell = pv.cell_temperature_c(poa, weather.temp_air_c, weather.wind_m_s)
+        p = pv.pv_ac_kw(poa, t_cell, dc_kwp=d.dc_kwp, inverter_kw=d.inverter_kw,
+                        system_losses=d.system_losses, gamma_pdc_per_c=d.gamma_pdc_per_c)  # fmt: skip
+        ren_ids.append(d.id), ren_kind.append("pv"), ren_rows.append(p), ren_rating.append(d.inverter_kw)
+        ren_group.append(group(d.owner)), ren_bus.append(bus_of[d.bus])
+    for d in site.devices_of("wind"):
+        speeds, powers, nominal = wind.library_curve(d.turbine_type)
+        scale = (d.rated_kw / nominal) if d.rated_kw else 1.0
+        v_hub = wind.hub_wind_speed_m_s(weather.wind_m_s, measured_at_m=TMY3_MEASURED_AT_M,
+                                        hub_height_m=d.hub_height_m,
+                                        roughness_length_m=d.roughness_length_m)  # fmt: skip
+        p = wind.power_from_curve_kw(v_hub, np.array(speeds), np.array(powers), scale=scale)
+        ren_ids.append(d.id), ren_kind.append("wind"), ren_rows.append(p)
+        ren_rating.append(max(powers) * scale)
+        ren_group.append(group(d.owner)), ren_bus.append(bus_of[d.bus])
+    ren_avail = np.vstack(ren_rows) if ren_rows else np.zeros((0, n_steps))
+
+    # electric loads (plain, EV, shiftable)
+    dt_h = step_s / 3600.0
+    offset = standard_offset_h(tz, index[0].year)
+    local_h = (np.asarray((index - index[0].normalize()).total_seconds()) / 3600.0 + offset)
+    day_of_run = np.floor(local_h / 24.0).astype(np.int64)
+    local_hour = np.mod(local_h, 24.0)
+    load_ids, load_rows, prio, lgroup, lbus, tan_phi = [], [], [], [], [], []
+    for d in site.devices_of("load"):
+        load_ids.append(d.id)
+        load_rows.append(electric_load_kw(d.profile, d.annual_kwh, index, timezone=tz, key=d.id))
+        prio.append(np.inf if not d.sheddable else float(d.shed_priority))
+        tan_phi.append(float(np.tan(np.arccos(d.power_factor))))
+        lgroup.append(group(d.owner)), lbus.append(bus_of[d.bus])
+    base_demand = np.sum(load_rows, axis=0) if load_rows else np.zeros(n_steps)
+    net_forecast = base_demand - ren_avail.sum(axis=0)
+    for d in site.devices_of("ev_charger"):
+        sessions = flexible.ev_sessions(n_steps, dt_h, float(local_hour[0]),
+                                        sessions_per_day=d.sessions_per_day,
+                                        arrival_h_mean=d.arrival_h_mean, dwell_h_mean=d.dwell_h_mean,
+                                        energy_kwh_mean=d.energy_kwh_mean,
+                                        seed=d.seed)  # fmt: skip
+        load_ids.append(d.id), load_rows.append(flexible.ev_demand_kw(sessions, n_steps, dt_h, d.p_max_kw))
+        prio.append(np.inf if d.critical else float(d.shed_priority)), tan_phi.append(0.0)
+        lgroup.append(group(d.owner)), lbus.append(bus_of[d.bus])
+    for d in site.devices_of("shiftable_load"):
+        p = flexible.shiftable_demand_kw(local_hour, day_of_run, p_kw=d.p_kw,
+                                         run_steps=max(1, round(d.run_min / (step_s / 60.0))),
+                                         window_start_h=d.window_start_h,
+                                         window_end_h=d.window_end_h, cost=net_forecast)  # fmt: skip
+        load_ids.append(d.id), load_rows.append(p)
+        prio.append(np.inf if d.critical else float(d.shed_priority)), tan_phi.append(0.0)
+        lgroup.append(group(d.owner)), lbus.append(bus_of[d.bus])
+
+    # heat
+    hs = site.devices_of("heat_storage")
+    hs_ids = [h.id for h in hs]
+    hourly = pd.date_range(pd.Timestamp(year=index[0].year, month=1, day=1, tz="UTC"), periods=8760, freq="h")
+    temp_hourly = load_weather(site.weather_tmy3, hourly).temp_air_c
+    heat_dem = np.zeros((len(hs), n_steps))
+    heat_ids = []
+    for d in site.devices_of("heat_load"):
+        heat_ids.append(d.id)
+        heat_dem[hs_ids.index(d.heat_storage)] += heat_load_kw(
+            d.profile, d.annual_kwh, d.building_class, temp_hourly, index, timezone=tz)
+
+    bats = site.devices_of("battery")
+    chps = site.devices_of("chp")
+    fcs = site.devices_of("fuel_cell")
+    return Plant(
+        index=index, step_s=step_s, weather=weather,
+        ren_ids=ren_ids, ren_kind=ren_kind, ren_avail=ren_avail,
+        ren_group=np.array(ren_group, dtype=np.int64), ren_bus=np.array(ren_bus, dtype=np.int64),
+        ren_rating_kw=np.array(ren_rating, dtype=float),
+        load_ids=load_ids, load_dem=np.vstack(load_rows) if load_rows else np.zeros((0, n_steps)),
+        load_prio=np.array(prio, dtype=float), load_group=np.array(lgroup, dtype=np.int64),
+        load_bus=np.array(lbus, dtype=np.int64), load_tan_phi=np.array(tan_phi, dtype=float),
+        heat_ids=heat_ids, heat_dem=heat_dem, hs_ids=hs_ids,
+        hs_par=np.array([[h.capacity_kwh, h.loss_per_h, h.boiler_kw] for h in hs], dtype=float).reshape(-1, 3),
+        hs_init=np.array([h.soc_initial * h.capacity_kwh for h in hs], dtype=float),
+        bat_ids=[b.id for b in bats],
+        bat_par=np.array([[b.capacity_kwh, b.p_charge_max_kw, b.p_discharge_max_kw, b.eta_charge,
+                           b.eta_discharge, b.soc_min, b.soc_max, b.droop_pct,
+                           1.0 if b.grid_forming else 0.0] for b in bats], dtype=float).reshape(-1, 9),
+        bat_group=np.array([group(b.owner) for b in bats], dtype=np.int64),
+        bat_bus=np.array([bus_of[b.bus] for b in bats], dtype=np.int64),
+        bat_init=np.array([b.soc_initial for b in bats], dtype=float),
+        chp_ids=[c.id for c in chps],
+        chp_par=np.array([[c.p_el_min_kw, c.p_el_max_kw, c.ramp_kw_per_min, c.min_up_min, c.min_down_min,
+                           c.eta_el, c.eta_th, c.droop_pct, 1.0 if c.grid_forming else 0.0,
+                           hs_ids.index(c.heat_storage)] for c in chps], dtype=float).reshape(-1, 10),
+        chp_bus=np.array([bus_of[c.bus] for c in chps], dtype=np.int64),
+        chp_fuel_co2=np.array([c.co2_kg_per_kwh_fuel for c in chps], dtype=float),
+        fc_ids=[f.id for f in fcs],
+        fc_par=np.array([[f.p_min_kw, f.p_max_kw, f.p_set_kw, f.ramp_kw_per_min] for f in fcs],
+                        dtype=float).reshape(-1, 4),
+        fc_bus=np.array([bus_of[f.bus] for f in fcs], dtype=np.int64),
+        fc_fuel_co2=np.array([f.co2_kg_per_kwh_fuel for f in fcs], dtype=float),
+        fc_eta=np.array([f.eta_el for f in fcs], dtype=float),
+        boiler_eta=np.array([h.boiler_eta for h in hs], dtype=float),
+        boiler_co2=np.array([h.boiler_co2_kg_per_kwh_fuel for h in hs], dtype=float),
+        grid_up=outage_mask(site, index),
+        groups=groups,
+    )
