@@ -1,0 +1,143 @@
+"""Write a simulation's results: summary.json, the time series as Parquet, and report.html."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from openmeg.sim.engine import Engine
+
+
+def time_series(engine: Engine) -> pd.DataFrame:
+    """One row per step: MEG totals, every device's power (kW), states of charge, frequency."""
+    p, o = engine.plant, engine.out
+    cols: dict[str, Any] = {
+        "grid_kw": o.grid, "load_kw": o.load.sum(axis=0), "demand_kw": p.load_dem.sum(axis=0),
+        "losses_kw": o.losses, "frequency_hz": o.freq, "mode": o.mode.astype(np.int8),
+    }  # fmt: skip
+    for rows, ids, sign in ((o.ren, p.ren_ids, 1), (o.load, p.load_ids, -1), (o.bat, p.bat_ids, 1),
+                            (o.chp, p.chp_ids, 1), (o.fc, p.fc_ids, 1)):  # fmt: skip
+        for i, d in enumerate(ids):
+            cols[f"{d}.p_kw"] = (sign * rows[i]).astype(np.float32)
+    for i, d in enumerate(p.bat_ids):
+        cols[f"{d}.soc"] = o.soc[i].astype(np.float32)
+    for i, d in enumerate(p.hs_ids):
+        cols[f"{d}.energy_kwh"] = o.hs[i].astype(np.float32)
+    return pd.DataFrame(cols, index=pd.Index(p.index, name="ts"))
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = engine.plant
+    figs: list[tuple[str, str]] = []
+    daily = frame.resample("1D")
+    kwh = p.dt_h
+    gen = {
+        "PV": sum(frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "pv"),
+        "wind": sum(frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "wind"),
+        "CHP": sum(frame[f"{d}.p_kw"] for d in p.chp_ids),
+        "fuel cell": sum(frame[f"{d}.p_kw"] for d in p.fc_ids),
+        "import": frame["grid_kw"].clip(lower=0),
+    }
+    fig, ax = plt.subplots(figsize=(11, 4))
+    bottom = None
+    for name, series in gen.items():
+        if isinstance(series, int):
+            continue
+        d = series.resample("1D").sum() * kwh
+        ax.bar(d.index, d.values, bottom=bottom, label=name, width=1.0)
+        bottom = d.values if bottom is None else bottom + d.values
+    ax.plot(daily["load_kw"].sum().index, daily["load_kw"].sum().values * kwh, "k-", lw=1, label="served load")
+    ax.set_ylabel("kWh per day")
+    ax.set_title("Energy balance: where each day's energy came from")
+    ax.legend(ncol=6, fontsize=8)
+    figs.append(("Energy balance", _png(fig)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(11, 3))
+    hourly = frame.resample("1h").mean()
+    for d in p.bat_ids:
+        ax.plot(hourly.index, hourly[f"{d}.soc"] * 100, lw=0.7, label=d)
+    ax.set_ylabel("state of charge, %")
+    ax.set_title("Battery state of charge (hourly mean)")
+    ax.legend(fontsize=8)
+    figs.append(("State of charge", _png(fig)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(11, 3))
+    ax.fill_between(hourly.index, hourly["grid_kw"].clip(lower=0), color="tab:red", lw=0, label="import")
+    ax.fill_between(hourly.index, hourly["grid_kw"].clip(upper=0), color="tab:green", lw=0, label="export")
+    ax.set_ylabel("kW")
+    ax.set_title("Exchange with the utility grid at the point of common coupling (hourly mean)")
+    ax.legend(fontsize=8)
+    figs.append(("Grid exchange", _png(fig)))
+    plt.close(fig)
+
+    island = frame["mode"].to_numpy() != 0
+    if island.any():
+        starts = np.flatnonzero(np.diff(np.concatenate(([0], island.astype(int)))) == 1)
+        fig, axes = plt.subplots(1, len(starts), figsize=(11, 3), squeeze=False)
+        step = pd.Timedelta(seconds=p.step_s)
+        for ax, s in zip(axes[0], starts, strict=True):
+            e = s + int(np.argmax(~island[s:])) if (~island[s:]).any() else len(island)
+            window = frame.iloc[max(0, s - 10) : min(len(frame), e + 10)]
+            f = window["frequency_hz"].where(window["mode"] != 0, engine.f0)
+            ax.plot(window.index, f, lw=1)
+            ax.axhspan(engine.site.simulation.f_min_hz_ok, engine.site.simulation.f_max_hz_ok,
+                       color="tab:green", alpha=0.1)  # fmt: skip
+            ax.set_title(f"island from {frame.index[s]:%Y-%m-%d %H:%M} UTC", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.set_xlim(window.index[0], window.index[-1] + step)
+        axes[0][0].set_ylabel("Hz")
+        figs.append(("Frequency during island periods", _png(fig)))
+        plt.close(fig)
+    return figs
+
+
+def write_results(engine: Engine, summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """Write ``summary.json``, ``timeseries.parquet`` and ``report.html`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "summary": out_dir / "summary.json",
+        "timeseries": out_dir / "timeseries.parquet",
+        "report": out_dir / "report.html",
+    }
+    paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    frame = time_series(engine)
+    frame.to_parquet(paths["timeseries"], compression="zstd")
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in summary.items()
+        if not isinstance(v, dict | list)
+    )
+    imgs = "".join(
+        f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{b64}">'
+        for t, b64 in _figures(frame, engine)
+    )
+    events = "".join(f"<li>{html.escape(e['ts'])}: {html.escape(e['text'])}</li>" for e in summary["events"])
+    paths["report"].write_text(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>openmeg simulation: {html.escape(summary['site'])}</title>"
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "th{text-align:left;padding-right:2em}img{max-width:100%}</style></head><body>"
+        f"<h1>Simulation of {html.escape(engine.site.site.name)}</h1><table>{rows}</table>"
+        f"<h2>Events</h2><ul>{events or '<li>none</li>'}</ul>{imgs}</body></html>\n"
+    )
+    return paths
