@@ -140,7 +140,7 @@ class Simulation(_Frozen):
     powerflow_interval_min: int = Field(60, gt=0)
     f_min_hz_ok: float = 49.5
     f_max_hz_ok: float = 50.5
-    shed_below_hz: float = 49.8
+    shed_below_hz: float = Field(49.6, description="under-frequency load shedding threshold")
 
 
 class Site(_Frozen):

@@ -9,7 +9,8 @@ Balance every step (kW):
 Island operation: the grid-forming units (batteries and CHPs flagged ``grid_forming``) share the
 imbalance by droop; the frequency is ``f0 - (D - S) / K`` where ``D`` is what they must supply,
 ``S`` the setpoint their secondary control has reached and ``K = sum(P_n / (droop * f0))``.
-Secondary control moves ``S`` toward ``D`` with a 60 s time constant. Loads are shed by priority
+Secondary control moves ``S`` toward ``D`` with a 60 s time constant; the frequency
+reported for a step is the one at its end, the shedding decision uses the one at its start. Loads are shed by priority
 (lowest number first, never critical ones) while the frequency would fall below
 ``shed_below_hz`` or the units cannot supply ``D``; renewables are curtailed when the frequency
 would rise as far above nominal. Shed loads come back one per step when there is headroom.
@@ -304,19 +305,22 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
             s_set = state[M_SSET]
             d = served_total * (1.0 + loss_ratio) - ren_total - fc_total - chp_fixed - bat_fixed
             if mode == ISLAND and k_gf > 0.0:
-                # bring back one shed load when there is headroom
-                best = -1
-                for i in range(n_load):
-                    if shed[i] and (best < 0 or load_prio[i] > load_prio[best]):
-                        best = i
-                if best >= 0 and abs(state[M_FREQ] - f0) < (f0 - shed_below_hz):
-                    extra = load_dem[best, k] * (1.0 + loss_ratio)
-                    f_new = f0 - (d + extra - s_set) / k_gf
-                    if d + extra <= RESTORE_HEADROOM * cap_up and f_new >= shed_below_hz + 0.05:
+                # bring back the most important shed load that fits in the headroom; the
+                # secondary control takes it up with the breaker (pre-dispatch), so f holds
+                if abs(state[M_FREQ] - f0) < (f0 - shed_below_hz):
+                    best = -1
+                    for i in range(n_load):
+                        extra = load_dem[i, k] * (1.0 + loss_ratio)
+                        if shed[i] and d + extra <= RESTORE_HEADROOM * cap_up:
+                            if best < 0 or load_prio[i] > load_prio[best]:
+                                best = i
+                    if best >= 0:
+                        extra = load_dem[best, k] * (1.0 + loss_ratio)
                         shed[best] = 0
                         served[best] = load_dem[best, k]
                         served_total += served[best]
                         d += extra
+                        s_set += extra
                 # shed by priority while the frequency would fall too far or supply is short
                 while d > cap_up or (f0 - (d - s_set) / k_gf) < shed_below_hz:
                     j = -1
@@ -332,6 +336,7 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                     served[j] = 0.0
                 # curtail renewables while the frequency would rise too far or there is surplus
                 need = max(cap_down - d, s_set - (f_hi - f0) * k_gf - d)
+                need = min(need, cap_up - d)  # never curtail into a shortage
                 if need > 0.0 and ren_total > 0.0:
                     cut = min(need, ren_total)
                     for r in range(n_ren):
@@ -423,8 +428,9 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                             soc[b] = s_after
                             left -= p
                     spill += -left if left < 0.0 else 0.0
-                freq = f0 - (d - s_set) / k_gf
+                # reported at the end of the step, after secondary control acted for one step
                 state[M_SSET] = s_set + alpha * (d - s_set)
+                freq = f0 - (d - state[M_SSET]) / k_gf
                 losses = loss_ratio * served_total
                 out_grid[k] = 0.0
             state[M_FREQ] = freq

@@ -16,14 +16,17 @@ FloatArray = npt.NDArray[np.float64]
 @cache
 def library_curve(turbine_type: str) -> tuple[tuple[float, ...], tuple[float, ...], float]:
     """``(wind_speeds_m_s, powers_kw, nominal_kw)`` of a turbine in windpowerlib's library."""
+    import warnings
+
     from windpowerlib import WindTurbine
 
-    try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # windpowerlib only warns about an unknown type
         turbine = WindTurbine(turbine_type=turbine_type, hub_height=100.0)
-    except (KeyError, ValueError) as err:
-        raise ValueError(f"turbine type {turbine_type!r} is not in windpowerlib's library") from err
     if turbine.power_curve is None:
-        raise ValueError(f"turbine type {turbine_type!r} has no power curve in the library")
+        raise ValueError(
+            f"turbine type {turbine_type!r} is not in windpowerlib's library with a power curve"
+        )
     curve = turbine.power_curve
     return (
         tuple(float(v) for v in curve["wind_speed"]),

@@ -1,0 +1,109 @@
+"""The whole simulated MEG in simulated time: energy conservation, limits, islanding."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from openmeg.core.site import Outage, Site, load_site
+from openmeg.sim.engine import Engine
+from openmeg.sim.grid import kernel
+from openmeg.sim.scenario import simulate
+from openmeg.sim.summary import balance_residual_kw, summarize
+
+LOSS = datetime(2026, 2, 10, 13, 0, tzinfo=UTC)
+BACK = datetime(2026, 2, 10, 17, 0, tzinfo=UTC)
+
+
+def _site(**utility: object) -> Site:
+    site = load_site("demo")
+    return site.model_copy(update={"utility": site.utility.model_copy(update=utility)})
+
+
+@pytest.fixture(scope="module")
+def island_run() -> Engine:
+    site = _site(outages=(Outage(start=LOSS, end=BACK),))
+    return simulate(site, start=datetime(2026, 2, 10, tzinfo=UTC), days=1, step_s=60)
+
+
+def test_energy_is_conserved_every_step(island_run: Engine) -> None:
+    dt_h = island_run.plant.dt_h
+    residual_kwh = np.abs(balance_residual_kw(island_run)) * dt_h
+    assert residual_kwh.max() < 1e-9
+    summary = summarize(island_run)
+    assert summary["balance_error_kwh"] < 1e-9
+    demand = island_run.plant.load_dem.sum() * dt_h
+    assert summary["load_kwh"] == pytest.approx(demand, abs=1e-6)
+    assert summary["served_kwh"] + summary["unserved_kwh"] == pytest.approx(demand, abs=1e-6)
+
+
+def test_batteries_stay_within_soc_and_power_limits(island_run: Engine) -> None:
+    p, o = island_run.plant, island_run.out
+    for i in range(len(p.bat_ids)):
+        cap, pc, pd, _, _, smin, smax, _, _ = p.bat_par[i]
+        assert o.soc[i].min() >= smin - 1e-12 and o.soc[i].max() <= smax + 1e-12
+        assert o.bat[i].min() >= -pc - 1e-9 and o.bat[i].max() <= pd + 1e-9
+
+
+def test_islanding_shed_critical_served_and_resync(island_run: Engine) -> None:
+    idx, o, p = island_run.plant.index, island_run.out, island_run.plant
+    k_loss = idx.get_loc(LOSS)
+    k_back = idx.get_loc(BACK)
+    assert (o.mode[:k_loss] == kernel.GRID).all()
+    assert (o.mode[k_loss:k_back] == kernel.ISLAND).all()
+    assert (o.mode[k_back:] == kernel.GRID).all()
+    assert np.all(o.grid[k_loss:k_back] == 0.0)
+    # frequency: after the shedding of each step it lies in 49.5 .. 50.5 Hz
+    f = o.freq[k_loss:k_back]
+    assert f.min() >= 49.5 and f.max() <= 50.5
+    assert np.all(o.freq[:k_loss] == 50.0)
+    # something was shed at the start of the island, and never a critical load
+    crit = ~np.isfinite(p.load_prio)
+    dem, served = p.load_dem, o.load
+    shed = dem[:, k_loss:k_back] - served[:, k_loss:k_back]
+    assert shed[~crit].sum() > 0
+    transfer = island_run.transfer_frac
+    np.testing.assert_allclose(served[crit, k_loss], dem[crit, k_loss] * (1 - transfer))
+    np.testing.assert_allclose(served[crit, k_loss + 1 : k_back], dem[crit, k_loss + 1 : k_back])
+    # shed loads come back during the island when the units have headroom
+    was_shed = shed[~crit] > 1e-9
+    assert np.any(was_shed[:, :-1] & ~was_shed[:, 1:])
+    codes = [e["code"] for e in island_run.event_list()]
+    assert codes == ["islanded", "resynchronised"]
+
+
+def test_resync_waits_for_the_sync_check() -> None:
+    site = _site(outages=(Outage(start=LOSS, end=BACK),))
+    sync = site.utility.sync_check.model_copy(update={"max_df_hz": 0.004})
+    site = site.model_copy(update={"utility": site.utility.model_copy(update={"sync_check": sync})})
+    engine = simulate(site, start=datetime(2026, 2, 10, 12, tzinfo=UTC), days=0.5, step_s=60)
+    o = engine.out
+    k_back = engine.plant.index.get_loc(BACK)
+    k_sync = k_back + int(np.flatnonzero(o.mode[k_back:] == kernel.GRID)[0])
+    assert abs(o.freq[k_sync - 1] - 50.0) <= 0.004
+    waited = o.freq[k_back - 1 : k_sync - 1]
+    assert np.all(np.abs(waited - 50.0) > 0.004)
+    assert "resynchronised" in [e["code"] for e in engine.event_list()]
+
+
+def test_grid_connected_day_uses_no_unserved_energy() -> None:
+    engine = simulate(_site(outages=()), start=datetime(2026, 6, 1, tzinfo=UTC), days=1,
+                      step_s=60)
+    s = summarize(engine)
+    assert s["unserved_kwh"] == pytest.approx(0.0, abs=1e-9)
+    assert s["islanded_hours"] == 0.0
+    assert s["generation_kwh"] > 0 and s["balance_error_kwh"] < 1e-9
+    assert s["power_flow"]["runs"] == 24
+    assert 0.85 < s["power_flow"]["vm_min_pu"] <= 1.0
+
+
+def test_ctts_has_no_break_on_return_and_ats_has() -> None:
+    runs = {}
+    for switch in ("ats", "ctts"):
+        site = _site(outages=(Outage(start=LOSS, end=LOSS + timedelta(hours=1)),),
+                     transfer_switch=switch, transfer_time_s=6.0)
+        runs[switch] = simulate(site, start=LOSS - timedelta(hours=1), days=0.125, step_s=60)
+    k = runs["ats"].plant.index.get_loc(LOSS + timedelta(hours=1))
+    dem = runs["ats"].plant.load_dem[:, k].sum()
+    assert runs["ats"].out.load[:, k].sum() == pytest.approx(dem * (1 - 0.1))
+    assert runs["ctts"].out.load[:, k].sum() == pytest.approx(dem)
