@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from openmeg.core.errors import SiteFileError
+from openmeg.core.errors import OpenMegError, SiteFileError
 
 app = typer.Typer(
     help="openmeg: run and study a micro energy grid (ITU-T Y.2071).", no_args_is_help=True
@@ -89,6 +89,105 @@ def simulate(
     )
     for name, path in paths.items():
         print(f"{name}: {path}")
+
+
+@app.command()
+def run(
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    speed: float = typer.Option(1.0, min=0.001, help="times faster than real time"),
+    step: float = typer.Option(1.0, min=0.1, max=60.0, help="control cycle, seconds"),
+    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+    mqtt: str = typer.Option("", help="publish on an MQTT broker host:port instead of in-process"),
+    cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
+    status: bool = typer.Option(True, help="show the live status view"),
+) -> None:
+    """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly."""
+    import asyncio
+
+    from openmeg.core.site import load_site
+
+    try:
+        the_site = load_site(site)
+    except SiteFileError as err:
+        _fail_site(err)
+        return
+    url = store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db"
+    try:
+        asyncio.run(_run_live(the_site, speed, step, url, mqtt, cycles or None, status))
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
+    print(f"stopped cleanly; state and points saved in {url}")
+
+
+async def _run_live(site: object, speed: float, step: float, url: str, mqtt: str,
+                    cycles: int | None, show: bool) -> None:  # fmt: skip
+    import asyncio
+    import contextlib
+    import signal
+    from datetime import UTC, datetime
+
+    from rich.live import Live
+    from rich.table import Table
+
+    from openmeg.app import LiveMeg
+    from openmeg.core.bus import Bus, InProcessBus
+    from openmeg.core.clock import SimClock
+    from openmeg.core.site import Site
+    from openmeg.core.store import Store
+
+    assert isinstance(site, Site)
+    db = Store(url)
+    db.create_schema()
+    bus: Bus
+    if mqtt:
+        from openmeg.protocols.mqtt import MqttBus
+
+        host, _, port = mqtt.rpartition(":")
+        bus = await MqttBus(host or "127.0.0.1", int(port)).connect()
+    else:
+        bus = InProcessBus()
+    clock = SimClock(datetime.now(UTC).replace(microsecond=0), speed=speed)
+    meg = LiveMeg(site, clock=clock, bus=bus, store=db, step_s=step)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+
+    def view() -> Table:
+        s = meg.status
+        t = Table(title=f"openmeg live: {site.site.name}", show_header=False)
+        t.add_row("time (UTC)", f"{s.ts:%Y-%m-%d %H:%M:%S}" if s.ts else "-")
+        t.add_row("mode", s.mode)
+        t.add_row("frequency", f"{s.frequency_hz:.3f} Hz")
+        t.add_row("import at PCC", f"{s.import_kw:.1f} kW")
+        for b, soc in s.soc.items():
+            t.add_row(f"{b} SoC", f"{soc:.1%}")
+        t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
+        t.add_row("points stored", str(s.points_stored))
+        t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
+        return t
+
+    async def refresh(live: Live) -> None:
+        while not stop.is_set():
+            live.update(view())
+            await asyncio.sleep(0.25)
+
+    try:
+        if show:
+            with Live(view(), console=err_console, refresh_per_second=4) as live:
+                painter = asyncio.create_task(refresh(live))
+                try:
+                    await meg.run(stop, max_cycles=cycles)
+                finally:
+                    stop.set()
+                    await painter
+        else:
+            await meg.run(stop, max_cycles=cycles)
+    finally:
+        await bus.close()
+        db.close()
 
 
 def main() -> None:

@@ -1,0 +1,57 @@
+"""The control cycle: a process image of all points, controllers in priority order, setpoints.
+
+A controller that fails raises a visible alarm (on the bus and in the store); the others still
+run. A later controller cannot change a setpoint an earlier one has written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+ProcessImage = Mapping[str, float]
+"""Point values of one instant, keyed ``device/name``."""
+
+
+class Controller(Protocol):
+    """One controller: reads the process image, proposes setpoints (``device/name`` -> value)."""
+
+    name: str
+    priority: int
+
+    def run(self, image: ProcessImage) -> dict[str, float]: ...
+
+
+@dataclass(kw_only=True)
+class CycleResult:
+    setpoints: dict[str, float]
+    failures: dict[str, str] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+class ControlCycle:
+    """Runs controllers in ascending ``priority`` (lower runs first and wins)."""
+
+    def __init__(self, controllers: list[Controller]) -> None:
+        prios = [c.priority for c in controllers]
+        if len(set(prios)) != len(prios):
+            raise ValueError(f"controller priorities must be unique, got {sorted(prios)}")
+        self.controllers = sorted(controllers, key=lambda c: c.priority)
+        self.last_duration_s = 0.0
+
+    def run(self, image: ProcessImage) -> CycleResult:
+        t0 = time.perf_counter()
+        setpoints: dict[str, float] = {}
+        failures: dict[str, str] = {}
+        for ctrl in self.controllers:
+            try:
+                proposed = ctrl.run(image)
+            except Exception as err:  # noqa: BLE001 - any failure becomes an alarm
+                failures[ctrl.name] = f"{type(err).__name__}: {err}"
+                continue
+            for point, value in proposed.items():
+                setpoints.setdefault(point, value)
+        self.last_duration_s = time.perf_counter() - t0
+        return CycleResult(setpoints=setpoints, failures=failures, duration_s=self.last_duration_s)
