@@ -24,12 +24,31 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
     devices = sum(1 for d in site.devices if d.kind != "sensor")
     device_steps = devices * engine.plant.n_steps
-    print(json.dumps({"metric": "simulate_year_s", "value": round(elapsed, 2), "unit": "s",
-                      "target": "<40"}))  # fmt: skip
-    print(json.dumps({"metric": "device_steps_per_s", "value": round(device_steps / elapsed),
-                      "unit": "device-steps/s", "target": ">=500000"}))  # fmt: skip
-    print(json.dumps({"metric": "simulate_year_balance_error_kwh",
-                      "value": summary["balance_error_kwh"], "unit": "kWh", "target": "<1e-9"}))  # fmt: skip
+    print(
+        json.dumps(
+            {"metric": "simulate_year_s", "value": round(elapsed, 2), "unit": "s", "target": "<40"}
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "metric": "device_steps_per_s",
+                "value": round(device_steps / elapsed),
+                "unit": "device-steps/s",
+                "target": ">=500000",
+            }
+        )
+    )
+    print(
+        json.dumps(
+            {
+                "metric": "simulate_year_balance_error_kwh",
+                "value": summary["balance_error_kwh"],
+                "unit": "kWh",
+                "target": "<1e-9",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -10,19 +10,40 @@ import numpy as np
 
 from openmeg.core.bus import Bus
 from openmeg.core.clock import Clock
-from openmeg.core.messages import AlarmMessage, ModeChange, PointUpdate, alarm_topic, mode_topic, point_topic
+from openmeg.core.messages import (
+    AlarmMessage,
+    ModeChange,
+    PointUpdate,
+    alarm_topic,
+    mode_topic,
+    point_topic,
+)
 from openmeg.core.points import Point, PointId
 from openmeg.core.site import Site, network_of
 from openmeg.core.store import Store
-from openmeg.operation.controllers.default import BatteryTarget, ChpUnit, HeatLedChp, SelfConsumption
+from openmeg.der.ratings import HeatStorage
+from openmeg.operation.controllers.default import (
+    BatteryTarget,
+    ChpUnit,
+    HeatLedChp,
+    SelfConsumption,
+)
 from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.sim.engine import Engine, PlantState
 from openmeg.sim.grid import kernel
 from openmeg.sim.plant import build_plant
 
 MODES = {kernel.GRID: "grid", kernel.ISLAND: "island", kernel.BLACKOUT: "blackout"}
-UNITS = {"p_kw": "kW", "import_kw": "kW", "soc": "1", "on": "1", "heat_demand_kw": "kW",
-         "frequency_hz": "Hz", "mode": "1", "heat_kw": "kW"}  # fmt: skip
+UNITS = {
+    "p_kw": "kW",
+    "import_kw": "kW",
+    "soc": "1",
+    "on": "1",
+    "heat_demand_kw": "kW",
+    "frequency_hz": "Hz",
+    "mode": "1",
+    "heat_kw": "kW",
+}
 
 
 def default_controllers(site: Site) -> list[Controller]:
@@ -34,18 +55,27 @@ def default_controllers(site: Site) -> list[Controller]:
             continue
         if c.kind == "self_consumption":
             targets = [
-                BatteryTarget(battery=b.id, meter="pcc" if b.owner == "community" else meter_of[b.id])
+                BatteryTarget(
+                    battery=b.id, meter="pcc" if b.owner == "community" else meter_of[b.id]
+                )
                 for b in site.devices_of("battery")
             ]
             out.append(SelfConsumption(targets=targets, priority=c.priority))
         elif c.kind == "heat_led_chp":
             units = []
             for chp in site.devices_of("chp"):
-                hs = site.device(chp.heat_storage)
-                units.append(ChpUnit(chp=chp.id, heat_storage=hs.id, eta_el=chp.eta_el,
-                                     eta_th=chp.eta_th, p_min_kw=chp.p_el_min_kw,
-                                     p_max_kw=chp.p_el_max_kw,
-                                     heat_capacity_kwh=hs.capacity_kwh))  # type: ignore[union-attr]  # fmt: skip
+                hs = site.device_as(chp.heat_storage, HeatStorage)
+                units.append(
+                    ChpUnit(
+                        chp=chp.id,
+                        heat_storage=hs.id,
+                        eta_el=chp.eta_el,
+                        eta_th=chp.eta_th,
+                        p_min_kw=chp.p_el_min_kw,
+                        p_max_kw=chp.p_el_max_kw,
+                        heat_capacity_kwh=hs.capacity_kwh,
+                    )
+                )
             out.append(HeatLedChp(units=units, priority=c.priority))
     return out
 
@@ -68,8 +98,17 @@ class Status:
 class LiveMeg:
     """The MEG live: each cycle reads the plant, runs the controllers, steps the plant, persists."""
 
-    def __init__(self, site: Site, *, clock: Clock, bus: Bus, store: Store, step_s: float = 1.0,
-                 persist_every_s: float = 60.0, horizon_h: float = 24.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        site: Site,
+        *,
+        clock: Clock,
+        bus: Bus,
+        store: Store,
+        step_s: float = 1.0,
+        persist_every_s: float = 60.0,
+        horizon_h: float = 24.0,
+    ) -> None:
         self.site, self.clock, self.bus, self.store = site, clock, bus, store
         self.step_s = step_s
         self.persist_every = max(1, round(persist_every_s / step_s))
@@ -85,8 +124,11 @@ class LiveMeg:
     # -- plant
     def _new_engine(self, start: datetime, state: PlantState | None) -> Engine:
         start = start.replace(microsecond=0)
-        engine = Engine(self.site, build_plant(self.site, self.net, start, self.horizon_steps, self.step_s),
-                        self.net)  # fmt: skip
+        engine = Engine(
+            self.site,
+            build_plant(self.site, self.net, start, self.horizon_steps, self.step_s),
+            self.net,
+        )
         if state is not None:
             engine.state = state
         return engine
@@ -163,10 +205,16 @@ class LiveMeg:
         image = self.process_image()
         mode_after = int(e.state.mode[kernel.M_MODE])
         if mode_after != mode_before:
-            msg = ModeChange(site=self.site.site.id, mode=MODES[mode_after], ts=now)  # type: ignore[arg-type]
+            msg = ModeChange(site=self.site.site.id, mode=MODES[mode_after], ts=now)
             await self.bus.publish(mode_topic(self.site.site.id), msg)
-            self.store.add_event(ts=now, site=self.site.site.id, kind="mode", source="pcc",
-                                 code=MODES[mode_after], text=f"MEG now in {MODES[mode_after]} mode")  # fmt: skip
+            self.store.add_event(
+                ts=now,
+                site=self.site.site.id,
+                kind="mode",
+                source="pcc",
+                code=MODES[mode_after],
+                text=f"MEG now in {MODES[mode_after]} mode",
+            )
         await self._publish(image, now)
         self._update_status(image, now)
         if self.status.cycles % self.persist_every == 0:
@@ -176,8 +224,12 @@ class LiveMeg:
         site = self.site.site.id
         for key, value in image.items():
             device, name = key.split("/")
-            point = Point(id=PointId(site=site, device=device, name=name), value=value,
-                          unit=UNITS.get(name, ""), ts=now)  # fmt: skip
+            point = Point(
+                id=PointId(site=site, device=device, name=name),
+                value=value,
+                unit=UNITS.get(name, ""),
+                ts=now,
+            )
             await self.bus.publish(point_topic(site, device, name), PointUpdate.of(point))
             if self.status.cycles % self.persist_every == 0:
                 self._pending.append(point)
@@ -187,18 +239,48 @@ class LiveMeg:
         for name, text in failures.items():
             if name not in self.status.alarms:
                 self.status.alarms[name] = text
-                await self.bus.publish(alarm_topic(site, name), AlarmMessage(
-                    site=site, source=name, code="controller_failed", text=text, active=True,
-                    ts=now, severity="critical"))  # fmt: skip
-                self.store.add_event(ts=now, site=site, kind="alarm", source=name,
-                                     code="controller_failed", text=text, severity="critical")  # fmt: skip
+                await self.bus.publish(
+                    alarm_topic(site, name),
+                    AlarmMessage(
+                        site=site,
+                        source=name,
+                        code="controller_failed",
+                        text=text,
+                        active=True,
+                        ts=now,
+                        severity="critical",
+                    ),
+                )
+                self.store.add_event(
+                    ts=now,
+                    site=site,
+                    kind="alarm",
+                    source=name,
+                    code="controller_failed",
+                    text=text,
+                    severity="critical",
+                )
         for name in [n for n in self.status.alarms if n not in failures]:
             del self.status.alarms[name]
-            await self.bus.publish(alarm_topic(site, name), AlarmMessage(
-                site=site, source=name, code="controller_failed", text="cleared", active=False,
-                ts=now))  # fmt: skip
-            self.store.add_event(ts=now, site=site, kind="alarm_clear", source=name,
-                                 code="controller_failed", text="cleared")  # fmt: skip
+            await self.bus.publish(
+                alarm_topic(site, name),
+                AlarmMessage(
+                    site=site,
+                    source=name,
+                    code="controller_failed",
+                    text="cleared",
+                    active=False,
+                    ts=now,
+                ),
+            )
+            self.store.add_event(
+                ts=now,
+                site=site,
+                kind="alarm_clear",
+                source=name,
+                code="controller_failed",
+                text="cleared",
+            )
 
     def _update_status(self, image: dict[str, float], now: datetime) -> None:
         s = self.status
@@ -215,7 +297,9 @@ class LiveMeg:
             self._pending = []
         e = self._engine
         states = [(b, {"soc": float(e.state.soc[i])}) for i, b in enumerate(e.plant.bat_ids)]
-        states += [(h, {"energy_kwh": float(e.state.hs_e[i])}) for i, h in enumerate(e.plant.hs_ids)]
+        states += [
+            (h, {"energy_kwh": float(e.state.hs_e[i])}) for i, h in enumerate(e.plant.hs_ids)
+        ]
         self.store.save_states(self.site.site.id, self.clock.now(), states)
 
     async def run(self, stop: asyncio.Event, *, max_cycles: int | None = None) -> None:
@@ -227,9 +311,15 @@ class LiveMeg:
         finally:
             self.flush()
 
-    def set_grid(self, *, up: bool, at: datetime | None = None, duration: timedelta | None = None) -> None:
+    def set_grid(
+        self, *, up: bool, at: datetime | None = None, duration: timedelta | None = None
+    ) -> None:
         """Take the utility grid down (or bring it back) from now on, as an operator command."""
         e = self._engine
         k = e.k
-        end = e.plant.n_steps if duration is None else min(e.plant.n_steps, k + round(duration.total_seconds() / self.step_s))
+        end = (
+            e.plant.n_steps
+            if duration is None
+            else min(e.plant.n_steps, k + round(duration.total_seconds() / self.step_s))
+        )
         e.plant.grid_up[k:end] = 1 if up else 0

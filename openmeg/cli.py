@@ -46,10 +46,12 @@ def simulate(
     site: str = typer.Option("demo", help="site file, or a shipped site name"),
     days: float = typer.Option(365.0, min=0.0, help="how many days to simulate"),
     step: str = typer.Option("1min", help="step length: 15s, 1min, 15min, 1h, ..."),
-    start: str = typer.Option("2026-01-01T00:00:00Z", help="first instant (ISO 8601, UTC if no zone)"),
+    start: str = typer.Option(
+        "2026-01-01T00:00:00Z", help="first instant (ISO 8601, UTC if no zone)"
+    ),
     out: Path = typer.Option(Path("out/simulation"), help="folder for summary, Parquet and report"),
 ) -> None:
-    """Run the whole MEG in simulated time and write summary.json, timeseries.parquet, report.html."""
+    """Run the whole MEG in simulated time; write summary.json, timeseries.parquet, report.html."""
     from datetime import UTC, datetime
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -72,12 +74,21 @@ def simulate(
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
-    columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("sim", total=1.0)
-        engine = run_simulation(the_site, start=first, days=days, step_s=step_s,
-                                progress=lambda k, n: bar.update(task, completed=k / n))  # fmt: skip
+        engine = run_simulation(
+            the_site,
+            start=first,
+            days=days,
+            step_s=step_s,
+            progress=lambda k, n: bar.update(task, completed=k / n),
+        )
     summary = summarize(engine)
     paths = write_results(engine, summary, out)
     print(
@@ -120,8 +131,9 @@ def run(
     print(f"stopped cleanly; state and points saved in {url}")
 
 
-async def _run_live(site: object, speed: float, step: float, url: str, mqtt: str,
-                    cycles: int | None, show: bool) -> None:  # fmt: skip
+async def _run_live(
+    site: object, speed: float, step: float, url: str, mqtt: str, cycles: int | None, show: bool
+) -> None:
     import asyncio
     import contextlib
     import signal

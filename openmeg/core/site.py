@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -27,6 +27,7 @@ from openmeg.customer.equipment import (
 )
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 
+T = TypeVar("T")
 SITES_DIR = Path(__file__).resolve().parent.parent / "sites"
 
 Device = Annotated[
@@ -44,9 +45,18 @@ Device = Annotated[
     Field(discriminator="kind"),
 ]
 DEVICE_KINDS = (
-    "pv", "wind", "chp", "fuel_cell", "battery", "heat_storage", "load", "shiftable_load",
-    "heat_load", "ev_charger", "sensor",
-)  # fmt: skip
+    "pv",
+    "wind",
+    "chp",
+    "fuel_cell",
+    "battery",
+    "heat_storage",
+    "load",
+    "shiftable_load",
+    "heat_load",
+    "ev_charger",
+    "sensor",
+)
 CONTROLLER_KINDS = ("self_consumption", "heat_led_chp")
 
 
@@ -162,6 +172,13 @@ class Site(_Frozen):
             if d.id == device_id:
                 return d
         raise KeyError(f"no device {device_id!r} in site {self.site.id!r}")
+
+    def device_as(self, device_id: str, kind: type[T]) -> T:
+        """The device ``device_id``, which must be of the given class."""
+        device = self.device(device_id)
+        if not isinstance(device, kind):
+            raise KeyError(f"device {device_id!r} is a {device.kind}, not a {kind.__name__}")
+        return device
 
     def devices_of(self, kind: str) -> list[Any]:
         return [d for d in self.devices if d.kind == kind]

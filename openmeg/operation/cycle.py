@@ -48,7 +48,7 @@ class ControlCycle:
         for ctrl in self.controllers:
             try:
                 proposed = ctrl.run(image)
-            except Exception as err:  # noqa: BLE001 - any failure becomes an alarm
+            except Exception as err:  # any failure becomes an alarm, never a silent log line
                 failures[ctrl.name] = f"{type(err).__name__}: {err}"
                 continue
             for point, value in proposed.items():

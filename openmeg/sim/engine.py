@@ -83,11 +83,23 @@ class Outputs:
 
         n_b, n_c, n_hs = len(plant.bat_ids), len(plant.chp_ids), len(plant.hs_ids)
         return cls(
-            ren=z(len(plant.ren_ids)), load=z(len(plant.load_ids)), bat=z(n_b), soc=z(n_b),
-            chp=z(n_c), chp_heat=z(n_c), fc=z(len(plant.fc_ids)), hs=z(n_hs), boiler=z(n_hs),
-            heat_unserved=z(n_hs), heat_dumped=z(n_hs), grid=np.zeros(n), losses=np.zeros(n),
-            spill=np.zeros(n), freq=np.zeros(n), mode=np.zeros(n),
-        )  # fmt: skip
+            ren=z(len(plant.ren_ids)),
+            load=z(len(plant.load_ids)),
+            bat=z(n_b),
+            soc=z(n_b),
+            chp=z(n_c),
+            chp_heat=z(n_c),
+            fc=z(len(plant.fc_ids)),
+            hs=z(n_hs),
+            boiler=z(n_hs),
+            heat_unserved=z(n_hs),
+            heat_dumped=z(n_hs),
+            grid=np.zeros(n),
+            losses=np.zeros(n),
+            spill=np.zeros(n),
+            freq=np.zeros(n),
+            mode=np.zeros(n),
+        )
 
 
 @dataclass(kw_only=True)
@@ -117,17 +129,18 @@ class Engine:
         self._pf_grid = BatchPowerFlow(net, slack_bus=pcc)
         gf = [i for i in range(len(plant.bat_ids)) if plant.bat_par[i, kernel.B_GF] > 0]
         self._slack_battery = gf[0] if gf else -1
-        self._pf_island = (
-            BatchPowerFlow(net, slack_bus=int(plant.bat_bus[gf[0]])) if gf else None
-        )
+        self._pf_island = BatchPowerFlow(net, slack_bus=int(plant.bat_bus[gf[0]])) if gf else None
         self._n_pd_buses = len(net.bus)
         controllers = {c.kind: c.enabled for c in site.controllers}
         self.ctrl_self_consumption = controllers.get("self_consumption", False)
         self.ctrl_heat_led = controllers.get("heat_led_chp", False)
         u = site.utility
         self.transfer_frac = min(1.0, u.transfer_time_s / plant.step_s)
-        self.no_cmd = (np.full(len(plant.bat_ids), np.nan), np.full(len(plant.chp_ids), np.nan),
-                       np.full(len(plant.fc_ids), np.nan))  # fmt: skip
+        self.no_cmd = (
+            np.full(len(plant.bat_ids), np.nan),
+            np.full(len(plant.chp_ids), np.nan),
+            np.full(len(plant.fc_ids), np.nan),
+        )
 
     def advance(
         self,
@@ -137,26 +150,69 @@ class Engine:
         chp_cmd: FloatArray | None = None,
         fc_cmd: FloatArray | None = None,
     ) -> None:
-        """Run ``n_steps`` steps; a command array (kW, NaN = the default controller) holds for all."""
+        """Run ``n_steps`` steps; command arrays (kW, NaN = default controller) hold for all."""
         p, s, o, u = self.plant, self.state, self.out, self.site.utility
         k1 = min(self.k + n_steps, p.n_steps)
         kernel.run_steps(
-            self.k, k1, p.dt_h, self.f0, self.site.simulation.shed_below_hz,
-            u.sync_check.max_df_hz, self.transfer_frac, u.transfer_switch == "ctts",
-            u.import_limit_kw, u.export_limit_kw, s.loss_ratio,
-            self.ctrl_self_consumption, self.ctrl_heat_led,
-            p.grid_up, p.ren_avail, p.ren_group, p.load_dem, p.load_prio, p.load_group, p.heat_dem,
-            p.bat_par, p.bat_group, p.chp_par, p.fc_par, p.hs_par,
+            self.k,
+            k1,
+            p.dt_h,
+            self.f0,
+            self.site.simulation.shed_below_hz,
+            u.sync_check.max_df_hz,
+            self.transfer_frac,
+            u.transfer_switch == "ctts",
+            u.import_limit_kw,
+            u.export_limit_kw,
+            s.loss_ratio,
+            self.ctrl_self_consumption,
+            self.ctrl_heat_led,
+            p.grid_up,
+            p.ren_avail,
+            p.ren_group,
+            p.load_dem,
+            p.load_prio,
+            p.load_group,
+            p.heat_dem,
+            p.bat_par,
+            p.bat_group,
+            p.chp_par,
+            p.fc_par,
+            p.hs_par,
             self.no_cmd[0] if bat_cmd is None else bat_cmd,
             self.no_cmd[1] if chp_cmd is None else chp_cmd,
             self.no_cmd[2] if fc_cmd is None else fc_cmd,
-            s.soc, s.chp_on, s.chp_tmin, s.chp_p, s.fc_p, s.hs_e, s.shed, s.mode, self.events,
-            o.ren, o.load, o.bat, o.soc, o.chp, o.chp_heat, o.fc, o.hs, o.boiler, o.heat_unserved,
-            o.heat_dumped, o.grid, o.losses, o.spill, o.freq, o.mode,
-        )  # fmt: skip
+            s.soc,
+            s.chp_on,
+            s.chp_tmin,
+            s.chp_p,
+            s.fc_p,
+            s.hs_e,
+            s.shed,
+            s.mode,
+            self.events,
+            o.ren,
+            o.load,
+            o.bat,
+            o.soc,
+            o.chp,
+            o.chp_heat,
+            o.fc,
+            o.hs,
+            o.boiler,
+            o.heat_unserved,
+            o.heat_dumped,
+            o.grid,
+            o.losses,
+            o.spill,
+            o.freq,
+            o.mode,
+        )
         self.k = k1
 
-    def bus_injections_mw(self, k: int, *, without_battery: int = -1) -> tuple[FloatArray, FloatArray]:
+    def bus_injections_mw(
+        self, k: int, *, without_battery: int = -1
+    ) -> tuple[FloatArray, FloatArray]:
         """Active and reactive injections (MW, Mvar, into the bus) per network bus at step ``k``.
 
         ``without_battery`` leaves out one battery: the grid-forming slack of an island.
@@ -198,7 +254,9 @@ class Engine:
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run to the end, a power flow every ``powerflow_interval_min``."""
-        pf_steps = max(1, round(self.site.simulation.powerflow_interval_min * 60 / self.plant.step_s))
+        pf_steps = max(
+            1, round(self.site.simulation.powerflow_interval_min * 60 / self.plant.step_s)
+        )
         while self.k < self.plant.n_steps:
             self.advance(pf_steps)
             self.power_flow(self.k - 1)
@@ -211,6 +269,11 @@ class Engine:
         for k, code in self.events[:n]:
             if code == 3:
                 continue
-            out.append({"ts": self.plant.index[int(k)].isoformat(), "code": EVENT_CODE[int(code)],
-                        "text": EVENT_TEXT[int(code)]})  # fmt: skip
+            out.append(
+                {
+                    "ts": self.plant.index[int(k)].isoformat(),
+                    "code": EVENT_CODE[int(code)],
+                    "text": EVENT_TEXT[int(code)],
+                }
+            )
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,9 +12,10 @@ import pandas as pd
 import pvlib
 
 from openmeg.core.site import Site
+from openmeg.sim.grid import kernel
 from openmeg.sim.physics import flexible, pv, wind
 from openmeg.sim.physics.pv import FloatArray
-from openmeg.sim.profiles import electric_load_kw, heat_load_kw, seed_of, standard_offset_h
+from openmeg.sim.profiles import electric_load_kw, heat_load_kw, standard_offset_h
 from openmeg.sim.weather import TMY3_MEASURED_AT_M, Weather, load_weather
 
 IntArray = np.ndarray
@@ -33,6 +35,7 @@ class Plant:
     ren_bus: IntArray
     ren_rating_kw: FloatArray
     load_ids: list[str]
+    load_kind: list[str]
     load_dem: FloatArray
     load_prio: FloatArray
     load_group: IntArray
@@ -71,6 +74,55 @@ class Plant:
         return self.step_s / 3600.0
 
 
+@dataclass
+class _Rows:
+    """Rows of one device family being collected: id, series and per-row attributes."""
+
+    ids: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    rows: list[FloatArray] = field(default_factory=list)
+    group: list[int] = field(default_factory=list)
+    bus: list[int] = field(default_factory=list)
+    prio: list[float] = field(default_factory=list)
+    tan_phi: list[float] = field(default_factory=list)
+    rating: list[float] = field(default_factory=list)
+
+    def add(
+        self,
+        device_id: str,
+        row: FloatArray,
+        *,
+        kind: str,
+        group: int,
+        bus: int,
+        prio: float = np.inf,
+        tan_phi: float = 0.0,
+        rating: float = 0.0,
+    ) -> None:
+        self.ids.append(device_id)
+        self.kinds.append(kind)
+        self.rows.append(row)
+        self.group.append(group)
+        self.bus.append(bus)
+        self.prio.append(prio)
+        self.tan_phi.append(tan_phi)
+        self.rating.append(rating)
+
+    def matrix(self, n_steps: int) -> FloatArray:
+        return np.vstack(self.rows) if self.rows else np.zeros((0, n_steps))
+
+
+def _table(
+    devices: list[Any], columns: tuple[str, ...], **convert: Callable[[Any], float]
+) -> FloatArray:
+    """A parameter table: one row per device, one column per attribute named in ``columns``."""
+    rows = [
+        [float(convert[c](getattr(d, c)) if c in convert else getattr(d, c)) for c in columns]
+        for d in devices
+    ]
+    return np.array(rows, dtype=float).reshape(-1, len(columns))
+
+
 def outage_mask(site: Site, index: pd.DatetimeIndex) -> IntArray:
     """1 where the utility grid is up, 0 during a scheduled outage."""
     up = np.ones(len(index), dtype=np.uint8)
@@ -80,9 +132,10 @@ def outage_mask(site: Site, index: pd.DatetimeIndex) -> IntArray:
 
 
 def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: float) -> Plant:
-    """Compute every exogenous series of ``site`` at ``n_steps`` steps of ``step_s`` from ``start``."""
-    index = pd.date_range(pd.Timestamp(start).tz_convert("UTC"), periods=n_steps,
-                          freq=pd.Timedelta(seconds=step_s))  # fmt: skip
+    """Every exogenous series of ``site`` at ``n_steps`` steps of ``step_s`` from ``start``."""
+    index = pd.date_range(
+        pd.Timestamp(start).tz_convert("UTC"), periods=n_steps, freq=pd.Timedelta(seconds=step_s)
+    )
     weather = load_weather(site.weather_tmy3, index)
     tz = site.site.timezone
     bus_of = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
@@ -94,101 +147,150 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
 
     # renewables
     sun = pvlib.solarposition.ephemeris(index, site.site.latitude, site.site.longitude)
-    ren_ids, ren_kind, ren_rows, ren_group, ren_bus, ren_rating = [], [], [], [], [], []
+    ren = _Rows()
     for d in site.devices_of("pv"):
-        poa = pv.plane_of_array_w_m2(weather.frame(), sun, tilt_deg=d.tilt_deg, azimuth_deg=d.azimuth_deg)
+        poa = pv.plane_of_array_w_m2(
+            weather.frame(), sun, tilt_deg=d.tilt_deg, azimuth_deg=d.azimuth_deg
+        )
         t_cell = pv.cell_temperature_c(poa, weather.temp_air_c, weather.wind_m_s)
-        p = pv.pv_ac_kw(poa, t_cell, dc_kwp=d.dc_kwp, inverter_kw=d.inverter_kw,
-                        system_losses=d.system_losses, gamma_pdc_per_c=d.gamma_pdc_per_c)  # fmt: skip
-        ren_ids.append(d.id), ren_kind.append("pv"), ren_rows.append(p), ren_rating.append(d.inverter_kw)
-        ren_group.append(group(d.owner)), ren_bus.append(bus_of[d.bus])
+        p = pv.pv_ac_kw(
+            poa,
+            t_cell,
+            dc_kwp=d.dc_kwp,
+            inverter_kw=d.inverter_kw,
+            system_losses=d.system_losses,
+            gamma_pdc_per_c=d.gamma_pdc_per_c,
+        )
+        ren.add(d.id, p, kind="pv", rating=d.inverter_kw, group=group(d.owner), bus=bus_of[d.bus])
     for d in site.devices_of("wind"):
         speeds, powers, nominal = wind.library_curve(d.turbine_type)
         scale = (d.rated_kw / nominal) if d.rated_kw else 1.0
-        v_hub = wind.hub_wind_speed_m_s(weather.wind_m_s, measured_at_m=TMY3_MEASURED_AT_M,
-                                        hub_height_m=d.hub_height_m,
-                                        roughness_length_m=d.roughness_length_m)  # fmt: skip
+        v_hub = wind.hub_wind_speed_m_s(
+            weather.wind_m_s,
+            measured_at_m=TMY3_MEASURED_AT_M,
+            hub_height_m=d.hub_height_m,
+            roughness_length_m=d.roughness_length_m,
+        )
         p = wind.power_from_curve_kw(v_hub, np.array(speeds), np.array(powers), scale=scale)
-        ren_ids.append(d.id), ren_kind.append("wind"), ren_rows.append(p)
-        ren_rating.append(max(powers) * scale)
-        ren_group.append(group(d.owner)), ren_bus.append(bus_of[d.bus])
-    ren_avail = np.vstack(ren_rows) if ren_rows else np.zeros((0, n_steps))
+        ren.add(
+            d.id,
+            p,
+            kind="wind",
+            rating=max(powers) * scale,
+            group=group(d.owner),
+            bus=bus_of[d.bus],
+        )
 
-    # electric loads (plain, EV, shiftable)
+    # electric loads: plain, EV chargers, shiftable
     dt_h = step_s / 3600.0
     offset = standard_offset_h(tz, index[0].year)
-    local_h = (np.asarray((index - index[0].normalize()).total_seconds()) / 3600.0 + offset)
+    local_h = np.asarray((index - index[0].normalize()).total_seconds()) / 3600.0 + offset
     day_of_run = np.floor(local_h / 24.0).astype(np.int64)
     local_hour = np.mod(local_h, 24.0)
-    load_ids, load_rows, prio, lgroup, lbus, tan_phi = [], [], [], [], [], []
+    loads = _Rows()
     for d in site.devices_of("load"):
-        load_ids.append(d.id)
-        load_rows.append(electric_load_kw(d.profile, d.annual_kwh, index, timezone=tz, key=d.id))
-        prio.append(np.inf if not d.sheddable else float(d.shed_priority))
-        tan_phi.append(float(np.tan(np.arccos(d.power_factor))))
-        lgroup.append(group(d.owner)), lbus.append(bus_of[d.bus])
-    base_demand = np.sum(load_rows, axis=0) if load_rows else np.zeros(n_steps)
-    net_forecast = base_demand - ren_avail.sum(axis=0)
+        p = electric_load_kw(d.profile, d.annual_kwh, index, timezone=tz, key=d.id)
+        loads.add(
+            d.id,
+            p,
+            kind="load",
+            prio=float(d.shed_priority) if d.sheddable else np.inf,
+            tan_phi=float(np.tan(np.arccos(d.power_factor))),
+            group=group(d.owner),
+            bus=bus_of[d.bus],
+        )
+    base_demand = np.sum(loads.rows, axis=0) if loads.rows else np.zeros(n_steps)
+    net_forecast = base_demand - (np.sum(ren.rows, axis=0) if ren.rows else 0.0)
     for d in site.devices_of("ev_charger"):
-        sessions = flexible.ev_sessions(n_steps, dt_h, float(local_hour[0]),
-                                        sessions_per_day=d.sessions_per_day,
-                                        arrival_h_mean=d.arrival_h_mean, dwell_h_mean=d.dwell_h_mean,
-                                        energy_kwh_mean=d.energy_kwh_mean,
-                                        seed=d.seed)  # fmt: skip
-        load_ids.append(d.id), load_rows.append(flexible.ev_demand_kw(sessions, n_steps, dt_h, d.p_max_kw))
-        prio.append(np.inf if d.critical else float(d.shed_priority)), tan_phi.append(0.0)
-        lgroup.append(group(d.owner)), lbus.append(bus_of[d.bus])
+        sessions = flexible.ev_sessions(
+            n_steps,
+            dt_h,
+            float(local_hour[0]),
+            sessions_per_day=d.sessions_per_day,
+            arrival_h_mean=d.arrival_h_mean,
+            dwell_h_mean=d.dwell_h_mean,
+            energy_kwh_mean=d.energy_kwh_mean,
+            seed=d.seed,
+        )
+        p = flexible.ev_demand_kw(sessions, n_steps, dt_h, d.p_max_kw)
+        loads.add(
+            d.id,
+            p,
+            kind="ev_charger",
+            prio=np.inf if d.critical else float(d.shed_priority),
+            group=group(d.owner),
+            bus=bus_of[d.bus],
+        )
     for d in site.devices_of("shiftable_load"):
-        p = flexible.shiftable_demand_kw(local_hour, day_of_run, p_kw=d.p_kw,
-                                         run_steps=max(1, round(d.run_min / (step_s / 60.0))),
-                                         window_start_h=d.window_start_h,
-                                         window_end_h=d.window_end_h, cost=net_forecast)  # fmt: skip
-        load_ids.append(d.id), load_rows.append(p)
-        prio.append(np.inf if d.critical else float(d.shed_priority)), tan_phi.append(0.0)
-        lgroup.append(group(d.owner)), lbus.append(bus_of[d.bus])
+        p = flexible.shiftable_demand_kw(
+            local_hour,
+            day_of_run,
+            p_kw=d.p_kw,
+            run_steps=max(1, round(d.run_min * 60.0 / step_s)),
+            window_start_h=d.window_start_h,
+            window_end_h=d.window_end_h,
+            cost=net_forecast,
+        )
+        loads.add(
+            d.id,
+            p,
+            kind="shiftable_load",
+            prio=np.inf if d.critical else float(d.shed_priority),
+            group=group(d.owner),
+            bus=bus_of[d.bus],
+        )
 
     # heat
     hs = site.devices_of("heat_storage")
     hs_ids = [h.id for h in hs]
-    hourly = pd.date_range(pd.Timestamp(year=index[0].year, month=1, day=1, tz="UTC"), periods=8760, freq="h")
+    hourly = pd.date_range(
+        pd.Timestamp(year=index[0].year, month=1, day=1, tz="UTC"), periods=8760, freq="h"
+    )
     temp_hourly = load_weather(site.weather_tmy3, hourly).temp_air_c
     heat_dem = np.zeros((len(hs), n_steps))
     heat_ids = []
     for d in site.devices_of("heat_load"):
         heat_ids.append(d.id)
         heat_dem[hs_ids.index(d.heat_storage)] += heat_load_kw(
-            d.profile, d.annual_kwh, d.building_class, temp_hourly, index, timezone=tz)
+            d.profile, d.annual_kwh, d.building_class, temp_hourly, index, timezone=tz
+        )
 
     bats = site.devices_of("battery")
     chps = site.devices_of("chp")
     fcs = site.devices_of("fuel_cell")
     return Plant(
-        index=index, step_s=step_s, weather=weather,
-        ren_ids=ren_ids, ren_kind=ren_kind, ren_avail=ren_avail,
-        ren_group=np.array(ren_group, dtype=np.int64), ren_bus=np.array(ren_bus, dtype=np.int64),
-        ren_rating_kw=np.array(ren_rating, dtype=float),
-        load_ids=load_ids, load_dem=np.vstack(load_rows) if load_rows else np.zeros((0, n_steps)),
-        load_prio=np.array(prio, dtype=float), load_group=np.array(lgroup, dtype=np.int64),
-        load_bus=np.array(lbus, dtype=np.int64), load_tan_phi=np.array(tan_phi, dtype=float),
-        heat_ids=heat_ids, heat_dem=heat_dem, hs_ids=hs_ids,
-        hs_par=np.array([[h.capacity_kwh, h.loss_per_h, h.boiler_kw] for h in hs], dtype=float).reshape(-1, 3),
+        index=index,
+        step_s=step_s,
+        weather=weather,
+        ren_ids=ren.ids,
+        ren_kind=ren.kinds,
+        ren_avail=ren.matrix(n_steps),
+        ren_group=np.array(ren.group, dtype=np.int64),
+        ren_bus=np.array(ren.bus, dtype=np.int64),
+        ren_rating_kw=np.array(ren.rating, dtype=float),
+        load_ids=loads.ids,
+        load_kind=loads.kinds,
+        load_dem=loads.matrix(n_steps),
+        load_prio=np.array(loads.prio, dtype=float),
+        load_group=np.array(loads.group, dtype=np.int64),
+        load_bus=np.array(loads.bus, dtype=np.int64),
+        load_tan_phi=np.array(loads.tan_phi, dtype=float),
+        heat_ids=heat_ids,
+        heat_dem=heat_dem,
+        hs_ids=hs_ids,
+        hs_par=_table(hs, kernel.HEAT_STORAGE_COLUMNS),
         hs_init=np.array([h.soc_initial * h.capacity_kwh for h in hs], dtype=float),
         bat_ids=[b.id for b in bats],
-        bat_par=np.array([[b.capacity_kwh, b.p_charge_max_kw, b.p_discharge_max_kw, b.eta_charge,
-                           b.eta_discharge, b.soc_min, b.soc_max, b.droop_pct,
-                           1.0 if b.grid_forming else 0.0] for b in bats], dtype=float).reshape(-1, 9),
+        bat_par=_table(bats, kernel.BATTERY_COLUMNS),
         bat_group=np.array([group(b.owner) for b in bats], dtype=np.int64),
         bat_bus=np.array([bus_of[b.bus] for b in bats], dtype=np.int64),
         bat_init=np.array([b.soc_initial for b in bats], dtype=float),
         chp_ids=[c.id for c in chps],
-        chp_par=np.array([[c.p_el_min_kw, c.p_el_max_kw, c.ramp_kw_per_min, c.min_up_min, c.min_down_min,
-                           c.eta_el, c.eta_th, c.droop_pct, 1.0 if c.grid_forming else 0.0,
-                           hs_ids.index(c.heat_storage)] for c in chps], dtype=float).reshape(-1, 10),
+        chp_par=_table(chps, kernel.CHP_COLUMNS, heat_storage=hs_ids.index),
         chp_bus=np.array([bus_of[c.bus] for c in chps], dtype=np.int64),
         chp_fuel_co2=np.array([c.co2_kg_per_kwh_fuel for c in chps], dtype=float),
         fc_ids=[f.id for f in fcs],
-        fc_par=np.array([[f.p_min_kw, f.p_max_kw, f.p_set_kw, f.ramp_kw_per_min] for f in fcs],
-                        dtype=float).reshape(-1, 4),
+        fc_par=_table(fcs, kernel.FUEL_CELL_COLUMNS),
         fc_bus=np.array([bus_of[f.bus] for f in fcs], dtype=np.int64),
         fc_fuel_co2=np.array([f.co2_kg_per_kwh_fuel for f in fcs], dtype=float),
         fc_eta=np.array([f.eta_el for f in fcs], dtype=float),

@@ -19,11 +19,20 @@ def time_series(engine: Engine) -> pd.DataFrame:
     """One row per step: MEG totals, every device's power (kW), states of charge, frequency."""
     p, o = engine.plant, engine.out
     cols: dict[str, Any] = {
-        "grid_kw": o.grid, "load_kw": o.load.sum(axis=0), "demand_kw": p.load_dem.sum(axis=0),
-        "losses_kw": o.losses, "frequency_hz": o.freq, "mode": o.mode.astype(np.int8),
-    }  # fmt: skip
-    for rows, ids, sign in ((o.ren, p.ren_ids, 1), (o.load, p.load_ids, -1), (o.bat, p.bat_ids, 1),
-                            (o.chp, p.chp_ids, 1), (o.fc, p.fc_ids, 1)):  # fmt: skip
+        "grid_kw": o.grid,
+        "load_kw": o.load.sum(axis=0),
+        "demand_kw": p.load_dem.sum(axis=0),
+        "losses_kw": o.losses,
+        "frequency_hz": o.freq,
+        "mode": o.mode.astype(np.int8),
+    }
+    for rows, ids, sign in (
+        (o.ren, p.ren_ids, 1),
+        (o.load, p.load_ids, -1),
+        (o.bat, p.bat_ids, 1),
+        (o.chp, p.chp_ids, 1),
+        (o.fc, p.fc_ids, 1),
+    ):
         for i, d in enumerate(ids):
             cols[f"{d}.p_kw"] = (sign * rows[i]).astype(np.float32)
     for i, d in enumerate(p.bat_ids):
@@ -50,8 +59,12 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
     daily = frame.resample("1D")
     kwh = p.dt_h
     gen = {
-        "PV": sum(frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "pv"),
-        "wind": sum(frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "wind"),
+        "PV": sum(
+            frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "pv"
+        ),
+        "wind": sum(
+            frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "wind"
+        ),
         "CHP": sum(frame[f"{d}.p_kw"] for d in p.chp_ids),
         "fuel cell": sum(frame[f"{d}.p_kw"] for d in p.fc_ids),
         "import": frame["grid_kw"].clip(lower=0),
@@ -64,7 +77,13 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
         d = series.resample("1D").sum() * kwh
         ax.bar(d.index, d.values, bottom=bottom, label=name, width=1.0)
         bottom = d.values if bottom is None else bottom + d.values
-    ax.plot(daily["load_kw"].sum().index, daily["load_kw"].sum().values * kwh, "k-", lw=1, label="served load")
+    ax.plot(
+        daily["load_kw"].sum().index,
+        daily["load_kw"].sum().values * kwh,
+        "k-",
+        lw=1,
+        label="served load",
+    )
     ax.set_ylabel("kWh per day")
     ax.set_title("Energy balance: where each day's energy came from")
     ax.legend(ncol=6, fontsize=8)
@@ -82,8 +101,12 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(11, 3))
-    ax.fill_between(hourly.index, hourly["grid_kw"].clip(lower=0), color="tab:red", lw=0, label="import")
-    ax.fill_between(hourly.index, hourly["grid_kw"].clip(upper=0), color="tab:green", lw=0, label="export")
+    ax.fill_between(
+        hourly.index, hourly["grid_kw"].clip(lower=0), color="tab:red", lw=0, label="import"
+    )
+    ax.fill_between(
+        hourly.index, hourly["grid_kw"].clip(upper=0), color="tab:green", lw=0, label="export"
+    )
     ax.set_ylabel("kW")
     ax.set_title("Exchange with the utility grid at the point of common coupling (hourly mean)")
     ax.legend(fontsize=8)
@@ -100,8 +123,12 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
             window = frame.iloc[max(0, s - 10) : min(len(frame), e + 10)]
             f = window["frequency_hz"].where(window["mode"] != 0, engine.f0)
             ax.plot(window.index, f, lw=1)
-            ax.axhspan(engine.site.simulation.f_min_hz_ok, engine.site.simulation.f_max_hz_ok,
-                       color="tab:green", alpha=0.1)  # fmt: skip
+            ax.axhspan(
+                engine.site.simulation.f_min_hz_ok,
+                engine.site.simulation.f_max_hz_ok,
+                color="tab:green",
+                alpha=0.1,
+            )
             ax.set_title(f"island from {frame.index[s]:%Y-%m-%d %H:%M} UTC", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.set_xlim(window.index[0], window.index[-1] + step)
@@ -131,7 +158,9 @@ def write_results(engine: Engine, summary: dict[str, Any], out_dir: Path) -> dic
         f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{b64}">'
         for t, b64 in _figures(frame, engine)
     )
-    events = "".join(f"<li>{html.escape(e['ts'])}: {html.escape(e['text'])}</li>" for e in summary["events"])
+    events = "".join(
+        f"<li>{html.escape(e['ts'])}: {html.escape(e['text'])}</li>" for e in summary["events"]
+    )
     paths["report"].write_text(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>openmeg simulation: {html.escape(summary['site'])}</title>"

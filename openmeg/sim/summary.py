@@ -19,7 +19,8 @@ def balance_residual_kw(engine: Engine) -> FloatArray:
     exp = np.clip(-o.grid, 0, None)
     dis = np.clip(o.bat, 0, None).sum(axis=0)
     ch = np.clip(-o.bat, 0, None).sum(axis=0)
-    return gen + imp + dis - o.load.sum(axis=0) - exp - ch - o.losses - o.spill
+    residual: FloatArray = gen + imp + dis - o.load.sum(axis=0) - exp - ch - o.losses - o.spill
+    return residual
 
 
 def summarize(engine: Engine) -> dict[str, Any]:
@@ -48,9 +49,15 @@ def summarize(engine: Engine) -> dict[str, Any]:
     exp = e(np.clip(-o.grid, 0, None))
     gen = e(o.ren) + e(o.chp) + e(o.fc)
     island = o.mode == kernel.ISLAND
-    chp_fuel = (o.chp / p.chp_par[:, kernel.C_EEL][:, None]).sum(axis=1) * kwh if len(p.chp_ids) else np.zeros(0)
+    chp_fuel = (
+        (o.chp / p.chp_par[:, kernel.C_EEL][:, None]).sum(axis=1) * kwh
+        if len(p.chp_ids)
+        else np.zeros(0)
+    )
     fc_fuel = (o.fc / p.fc_eta[:, None]).sum(axis=1) * kwh if len(p.fc_ids) else np.zeros(0)
-    boiler_fuel = (o.boiler / p.boiler_eta[:, None]).sum(axis=1) * kwh if len(p.hs_ids) else np.zeros(0)
+    boiler_fuel = (
+        (o.boiler / p.boiler_eta[:, None]).sum(axis=1) * kwh if len(p.hs_ids) else np.zeros(0)
+    )
     co2 = (
         imp * site.utility.co2_kg_per_kwh
         + float(np.dot(chp_fuel, p.chp_fuel_co2))

@@ -28,7 +28,9 @@ def tmy3_path(name: str) -> Path:
     bundled = PVLIB_DATA / name
     if bundled.exists():
         return bundled
-    raise FileNotFoundError(f"TMY3 file {name!r} not found (pvlib bundles 723170TYA.CSV, 703165TY.csv)")
+    raise FileNotFoundError(
+        f"TMY3 file {name!r} not found (pvlib bundles 723170TYA.CSV, 703165TY.csv)"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,10 +46,15 @@ class Weather:
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(
-            {"ghi": self.ghi, "dni": self.dni, "dhi": self.dhi, "temp_air": self.temp_air_c,
-             "wind_speed": self.wind_m_s},
+            {
+                "ghi": self.ghi,
+                "dni": self.dni,
+                "dhi": self.dhi,
+                "temp_air": self.temp_air_c,
+                "wind_speed": self.wind_m_s,
+            },
             index=self.index,
-        )  # fmt: skip
+        )
 
 
 def load_weather(name: str, index: pd.DatetimeIndex) -> Weather:
@@ -62,9 +69,12 @@ def load_weather(name: str, index: pd.DatetimeIndex) -> Weather:
 
     def at_steps(column: str) -> FloatArray:
         y = np.asarray(data[column], dtype=float)
-        x = np.concatenate(([hour_of_year[-1] - len(data)], hour_of_year, [hour_of_year[0] + len(data)]))
+        x = np.concatenate(
+            ([hour_of_year[-1] - len(data)], hour_of_year, [hour_of_year[0] + len(data)])
+        )
         y = np.concatenate(([y[-1]], y, [y[0]]))
-        return np.interp(t_h, x, y)
+        values: FloatArray = np.interp(t_h, x, y)
+        return values
 
     return Weather(
         index=index,

@@ -40,7 +40,7 @@ def test_energy_is_conserved_every_step(island_run: Engine) -> None:
 def test_batteries_stay_within_soc_and_power_limits(island_run: Engine) -> None:
     p, o = island_run.plant, island_run.out
     for i in range(len(p.bat_ids)):
-        cap, pc, pd, _, _, smin, smax, _, _ = p.bat_par[i]
+        _, pc, pd, _, _, smin, smax, _, _ = p.bat_par[i]
         assert o.soc[i].min() >= smin - 1e-12 and o.soc[i].max() <= smax + 1e-12
         assert o.bat[i].min() >= -pc - 1e-9 and o.bat[i].max() <= pd + 1e-9
 
@@ -87,8 +87,7 @@ def test_resync_waits_for_the_sync_check() -> None:
 
 
 def test_grid_connected_day_uses_no_unserved_energy() -> None:
-    engine = simulate(_site(outages=()), start=datetime(2026, 6, 1, tzinfo=UTC), days=1,
-                      step_s=60)
+    engine = simulate(_site(outages=()), start=datetime(2026, 6, 1, tzinfo=UTC), days=1, step_s=60)
     s = summarize(engine)
     assert s["unserved_kwh"] == pytest.approx(0.0, abs=1e-9)
     assert s["islanded_hours"] == 0.0
@@ -100,8 +99,11 @@ def test_grid_connected_day_uses_no_unserved_energy() -> None:
 def test_ctts_has_no_break_on_return_and_ats_has() -> None:
     runs = {}
     for switch in ("ats", "ctts"):
-        site = _site(outages=(Outage(start=LOSS, end=LOSS + timedelta(hours=1)),),
-                     transfer_switch=switch, transfer_time_s=6.0)
+        site = _site(
+            outages=(Outage(start=LOSS, end=LOSS + timedelta(hours=1)),),
+            transfer_switch=switch,
+            transfer_time_s=6.0,
+        )
         runs[switch] = simulate(site, start=LOSS - timedelta(hours=1), days=0.125, step_s=60)
     k = runs["ats"].plant.index.get_loc(LOSS + timedelta(hours=1))
     dem = runs["ats"].plant.load_dem[:, k].sum()

@@ -10,7 +10,8 @@ Island operation: the grid-forming units (batteries and CHPs flagged ``grid_form
 imbalance by droop; the frequency is ``f0 - (D - S) / K`` where ``D`` is what they must supply,
 ``S`` the setpoint their secondary control has reached and ``K = sum(P_n / (droop * f0))``.
 Secondary control moves ``S`` toward ``D`` with a 60 s time constant; the frequency
-reported for a step is the one at its end, the shedding decision uses the one at its start. Loads are shed by priority
+reported for a step is the one at its end, the shedding decision uses the one at its start.
+Loads are shed by priority
 (lowest number first, never critical ones) while the frequency would fall below
 ``shed_below_hz`` or the units cannot supply ``D``; renewables are curtailed when the frequency
 would rise as far above nominal. Shed loads come back one per step when there is headroom.
@@ -29,14 +30,22 @@ from openmeg.sim.physics.chp import chp_heat_kw, chp_step, ramp_toward
 from openmeg.sim.physics.heat import heat_storage_step
 
 GRID, ISLAND, BLACKOUT = 0, 1, 2
-# battery parameter columns
-B_CAP, B_PC, B_PD, B_EC, B_ED, B_SMIN, B_SMAX, B_DROOP, B_GF = range(9)
-# CHP parameter columns
-C_PMIN, C_PMAX, C_RAMP, C_UP, C_DOWN, C_EEL, C_ETH, C_DROOP, C_GF, C_HS = range(10)
-# fuel cell parameter columns
-F_PMIN, F_PMAX, F_PSET, F_RAMP = range(4)
-# heat storage parameter columns
-H_CAP, H_LOSS, H_BOILER = range(3)
+
+# Parameter tables: one row per device, columns named by the site file's fields.
+BATTERY_COLUMNS = (
+    "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "eta_charge", "eta_discharge",
+    "soc_min", "soc_max", "droop_pct", "grid_forming",
+)  # fmt: skip
+B_CAP, B_PC, B_PD, B_EC, B_ED, B_SMIN, B_SMAX, B_DROOP, B_GF = range(len(BATTERY_COLUMNS))
+CHP_COLUMNS = (
+    "p_el_min_kw", "p_el_max_kw", "ramp_kw_per_min", "min_up_min", "min_down_min", "eta_el",
+    "eta_th", "droop_pct", "grid_forming", "heat_storage",
+)  # fmt: skip
+C_PMIN, C_PMAX, C_RAMP, C_UP, C_DOWN, C_EEL, C_ETH, C_DROOP, C_GF, C_HS = range(len(CHP_COLUMNS))
+FUEL_CELL_COLUMNS = ("p_min_kw", "p_max_kw", "p_set_kw", "ramp_kw_per_min")
+F_PMIN, F_PMAX, F_PSET, F_RAMP = range(len(FUEL_CELL_COLUMNS))
+HEAT_STORAGE_COLUMNS = ("capacity_kwh", "loss_per_h", "boiler_kw")
+H_CAP, H_LOSS, H_BOILER = range(len(HEAT_STORAGE_COLUMNS))
 # mode state: mode, secondary setpoint S (kW), last frequency (Hz), events recorded
 M_MODE, M_SSET, M_FREQ, M_NEV = range(4)
 SECONDARY_TAU_S = 60.0
@@ -53,7 +62,18 @@ def _record(events: np.ndarray, state: np.ndarray, k: int, code: int) -> None:
 
 
 @njit
-def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
+def _next_to_shed(shed: np.ndarray, served: np.ndarray, load_prio: np.ndarray) -> int:
+    """The served, sheddable load with the lowest priority number, or -1."""
+    j = -1
+    for i in range(served.shape[0]):
+        sheddable = not shed[i] and served[i] > 0.0 and np.isfinite(load_prio[i])
+        if sheddable and (j < 0 or load_prio[i] < load_prio[j]):
+            j = i
+    return j
+
+
+@njit
+def run_steps(
     k0: int,
     k1: int,
     dt_h: float,
@@ -166,8 +186,9 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
         fc_total = 0.0
         for f in range(n_f):
             target = fc_cmd[f] if not math.isnan(fc_cmd[f]) else fc_par[f, F_PSET]
-            fc_p[f] = ramp_toward(fc_p[f], target, fc_par[f, F_RAMP] * dt_min,
-                                  fc_par[f, F_PMIN], fc_par[f, F_PMAX])  # fmt: skip
+            fc_p[f] = ramp_toward(
+                fc_p[f], target, fc_par[f, F_RAMP] * dt_min, fc_par[f, F_PMIN], fc_par[f, F_PMAX]
+            )
             fc_total += fc_p[f]
         # -- CHPs not forming the island grid follow their heat-led law or command
         chp_fixed = 0.0
@@ -180,12 +201,27 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                 req = 0.0
                 if ctrl_heat_led and mode != BLACKOUT:
                     req = heat_led_chp_request_kw(
-                        chp_on[c] > 0, hs_e[h] / hs_par[h, H_CAP], heat_dem[h, k], hs_par[h, H_CAP],
-                        chp_par[c, C_EEL], chp_par[c, C_ETH], chp_par[c, C_PMIN], chp_par[c, C_PMAX],
-                    )  # fmt: skip
-            on, tmin, p = chp_step(chp_on[c] > 0, chp_tmin[c], chp_p[c], req, dt_min,
-                                   chp_par[c, C_PMIN], chp_par[c, C_PMAX], chp_par[c, C_RAMP],
-                                   chp_par[c, C_UP], chp_par[c, C_DOWN])  # fmt: skip
+                        chp_on[c] > 0,
+                        hs_e[h] / hs_par[h, H_CAP],
+                        heat_dem[h, k],
+                        hs_par[h, H_CAP],
+                        chp_par[c, C_EEL],
+                        chp_par[c, C_ETH],
+                        chp_par[c, C_PMIN],
+                        chp_par[c, C_PMAX],
+                    )
+            on, tmin, p = chp_step(
+                chp_on[c] > 0,
+                chp_tmin[c],
+                chp_p[c],
+                req,
+                dt_min,
+                chp_par[c, C_PMIN],
+                chp_par[c, C_PMAX],
+                chp_par[c, C_RAMP],
+                chp_par[c, C_UP],
+                chp_par[c, C_DOWN],
+            )
             chp_on[c] = 1.0 if on else 0.0
             chp_tmin[c] = tmin
             chp_p[c] = p
@@ -206,14 +242,27 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                 continue
             req = bat_cmd[b]
             if math.isnan(req):
-                req = self_consumption_request_kw(group_net[bat_group[b]]) if ctrl_self_consumption else 0.0
+                req = (
+                    self_consumption_request_kw(group_net[bat_group[b]])
+                    if ctrl_self_consumption
+                    else 0.0
+                )
             bat_p[b] = req
             bat_fixed += req  # limits applied below
         for b in range(n_b):
             if bat_group[b] >= 0:
-                p, s_after = battery_step(soc[b], bat_p[b], dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
-                                          bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
-                                          bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                p, s_after = battery_step(
+                    soc[b],
+                    bat_p[b],
+                    dt_h,
+                    bat_par[b, B_CAP],
+                    bat_par[b, B_PC],
+                    bat_par[b, B_PD],
+                    bat_par[b, B_EC],
+                    bat_par[b, B_ED],
+                    bat_par[b, B_SMIN],
+                    bat_par[b, B_SMAX],
+                )
                 bat_fixed += p - bat_p[b]
                 bat_p[b] = p
                 soc[b] = s_after
@@ -227,9 +276,18 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                 req = bat_cmd[b]
                 if math.isnan(req):
                     req = self_consumption_request_kw(pcc) if ctrl_self_consumption else 0.0
-                p, s_after = battery_step(soc[b], req, dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
-                                          bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
-                                          bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                p, s_after = battery_step(
+                    soc[b],
+                    req,
+                    dt_h,
+                    bat_par[b, B_CAP],
+                    bat_par[b, B_PC],
+                    bat_par[b, B_PD],
+                    bat_par[b, B_EC],
+                    bat_par[b, B_ED],
+                    bat_par[b, B_SMIN],
+                    bat_par[b, B_SMAX],
+                )
                 bat_p[b] = p
                 soc[b] = s_after
                 pcc -= p
@@ -240,11 +298,7 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                 ren_total -= cut
                 pcc += cut
             while pcc > import_limit_kw:
-                j = -1
-                for i in range(n_load):
-                    if not shed[i] and served[i] > 0.0 and np.isfinite(load_prio[i]):
-                        if j < 0 or load_prio[i] < load_prio[j]:
-                            j = i
+                j = _next_to_shed(shed, served, load_prio)
                 if j < 0:
                     break
                 shed[j] = 1
@@ -269,9 +323,17 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
             cap_down = 0.0
             for b in range(n_b):
                 if bat_par[b, B_GF] > 0:
-                    mc, md = battery_limits_kw(soc[b], dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
-                                               bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
-                                               bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                    mc, md = battery_limits_kw(
+                        soc[b],
+                        dt_h,
+                        bat_par[b, B_CAP],
+                        bat_par[b, B_PC],
+                        bat_par[b, B_PD],
+                        bat_par[b, B_EC],
+                        bat_par[b, B_ED],
+                        bat_par[b, B_SMIN],
+                        bat_par[b, B_SMAX],
+                    )
                     cap_up += md
                     cap_down -= mc
             chp_lo = np.zeros(n_c)
@@ -311,9 +373,9 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                     best = -1
                     for i in range(n_load):
                         extra = load_dem[i, k] * (1.0 + loss_ratio)
-                        if shed[i] and d + extra <= RESTORE_HEADROOM * cap_up:
-                            if best < 0 or load_prio[i] > load_prio[best]:
-                                best = i
+                        fits = shed[i] and d + extra <= RESTORE_HEADROOM * cap_up
+                        if fits and (best < 0 or load_prio[i] > load_prio[best]):
+                            best = i
                     if best >= 0:
                         extra = load_dem[best, k] * (1.0 + loss_ratio)
                         shed[best] = 0
@@ -323,11 +385,7 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                         s_set += extra
                 # shed by priority while the frequency would fall too far or supply is short
                 while d > cap_up or (f0 - (d - s_set) / k_gf) < shed_below_hz:
-                    j = -1
-                    for i in range(n_load):
-                        if not shed[i] and served[i] > 0.0 and np.isfinite(load_prio[i]):
-                            if j < 0 or load_prio[i] < load_prio[j]:
-                                j = i
+                    j = _next_to_shed(shed, served, load_prio)
                     if j < 0:
                         break
                     shed[j] = 1
@@ -410,10 +468,23 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                 left = remaining
                 for b in range(n_b):
                     if bat_par[b, B_GF] > 0:
-                        share = remaining * (bat_par[b, B_PD] / (bat_par[b, B_DROOP] / 100.0 * f0)) / k_bat
-                        p, s_after = battery_step(soc[b], share, dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
-                                                  bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
-                                                  bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                        share = (
+                            remaining
+                            * (bat_par[b, B_PD] / (bat_par[b, B_DROOP] / 100.0 * f0))
+                            / k_bat
+                        )
+                        p, s_after = battery_step(
+                            soc[b],
+                            share,
+                            dt_h,
+                            bat_par[b, B_CAP],
+                            bat_par[b, B_PC],
+                            bat_par[b, B_PD],
+                            bat_par[b, B_EC],
+                            bat_par[b, B_ED],
+                            bat_par[b, B_SMIN],
+                            bat_par[b, B_SMAX],
+                        )
                         bat_p[b] = p
                         soc[b] = s_after
                         left -= p
@@ -421,9 +492,18 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                     # a battery at its limit: the others absorb the difference if they can
                     for b in range(n_b):
                         if bat_par[b, B_GF] > 0 and abs(left) > 1e-12:
-                            p, s_after = battery_step(soc[b], left, dt_h, bat_par[b, B_CAP], bat_par[b, B_PC],
-                                                      bat_par[b, B_PD], bat_par[b, B_EC], bat_par[b, B_ED],
-                                                      bat_par[b, B_SMIN], bat_par[b, B_SMAX])  # fmt: skip
+                            p, s_after = battery_step(
+                                soc[b],
+                                left,
+                                dt_h,
+                                bat_par[b, B_CAP],
+                                bat_par[b, B_PC],
+                                bat_par[b, B_PD],
+                                bat_par[b, B_EC],
+                                bat_par[b, B_ED],
+                                bat_par[b, B_SMIN],
+                                bat_par[b, B_SMAX],
+                            )
                             bat_p[b] += p
                             soc[b] = s_after
                             left -= p
@@ -441,9 +521,14 @@ def run_steps(  # noqa: PLR0912, PLR0913, PLR0915
                 if int(chp_par[c, C_HS]) == h:
                     q_in += chp_heat_kw(chp_p[c], chp_par[c, C_EEL], chp_par[c, C_ETH])
             e, _loss, boiler, dumped, unserved = heat_storage_step(
-                hs_e[h], q_in, heat_dem[h, k], dt_h, hs_par[h, H_CAP], hs_par[h, H_LOSS],
+                hs_e[h],
+                q_in,
+                heat_dem[h, k],
+                dt_h,
+                hs_par[h, H_CAP],
+                hs_par[h, H_LOSS],
                 hs_par[h, H_BOILER],
-            )  # fmt: skip
+            )
             hs_e[h] = e
             out_hs[h, k] = e
             out_boiler[h, k] = boiler / dt_h

@@ -44,9 +44,16 @@ def battery_step(
 ) -> tuple[float, float]:
     """Apply a power request for one step; return ``(p_kw, soc_after)`` within every limit."""
     max_c, max_d = battery_limits_kw(
-        soc, dt_h, capacity_kwh, p_charge_max_kw, p_discharge_max_kw,
-        eta_charge, eta_discharge, soc_min, soc_max,
-    )  # fmt: skip
+        soc,
+        dt_h,
+        capacity_kwh,
+        p_charge_max_kw,
+        p_discharge_max_kw,
+        eta_charge,
+        eta_discharge,
+        soc_min,
+        soc_max,
+    )
     p = min(max(p_request_kw, -max_c), max_d)
     if p >= 0.0:
         soc_after = soc - p * dt_h / (eta_discharge * capacity_kwh)

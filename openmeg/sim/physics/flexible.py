@@ -41,12 +41,17 @@ def ev_sessions(
             energy = float(np.clip(rng.normal(energy_kwh_mean, energy_kwh_mean * 0.3), 1, None))
             start = round(arrival_h / step_h)
             if 0 <= start < n_steps:
-                out.append(Session(arrival_step=start, dwell_steps=round(dwell_h / step_h),
-                                   energy_kwh=energy))  # fmt: skip
+                out.append(
+                    Session(
+                        arrival_step=start, dwell_steps=round(dwell_h / step_h), energy_kwh=energy
+                    )
+                )
     return sorted(out, key=lambda s: s.arrival_step)
 
 
-def ev_demand_kw(sessions: list[Session], n_steps: int, step_h: float, p_max_kw: float) -> FloatArray:
+def ev_demand_kw(
+    sessions: list[Session], n_steps: int, step_h: float, p_max_kw: float
+) -> FloatArray:
     """Charge each session at ``p_max_kw`` from arrival until its energy is in or it leaves.
 
     One car at a time: a car that arrives while the charger is busy leaves without charging.
@@ -79,7 +84,7 @@ def shiftable_demand_kw(
     window_end_h: int,
     cost: FloatArray,
 ) -> FloatArray:
-    """Run ``p_kw`` for ``run_steps`` once a day, starting where the window's summed ``cost`` is least.
+    """Run ``p_kw`` for ``run_steps`` once a day, starting where the window's ``cost`` is least.
 
     ``cost`` is any per-step signal to avoid (e.g. forecast net demand); ties go to the earliest
     start. Days whose window is cut off by the run's edges are left out.

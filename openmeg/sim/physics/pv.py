@@ -26,10 +26,15 @@ def plane_of_array_w_m2(
         ghi=weather["ghi"],
         dhi=weather["dhi"],
     )
-    return np.clip(np.nan_to_num(np.asarray(poa["poa_global"], dtype=float)), 0.0, None)
+    poa_w_m2: FloatArray = np.clip(
+        np.nan_to_num(np.asarray(poa["poa_global"], dtype=float)), 0, None
+    )
+    return poa_w_m2
 
 
-def cell_temperature_c(poa_w_m2: FloatArray, temp_air_c: FloatArray, wind_m_s: FloatArray) -> FloatArray:
+def cell_temperature_c(
+    poa_w_m2: FloatArray, temp_air_c: FloatArray, wind_m_s: FloatArray
+) -> FloatArray:
     """Cell temperature with the SAPM model, open-rack glass/polymer mounting."""
     params = pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["open_rack_glass_polymer"]
     return np.asarray(
@@ -54,4 +59,5 @@ def pv_ac_kw(
     pdc = np.asarray(pdc, dtype=float) * (1.0 - system_losses)
     eta_nom = 0.96
     pac = pvlib.inverter.pvwatts(pdc, inverter_kw / eta_nom, eta_inv_nom=eta_nom)
-    return np.clip(np.nan_to_num(np.asarray(pac, dtype=float)), 0.0, inverter_kw)
+    ac_kw: FloatArray = np.clip(np.nan_to_num(np.asarray(pac, dtype=float)), 0.0, inverter_kw)
+    return ac_kw

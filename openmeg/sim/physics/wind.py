@@ -40,7 +40,8 @@ def hub_wind_speed_m_s(
 ) -> FloatArray:
     """Wind speed at hub height by the logarithmic profile (neutral stability)."""
     factor = np.log(hub_height_m / roughness_length_m) / np.log(measured_at_m / roughness_length_m)
-    return np.asarray(wind_m_s, dtype=float) * factor
+    speed: FloatArray = np.asarray(wind_m_s, dtype=float) * factor
+    return speed
 
 
 def power_from_curve_kw(
