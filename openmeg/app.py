@@ -199,7 +199,7 @@ class LiveMeg:
         # the controllers own every unit they command; the rest keeps its local law
         mode_before = int(e.state.mode[kernel.M_MODE])
         e.advance(1, bat_cmd=bat_cmd, chp_cmd=chp_cmd)
-        now = self.clock.now()
+        now = (e.plant.index[e.k - 1] + timedelta(seconds=self.step_s)).to_pydatetime()
         self.status.cycles += 1
         self.status.cycle_ms = result.duration_s * 1000.0
         image = self.process_image()

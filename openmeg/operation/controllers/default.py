@@ -28,7 +28,7 @@ class SelfConsumption:
         out = {}
         for t in self.targets:
             # the meter sees demand net of the battery's own output: add it back
-            net = image[f"{t.meter}/p_kw"] + image[f"{t.battery}/p_kw"]
+            net = image[f"{t.meter}/import_kw"] + image[f"{t.battery}/p_kw"]
             out[f"{t.battery}/p_set_kw"] = self_consumption_request_kw(net)
         return out
 
