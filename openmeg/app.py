@@ -18,7 +18,7 @@ from openmeg.core.messages import (
     mode_topic,
     point_topic,
 )
-from openmeg.core.points import Point, PointId
+from openmeg.core.points import Point, PointId, unit_of
 from openmeg.core.site import Site, network_of
 from openmeg.core.store import Store
 from openmeg.der.ratings import HeatStorage
@@ -31,19 +31,10 @@ from openmeg.operation.controllers.default import (
 from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.sim.engine import Engine, PlantState
 from openmeg.sim.grid import kernel
+from openmeg.sim.metering import MeterMap, sensor_series
 from openmeg.sim.plant import build_plant
 
 MODES = {kernel.GRID: "grid", kernel.ISLAND: "island", kernel.BLACKOUT: "blackout"}
-UNITS = {
-    "p_kw": "kW",
-    "import_kw": "kW",
-    "soc": "1",
-    "on": "1",
-    "heat_demand_kw": "kW",
-    "frequency_hz": "Hz",
-    "mode": "1",
-    "heat_kw": "kW",
-}
 
 
 def default_controllers(site: Site) -> list[Controller]:
@@ -119,7 +110,9 @@ class LiveMeg:
         self._pending: list[Point] = []
         self._engine = self._new_engine(clock.now(), None)
         self._restore_state()
-        self._meter_rows = self._meters()
+        self._meters = MeterMap.of(site, self._engine.plant)
+        self.registers = {m: [0.0, 0.0] for m in self._meters.members}  # import, export kWh
+        self._restore_registers()
 
     # -- plant
     def _new_engine(self, start: datetime, state: PlantState | None) -> Engine:
@@ -133,6 +126,13 @@ class LiveMeg:
             engine.state = state
         return engine
 
+    def _restore_registers(self) -> None:
+        saved = self.store.load_states(self.site.site.id)
+        for m, reg in self.registers.items():
+            if m in saved:
+                reg[0] = float(saved[m].get("import_kwh", 0.0))
+                reg[1] = float(saved[m].get("export_kwh", 0.0))
+
     def _restore_state(self) -> None:
         saved = self.store.load_states(self.site.site.id)
         e = self._engine
@@ -142,19 +142,6 @@ class LiveMeg:
         for i, h in enumerate(e.plant.hs_ids):
             if h in saved and "energy_kwh" in saved[h]:
                 e.state.hs_e[i] = float(saved[h]["energy_kwh"])
-
-    def _meters(self) -> dict[str, list[tuple[str, int]]]:
-        p = self._engine.plant
-        where = {d: ("ren", i) for i, d in enumerate(p.ren_ids)}
-        where |= {d: ("load", i) for i, d in enumerate(p.load_ids)}
-        where |= {d: ("bat", i) for i, d in enumerate(p.bat_ids)}
-        where |= {d: ("chp", i) for i, d in enumerate(p.chp_ids)}
-        where |= {d: ("fc", i) for i, d in enumerate(p.fc_ids)}
-        rows = {m.id: [where[d] for d in m.devices if d in where] for m in self.site.meters}
-        for m in self.site.meters:  # a main meter also measures its sub-meters
-            if m.parent is not None:
-                rows[m.parent] = rows[m.parent] + rows[m.id]
-        return rows
 
     # -- process image
     def process_image(self) -> dict[str, float]:
@@ -177,10 +164,13 @@ class LiveMeg:
         for i, d in enumerate(p.hs_ids):
             img[f"{d}/soc"] = float(e.state.hs_e[i] / p.hs_par[i, kernel.H_CAP])
             img[f"{d}/heat_demand_kw"] = float(p.heat_dem[i, min(e.k, p.n_steps - 1)])
-        rows = {"ren": o.ren, "load": o.load, "bat": o.bat, "chp": o.chp, "fc": o.fc}
-        sign = {"ren": -1.0, "load": 1.0, "bat": -1.0, "chp": -1.0, "fc": -1.0}
-        for m, members in self._meter_rows.items():
-            img[f"{m}/import_kw"] = float(sum(sign[kind] * rows[kind][i, k] for kind, i in members))
+        for m, value in self._meters.import_kw(o, k).items():
+            img[f"{m}/import_kw"] = float(value)
+            img[f"{m}/import_kwh"], img[f"{m}/export_kwh"] = self.registers[m]
+        for sensor, (temp, vib, noise) in sensor_series(self.site, p, o, slice(k, k + 1)).items():
+            img[f"{sensor}/temperature_c"] = float(temp[0])
+            img[f"{sensor}/vibration_mm_s"] = float(vib[0])
+            img[f"{sensor}/noise_db"] = float(noise[0])
         img["pcc/import_kw"] = float(o.grid[k])
         img["pcc/frequency_hz"] = float(o.freq[k]) if e.k else e.f0
         img["pcc/mode"] = float(o.mode[k])
@@ -199,6 +189,9 @@ class LiveMeg:
         # the controllers own every unit they command; the rest keeps its local law
         mode_before = int(e.state.mode[kernel.M_MODE])
         e.advance(1, bat_cmd=bat_cmd, chp_cmd=chp_cmd)
+        for m, value in self._meters.import_kw(e.out, e.k - 1).items():
+            energy = float(value) * e.plant.dt_h
+            self.registers[m][0 if energy >= 0 else 1] += abs(energy)
         now = (e.plant.index[e.k - 1] + timedelta(seconds=self.step_s)).to_pydatetime()
         self.status.cycles += 1
         self.status.cycle_ms = result.duration_s * 1000.0
@@ -227,7 +220,7 @@ class LiveMeg:
             point = Point(
                 id=PointId(site=site, device=device, name=name),
                 value=value,
-                unit=UNITS.get(name, ""),
+                unit=unit_of(name),
                 ts=now,
             )
             await self.bus.publish(point_topic(site, device, name), PointUpdate.of(point))

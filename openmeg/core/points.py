@@ -99,3 +99,33 @@ class Point:
     unit: str
     ts: datetime
     quality: Quality = Quality.GOOD
+
+
+UNIT_OF_NAME = {
+    "p_kw": "kW",
+    "p_set_kw": "kW",
+    "import_kw": "kW",
+    "heat_kw": "kW",
+    "heat_demand_kw": "kW",
+    "import_kwh": "kWh",
+    "export_kwh": "kWh",
+    "energy_kwh": "kWh",
+    "soc": "1",
+    "on": "1",
+    "mode": "1",
+    "frequency_hz": "Hz",
+    "temperature_c": "degC",
+    "vibration_mm_s": "mm/s",
+    "noise_db": "dB(A)",
+}
+"""The unit of each point name used across openmeg: one vocabulary end to end."""
+
+
+def unit_of(name: str) -> str:
+    """The unit of a point name; raises ``KeyError`` for a name outside the vocabulary."""
+    try:
+        return UNIT_OF_NAME[name]
+    except KeyError:
+        raise KeyError(
+            f"point name {name!r} is not in the vocabulary (openmeg.core.points)"
+        ) from None

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from openmeg.sim.engine import Engine
+from openmeg.sim.metering import MeterMap, sensor_series
+from openmeg.sim.physics.meters import interval_energy_kwh
 
 
 def time_series(engine: Engine) -> pd.DataFrame:
@@ -39,7 +41,27 @@ def time_series(engine: Engine) -> pd.DataFrame:
         cols[f"{d}.soc"] = o.soc[i].astype(np.float32)
     for i, d in enumerate(p.hs_ids):
         cols[f"{d}.energy_kwh"] = o.hs[i].astype(np.float32)
+    sensors = sensor_series(engine.site, p, o, slice(0, engine.k))
+    for sensor, (temp, vib, noise) in sensors.items():
+        cols[f"{sensor}.temperature_c"] = temp.astype(np.float32)
+        cols[f"{sensor}.vibration_mm_s"] = vib.astype(np.float32)
+        cols[f"{sensor}.noise_db"] = noise.astype(np.float32)
     return pd.DataFrame(cols, index=pd.Index(p.index, name="ts"))
+
+
+def meter_intervals(engine: Engine, interval_min: int = 15) -> pd.DataFrame:
+    """Interval import and export energy (kWh) of every meter, one row per meter and interval."""
+    p = engine.plant
+    steps_per_interval = round(interval_min * 60 / p.step_s)
+    if steps_per_interval < 1 or round(interval_min * 60) % round(p.step_s):
+        raise ValueError(f"a {interval_min}-minute interval is not a whole number of steps")
+    starts = p.index[: engine.k : steps_per_interval]
+    frames = []
+    for meter, net in MeterMap.of(engine.site, p).import_kw(engine.out, slice(0, engine.k)).items():
+        imp, exp = interval_energy_kwh(net, p.dt_h, steps_per_interval)
+        frames.append(pd.DataFrame({"meter": meter, "interval_start": starts[: imp.size],
+                                    "import_kwh": imp, "export_kwh": exp}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
 
 
 def _png(fig: Any) -> str:
@@ -52,13 +74,14 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     p = engine.plant
     figs: list[tuple[str, str]] = []
     daily = frame.resample("1D")
     kwh = p.dt_h
-    gen = {
+    sources = {
         "PV": sum(
             frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "pv"
         ),
@@ -69,24 +92,26 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
         "fuel cell": sum(frame[f"{d}.p_kw"] for d in p.fc_ids),
         "import": frame["grid_kw"].clip(lower=0),
     }
-    fig, ax = plt.subplots(figsize=(11, 4))
-    bottom = None
-    for name, series in gen.items():
-        if isinstance(series, int):
-            continue
-        d = series.resample("1D").sum() * kwh
-        ax.bar(d.index, d.values, bottom=bottom, label=name, width=1.0)
-        bottom = d.values if bottom is None else bottom + d.values
-    ax.plot(
-        daily["load_kw"].sum().index,
-        daily["load_kw"].sum().values * kwh,
-        "k-",
-        lw=1,
-        label="served load",
-    )
-    ax.set_ylabel("kWh per day")
-    ax.set_title("Energy balance: where each day's energy came from")
-    ax.legend(ncol=6, fontsize=8)
+    sinks = {
+        "export": -frame["grid_kw"].clip(upper=0),
+        "storage charge": -sum(frame[f"{d}.p_kw"].clip(upper=0) for d in p.bat_ids),
+    }
+    sources["storage discharge"] = sum(frame[f"{d}.p_kw"].clip(lower=0) for d in p.bat_ids)
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    for sign, group in ((1.0, sources), (-1.0, sinks)):
+        bottom = np.zeros(len(daily["load_kw"].sum()))
+        for name, series in group.items():
+            if isinstance(series, int):
+                continue
+            day_kwh = np.asarray(series.resample("1D").sum()) * kwh * sign
+            ax.bar(daily["load_kw"].sum().index, day_kwh, bottom=bottom, label=name, width=1.0)
+            bottom = bottom + day_kwh
+    ax.plot(daily["load_kw"].sum().index, daily["load_kw"].sum().values * kwh, "k-", lw=1,
+            label="served load")  # fmt: skip
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylabel("kWh per day (sinks below zero)")
+    ax.set_title("Energy balance: where each day's energy came from and went")
+    ax.legend(ncol=4, fontsize=8)
     figs.append(("Energy balance", _png(fig)))
     plt.close(fig)
 
@@ -130,6 +155,9 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
                 alpha=0.1,
             )
             ax.set_title(f"island from {frame.index[s]:%Y-%m-%d %H:%M} UTC", fontsize=8)
+            locator = mdates.AutoDateLocator(minticks=3, maxticks=5)  # type: ignore[no-untyped-call]
+            ax.xaxis.set_major_locator(locator)
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
             ax.tick_params(labelsize=7)
             ax.set_xlim(window.index[0], window.index[-1] + step)
         axes[0][0].set_ylabel("Hz")
@@ -144,11 +172,13 @@ def write_results(engine: Engine, summary: dict[str, Any], out_dir: Path) -> dic
     paths = {
         "summary": out_dir / "summary.json",
         "timeseries": out_dir / "timeseries.parquet",
+        "meters": out_dir / "meters.parquet",
         "report": out_dir / "report.html",
     }
     paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
     frame = time_series(engine)
     frame.to_parquet(paths["timeseries"], compression="zstd")
+    meter_intervals(engine).to_parquet(paths["meters"], compression="zstd")
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in summary.items()

@@ -8,6 +8,8 @@ import numpy as np
 
 from openmeg.sim.engine import Engine
 from openmeg.sim.grid import kernel
+from openmeg.sim.metering import MeterMap
+from openmeg.sim.physics.meters import step_energies_kwh
 from openmeg.sim.physics.pv import FloatArray
 
 
@@ -65,6 +67,13 @@ def summarize(engine: Engine) -> dict[str, Any]:
         + float(np.dot(boiler_fuel, p.boiler_co2))
     )
     residual = balance_residual_kw(engine)
+    meters = {}
+    for m, net in MeterMap.of(site, p).import_kw(o, slice(0, engine.k)).items():
+        imp_m, exp_m = step_energies_kwh(net, dt)
+        meters[m] = {
+            "import_kwh": round(float(imp_m.sum()), 6),
+            "export_kwh": round(float(exp_m.sum()), 6),
+        }
     pf = engine.pf_log
     return {
         "site": site.site.id,
@@ -107,5 +116,6 @@ def summarize(engine: Engine) -> dict[str, Any]:
             "vm_max_pu": max(pf.vm_max_pu) if pf.step else None,
             "line_loading_max_pct": max(pf.line_loading_max_pct) if pf.step else None,
         },
+        "meters": meters,
         "events": engine.event_list(),
     }

@@ -109,3 +109,25 @@ def test_ctts_has_no_break_on_return_and_ats_has() -> None:
     dem = runs["ats"].plant.load_dem[:, k].sum()
     assert runs["ats"].out.load[:, k].sum() == pytest.approx(dem * (1 - 0.1))
     assert runs["ctts"].out.load[:, k].sum() == pytest.approx(dem)
+
+
+def test_meters_add_up_to_the_pcc_less_losses(island_run: Engine) -> None:
+    from openmeg.sim.report import meter_intervals
+
+    s = summarize(island_run)
+    dt_h = island_run.plant.dt_h
+    top = [m.id for m in island_run.site.meters if m.parent is None]
+    net_meters = sum(s["meters"][m]["import_kwh"] - s["meters"][m]["export_kwh"] for m in top)
+    net_pcc = float(island_run.out.grid.sum()) * dt_h - s["losses_kwh"]
+    assert net_meters == pytest.approx(net_pcc, abs=1e-5)
+    # a main meter measures its sub-meters too
+    subs = [m.id for m in island_run.site.meters if m.parent == "m-bldg1"]
+    common = -s["energy_kwh"]["load-bldg1-common"]
+    assert s["meters"]["m-bldg1"]["import_kwh"] == pytest.approx(
+        common + sum(s["meters"][m]["import_kwh"] for m in subs), abs=1e-5
+    )
+    intervals = meter_intervals(island_run)
+    assert len(intervals) == len(island_run.site.meters) * 96
+    h01 = intervals[intervals.meter == "m-h01"]
+    assert h01.import_kwh.sum() == pytest.approx(s["meters"]["m-h01"]["import_kwh"], abs=1e-6)
+    assert h01.export_kwh.sum() == pytest.approx(s["meters"]["m-h01"]["export_kwh"], abs=1e-6)
