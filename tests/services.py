@@ -79,9 +79,11 @@ def postgres_server() -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="openmeg-pg-"))
     data, port = root / "data", free_port()
     run_as: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(root, "postgres", "postgres") if _has_user("postgres") else None
-        run_as = ["runuser", "-u", "postgres", "--"] if _has_user("postgres") else []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: run it as the postgres user
+        if not _has_user("postgres"):
+            raise ServiceUnavailable("running as root needs a 'postgres' user to start PostgreSQL")
+        shutil.chown(root, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
         [*run_as, initdb, "-D", str(data), "-A", "trust", "-U", "postgres"],
         check=True,
