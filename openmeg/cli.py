@@ -142,7 +142,7 @@ async def _run_live(
     from rich.live import Live
     from rich.table import Table
 
-    from openmeg.app import LiveMeg
+    from openmeg.app import live_meg
     from openmeg.core.bus import Bus, InProcessBus
     from openmeg.core.clock import SimClock
     from openmeg.core.site import Site
@@ -160,7 +160,8 @@ async def _run_live(
     else:
         bus = InProcessBus()
     clock = SimClock(datetime.now(UTC).replace(microsecond=0), speed=speed)
-    meg = LiveMeg(site, clock=clock, bus=bus, store=db, step_s=step)
+    meg = live_meg(site, clock=clock, bus=bus, store=db, step_s=step)
+    await meg.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -174,9 +175,10 @@ async def _run_live(
         t.add_row("mode", s.mode)
         t.add_row("frequency", f"{s.frequency_hz:.3f} Hz")
         t.add_row("import at PCC", f"{s.import_kw:.1f} kW")
-        for b, soc in s.soc.items():
-            t.add_row(f"{b} SoC", f"{soc:.1%}")
+        for device, soc in s.soc.items():
+            t.add_row(f"{device} state of charge", f"{soc:.1%}")
         t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
+        t.add_row("commands accepted", str(s.commands))
         t.add_row("points stored", str(s.points_stored))
         t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
         return t

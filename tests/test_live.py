@@ -1,4 +1,5 @@
-"""The MEG live: cycles on the simulated plant, points on the bus and in the store, alarms."""
+"""The MEG live: cycles on the simulated plant, points on the bus and in the store, alarms,
+commands on the bus, and a clean stop on Ctrl-C."""
 
 import asyncio
 import os
@@ -11,20 +12,28 @@ from pathlib import Path
 
 import pytest
 
-from openmeg.app import LiveMeg
+from openmeg.app import live_meg
 from openmeg.core.bus import Bus
 from openmeg.core.clock import SimClock
-from openmeg.core.messages import AlarmMessage, ModeChange, PointUpdate
+from openmeg.core.messages import (
+    AlarmMessage,
+    CommandMessage,
+    CommandResult,
+    ModeChange,
+    PointUpdate,
+    command_topic,
+)
 from openmeg.core.points import PointId
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.operation.cycle import ProcessImage
+from openmeg.operation.runtime import Runtime
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-def _meg(bus: Bus, store: Store, **kw: object) -> LiveMeg:
-    return LiveMeg(
+async def _meg(bus: Bus, store: Store) -> Runtime:
+    meg = live_meg(
         load_site("demo"),
         clock=SimClock(T0),
         bus=bus,
@@ -32,35 +41,52 @@ def _meg(bus: Bus, store: Store, **kw: object) -> LiveMeg:
         step_s=1.0,
         persist_every_s=30.0,
         horizon_h=1.0,
-        **kw,
-    )  # type: ignore[arg-type]
+    )
+    await meg.start()
+    return meg
 
 
 async def test_cycles_publish_and_persist(bus: Bus, store: Store) -> None:
-    meg = _meg(bus, store)
+    meg = await _meg(bus, store)
     soc_updates = await bus.subscribe("meg/demo/der/bess-community/soc")
+    cycle_times = await bus.subscribe("meg/demo/der/cycle/duration_ms")
     await meg.run(asyncio.Event(), max_cycles=90)
     assert meg.status.cycles == 90
     assert meg.status.alarms == {}  # the default controllers run without failure
-    assert meg.clock.now() == T0 + timedelta(seconds=90)
+    assert meg.plant.time == T0 + timedelta(seconds=90)
     got = [await soc_updates.get(timeout=5) for _ in range(90)]
     assert all(isinstance(m, PointUpdate) and 0.1 <= m.value <= 0.95 for _, m in got)
+    _, cycle_ms = await cycle_times.get(timeout=5)
+    assert isinstance(cycle_ms, PointUpdate) and cycle_ms.unit == "ms" and cycle_ms.value > 0
     stored = store.history(PointId(site="demo", device="bess-community", name="soc"))
     assert [p.ts for p in stored] == [T0 + timedelta(seconds=s) for s in (30, 60, 90)]
     assert stored[-1].value == pytest.approx(got[-1][1].value)  # type: ignore[union-attr]
     states = store.load_states("demo")
     assert states["bess-community"]["soc"] == pytest.approx(stored[-1].value)
-    assert "hs1" in states
+    assert "hs1" in states and states["m-factory"]["import_kwh"] > 0
+
+
+async def test_stop_between_persist_instants_stores_a_last_snapshot(bus: Bus, store: Store) -> None:
+    meg = await _meg(bus, store)
+    await meg.run(asyncio.Event(), max_cycles=45)
+    stored = store.history(PointId(site="demo", device="pcc", name="import_kw"))
+    assert [p.ts for p in stored] == [T0 + timedelta(seconds=30), T0 + timedelta(seconds=45)]
 
 
 async def test_state_survives_a_restart(bus: Bus, store: Store) -> None:
-    store.save_states("demo", T0, [("bess-community", {"soc": 0.42})])
-    meg = _meg(bus, store)
-    assert meg.process_image()["bess-community/soc"] == pytest.approx(0.42)
+    store.save_states(
+        "demo",
+        T0,
+        [("bess-community", {"soc": 0.42}), ("m-h01", {"import_kwh": 12.5, "export_kwh": 3.0})],
+    )
+    meg = await _meg(bus, store)
+    image = meg.plant.read()
+    assert image["bess-community/soc"] == pytest.approx(0.42)
+    assert (image["m-h01/import_kwh"], image["m-h01/export_kwh"]) == (12.5, 3.0)
 
 
 async def test_failing_controller_raises_a_visible_alarm(bus: Bus, store: Store) -> None:
-    meg = _meg(bus, store)
+    meg = await _meg(bus, store)
     alarms = await bus.subscribe("meg/demo/operation/alarms/#")
 
     class Broken:
@@ -80,7 +106,6 @@ async def test_failing_controller_raises_a_visible_alarm(bus: Bus, store: Store)
     _, raised = await alarms.get(timeout=5)
     assert isinstance(raised, AlarmMessage) and raised.active and raised.severity == "critical"
     assert raised.text == "ZeroDivisionError: division by zero in forecast"
-    assert meg.status.alarms == {"broken": raised.text}
     [event] = store.events("demo", kind="alarm")
     assert event["source"] == "broken" and event["code"] == "controller_failed"
     broken.fail = False
@@ -90,18 +115,90 @@ async def test_failing_controller_raises_a_visible_alarm(bus: Bus, store: Store)
     assert meg.status.alarms == {}
 
 
-async def test_grid_down_command_islands_the_meg(bus: Bus, store: Store) -> None:
-    meg = _meg(bus, store)
+async def test_utility_down_and_up_by_command_on_the_bus(bus: Bus, store: Store) -> None:
+    meg = await _meg(bus, store)
     modes = await bus.subscribe("meg/demo/distribution/pcc/mode")
+    results = await bus.subscribe("meg/demo/command-result/#")
+    topic = command_topic("demo", "pcc", "utility_available")
+
+    async def command(value: float) -> CommandResult:
+        await bus.publish(
+            topic,
+            CommandMessage(
+                site="demo",
+                device="pcc",
+                name="utility_available",
+                value=value,
+                ts=T0,
+                user="operator-1",
+            ),
+        )
+        while meg.status.cycles < 10_000:
+            await meg.run(asyncio.Event(), max_cycles=meg.status.cycles + 1)
+            if results.pending():
+                _, msg = await results.get()
+                assert isinstance(msg, CommandResult)
+                return msg
+        raise AssertionError("no command result")
+
     await meg.run(asyncio.Event(), max_cycles=5)
-    meg.set_grid(up=False, duration=timedelta(seconds=20))
-    await meg.run(asyncio.Event(), max_cycles=40)
+    down = await command(0.0)
+    assert down.accepted and down.reason == ""
+    await meg.run(asyncio.Event(), max_cycles=meg.status.cycles + 20)
+    assert meg.status.mode == "island" and meg.plant.read()["pcc/import_kw"] == 0.0
+    up = await command(1.0)
+    assert up.accepted
+    await meg.run(asyncio.Event(), max_cycles=meg.status.cycles + 120)
+    assert meg.status.mode == "grid"
     _, first = await modes.get(timeout=5)
     _, second = await modes.get(timeout=5)
     assert isinstance(first, ModeChange) and first.mode == "island"
     assert isinstance(second, ModeChange) and second.mode == "grid"
-    assert (second.ts - first.ts).total_seconds() >= 20
     assert [e["code"] for e in store.events("demo", kind="mode")] == ["island", "grid"]
+    assert [e["text"] for e in store.events("demo", kind="command")] == [
+        "operator-1 set pcc/utility_available = 0.0",
+        "operator-1 set pcc/utility_available = 1.0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("device", "name", "value", "reason"),
+    [
+        (
+            "pcc",
+            "breaker",
+            0.0,
+            "no commandable point 'pcc/breaker'; accepted: pcc/utility_available",
+        ),
+        (
+            "pcc",
+            "utility_available",
+            2.0,
+            "2.0 is out of range for 'utility_available': accepted 0 .. 1",
+        ),
+        ("pcc", "utility_available", 0.5, "pcc/utility_available takes 0 or 1, got 0.5"),
+    ],
+)
+async def test_bad_commands_are_refused_and_change_nothing(
+    bus: Bus, store: Store, device: str, name: str, value: float, reason: str
+) -> None:
+    meg = await _meg(bus, store)
+    results = await bus.subscribe("meg/demo/command-result/#")
+    await bus.publish(
+        command_topic("demo", device, name),
+        CommandMessage(site="demo", device=device, name=name, value=value, ts=T0),
+    )
+    for _ in range(200):
+        await meg.run(asyncio.Event(), max_cycles=meg.status.cycles + 1)
+        if results.pending():
+            break
+    _, result = await results.get(timeout=5)
+    assert isinstance(result, CommandResult) and not result.accepted
+    assert reason in result.reason
+    assert meg.status.commands == 0
+    assert meg.plant.read()["pcc/utility_available"] == 1.0 and meg.status.mode == "grid"
+    [event] = store.events("demo", kind="command")
+    assert event["code"] == "rejected" and event["severity"] == "warning"
 
 
 def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
@@ -131,12 +228,11 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            if db.exists():
-                try:
-                    if store.count_points("demo") > 0:
-                        break
-                except Exception:  # the schema may not exist yet
-                    continue
+            try:
+                if store.count_points("demo") > 0:
+                    break
+            except Exception:  # the file or its schema may not exist yet
+                continue
         else:
             pytest.fail("the live MEG stored nothing within 120 s")
         proc.send_signal(signal.SIGINT)

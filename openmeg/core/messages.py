@@ -85,8 +85,22 @@ class CommandMessage(_Message):
     user: str = "system"
 
 
+class CommandResult(_Message):
+    """The outcome of a command: accepted, or rejected with the reason."""
+
+    type: Literal["command_result"] = "command_result"
+    site: str
+    device: str
+    name: str
+    value: float
+    accepted: bool
+    reason: str = ""
+    ts: datetime
+
+
 BusMessage = Annotated[
-    PointUpdate | AlarmMessage | ModeChange | CommandMessage, Field(discriminator="type")
+    PointUpdate | AlarmMessage | ModeChange | CommandMessage | CommandResult,
+    Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
 
@@ -112,3 +126,12 @@ def alarm_topic(site: str, source: str) -> str:
 
 def mode_topic(site: str) -> str:
     return f"meg/{site}/distribution/pcc/mode"
+
+
+def command_topic(site: str, device: str, name: str) -> str:
+    """Where commands to ``device/name`` are sent."""
+    return f"meg/{site}/command/{device}/{name}"
+
+
+def command_result_topic(site: str, device: str, name: str) -> str:
+    return f"meg/{site}/command-result/{device}/{name}"

@@ -84,9 +84,10 @@ class PointSpec:
         if (self.low is not None and value < self.low) or (
             self.high is not None and value > self.high
         ):
+            unit = "" if self.unit == "1" else f" {self.unit}"
             raise ValueError(
-                f"{value} {self.unit} is out of range for {self.name!r}: "
-                f"accepted {self.low} .. {self.high} {self.unit}"
+                f"{value}{unit} is out of range for {self.name!r}: "
+                f"accepted {self.low} .. {self.high}{unit}"
             )
 
 
@@ -117,6 +118,8 @@ UNIT_OF_NAME = {
     "temperature_c": "degC",
     "vibration_mm_s": "mm/s",
     "noise_db": "dB(A)",
+    "duration_ms": "ms",
+    "utility_available": "1",
 }
 """The unit of each point name used across openmeg: one vocabulary end to end."""
 
@@ -129,3 +132,7 @@ def unit_of(name: str) -> str:
         raise KeyError(
             f"point name {name!r} is not in the vocabulary (openmeg.core.points)"
         ) from None
+
+
+MODE_NAMES = {0: "grid", 1: "island", 2: "blackout"}
+"""Values of the ``pcc/mode`` point."""

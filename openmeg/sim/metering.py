@@ -26,8 +26,13 @@ class MeterMap:
 
     @classmethod
     def of(cls, site: Site, plant: Plant) -> MeterMap:
-        families = {"ren": plant.ren_ids, "load": plant.load_ids, "bat": plant.bat_ids,
-                    "chp": plant.chp_ids, "fc": plant.fc_ids}  # fmt: skip
+        families = {
+            "ren": plant.ren_ids,
+            "load": plant.load_ids,
+            "bat": plant.bat_ids,
+            "chp": plant.chp_ids,
+            "fc": plant.fc_ids,
+        }
         where = {d: (f, i) for f, ids in families.items() for i, d in enumerate(ids)}
         own = {m.id: [where[d] for d in m.devices if d in where] for m in site.meters}
         parent = {m.id: m.parent for m in site.meters}

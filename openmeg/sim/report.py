@@ -59,8 +59,16 @@ def meter_intervals(engine: Engine, interval_min: int = 15) -> pd.DataFrame:
     frames = []
     for meter, net in MeterMap.of(engine.site, p).import_kw(engine.out, slice(0, engine.k)).items():
         imp, exp = interval_energy_kwh(net, p.dt_h, steps_per_interval)
-        frames.append(pd.DataFrame({"meter": meter, "interval_start": starts[: imp.size],
-                                    "import_kwh": imp, "export_kwh": exp}))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "meter": meter,
+                    "interval_start": starts[: imp.size],
+                    "import_kwh": imp,
+                    "export_kwh": exp,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -106,8 +114,13 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
             day_kwh = np.asarray(series.resample("1D").sum()) * kwh * sign
             ax.bar(daily["load_kw"].sum().index, day_kwh, bottom=bottom, label=name, width=1.0)
             bottom = bottom + day_kwh
-    ax.plot(daily["load_kw"].sum().index, daily["load_kw"].sum().values * kwh, "k-", lw=1,
-            label="served load")  # fmt: skip
+    ax.plot(
+        daily["load_kw"].sum().index,
+        daily["load_kw"].sum().values * kwh,
+        "k-",
+        lw=1,
+        label="served load",
+    )
     ax.axhline(0, color="k", lw=0.5)
     ax.set_ylabel("kWh per day (sinks below zero)")
     ax.set_title("Energy balance: where each day's energy came from and went")

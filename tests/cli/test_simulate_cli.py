@@ -13,20 +13,44 @@ from openmeg.core.site import SITES_DIR
 
 
 def _openmeg(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "openmeg", *args], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "openmeg", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_simulate_two_days_writes_summary_parquet_and_report(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    run = _openmeg("simulate", "--site", "demo", "--days", "2", "--step", "15min",
-                   "--start", "2026-07-21T00:00:00Z", "--out", str(out))
+    run = _openmeg(
+        "simulate",
+        "--site",
+        "demo",
+        "--days",
+        "2",
+        "--step",
+        "15min",
+        "--start",
+        "2026-07-21T00:00:00Z",
+        "--out",
+        str(out),
+    )
     assert run.returncode == 0, run.stderr
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("energy_kwh", "import_kwh", "export_kwh", "load_kwh", "generation_kwh",
-                "storage_charge_kwh", "storage_discharge_kwh", "losses_kwh", "unserved_kwh",
-                "self_sufficiency", "peak_import_kw", "islanded_hours", "co2_kg",
-                "balance_error_kwh"):
+    for key in (
+        "energy_kwh",
+        "import_kwh",
+        "export_kwh",
+        "load_kwh",
+        "generation_kwh",
+        "storage_charge_kwh",
+        "storage_discharge_kwh",
+        "losses_kwh",
+        "unserved_kwh",
+        "self_sufficiency",
+        "peak_import_kw",
+        "islanded_hours",
+        "co2_kg",
+        "balance_error_kwh",
+    ):
         assert key in summary
     assert summary["steps"] == 192
     assert summary["islanded_hours"] == pytest.approx(4.0)  # the demo's July outage
@@ -46,7 +70,9 @@ def test_simulate_two_days_writes_summary_parquet_and_report(tmp_path: Path) -> 
         (["--start", "yesterday"], "Invalid isoformat"),
     ],
 )
-def test_bad_options_exit_two_and_write_nothing(tmp_path: Path, args: list[str], message: str) -> None:
+def test_bad_options_exit_two_and_write_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     out = tmp_path / "run"
     run = _openmeg("simulate", "--days", "1", "--out", str(out), *args)
     assert run.returncode == 2

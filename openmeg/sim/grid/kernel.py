@@ -33,14 +33,29 @@ GRID, ISLAND, BLACKOUT = 0, 1, 2
 
 # Parameter tables: one row per device, columns named by the site file's fields.
 BATTERY_COLUMNS = (
-    "capacity_kwh", "p_charge_max_kw", "p_discharge_max_kw", "eta_charge", "eta_discharge",
-    "soc_min", "soc_max", "droop_pct", "grid_forming",
-)  # fmt: skip
+    "capacity_kwh",
+    "p_charge_max_kw",
+    "p_discharge_max_kw",
+    "eta_charge",
+    "eta_discharge",
+    "soc_min",
+    "soc_max",
+    "droop_pct",
+    "grid_forming",
+)
 B_CAP, B_PC, B_PD, B_EC, B_ED, B_SMIN, B_SMAX, B_DROOP, B_GF = range(len(BATTERY_COLUMNS))
 CHP_COLUMNS = (
-    "p_el_min_kw", "p_el_max_kw", "ramp_kw_per_min", "min_up_min", "min_down_min", "eta_el",
-    "eta_th", "droop_pct", "grid_forming", "heat_storage",
-)  # fmt: skip
+    "p_el_min_kw",
+    "p_el_max_kw",
+    "ramp_kw_per_min",
+    "min_up_min",
+    "min_down_min",
+    "eta_el",
+    "eta_th",
+    "droop_pct",
+    "grid_forming",
+    "heat_storage",
+)
 C_PMIN, C_PMAX, C_RAMP, C_UP, C_DOWN, C_EEL, C_ETH, C_DROOP, C_GF, C_HS = range(len(CHP_COLUMNS))
 FUEL_CELL_COLUMNS = ("p_min_kw", "p_max_kw", "p_set_kw", "ramp_kw_per_min")
 F_PMIN, F_PMAX, F_PSET, F_RAMP = range(len(FUEL_CELL_COLUMNS))

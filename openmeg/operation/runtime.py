@@ -1,0 +1,271 @@
+"""The runtime of the operation domain: every cycle it reads the plant's process image, runs the
+control cycle, writes the setpoints, publishes every point, persists, and handles commands.
+
+It talks to the plant through ``PlantPort``, the same whether the plant is simulated or real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from openmeg.core.bus import Bus, Subscription
+from openmeg.core.errors import CommandError
+from openmeg.core.messages import (
+    AlarmMessage,
+    CommandMessage,
+    CommandResult,
+    ModeChange,
+    PointUpdate,
+    alarm_topic,
+    command_result_topic,
+    command_topic,
+    mode_topic,
+    point_topic,
+)
+from openmeg.core.points import MODE_NAMES, Point, PointId, PointSpec, unit_of
+from openmeg.core.store import Store
+from openmeg.operation.cycle import ControlCycle
+
+
+class PlantPort(Protocol):
+    """What the runtime needs of a plant."""
+
+    @property
+    def time(self) -> datetime: ...
+
+    def read(self) -> dict[str, float]: ...
+
+    def write(self, setpoints: Mapping[str, float]) -> None: ...
+
+    def commandable(self) -> Mapping[str, PointSpec]: ...
+
+    def command(self, point: str, value: float) -> None: ...
+
+    def state(self) -> list[tuple[str, dict[str, Any]]]: ...
+
+    def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None: ...
+
+
+class Clock(Protocol):
+    async def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(kw_only=True)
+class Status:
+    """What the live status view shows."""
+
+    ts: datetime | None = None
+    mode: str = "grid"
+    frequency_hz: float = 0.0
+    import_kw: float = 0.0
+    cycles: int = 0
+    cycle_ms: float = 0.0
+    soc: dict[str, float] = field(default_factory=dict)
+    alarms: dict[str, str] = field(default_factory=dict)
+    points_stored: int = 0
+    commands: int = 0
+
+
+class Runtime:
+    """Cycles one site's plant every ``step_s`` of the clock."""
+
+    def __init__(
+        self,
+        site: str,
+        plant: PlantPort,
+        cycle: ControlCycle,
+        *,
+        clock: Clock,
+        bus: Bus,
+        store: Store,
+        step_s: float = 1.0,
+        persist_every_s: float = 60.0,
+    ) -> None:
+        self.site, self.plant, self.cycle = site, plant, cycle
+        self.clock, self.bus, self.store = clock, bus, store
+        self.step_s = step_s
+        self.persist_every = max(1, round(persist_every_s / step_s))
+        self.status = Status()
+        self._pending: list[Point] = []
+        self._commands: Subscription | None = None
+        self._mode: float | None = None
+        plant.restore(store.load_states(site))
+
+    async def start(self) -> None:
+        """Listen for commands on ``meg/<site>/command/#``."""
+        self._commands = await self.bus.subscribe(command_topic(self.site, "+", "+"))
+
+    async def step(self) -> None:
+        """One control cycle."""
+        t0 = time.perf_counter()
+        await self._handle_commands()
+        result = self.cycle.run(self.plant.read())
+        await self._alarms(result.failures)
+        self.plant.write(result.setpoints)
+        now = self.plant.time
+        image = self.plant.read()
+        self.status.cycles += 1
+        persist = self.status.cycles % self.persist_every == 0
+        await self._publish(image, now, persist=persist)
+        await self._mode_change(image, now)
+        self.status.cycle_ms = (time.perf_counter() - t0) * 1000.0
+        await self._publish({"cycle/duration_ms": self.status.cycle_ms}, now, persist=persist)
+        self._update_status(image, now)
+        if persist:
+            self.flush()
+
+    async def run(self, stop: asyncio.Event, *, max_cycles: int | None = None) -> None:
+        """Cycle until ``stop`` is set; on the way out store a last snapshot and the state."""
+        try:
+            while not stop.is_set() and (max_cycles is None or self.status.cycles < max_cycles):
+                await self.step()
+                await self.clock.sleep(self.step_s)
+        finally:
+            if self.status.cycles % self.persist_every != 0:
+                self._pending += self._points(self.plant.read(), self.plant.time)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending points and the plant's state to the store."""
+        if self._pending:
+            self.status.points_stored += self.store.write_points(self._pending)
+            self._pending = []
+        self.store.save_states(self.site, self.plant.time, self.plant.state())
+
+    def _points(self, image: Mapping[str, float], ts: datetime) -> list[Point]:
+        out = []
+        for key, value in image.items():
+            device, name = key.split("/")
+            pid = PointId(site=self.site, device=device, name=name)
+            out.append(Point(id=pid, value=value, unit=unit_of(name), ts=ts))
+        return out
+
+    async def _publish(self, image: Mapping[str, float], ts: datetime, *, persist: bool) -> None:
+        points = self._points(image, ts)
+        for p in points:
+            await self.bus.publish(
+                point_topic(self.site, p.id.device, p.id.name), PointUpdate.of(p)
+            )
+        if persist:
+            self._pending += points
+
+    async def _mode_change(self, image: Mapping[str, float], ts: datetime) -> None:
+        mode = image["pcc/mode"]
+        if self._mode is not None and mode != self._mode:
+            name = MODE_NAMES[int(mode)]
+            await self.bus.publish(
+                mode_topic(self.site), ModeChange(site=self.site, mode=name, ts=ts)
+            )
+            self.store.add_event(
+                ts=ts,
+                site=self.site,
+                kind="mode",
+                source="pcc",
+                code=name,
+                text=f"MEG now in {name} mode",
+            )
+        self._mode = mode
+
+    async def _handle_commands(self) -> None:
+        if self._commands is None:
+            return
+        while self._commands.pending():
+            topic, msg = await self._commands.get()
+            _, _, _, device, name = topic.split("/")
+            if not isinstance(msg, CommandMessage) or (msg.device, msg.name) != (device, name):
+                reason = "a command message must name the device and point of its topic"
+                await self._command_result(device, name, float("nan"), reason, user="?")
+                continue
+            try:
+                self.plant.command(f"{device}/{name}", msg.value)
+            except CommandError as err:
+                await self._command_result(device, name, msg.value, str(err), user=msg.user)
+                continue
+            self.status.commands += 1
+            await self._command_result(device, name, msg.value, "", user=msg.user)
+
+    async def _command_result(
+        self, device: str, name: str, value: float, reason: str, *, user: str
+    ) -> None:
+        ts = self.plant.time
+        accepted = not reason
+        result = CommandResult(
+            site=self.site,
+            device=device,
+            name=name,
+            value=value,
+            accepted=accepted,
+            reason=reason,
+            ts=ts,
+        )
+        await self.bus.publish(command_result_topic(self.site, device, name), result)
+        text = f"{user} set {device}/{name} = {value}" + (
+            "" if accepted else f": refused, {reason}"
+        )
+        self.store.add_event(
+            ts=ts,
+            site=self.site,
+            kind="command",
+            source=user,
+            code="accepted" if accepted else "rejected",
+            text=text,
+            severity="info" if accepted else "warning",
+        )
+
+    async def _alarms(self, failures: dict[str, str]) -> None:
+        now = self.plant.time
+        for name, text in failures.items():
+            if name in self.status.alarms:
+                continue
+            self.status.alarms[name] = text
+            msg = AlarmMessage(
+                site=self.site,
+                source=name,
+                code="controller_failed",
+                text=text,
+                active=True,
+                ts=now,
+                severity="critical",
+            )
+            await self.bus.publish(alarm_topic(self.site, name), msg)
+            self.store.add_event(
+                ts=now,
+                site=self.site,
+                kind="alarm",
+                source=name,
+                code="controller_failed",
+                text=text,
+                severity="critical",
+            )
+        for name in [n for n in self.status.alarms if n not in failures]:
+            del self.status.alarms[name]
+            msg = AlarmMessage(
+                site=self.site,
+                source=name,
+                code="controller_failed",
+                text="cleared",
+                active=False,
+                ts=now,
+            )
+            await self.bus.publish(alarm_topic(self.site, name), msg)
+            self.store.add_event(
+                ts=now,
+                site=self.site,
+                kind="alarm_clear",
+                source=name,
+                code="controller_failed",
+                text="cleared",
+            )
+
+    def _update_status(self, image: Mapping[str, float], now: datetime) -> None:
+        s = self.status
+        s.ts = now
+        s.mode = MODE_NAMES[int(image["pcc/mode"])]
+        s.frequency_hz = image["pcc/frequency_hz"]
+        s.import_kw = image["pcc/import_kw"]
+        s.soc = {k.split("/")[0]: v for k, v in image.items() if k.endswith("/soc")}
