@@ -26,6 +26,7 @@ from openmeg.customer.equipment import (
     ShiftableLoad,
 )
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
+from openmeg.der.wind_curves import library_curve
 
 T = TypeVar("T")
 SITES_DIR = Path(__file__).resolve().parent.parent / "sites"
@@ -311,6 +312,11 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
             out.append((f"{where}.bus", f"bus {d.bus!r} is not in the network (buses: {hint})"))
         if d.owner not in customers:
             out.append((f"{where}.owner", f"{d.owner!r} is not a customer id or 'community'"))
+        if isinstance(d, Wind):
+            try:
+                library_curve(d.turbine_type)
+            except ValueError as err:
+                out.append((f"{where}.turbine_type", str(err)))
         for ref_field in ("heat_storage", "watches"):
             ref = getattr(d, ref_field, None)
             if ref is None:

@@ -12,6 +12,7 @@ import pandas as pd
 import pvlib
 
 from openmeg.core.site import Site
+from openmeg.der.wind_curves import library_curve
 from openmeg.sim.grid import kernel
 from openmeg.sim.physics import flexible, pv, wind
 from openmeg.sim.physics.pv import FloatArray
@@ -163,7 +164,7 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
         )
         ren.add(d.id, p, kind="pv", rating=d.inverter_kw, group=group(d.owner), bus=bus_of[d.bus])
     for d in site.devices_of("wind"):
-        speeds, powers, nominal = wind.library_curve(d.turbine_type)
+        speeds, powers, nominal = library_curve(d.turbine_type)
         scale = (d.rated_kw / nominal) if d.rated_kw else 1.0
         v_hub = wind.hub_wind_speed_m_s(
             weather.wind_m_s,

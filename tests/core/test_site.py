@@ -128,3 +128,13 @@ def test_cli_accepts_the_demo() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert "45 devices" in run.stdout
+
+
+def test_unknown_turbine_type(tmp_path: Path) -> None:
+    data = _demo()
+    i = next(i for i, d in enumerate(data["devices"]) if d["kind"] == "wind")
+    data["devices"][i]["turbine_type"] = "X-99/9000"
+    [msg] = _problems(_write(tmp_path, data))
+    assert (
+        f"devices[{i}](wind).turbine_type: turbine type 'X-99/9000' is not in windpowerlib" in msg
+    )

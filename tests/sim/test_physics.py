@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from openmeg.der.wind_curves import library_curve
 from openmeg.sim.physics.battery import battery_limits_kw, battery_step
 from openmeg.sim.physics.chp import chp_heat_kw, chp_step, fuel_kw, ramp_toward
 from openmeg.sim.physics.flexible import Session, ev_demand_kw, shiftable_demand_kw
@@ -10,7 +11,7 @@ from openmeg.sim.physics.heat import heat_storage_step
 from openmeg.sim.physics.meters import interval_energy_kwh, registers_kwh
 from openmeg.sim.physics.pv import pv_ac_kw
 from openmeg.sim.physics.sensors import sensor_readings
-from openmeg.sim.physics.wind import hub_wind_speed_m_s, library_curve, power_from_curve_kw
+from openmeg.sim.physics.wind import hub_wind_speed_m_s, power_from_curve_kw
 
 BAT = dict(
     capacity_kwh=10.0,
