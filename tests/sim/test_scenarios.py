@@ -131,3 +131,43 @@ def test_meters_add_up_to_the_pcc_less_losses(island_run: Engine) -> None:
     h01 = intervals[intervals.meter == "m-h01"]
     assert h01.import_kwh.sum() == pytest.approx(s["meters"]["m-h01"]["import_kwh"], abs=1e-6)
     assert h01.export_kwh.sum() == pytest.approx(s["meters"]["m-h01"]["export_kwh"], abs=1e-6)
+
+
+def test_blackout_and_black_start_from_the_battery() -> None:
+    """A battery too weak for the critical load at the outage: blackout, then black start."""
+    loss, back = datetime(2026, 1, 15, 1, tzinfo=UTC), datetime(2026, 1, 15, 9, tzinfo=UTC)
+    gone = {"chp1", "sensor-chp1", "fc1", "wind1", "sensor-wind1"}
+    site = load_site("demo")
+    devices = tuple(
+        d.model_copy(update={"p_discharge_max_kw": 7.0, "p_charge_max_kw": 7.0})
+        if d.id == "bess-community"
+        else d
+        for d in site.devices
+        if d.id not in gone
+    )
+    meters = tuple(
+        m.model_copy(update={"devices": tuple(x for x in m.devices if x not in gone)})
+        for m in site.meters
+    )
+    site = site.model_copy(
+        update={
+            "devices": devices,
+            "meters": meters,
+            "utility": site.utility.model_copy(update={"outages": (Outage(start=loss, end=back),)}),
+        }
+    )
+    engine = simulate(site, start=datetime(2026, 1, 15, tzinfo=UTC), days=0.5, step_s=60)
+    o, p = engine.out, engine.plant
+    codes = [e["code"] for e in engine.event_list()]
+    assert codes[:3] == ["islanded", "blackout", "black_start"] and codes[-1] == "resynchronised"
+    dark = o.mode == kernel.BLACKOUT
+    assert dark.any() and np.all(o.load[:, dark] == 0.0) and np.all(o.freq[dark] == 0.0)
+    assert np.all(o.bat[:, dark] == 0.0)
+    # the first step after a black start serves the critical loads only, within the battery
+    k = int(np.flatnonzero(dark[:-1] & (o.mode[1:] == kernel.ISLAND))[0]) + 1
+    crit = ~np.isfinite(p.load_prio)
+    np.testing.assert_allclose(o.load[crit, k], p.load_dem[crit, k])
+    assert np.all(o.load[~crit, k] == 0.0)
+    assert o.load[:, k].sum() <= 0.9 * 7.0  # black start keeps 10 % headroom
+    assert np.abs(balance_residual_kw(engine)).max() * p.dt_h < 1e-9
+    assert np.all(o.mode[p.index >= back] == kernel.GRID)
