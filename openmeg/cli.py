@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 
 from openmeg.core.errors import OpenMegError, SiteFileError
+
+if TYPE_CHECKING:
+    from openmeg.core.site import Site
 
 app = typer.Typer(
     help="openmeg: run and study a micro energy grid (ITU-T Y.2071).", no_args_is_help=True
@@ -19,22 +23,26 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 
 
-def _fail_site(err: SiteFileError) -> None:
+def _fail_site(err: SiteFileError) -> NoReturn:
     for problem in err.problems:
         err_console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-@site_app.command("check")
-def site_check(file: str = typer.Argument(..., help="site file, or a shipped site name")) -> None:
-    """Validate a site file: exit 0, or 2 with one line per problem."""
+def _load_site_or_exit(name_or_path: str) -> Site:
+    """The site, or exit 2 with one line per problem."""
     from openmeg.core.site import load_site
 
     try:
-        site = load_site(file)
+        return load_site(name_or_path)
     except SiteFileError as err:
         _fail_site(err)
-        return
+
+
+@site_app.command("check")
+def site_check(file: str = typer.Argument(..., help="site file, or a shipped site name")) -> None:
+    """Validate a site file: exit 0, or 2 with one line per problem."""
+    site = _load_site_or_exit(file)
     print(
         f"{file}: ok: site {site.site.id!r}, {len(site.devices)} devices, "
         f"{len(site.meters)} meters, {len(site.customers)} customers"
@@ -56,17 +64,12 @@ def simulate(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from openmeg.core.site import load_site
     from openmeg.sim.report import write_results
     from openmeg.sim.scenario import parse_step_s
     from openmeg.sim.scenario import simulate as run_simulation
     from openmeg.sim.summary import summarize
 
-    try:
-        the_site = load_site(site)
-    except SiteFileError as err:
-        _fail_site(err)
-        return
+    the_site = _load_site_or_exit(site)
     try:
         step_s = parse_step_s(step)
         first = datetime.fromisoformat(start.replace("Z", "+00:00"))
@@ -115,13 +118,7 @@ def run(
     """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly."""
     import asyncio
 
-    from openmeg.core.site import load_site
-
-    try:
-        the_site = load_site(site)
-    except SiteFileError as err:
-        _fail_site(err)
-        return
+    the_site = _load_site_or_exit(site)
     url = store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db"
     try:
         asyncio.run(_run_live(the_site, speed, step, url, mqtt, cycles or None, status))

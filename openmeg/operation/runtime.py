@@ -218,49 +218,37 @@ class Runtime:
         )
 
     async def _alarms(self, failures: dict[str, str]) -> None:
-        now = self.plant.time
+        """Raise an alarm for each newly failing controller; clear it once it runs again."""
         for name, text in failures.items():
-            if name in self.status.alarms:
-                continue
-            self.status.alarms[name] = text
-            msg = AlarmMessage(
-                site=self.site,
-                source=name,
-                code="controller_failed",
-                text=text,
-                active=True,
-                ts=now,
-                severity="critical",
-            )
-            await self.bus.publish(alarm_topic(self.site, name), msg)
-            self.store.add_event(
-                ts=now,
-                site=self.site,
-                kind="alarm",
-                source=name,
-                code="controller_failed",
-                text=text,
-                severity="critical",
-            )
+            if name not in self.status.alarms:
+                self.status.alarms[name] = text
+                await self._alarm(name, text, active=True)
         for name in [n for n in self.status.alarms if n not in failures]:
             del self.status.alarms[name]
-            msg = AlarmMessage(
-                site=self.site,
-                source=name,
-                code="controller_failed",
-                text="cleared",
-                active=False,
-                ts=now,
-            )
-            await self.bus.publish(alarm_topic(self.site, name), msg)
-            self.store.add_event(
-                ts=now,
-                site=self.site,
-                kind="alarm_clear",
-                source=name,
-                code="controller_failed",
-                text="cleared",
-            )
+            await self._alarm(name, "cleared", active=False)
+
+    async def _alarm(self, source: str, text: str, *, active: bool) -> None:
+        now = self.plant.time
+        severity = "critical" if active else "info"
+        msg = AlarmMessage(
+            site=self.site,
+            source=source,
+            code="controller_failed",
+            text=text,
+            active=active,
+            ts=now,
+            severity=severity,
+        )
+        await self.bus.publish(alarm_topic(self.site, source), msg)
+        self.store.add_event(
+            ts=now,
+            site=self.site,
+            kind="alarm" if active else "alarm_clear",
+            source=source,
+            code="controller_failed",
+            text=text,
+            severity=severity,
+        )
 
     def _update_status(self, image: Mapping[str, float], now: datetime) -> None:
         s = self.status

@@ -77,6 +77,43 @@ def _record(events: np.ndarray, state: np.ndarray, k: int, code: int) -> None:
 
 
 @njit
+def _battery_step(
+    soc: np.ndarray, b: int, p_request_kw: float, dt_h: float, bat_par: np.ndarray
+) -> tuple[float, float]:
+    """``battery_step`` for battery ``b`` of the parameter table."""
+    return battery_step(
+        soc[b],
+        p_request_kw,
+        dt_h,
+        bat_par[b, B_CAP],
+        bat_par[b, B_PC],
+        bat_par[b, B_PD],
+        bat_par[b, B_EC],
+        bat_par[b, B_ED],
+        bat_par[b, B_SMIN],
+        bat_par[b, B_SMAX],
+    )
+
+
+@njit
+def _battery_limits(
+    soc: np.ndarray, b: int, dt_h: float, bat_par: np.ndarray
+) -> tuple[float, float]:
+    """``battery_limits_kw`` for battery ``b`` of the parameter table."""
+    return battery_limits_kw(
+        soc[b],
+        dt_h,
+        bat_par[b, B_CAP],
+        bat_par[b, B_PC],
+        bat_par[b, B_PD],
+        bat_par[b, B_EC],
+        bat_par[b, B_ED],
+        bat_par[b, B_SMIN],
+        bat_par[b, B_SMAX],
+    )
+
+
+@njit
 def _next_to_shed(shed: np.ndarray, served: np.ndarray, load_prio: np.ndarray) -> int:
     """The served, sheddable load with the lowest priority number, or -1."""
     j = -1
@@ -266,18 +303,7 @@ def run_steps(
             bat_fixed += req  # limits applied below
         for b in range(n_b):
             if bat_group[b] >= 0:
-                p, s_after = battery_step(
-                    soc[b],
-                    bat_p[b],
-                    dt_h,
-                    bat_par[b, B_CAP],
-                    bat_par[b, B_PC],
-                    bat_par[b, B_PD],
-                    bat_par[b, B_EC],
-                    bat_par[b, B_ED],
-                    bat_par[b, B_SMIN],
-                    bat_par[b, B_SMAX],
-                )
+                p, s_after = _battery_step(soc, b, bat_p[b], dt_h, bat_par)
                 bat_fixed += p - bat_p[b]
                 bat_p[b] = p
                 soc[b] = s_after
@@ -291,18 +317,7 @@ def run_steps(
                 req = bat_cmd[b]
                 if math.isnan(req):
                     req = self_consumption_request_kw(pcc) if ctrl_self_consumption else 0.0
-                p, s_after = battery_step(
-                    soc[b],
-                    req,
-                    dt_h,
-                    bat_par[b, B_CAP],
-                    bat_par[b, B_PC],
-                    bat_par[b, B_PD],
-                    bat_par[b, B_EC],
-                    bat_par[b, B_ED],
-                    bat_par[b, B_SMIN],
-                    bat_par[b, B_SMAX],
-                )
+                p, s_after = _battery_step(soc, b, req, dt_h, bat_par)
                 bat_p[b] = p
                 soc[b] = s_after
                 pcc -= p
@@ -338,17 +353,7 @@ def run_steps(
             cap_down = 0.0
             for b in range(n_b):
                 if bat_par[b, B_GF] > 0:
-                    mc, md = battery_limits_kw(
-                        soc[b],
-                        dt_h,
-                        bat_par[b, B_CAP],
-                        bat_par[b, B_PC],
-                        bat_par[b, B_PD],
-                        bat_par[b, B_EC],
-                        bat_par[b, B_ED],
-                        bat_par[b, B_SMIN],
-                        bat_par[b, B_SMAX],
-                    )
+                    mc, md = _battery_limits(soc, b, dt_h, bat_par)
                     cap_up += md
                     cap_down -= mc
             chp_lo = np.zeros(n_c)
@@ -488,18 +493,7 @@ def run_steps(
                             * (bat_par[b, B_PD] / (bat_par[b, B_DROOP] / 100.0 * f0))
                             / k_bat
                         )
-                        p, s_after = battery_step(
-                            soc[b],
-                            share,
-                            dt_h,
-                            bat_par[b, B_CAP],
-                            bat_par[b, B_PC],
-                            bat_par[b, B_PD],
-                            bat_par[b, B_EC],
-                            bat_par[b, B_ED],
-                            bat_par[b, B_SMIN],
-                            bat_par[b, B_SMAX],
-                        )
+                        p, s_after = _battery_step(soc, b, share, dt_h, bat_par)
                         bat_p[b] = p
                         soc[b] = s_after
                         left -= p
@@ -507,18 +501,7 @@ def run_steps(
                     # a battery at its limit: the others absorb the difference if they can
                     for b in range(n_b):
                         if bat_par[b, B_GF] > 0 and abs(left) > 1e-12:
-                            p, s_after = battery_step(
-                                soc[b],
-                                left,
-                                dt_h,
-                                bat_par[b, B_CAP],
-                                bat_par[b, B_PC],
-                                bat_par[b, B_PD],
-                                bat_par[b, B_EC],
-                                bat_par[b, B_ED],
-                                bat_par[b, B_SMIN],
-                                bat_par[b, B_SMAX],
-                            )
+                            p, s_after = _battery_step(soc, b, left, dt_h, bat_par)
                             bat_p[b] += p
                             soc[b] = s_after
                             left -= p
