@@ -73,4 +73,5 @@ def live_meg(
         store=store,
         step_s=step_s,
         persist_every_s=persist_every_s,
+        domains=site.domains(),
     )

@@ -49,13 +49,16 @@ async def _meg(bus: Bus, store: Store) -> Runtime:
 async def test_cycles_publish_and_persist(bus: Bus, store: Store) -> None:
     meg = await _meg(bus, store)
     soc_updates = await bus.subscribe("meg/demo/der/bess-community/soc")
-    cycle_times = await bus.subscribe("meg/demo/der/cycle/duration_ms")
+    registers = await bus.subscribe("meg/demo/customer/m-h01/import_kwh")
+    cycle_times = await bus.subscribe("meg/demo/operation/cycle/duration_ms")
     await meg.run(asyncio.Event(), max_cycles=90)
     assert meg.status.cycles == 90
     assert meg.status.alarms == {}  # the default controllers run without failure
     assert meg.plant.time == T0 + timedelta(seconds=90)
     got = [await soc_updates.get(timeout=5) for _ in range(90)]
     assert all(isinstance(m, PointUpdate) and 0.1 <= m.value <= 0.95 for _, m in got)
+    _, register = await registers.get(timeout=5)
+    assert isinstance(register, PointUpdate) and register.unit == "kWh"
     _, cycle_ms = await cycle_times.get(timeout=5)
     assert isinstance(cycle_ms, PointUpdate) and cycle_ms.unit == "ms" and cycle_ms.value > 0
     stored = store.history(PointId(site="demo", device="bess-community", name="soc"))

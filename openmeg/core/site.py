@@ -59,6 +59,12 @@ DEVICE_KINDS = (
     "sensor",
 )
 CONTROLLER_KINDS = ("self_consumption", "heat_led_chp")
+DOMAIN_OF_KIND = {
+    "pv": "der", "wind": "der", "chp": "der", "fuel_cell": "der", "battery": "der",
+    "heat_storage": "der", "load": "customer", "shiftable_load": "customer",
+    "heat_load": "customer", "ev_charger": "customer", "sensor": "distribution",
+}  # fmt: skip
+"""The Y.2071 domain (clause 8) each kind of device belongs to; it names the bus topics."""
 
 
 class _Frozen(BaseModel):
@@ -180,6 +186,12 @@ class Site(_Frozen):
         if not isinstance(device, kind):
             raise KeyError(f"device {device_id!r} is a {device.kind}, not a {kind.__name__}")
         return device
+
+    def domains(self) -> dict[str, str]:
+        """``device or meter id -> domain`` for every device, meter, the PCC and the cycle."""
+        out = {d.id: DOMAIN_OF_KIND[d.kind] for d in self.devices}
+        out |= {m.id: "customer" for m in self.meters}
+        return out | {"pcc": "distribution", "cycle": "operation"}
 
     def devices_of(self, kind: str) -> list[Any]:
         return [d for d in self.devices if d.kind == kind]

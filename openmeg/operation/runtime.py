@@ -85,8 +85,10 @@ class Runtime:
         store: Store,
         step_s: float = 1.0,
         persist_every_s: float = 60.0,
+        domains: Mapping[str, str] | None = None,
     ) -> None:
         self.site, self.plant, self.cycle = site, plant, cycle
+        self.domains = dict(domains or {})
         self.clock, self.bus, self.store = clock, bus, store
         self.step_s = step_s
         self.persist_every = max(1, round(persist_every_s / step_s))
