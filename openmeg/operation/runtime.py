@@ -150,9 +150,9 @@ class Runtime:
     async def _publish(self, image: Mapping[str, float], ts: datetime, *, persist: bool) -> None:
         points = self._points(image, ts)
         for p in points:
-            await self.bus.publish(
-                point_topic(self.site, p.id.device, p.id.name), PointUpdate.of(p)
-            )
+            domain = self.domains.get(p.id.device, "der")
+            topic = point_topic(self.site, p.id.device, p.id.name, domain=domain)
+            await self.bus.publish(topic, PointUpdate.of(p))
         if persist:
             self._pending += points
 
