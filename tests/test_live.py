@@ -22,6 +22,7 @@ from openmeg.core.messages import (
     ModeChange,
     PointUpdate,
     command_topic,
+    mode_topic,
 )
 from openmeg.core.points import PointId
 from openmeg.core.site import load_site
@@ -120,7 +121,7 @@ async def test_failing_controller_raises_a_visible_alarm(bus: Bus, store: Store)
 
 async def test_utility_down_and_up_by_command_on_the_bus(bus: Bus, store: Store) -> None:
     meg = await _meg(bus, store)
-    modes = await bus.subscribe("meg/demo/distribution/pcc/mode")
+    modes = await bus.subscribe(mode_topic("demo"))
     results = await bus.subscribe("meg/demo/command-result/#")
     topic = command_topic("demo", "pcc", "utility_available")
 

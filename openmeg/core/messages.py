@@ -125,7 +125,7 @@ def alarm_topic(site: str, source: str) -> str:
 
 
 def mode_topic(site: str) -> str:
-    return f"meg/{site}/distribution/pcc/mode"
+    return f"meg/{site}/distribution/mode"
 
 
 def command_topic(site: str, device: str, name: str) -> str:
