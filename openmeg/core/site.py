@@ -60,10 +60,18 @@ DEVICE_KINDS = (
 )
 CONTROLLER_KINDS = ("self_consumption", "heat_led_chp")
 DOMAIN_OF_KIND = {
-    "pv": "der", "wind": "der", "chp": "der", "fuel_cell": "der", "battery": "der",
-    "heat_storage": "der", "load": "customer", "shiftable_load": "customer",
-    "heat_load": "customer", "ev_charger": "customer", "sensor": "distribution",
-}  # fmt: skip
+    "pv": "der",
+    "wind": "der",
+    "chp": "der",
+    "fuel_cell": "der",
+    "battery": "der",
+    "heat_storage": "der",
+    "load": "customer",
+    "shiftable_load": "customer",
+    "heat_load": "customer",
+    "ev_charger": "customer",
+    "sensor": "distribution",
+}
 """The Y.2071 domain (clause 8) each kind of device belongs to; it names the bus topics."""
 
 

@@ -13,12 +13,13 @@ import numpy as np
 from openmeg.core.errors import CommandError
 from openmeg.core.points import Access, PointSpec
 from openmeg.core.site import Site, network_of
+from openmeg.der.ratings import Battery
 from openmeg.sim.engine import Engine, PlantState
 from openmeg.sim.grid import kernel
 from openmeg.sim.metering import MeterMap, sensor_series
 from openmeg.sim.plant import build_plant
 
-COMMANDS = {
+UTILITY_COMMANDS = {
     "pcc/utility_available": PointSpec(
         name="utility_available",
         unit="1",
@@ -27,7 +28,50 @@ COMMANDS = {
         high=1,
         description="1: the utility grid is there; 0: take it down (simulated outage)",
     ),
+    "pcc/switch_command": PointSpec(
+        name="switch_command",
+        unit="1",
+        access=Access.READ_WRITE,
+        low=0,
+        high=2,
+        description="1: open the PCC switch (intentional island); 2: close it again",
+    ),
 }
+
+
+def device_commands(site: Site) -> dict[str, PointSpec]:
+    """Every commandable point of the simulated devices of ``site``."""
+    out = dict(UTILITY_COMMANDS)
+    rw = Access.READ_WRITE
+    for d in site.devices:
+        if isinstance(d, Battery):
+            out[f"{d.id}/p_set_kw"] = PointSpec(
+                name="p_set_kw",
+                unit="kW",
+                access=rw,
+                low=-d.p_charge_max_kw,
+                high=d.p_discharge_max_kw,
+                description="storage setpoint, discharge positive",
+            )
+        elif d.kind in ("pv", "wind", "chp", "fuel_cell"):
+            out[f"{d.id}/p_limit_pct"] = PointSpec(
+                name="p_limit_pct",
+                unit="%",
+                access=rw,
+                low=0,
+                high=100,
+                description="active power limit, percent of rating",
+            )
+        if d.kind in ("pv", "wind", "chp", "fuel_cell", "battery"):
+            out[f"{d.id}/connected"] = PointSpec(
+                name="connected",
+                unit="1",
+                access=rw,
+                low=0,
+                high=1,
+                description="0 disconnects the unit, 1 connects it",
+            )
+    return out
 
 
 class SimulatedPlant:
@@ -48,6 +92,11 @@ class SimulatedPlant:
         self._meters = MeterMap.of(site, self._engine.plant)
         self.registers = {m: [0.0, 0.0] for m in self._meters.members}  # import, export kWh
         self._utility_override: bool | None = None
+        self._commands = device_commands(site)
+        self._setpoint_override: dict[str, float] = {}
+        self._limit_pct: dict[str, float] = {}
+        self._disconnected: set[str] = set()
+        self.energy_kwh: dict[str, float] = {}
 
     def _build(self, start: datetime, state: PlantState | None) -> Engine:
         plant = build_plant(self.site, self._net, start, self._horizon_steps, self.step_s)
@@ -93,6 +142,8 @@ class SimulatedPlant:
             img[f"{sensor}/temperature_c"] = float(temp[0])
             img[f"{sensor}/vibration_mm_s"] = float(vib[0])
             img[f"{sensor}/noise_db"] = float(noise[0])
+        for d, kwh in self.energy_kwh.items():
+            img[f"{d}/energy_kwh"] = kwh
         img["pcc/import_kw"] = float(o.grid[k])
         img["pcc/frequency_hz"] = float(o.freq[k]) if e.k else e.f0
         img["pcc/mode"] = float(o.mode[k]) if e.k else float(e.state.mode[kernel.M_MODE])
@@ -100,44 +151,107 @@ class SimulatedPlant:
         return img
 
     def write(self, setpoints: Mapping[str, float]) -> None:
-        """Apply the setpoints (``device/p_set_kw``) and advance the physics one step."""
+        """Apply the setpoints (``device/p_set_kw``) and advance the physics one step.
+
+        Commands written to the devices themselves (a storage setpoint, a power limit, a
+        disconnection) take precedence over the controllers' setpoints.
+        """
         e = self._engine
         if e.k >= e.plant.n_steps:
             self._engine = e = self._build(self.time, e.state)
+        p, k = e.plant, e.k
         if self._utility_override is not None:
-            e.plant.grid_up[e.k] = 1 if self._utility_override else 0
-        bat = np.array([setpoints.get(f"{b}/p_set_kw", np.nan) for b in e.plant.bat_ids])
-        chp = np.array([setpoints.get(f"{c}/p_set_kw", np.nan) for c in e.plant.chp_ids])
-        e.advance(1, bat_cmd=bat, chp_cmd=chp)
+            p.grid_up[k] = 1 if self._utility_override else 0
+        for r, d in enumerate(p.ren_ids):
+            limit = 0.0 if d in self._disconnected else self._limit_pct.get(d, 100.0)
+            p.ren_avail[r, k] = min(p.ren_avail[r, k], limit / 100.0 * p.ren_rating_kw[r])
+        wanted = {**setpoints, **{f"{d}/p_set_kw": v for d, v in self._setpoint_override.items()}}
+        bat = np.array(
+            [
+                0.0 if b in self._disconnected else wanted.get(f"{b}/p_set_kw", np.nan)
+                for b in p.bat_ids
+            ]
+        )
+        chp = np.array(
+            [
+                self._limited(c, wanted.get(f"{c}/p_set_kw", np.nan), p.chp_par[i, kernel.C_PMAX])
+                for i, c in enumerate(p.chp_ids)
+            ]
+        )
+        fc = np.array(
+            [
+                self._limited(f, p.fc_par[i, kernel.F_PSET], p.fc_par[i, kernel.F_PMAX])
+                for i, f in enumerate(p.fc_ids)
+            ]
+        )
+        e.advance(1, bat_cmd=bat, chp_cmd=chp, fc_cmd=fc)
         for m, value in self._meters.import_kw(e.out, e.k - 1).items():
-            energy = float(value) * e.plant.dt_h
+            energy = float(value) * p.dt_h
             self.registers[m][0 if energy >= 0 else 1] += abs(energy)
+        for ids, rows in (
+            (p.ren_ids, e.out.ren),
+            (p.bat_ids, e.out.bat),
+            (p.chp_ids, e.out.chp),
+            (p.fc_ids, e.out.fc),
+        ):
+            for i, d in enumerate(ids):
+                out_kwh = max(float(rows[i, e.k - 1]), 0.0) * p.dt_h
+                self.energy_kwh[d] = self.energy_kwh.get(d, 0.0) + out_kwh
+
+    def _limited(self, device: str, request_kw: float, p_max_kw: float) -> float:
+        """A unit's request under its commanded limit; 0 when it is disconnected."""
+        if device in self._disconnected:
+            return 0.0
+        limit = self._limit_pct.get(device)
+        if limit is None or request_kw != request_kw:
+            return request_kw
+        return min(request_kw, limit / 100.0 * p_max_kw)
 
     def commandable(self) -> Mapping[str, PointSpec]:
-        return COMMANDS
+        return self._commands
 
     def command(self, point: str, value: float) -> None:
         """Write a commandable point; ``CommandError`` says why a command is refused."""
-        spec = COMMANDS.get(point)
+        spec = self._commands.get(point)
         if spec is None:
-            raise CommandError(f"no commandable point {point!r}; accepted: {', '.join(COMMANDS)}")
+            known = ", ".join(sorted(UTILITY_COMMANDS)) + ", <device>/p_set_kw, ..."
+            raise CommandError(f"no commandable point {point!r}; accepted: {known}")
         try:
             spec.check_command(value)
         except ValueError as err:
             raise CommandError(str(err)) from err
-        if value not in (0.0, 1.0):
+        device, name = point.split("/")
+        if name in ("utility_available", "connected") and value not in (0.0, 1.0):
             raise CommandError(f"{point} takes 0 or 1, got {value}")
-        self._utility_override = None if value == 1.0 else False
+        if name == "switch_command" and value not in (0.0, 1.0, 2.0):
+            raise CommandError(f"{point} takes 0 (none), 1 (open) or 2 (close), got {value}")
+        if name == "utility_available":
+            self._utility_override = None if value == 1.0 else False
+        elif name == "switch_command" and value:
+            self._utility_override = False if value == 1.0 else None
+        elif name == "p_set_kw":
+            self._setpoint_override[device] = value
+        elif name == "p_limit_pct":
+            self._limit_pct[device] = value
+        elif name == "connected":
+            if value == 1.0:
+                self._disconnected.discard(device)
+            else:
+                self._disconnected.add(device)
 
     def state(self) -> list[tuple[str, dict[str, Any]]]:
-        """What must survive a restart: device states and meter registers."""
+        """What must survive a restart: device states, energy counters and meter registers."""
         e = self._engine
-        out: list[tuple[str, dict[str, Any]]] = [
-            (b, {"soc": float(e.state.soc[i])}) for i, b in enumerate(e.plant.bat_ids)
-        ]
-        out += [(h, {"energy_kwh": float(e.state.hs_e[i])}) for i, h in enumerate(e.plant.hs_ids)]
-        out += [(m, {"import_kwh": r[0], "export_kwh": r[1]}) for m, r in self.registers.items()]
-        return out
+        out: dict[str, dict[str, Any]] = {}
+        for i, b in enumerate(e.plant.bat_ids):
+            out.setdefault(b, {})["soc"] = float(e.state.soc[i])
+        for i, h in enumerate(e.plant.hs_ids):
+            out.setdefault(h, {})["heat_kwh"] = float(e.state.hs_e[i])
+        for d, kwh in self.energy_kwh.items():
+            out.setdefault(d, {})["energy_kwh"] = kwh
+        for m, r in self.registers.items():
+            out.setdefault(m, {}).update(import_kwh=r[0], export_kwh=r[1])
+        return list(out.items())
 
     def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
         e = self._engine
@@ -145,8 +259,11 @@ class SimulatedPlant:
             if "soc" in saved.get(b, {}):
                 e.state.soc[i] = float(saved[b]["soc"])
         for i, h in enumerate(e.plant.hs_ids):
-            if "energy_kwh" in saved.get(h, {}):
-                e.state.hs_e[i] = float(saved[h]["energy_kwh"])
+            if "heat_kwh" in saved.get(h, {}):
+                e.state.hs_e[i] = float(saved[h]["heat_kwh"])
+        for d, state in saved.items():
+            if "energy_kwh" in state:
+                self.energy_kwh[d] = float(state["energy_kwh"])
         for m, reg in self.registers.items():
             if m in saved:
                 reg[0] = float(saved[m].get("import_kwh", 0.0))

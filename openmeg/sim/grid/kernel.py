@@ -238,9 +238,16 @@ def run_steps(
         fc_total = 0.0
         for f in range(n_f):
             target = fc_cmd[f] if not math.isnan(fc_cmd[f]) else fc_par[f, F_PSET]
-            fc_p[f] = ramp_toward(
-                fc_p[f], target, fc_par[f, F_RAMP] * dt_min, fc_par[f, F_PMIN], fc_par[f, F_PMAX]
-            )
+            if target <= 0.0:  # a command of 0 stops the cell
+                fc_p[f] = 0.0
+            else:
+                fc_p[f] = ramp_toward(
+                    max(fc_p[f], fc_par[f, F_PMIN]),
+                    target,
+                    fc_par[f, F_RAMP] * dt_min,
+                    fc_par[f, F_PMIN],
+                    fc_par[f, F_PMAX],
+                )
             fc_total += fc_p[f]
         # -- CHPs not forming the island grid follow their heat-led law or command
         chp_fixed = 0.0

@@ -1,0 +1,126 @@
+"""Which SunSpec models each kind of device serves, and how its points map to ours.
+
+``factor`` converts the SunSpec engineering value (after its scale factor) into our unit:
+W -> kW is 0.001, percent -> fraction is 0.01. The same table serves the simulated devices (to
+fill their registers) and the platform (to read them after discovering the models).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMON = 1
+INVERTER = 103
+CONTROLS = 123
+STORAGE = 124
+METER = 203
+TRANSFER_SWITCH = 64900
+CONDITION_SENSOR = 64901
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mapped:
+    """Our point ``point`` is SunSpec point ``model.name`` times ``factor``."""
+
+    point: str
+    model: int
+    name: str
+    factor: float = 1.0
+    writable: bool = False
+    low: float | None = None
+    high: float | None = None
+
+
+_INVERTER_POINTS = (
+    Mapped(point="p_kw", model=INVERTER, name="W", factor=0.001),
+    Mapped(point="energy_kwh", model=INVERTER, name="WH", factor=0.001),
+    Mapped(point="frequency_hz", model=INVERTER, name="Hz"),
+    Mapped(point="temperature_c", model=INVERTER, name="TmpCab"),
+    Mapped(point="p_limit_pct", model=CONTROLS, name="WMaxLimPct", writable=True, low=0, high=100),
+    Mapped(point="connected", model=CONTROLS, name="Conn", writable=True, low=0, high=1),
+)
+
+POINT_MAP: dict[str, tuple[Mapped, ...]] = {
+    "inverter": _INVERTER_POINTS,
+    "storage": (
+        Mapped(point="p_kw", model=INVERTER, name="W", factor=0.001),
+        Mapped(point="frequency_hz", model=INVERTER, name="Hz"),
+        Mapped(point="soc", model=STORAGE, name="ChaState", factor=0.01),
+        Mapped(point="p_set_kw", model=STORAGE, name="OutWRte", writable=True),
+        Mapped(point="connected", model=CONTROLS, name="Conn", writable=True, low=0, high=1),
+    ),
+    "meter": (
+        Mapped(point="import_kw", model=METER, name="W", factor=0.001),
+        Mapped(point="import_kwh", model=METER, name="TotWhImp", factor=0.001),
+        Mapped(point="export_kwh", model=METER, name="TotWhExp", factor=0.001),
+        Mapped(point="frequency_hz", model=METER, name="Hz"),
+    ),
+    "sensor": (
+        Mapped(point="temperature_c", model=CONDITION_SENSOR, name="Tmp"),
+        Mapped(point="vibration_mm_s", model=CONDITION_SENSOR, name="Vib"),
+        Mapped(point="noise_db", model=CONDITION_SENSOR, name="Noise"),
+    ),
+    "transfer_switch": (
+        Mapped(point="mode", model=TRANSFER_SWITCH, name="Mode"),
+        Mapped(point="utility_available", model=TRANSFER_SWITCH, name="UtilAval"),
+        Mapped(point="switch_closed", model=TRANSFER_SWITCH, name="Pos"),
+        Mapped(point="frequency_hz", model=TRANSFER_SWITCH, name="Hz"),
+        Mapped(point="import_kw", model=TRANSFER_SWITCH, name="W", factor=0.001),
+        Mapped(
+            point="switch_command", model=TRANSFER_SWITCH, name="Cmd", writable=True, low=0, high=2
+        ),
+    ),
+}
+"""Point maps by device family."""
+
+MODELS: dict[str, tuple[int, ...]] = {
+    "inverter": (COMMON, INVERTER, CONTROLS),
+    "storage": (COMMON, INVERTER, STORAGE, CONTROLS),
+    "meter": (COMMON, METER),
+    "sensor": (COMMON, CONDITION_SENSOR),
+    "transfer_switch": (COMMON, TRANSFER_SWITCH),
+}
+"""The SunSpec models each device family serves, in map order (common model first)."""
+
+FAMILY_OF_KIND = {
+    "pv": "inverter",
+    "wind": "inverter",
+    "fuel_cell": "inverter",
+    "chp": "inverter",
+    "battery": "storage",
+    "sensor": "sensor",
+    "meter": "meter",
+    "transfer_switch": "transfer_switch",
+}
+"""The device family of each kind of device that is on the wire."""
+
+
+def family_of_models(model_ids: tuple[int, ...]) -> str:
+    """The family a device belongs to, judged by the models it serves (for discovery)."""
+    for family, models in sorted(MODELS.items(), key=lambda kv: -len(kv[1])):
+        if set(models) <= set(model_ids):
+            return family
+    raise KeyError(f"no device family serves the models {model_ids}")
+
+
+CHARGE_BIT, DISCHARGE_BIT = 1, 2
+"""``StorCtl_Mod`` bits of model 124."""
+
+
+def storage_setpoint(p_kw: float, w_cha_max_w: float) -> dict[str, float]:
+    """Model 124 values for a signed setpoint (positive discharges): a rate in percent of
+    ``WChaMax`` in ``OutWRte`` (discharge) or ``InWRte`` (charge), enabled in ``StorCtl_Mod``."""
+    pct = abs(p_kw) * 1000.0 / w_cha_max_w * 100.0
+    if p_kw >= 0:
+        return {"StorCtl_Mod": DISCHARGE_BIT, "OutWRte": pct, "InWRte": 0.0}
+    return {"StorCtl_Mod": CHARGE_BIT, "InWRte": pct, "OutWRte": 0.0}
+
+
+def storage_setpoint_kw(values: dict[str, float], w_cha_max_w: float) -> float:
+    """The signed setpoint (kW, positive discharges) that model 124 values ask for."""
+    mode = int(values.get("StorCtl_Mod", 0))
+    if mode & DISCHARGE_BIT:
+        return values.get("OutWRte", 0.0) / 100.0 * w_cha_max_w / 1000.0
+    if mode & CHARGE_BIT:
+        return -values.get("InWRte", 0.0) / 100.0 * w_cha_max_w / 1000.0
+    return 0.0
