@@ -172,7 +172,7 @@ async def test_utility_down_and_up_by_command_on_the_bus(bus: Bus, store: Store)
             "pcc",
             "breaker",
             0.0,
-            "no commandable point 'pcc/breaker'; accepted: pcc/switch_command, pcc/utility_available",
+            "no commandable point 'pcc/breaker'; accepted: pcc/switch_command, pcc/utility",
         ),
         (
             "pcc",
