@@ -21,6 +21,7 @@ simulate: $(STAMP)
 	$(BIN)/openmeg simulate --site demo --days 365 --step 1min --out out/demo-year
 
 test: $(STAMP)
+	./scripts/system-deps.sh
 	$(BIN)/python -m pytest -q
 
 check: $(STAMP)

@@ -61,9 +61,11 @@ def live_meg(
     step_s: float = 1.0,
     persist_every_s: float = 60.0,
     horizon_h: float = 24.0,
+    plant: SimulatedPlant | None = None,
 ) -> Runtime:
     """The MEG live: the simulated plant of ``site`` operated by the runtime and its controllers."""
-    plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
+    if plant is None:
+        plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
     return Runtime(
         site.site.id,
         plant,

@@ -106,6 +106,29 @@ def simulate(
 
 
 @app.command()
+def devices(
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    base_port: int = typer.Option(15020, min=1, max=65000, help="first Modbus TCP port"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """List the devices on the wire: id, kind, host, port, unit id and SunSpec models."""
+    import json
+
+    from rich.table import Table
+
+    from openmeg.sim.wire import wire_plan
+
+    plan = wire_plan(_load_site_or_exit(site), base_port=base_port)
+    if as_json:
+        print(json.dumps([w.as_dict() for w in plan], indent=2))
+        return
+    table = Table("device", "kind", "host", "port", "unit", "SunSpec models")
+    for w in plan:
+        table.add_row(w.id, w.kind, w.host, str(w.port), str(w.unit), " ".join(map(str, w.models)))
+    Console().print(table)
+
+
+@app.command()
 def run(
     site: str = typer.Option("demo", help="site file, or a shipped site name"),
     speed: float = typer.Option(1.0, min=0.001, help="times faster than real time"),
@@ -113,6 +136,10 @@ def run(
     store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
     mqtt: str = typer.Option("", help="publish on an MQTT broker host:port instead of in-process"),
     cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
+    modbus_port: int = typer.Option(
+        15020, min=0, max=65000, help="first Modbus TCP port of the devices (0: free ports)"
+    ),
+    modbus: bool = typer.Option(True, help="serve the simulated devices over Modbus TCP"),
     status: bool = typer.Option(True, help="show the live status view"),
 ) -> None:
     """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly."""
@@ -121,7 +148,10 @@ def run(
     the_site = _load_site_or_exit(site)
     url = store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db"
     try:
-        asyncio.run(_run_live(the_site, speed, step, url, mqtt, cycles or None, status))
+        asyncio.run(
+            _run_live(the_site, speed, step, url, mqtt, cycles or None, status,
+                      modbus_port if modbus else None)
+        )  # fmt: skip
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(1) from err
@@ -129,7 +159,14 @@ def run(
 
 
 async def _run_live(
-    site: object, speed: float, step: float, url: str, mqtt: str, cycles: int | None, show: bool
+    site: object,
+    speed: float,
+    step: float,
+    url: str,
+    mqtt: str,
+    cycles: int | None,
+    show: bool,
+    modbus_port: int | None,
 ) -> None:
     import asyncio
     import contextlib
@@ -144,6 +181,8 @@ async def _run_live(
     from openmeg.core.clock import SimClock
     from openmeg.core.site import Site
     from openmeg.core.store import Store
+    from openmeg.sim.live_plant import SimulatedPlant
+    from openmeg.sim.wire import DeviceServers
 
     assert isinstance(site, Site)
     db = Store(url)
@@ -157,8 +196,25 @@ async def _run_live(
     else:
         bus = InProcessBus()
     clock = SimClock(datetime.now(UTC).replace(microsecond=0), speed=speed)
-    meg = live_meg(site, clock=clock, bus=bus, store=db, step_s=step)
+    plant = SimulatedPlant(site, start=clock.now(), step_s=step)
+    meg = live_meg(site, clock=clock, bus=bus, store=db, step_s=step, plant=plant)
     await meg.start()
+    servers = None
+    if modbus_port is not None:
+        servers = DeviceServers(site, plant.read, plant.command, base_port=modbus_port)
+        try:
+            plan = await servers.start()
+        except (OSError, RuntimeError) as err:
+            await bus.close()
+            db.close()
+            raise OpenMegError(
+                f"cannot serve the devices from port {modbus_port}: {err}; "
+                "choose another with --modbus-port, or --no-modbus"
+            ) from err
+        err_console.print(
+            f"{len(plan)} devices on Modbus TCP, ports {min(w.port for w in plan)}"
+            f"..{max(w.port for w in plan)} (openmeg devices lists them)"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -197,6 +253,8 @@ async def _run_live(
         else:
             await meg.run(stop, max_cycles=cycles)
     finally:
+        if servers is not None:
+            await servers.stop()
         await bus.close()
         db.close()
 

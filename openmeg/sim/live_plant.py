@@ -97,6 +97,8 @@ class SimulatedPlant:
         self._limit_pct: dict[str, float] = {}
         self._disconnected: set[str] = set()
         self.energy_kwh: dict[str, float] = {}
+        self._image: dict[str, float] = {}
+        self._image_key: tuple[int, int] | None = None
 
     def _build(self, start: datetime, state: PlantState | None) -> Engine:
         plant = build_plant(self.site, self._net, start, self._horizon_steps, self.step_s)
@@ -116,6 +118,13 @@ class SimulatedPlant:
 
     def read(self) -> dict[str, float]:
         """The process image: every point's value at the end of the last step, ``device/name``."""
+        key = (id(self._engine), self._engine.k)
+        if self._image_key != key:
+            self._image = self._read()
+            self._image_key = key
+        return dict(self._image)
+
+    def _read(self) -> dict[str, float]:
         e = self._engine
         p, o, k = e.plant, e.out, max(e.k - 1, 0)
         img: dict[str, float] = {}

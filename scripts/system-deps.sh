@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the test suite talks to as independent peers (mbpoll: a libmodbus Modbus master).
+# Installs what is missing when run as root with apt-get; otherwise says what to install.
+set -euo pipefail
+missing=()
+command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing ${missing[*]} from Debian's packages" >&2
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+else
+  echo "the tests need: ${missing[*]} (Debian: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
