@@ -219,6 +219,8 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             "--speed",
             "120",
             "--no-status",
+            "--modbus-port",
+            "0",
             "--store",
             sqlite_url(db),
         ],

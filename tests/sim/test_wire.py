@@ -105,15 +105,18 @@ async def test_values_match_the_simulator(wire) -> None:  # type: ignore[no-unty
     by_id = {w.id: w for w in plan}
     bess = servers.devices["bess-community"].map
     rc, out = await mbpoll(by_id["bess-community"], bess.block(124).address_of("ChaState"))
+    assert rc == 0
     assert registers(out) == [round(image["bess-community/soc"] * 100 / 0.1)]
     pv = servers.devices["pv-school"].map
     w_sf = pv.scale_factor(103, "W")
     rc, out = await mbpoll(by_id["pv-school"], pv.block(103).address_of("W"), 2)
+    assert rc == 0
     raw_w, raw_sf = registers(out)
     assert as_int16(raw_sf) == w_sf == 0
     assert raw_w == round(image["pv-school/p_kw"] * 1000 / 10**w_sf) and raw_w > 0
     meter = servers.devices["m-factory"].map
     rc, out = await mbpoll(by_id["m-factory"], meter.block(203).address_of("TotWhImp"), 2)
+    assert rc == 0
     high, low = registers(out)
     assert (high << 16) + low == round(image["m-factory/import_kwh"] * 1000)
 
