@@ -175,6 +175,8 @@ async def test_bad_requests_get_modbus_exceptions_and_change_nothing(wire) -> No
     rc, out = await mbpoll(w, storage.address_of("OutWRte"), 1, 2000)  # 200 %: out of range
     assert rc != 0 and "Illegal data value" in out
     assert servers.devices[w.id].map.registers == before
+    plant.write({"bess-community/p_set_kw": 5.0})  # no device override was left behind
+    assert plant.read()["bess-community/p_kw"] == pytest.approx(5.0)
     # a malformed frame: the server drops it and keeps serving
     with socket.create_connection((w.host, w.port), timeout=2) as s:
         s.sendall(b"\x00\x01\x00\x00\x00\xff\x01\x03garbage")
