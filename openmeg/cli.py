@@ -149,9 +149,17 @@ def run(
     url = store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db"
     try:
         asyncio.run(
-            _run_live(the_site, speed, step, url, mqtt, cycles or None, status,
-                      modbus_port if modbus else None)
-        )  # fmt: skip
+            _run_live(
+                the_site,
+                speed,
+                step,
+                url,
+                mqtt,
+                cycles or None,
+                status,
+                modbus_port if modbus else None,
+            )
+        )
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(1) from err

@@ -187,9 +187,25 @@ class DeviceMap:
     be set first (``set_raw`` on the ``*_SF`` point).
     """
 
-    def __init__(self, model_ids: list[int], *, base: int = BASE_ADDRESS) -> None:
+    def __init__(
+        self,
+        model_ids: list[int],
+        *,
+        base: int = BASE_ADDRESS,
+        placed: tuple[list[int], int] | None = None,
+    ) -> None:
+        """``placed``: the addresses of the models and of the end model, as found on a device
+        (models of unknown definition in between are left out of ``model_ids``)."""
         self.base = base
-        self.blocks, end = layout(model_ids, base=base)
+        if placed is None:
+            self.blocks, end = layout(model_ids, base=base)
+        else:
+            addresses, end_address = placed
+            self.blocks = [
+                ModelBlock(model=model_def(m), address=a)
+                for m, a in zip(model_ids, addresses, strict=True)
+            ]
+            end = end_address + 2
         self.registers = [0] * (end - base)
         self.registers[0:2] = MARKER
         for block in self.blocks:

@@ -72,7 +72,13 @@ class WireDevice:
         return asdict(self)
 
 
-def wire_plan(site: Site, *, host: str = "127.0.0.1", base_port: int = 15020) -> list[WireDevice]:
+def wire_plan(
+    site: Site,
+    *,
+    host: str = "127.0.0.1",
+    base_port: int = 15020,
+    only: frozenset[str] | None = None,
+) -> list[WireDevice]:
     """Every device of ``site`` that is on the wire, with its address.
 
     Ports count up from ``base_port``; with ``base_port=0`` every server takes a free port
@@ -97,13 +103,18 @@ def wire_plan(site: Site, *, host: str = "127.0.0.1", base_port: int = 15020) ->
             )
         )
 
-    add("pcc", "transfer_switch", port(0))
+    def wanted(device_id: str) -> bool:
+        return only is None or device_id in only
+
+    if wanted("pcc"):
+        add("pcc", "transfer_switch", port(0))
     for d in site.devices:
-        if d.kind in ON_WIRE:
+        if d.kind in ON_WIRE and wanted(d.id):
             add(d.id, d.kind, port(len(plan)))
     gateway = port(len(plan))
     for unit, m in enumerate(site.meters, start=1):
-        add(m.id, "meter", gateway, unit)
+        if wanted(m.id):
+            add(m.id, "meter", gateway, unit)
     return plan
 
 
@@ -233,11 +244,12 @@ class DeviceServers:
         *,
         host: str = "127.0.0.1",
         base_port: int = 15020,
+        only: frozenset[str] | None = None,
     ) -> None:
         self.site = site
         self._image = image
         self._command = command
-        self.plan = wire_plan(site, host=host, base_port=base_port)
+        self.plan = wire_plan(site, host=host, base_port=base_port, only=only)
         self.devices = {w.id: SimulatedDevice(site, w) for w in self.plan}
         self._servers: list[ModbusTcpServer] = []
 
