@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 from openmeg.core.bus import Bus
+from openmeg.core.bus import Subscription as BusSubscription
 from openmeg.core.clock import Clock
+from openmeg.core.errors import DeviceError
+from openmeg.core.messages import (
+    DeviceAdd,
+    DeviceAdded,
+    device_add_topic,
+    device_added_topic,
+    parse_device_address,
+)
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.der.ratings import HeatStorage
+from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.operation.controllers.default import (
     BatteryTarget,
     ChpUnit,
@@ -14,8 +27,10 @@ from openmeg.operation.controllers.default import (
     SelfConsumption,
 )
 from openmeg.operation.cycle import ControlCycle, Controller
-from openmeg.operation.runtime import Runtime
+from openmeg.operation.historian import Historian
+from openmeg.operation.runtime import Runtime, Status
 from openmeg.sim.live_plant import SimulatedPlant
+from openmeg.sim.wire import DeviceServers
 
 
 def default_controllers(site: Site) -> list[Controller]:
@@ -52,28 +67,137 @@ def default_controllers(site: Site) -> list[Controller]:
     return out
 
 
-def live_meg(
-    site: Site,
-    *,
-    clock: Clock,
-    bus: Bus,
-    store: Store,
-    step_s: float = 1.0,
-    persist_every_s: float = 60.0,
-    horizon_h: float = 24.0,
-    plant: SimulatedPlant | None = None,
-) -> Runtime:
-    """The MEG live: the simulated plant of ``site`` operated by the runtime and its controllers."""
-    if plant is None:
-        plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
-    return Runtime(
-        site.site.id,
-        plant,
-        ControlCycle(default_controllers(site)),
-        clock=clock,
-        bus=bus,
-        store=store,
-        step_s=step_s,
-        persist_every_s=persist_every_s,
-        domains=site.domains(),
-    )
+class LiveMeg:
+    """The MEG live. The runtime operates the simulated plant every cycle; the historian
+    archives what travels on the bus; with ``modbus_port`` set, every simulated device also
+    answers on Modbus TCP and the DER data feeder delivers its changed data to the bus."""
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        clock: Clock,
+        bus: Bus,
+        store: Store,
+        step_s: float = 1.0,
+        persist_every_s: float = 60.0,
+        horizon_h: float = 24.0,
+        modbus_port: int | None = None,
+        snapshot_every_s: float = 300.0,
+    ) -> None:
+        self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
+        self.plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
+        self.servers: DeviceServers | None = None
+        self.feeder: DerDataFeeder | None = None
+        on_wire: set[str] = set()
+        if modbus_port is not None:
+            self.servers = DeviceServers(
+                site, self.plant.read, self.plant.command, base_port=modbus_port
+            )
+            on_wire = {w.id for w in self.servers.plan}
+            self.feeder = DerDataFeeder(
+                site.site.id,
+                bus,
+                self.plant_clock,
+                poll_period_s=step_s,
+                snapshot_every_s=snapshot_every_s,
+                domains=site.domains(),
+            )
+        self.runtime = Runtime(
+            site.site.id,
+            self.plant,
+            ControlCycle(default_controllers(site)),
+            clock=clock,
+            bus=bus,
+            store=store,
+            step_s=step_s,
+            persist_every_s=persist_every_s,
+            domains=site.domains(),
+            publish=lambda device: device not in on_wire,
+        )
+        self.historian = Historian(site.site.id, bus, store, sample_every_s=persist_every_s)
+        self._adds: BusSubscription | None = None
+
+    @property
+    def plant_clock(self) -> _PlantClock:
+        return _PlantClock(self.plant)
+
+    @property
+    def status(self) -> Status:
+        return self.runtime.status
+
+    async def start(self) -> None:
+        """Listen for commands, start the historian, put the devices on the wire."""
+        await self.runtime.start()
+        await self.historian.start()
+        if self.servers is not None and self.feeder is not None:
+            for w in await self.servers.start():
+                await self.feeder.add(w.host, w.port, w.unit)
+            self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
+            self._adds = await self.bus.subscribe(device_add_topic(self.site.site.id))
+
+    async def step(self) -> None:
+        await self.runtime.step()
+        if self.feeder is not None:
+            await self._handle_device_adds()
+            await self.feeder.poll()
+        await self.historian.pump()
+        if self.status.cycles % self.runtime.persist_every == 0:
+            self.historian.flush()
+
+    async def run(self, stop: asyncio.Event, *, max_cycles: int | None = None) -> None:
+        """Cycle every ``step_s`` of the clock until ``stop`` is set or ``max_cycles`` ran."""
+        while not stop.is_set() and (max_cycles is None or self.status.cycles < max_cycles):
+            await self.step()
+            await self.clock.sleep(self.step_s)
+
+    async def stop(self) -> None:
+        """Store the state and the latest points, close the wire."""
+        self.runtime.flush()
+        await self.historian.stop()
+        if self.feeder is not None:
+            self.feeder.close()
+        if self.servers is not None:
+            await self.servers.stop()
+        if self._adds is not None:
+            await self.bus.unsubscribe(self._adds)
+            self._adds = None
+
+    async def _handle_device_adds(self) -> None:
+        assert self.feeder is not None
+        while self._adds is not None and self._adds.pending():
+            _, msg = await self._adds.get()
+            if not isinstance(msg, DeviceAdd):
+                continue
+            try:
+                host, port, unit = parse_device_address(msg.address)
+                device = await self.feeder.add(host, port, unit)
+            except (ValueError, DeviceError) as err:
+                reply = DeviceAdded(
+                    site=self.site.site.id,
+                    address=msg.address,
+                    ok=False,
+                    reason=str(err),
+                    ts=self.plant.time,
+                )
+            else:
+                reply = DeviceAdded(
+                    site=self.site.site.id,
+                    address=msg.address,
+                    ok=True,
+                    device=device.id,
+                    models=[b.model.id for b in device.models],
+                    points=[p.point for p in device.points],
+                    ts=self.plant.time,
+                )
+            await self.bus.publish(device_added_topic(self.site.site.id), reply)
+
+
+class _PlantClock:
+    """The plant's time, so that the feeder stamps values with the instant they belong to."""
+
+    def __init__(self, plant: SimulatedPlant) -> None:
+        self._plant = plant
+
+    def now(self) -> datetime:
+        return self._plant.time

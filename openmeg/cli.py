@@ -184,13 +184,12 @@ async def _run_live(
     from rich.live import Live
     from rich.table import Table
 
-    from openmeg.app import live_meg
+    from openmeg.app import LiveMeg
     from openmeg.core.bus import Bus, InProcessBus
     from openmeg.core.clock import SimClock
+    from openmeg.core.errors import DeviceError
     from openmeg.core.site import Site
     from openmeg.core.store import Store
-    from openmeg.sim.live_plant import SimulatedPlant
-    from openmeg.sim.wire import DeviceServers
 
     assert isinstance(site, Site)
     db = Store(url)
@@ -204,21 +203,19 @@ async def _run_live(
     else:
         bus = InProcessBus()
     clock = SimClock(datetime.now(UTC).replace(microsecond=0), speed=speed)
-    plant = SimulatedPlant(site, start=clock.now(), step_s=step)
-    meg = live_meg(site, clock=clock, bus=bus, store=db, step_s=step, plant=plant)
-    await meg.start()
-    servers = None
-    if modbus_port is not None:
-        servers = DeviceServers(site, plant.read, plant.command, base_port=modbus_port)
-        try:
-            plan = await servers.start()
-        except (OSError, RuntimeError) as err:
-            await bus.close()
-            db.close()
-            raise OpenMegError(
-                f"cannot serve the devices from port {modbus_port}: {err}; "
-                "choose another with --modbus-port, or --no-modbus"
-            ) from err
+    meg = LiveMeg(site, clock=clock, bus=bus, store=db, step_s=step, modbus_port=modbus_port)
+    try:
+        await meg.start()
+    except (OSError, RuntimeError, DeviceError) as err:
+        await meg.stop()
+        await bus.close()
+        db.close()
+        raise OpenMegError(
+            f"cannot serve the devices from port {modbus_port}: {err}; "
+            "choose another with --modbus-port, or --no-modbus"
+        ) from err
+    if meg.servers is not None:
+        plan = meg.servers.plan
         err_console.print(
             f"{len(plan)} devices on Modbus TCP, ports {min(w.port for w in plan)}"
             f"..{max(w.port for w in plan)} (openmeg devices lists them)"
@@ -240,7 +237,9 @@ async def _run_live(
             t.add_row(f"{device} state of charge", f"{soc:.1%}")
         t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
         t.add_row("commands accepted", str(s.commands))
-        t.add_row("points stored", str(s.points_stored))
+        t.add_row("points stored", str(meg.historian.stored))
+        if meg.feeder is not None:
+            t.add_row("devices on the wire", str(len(meg.feeder.links)))
         t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
         return t
 
@@ -261,8 +260,7 @@ async def _run_live(
         else:
             await meg.run(stop, max_cycles=cycles)
     finally:
-        if servers is not None:
-            await servers.stop()
+        await meg.stop()
         await bus.close()
         db.close()
 

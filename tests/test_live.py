@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from openmeg.app import live_meg
+from openmeg.app import LiveMeg
 from openmeg.core.bus import Bus
 from openmeg.core.clock import SimClock
 from openmeg.core.messages import (
@@ -28,13 +28,12 @@ from openmeg.core.points import PointId
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.operation.cycle import ProcessImage
-from openmeg.operation.runtime import Runtime
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-async def _meg(bus: Bus, store: Store) -> Runtime:
-    meg = live_meg(
+async def _meg(bus: Bus, store: Store, **kw: object) -> LiveMeg:
+    meg = LiveMeg(
         load_site("demo"),
         clock=SimClock(T0),
         bus=bus,
@@ -42,7 +41,8 @@ async def _meg(bus: Bus, store: Store) -> Runtime:
         step_s=1.0,
         persist_every_s=30.0,
         horizon_h=1.0,
-    )
+        **kw,
+    )  # type: ignore[arg-type]
     await meg.start()
     return meg
 
@@ -53,6 +53,7 @@ async def test_cycles_publish_and_persist(bus: Bus, store: Store) -> None:
     registers = await bus.subscribe("meg/demo/customer/m-h01/import_kwh")
     cycle_times = await bus.subscribe("meg/demo/operation/cycle/duration_ms")
     await meg.run(asyncio.Event(), max_cycles=90)
+    await meg.stop()
     assert meg.status.cycles == 90
     assert meg.status.alarms == {}  # the default controllers run without failure
     assert meg.plant.time == T0 + timedelta(seconds=90)
@@ -63,7 +64,7 @@ async def test_cycles_publish_and_persist(bus: Bus, store: Store) -> None:
     _, cycle_ms = await cycle_times.get(timeout=5)
     assert isinstance(cycle_ms, PointUpdate) and cycle_ms.unit == "ms" and cycle_ms.value > 0
     stored = store.history(PointId(site="demo", device="bess-community", name="soc"))
-    assert [p.ts for p in stored] == [T0 + timedelta(seconds=s) for s in (30, 60, 90)]
+    assert [p.ts for p in stored] == [T0 + timedelta(seconds=s) for s in (1, 31, 61, 90)]
     assert stored[-1].value == pytest.approx(got[-1][1].value)  # type: ignore[union-attr]
     states = store.load_states("demo")
     assert states["bess-community"]["soc"] == pytest.approx(stored[-1].value)
@@ -73,8 +74,9 @@ async def test_cycles_publish_and_persist(bus: Bus, store: Store) -> None:
 async def test_stop_between_persist_instants_stores_a_last_snapshot(bus: Bus, store: Store) -> None:
     meg = await _meg(bus, store)
     await meg.run(asyncio.Event(), max_cycles=45)
+    await meg.stop()
     stored = store.history(PointId(site="demo", device="pcc", name="import_kw"))
-    assert [p.ts for p in stored] == [T0 + timedelta(seconds=30), T0 + timedelta(seconds=45)]
+    assert [p.ts for p in stored] == [T0 + timedelta(seconds=s) for s in (1, 31, 45)]
 
 
 async def test_state_survives_a_restart(bus: Bus, store: Store) -> None:
@@ -104,7 +106,7 @@ async def test_failing_controller_raises_a_visible_alarm(bus: Bus, store: Store)
             return {}
 
     broken = Broken()
-    meg.cycle.controllers.append(broken)
+    meg.runtime.cycle.controllers.append(broken)
     await meg.run(asyncio.Event(), max_cycles=3)
     assert meg.status.alarms.keys() == {"broken"}
     _, raised = await alarms.get(timeout=5)

@@ -98,8 +98,37 @@ class CommandResult(_Message):
     ts: datetime
 
 
+class DeviceAdd(_Message):
+    """Ask a running MEG to connect a device by its address only (``host:port:unit``)."""
+
+    type: Literal["device_add"] = "device_add"
+    site: str
+    address: str
+    ts: datetime
+
+
+class DeviceAdded(_Message):
+    """What came of a ``DeviceAdd``: the device found and its points, or why not."""
+
+    type: Literal["device_added"] = "device_added"
+    site: str
+    address: str
+    ok: bool
+    device: str = ""
+    models: list[int] = []
+    points: list[str] = []
+    reason: str = ""
+    ts: datetime
+
+
 BusMessage = Annotated[
-    PointUpdate | AlarmMessage | ModeChange | CommandMessage | CommandResult,
+    PointUpdate
+    | AlarmMessage
+    | ModeChange
+    | CommandMessage
+    | CommandResult
+    | DeviceAdd
+    | DeviceAdded,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
@@ -135,3 +164,25 @@ def command_topic(site: str, device: str, name: str) -> str:
 
 def command_result_topic(site: str, device: str, name: str) -> str:
     return f"meg/{site}/command-result/{device}/{name}"
+
+
+def device_add_topic(site: str) -> str:
+    return f"meg/{site}/operation/devices/add"
+
+
+def device_added_topic(site: str) -> str:
+    return f"meg/{site}/operation/devices/added"
+
+
+def parse_device_address(text: str) -> tuple[str, int, int]:
+    """``host:port:unit`` -> its parts; ``ValueError`` says what is accepted."""
+    parts = text.rsplit(":", 2)
+    try:
+        host, port, unit = parts[0], int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        raise ValueError(
+            f"device address {text!r} must be HOST:PORT:UNIT, e.g. 127.0.0.1:502:1"
+        ) from None
+    if not host or not 1 <= port <= 65535 or not 0 <= unit <= 255:
+        raise ValueError(f"device address {text!r}: port 1..65535 and unit id 0..255")
+    return host, port, unit

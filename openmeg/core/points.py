@@ -120,6 +120,10 @@ UNIT_OF_NAME = {
     "noise_db": "dB(A)",
     "duration_ms": "ms",
     "utility_available": "1",
+    "switch_closed": "1",
+    "switch_command": "1",
+    "connected": "1",
+    "p_limit_pct": "%",
 }
 """The unit of each point name used across openmeg: one vocabulary end to end."""
 

@@ -28,7 +28,7 @@ point_history = sa.Table(
     sa.Column("device", sa.String(64), nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),  # NULL: no value (NaN), see quality
     sa.Column("unit", sa.String(16), nullable=False),
     sa.Column("quality", sa.String(16), nullable=False),
     sa.PrimaryKeyConstraint("site", "device", "name", "ts"),
@@ -113,7 +113,7 @@ class Store:
                 "device": p.id.device,
                 "name": p.id.name,
                 "ts": _aware(p.ts),
-                "value": float(p.value),
+                "value": float(p.value) if p.value == p.value else None,
                 "unit": p.unit,
                 "quality": str(p.quality),
             }
@@ -155,7 +155,13 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(t.ts)).all()
         return [
-            Point(id=point, value=r.value, unit=r.unit, ts=_aware(r.ts), quality=Quality(r.quality))
+            Point(
+                id=point,
+                value=float("nan") if r.value is None else r.value,
+                unit=r.unit,
+                ts=_aware(r.ts),
+                quality=Quality(r.quality),
+            )
             for r in rows
         ]
 

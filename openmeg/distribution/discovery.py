@@ -110,6 +110,8 @@ async def discover(master: ModbusMaster) -> Discovered:
     for m in ssm.POINT_MAP[family]:
         block = dmap.block(m.model)
         p = block.model.points[m.name]
+        if not m.writable and dmap.raw(m.model, m.name) is None:
+            continue  # SunSpec: a point the device does not implement always reads so
         sf_address = block.address_of(p.sf) if p.sf else None
         points.append(
             PointAddress(

@@ -6,9 +6,8 @@ It talks to the plant through ``PlantPort``, the same whether the plant is simul
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -67,7 +66,6 @@ class Status:
     cycle_ms: float = 0.0
     soc: dict[str, float] = field(default_factory=dict)
     alarms: dict[str, str] = field(default_factory=dict)
-    points_stored: int = 0
     commands: int = 0
 
 
@@ -86,14 +84,15 @@ class Runtime:
         step_s: float = 1.0,
         persist_every_s: float = 60.0,
         domains: Mapping[str, str] | None = None,
+        publish: Callable[[str], bool] | None = None,
     ) -> None:
         self.site, self.plant, self.cycle = site, plant, cycle
         self.domains = dict(domains or {})
+        self._publishes = publish or (lambda device: True)
         self.clock, self.bus, self.store = clock, bus, store
         self.step_s = step_s
         self.persist_every = max(1, round(persist_every_s / step_s))
         self.status = Status()
-        self._pending: list[Point] = []
         self._commands: Subscription | None = None
         self._mode: float | None = None
         plant.restore(store.load_states(site))
@@ -112,31 +111,18 @@ class Runtime:
         now = self.plant.time
         image = self.plant.read()
         self.status.cycles += 1
-        persist = self.status.cycles % self.persist_every == 0
-        await self._publish(image, now, persist=persist)
+        await self._publish(
+            {k: v for k, v in image.items() if self._publishes(k.split("/")[0])}, now
+        )
         await self._mode_change(image, now)
         self.status.cycle_ms = (time.perf_counter() - t0) * 1000.0
-        await self._publish({"cycle/duration_ms": self.status.cycle_ms}, now, persist=persist)
+        await self._publish({"cycle/duration_ms": self.status.cycle_ms}, now)
         self._update_status(image, now)
-        if persist:
-            self.flush()
-
-    async def run(self, stop: asyncio.Event, *, max_cycles: int | None = None) -> None:
-        """Cycle until ``stop`` is set; on the way out store a last snapshot and the state."""
-        try:
-            while not stop.is_set() and (max_cycles is None or self.status.cycles < max_cycles):
-                await self.step()
-                await self.clock.sleep(self.step_s)
-        finally:
-            if self.status.cycles % self.persist_every != 0:
-                self._pending += self._points(self.plant.read(), self.plant.time)
+        if self.status.cycles % self.persist_every == 0:
             self.flush()
 
     def flush(self) -> None:
-        """Write pending points and the plant's state to the store."""
-        if self._pending:
-            self.status.points_stored += self.store.write_points(self._pending)
-            self._pending = []
+        """Write the plant's state (what must survive a restart) to the store."""
         self.store.save_states(self.site, self.plant.time, self.plant.state())
 
     def _points(self, image: Mapping[str, float], ts: datetime) -> list[Point]:
@@ -147,14 +133,11 @@ class Runtime:
             out.append(Point(id=pid, value=value, unit=unit_of(name), ts=ts))
         return out
 
-    async def _publish(self, image: Mapping[str, float], ts: datetime, *, persist: bool) -> None:
-        points = self._points(image, ts)
-        for p in points:
+    async def _publish(self, image: Mapping[str, float], ts: datetime) -> None:
+        for p in self._points(image, ts):
             domain = self.domains.get(p.id.device, "der")
             topic = point_topic(self.site, p.id.device, p.id.name, domain=domain)
             await self.bus.publish(topic, PointUpdate.of(p))
-        if persist:
-            self._pending += points
 
     async def _mode_change(self, image: Mapping[str, float], ts: datetime) -> None:
         mode = image["pcc/mode"]

@@ -30,3 +30,17 @@ def test_point_spec_command_range() -> None:
         spec.check_command(float("nan"))
     with pytest.raises(ValueError, match="read-only"):
         PointSpec(name="soc", unit="%", description="").check_command(1)
+
+
+def test_every_point_on_the_wire_is_in_the_vocabulary() -> None:
+    from openmeg.core.points import unit_of
+    from openmeg.core.site import load_site
+    from openmeg.der.sunspec_map import POINT_MAP
+    from openmeg.sim.live_plant import device_commands
+
+    names = {m.point for family in POINT_MAP.values() for m in family}
+    names |= {key.split("/")[1] for key in device_commands(load_site("demo"))}
+    for name in sorted(names):
+        assert unit_of(name)
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        unit_of("flux")

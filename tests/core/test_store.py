@@ -58,3 +58,10 @@ def test_sqlite_is_wal_and_full_sync(tmp_path: object) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     s.close()
+
+
+def test_a_value_that_is_not_a_number_is_kept_as_such(store: Store) -> None:
+    nan = Point(id=SOC, value=float("nan"), unit="1", ts=T0, quality=Quality.INVALID)
+    assert store.write_points([nan]) == 1
+    [got] = store.history(SOC)
+    assert got.value != got.value and got.quality is Quality.INVALID
