@@ -84,7 +84,9 @@ class LiveMeg:
         horizon_h: float = 24.0,
         modbus_port: int | None = None,
         snapshot_every_s: float = 300.0,
+        connect: frozenset[str] | None = None,
     ) -> None:
+        """``connect``: the devices the feeder connects at start (default: all on the wire)."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
         self.plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
         self.servers: DeviceServers | None = None
@@ -117,6 +119,7 @@ class LiveMeg:
         )
         self.historian = Historian(site.site.id, bus, store, sample_every_s=persist_every_s)
         self._adds: BusSubscription | None = None
+        self._connect = connect
 
     @property
     def plant_clock(self) -> _PlantClock:
@@ -132,7 +135,8 @@ class LiveMeg:
         await self.historian.start()
         if self.servers is not None and self.feeder is not None:
             for w in await self.servers.start():
-                await self.feeder.add(w.host, w.port, w.unit)
+                if self._connect is None or w.id in self._connect:
+                    await self.feeder.add(w.host, w.port, w.unit)
             self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
             self._adds = await self.bus.subscribe(device_add_topic(self.site.site.id))
 

@@ -11,6 +11,7 @@ from rich.console import Console
 from openmeg.core.errors import OpenMegError, SiteFileError
 
 if TYPE_CHECKING:
+    from openmeg.core.messages import DeviceAdded
     from openmeg.core.site import Site
 
 app = typer.Typer(
@@ -105,13 +106,20 @@ def simulate(
         print(f"{name}: {path}")
 
 
-@app.command()
+devices_app = typer.Typer(help="Devices on the wire (SunSpec Modbus).")
+app.add_typer(devices_app, name="devices")
+
+
+@devices_app.callback(invoke_without_command=True)
 def devices(
+    ctx: typer.Context,
     site: str = typer.Option("demo", help="site file, or a shipped site name"),
     base_port: int = typer.Option(15020, min=1, max=65000, help="first Modbus TCP port"),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
     """List the devices on the wire: id, kind, host, port, unit id and SunSpec models."""
+    if ctx.invoked_subcommand is not None:
+        return
     import json
 
     from rich.table import Table
@@ -126,6 +134,60 @@ def devices(
     for w in plan:
         table.add_row(w.id, w.kind, w.host, str(w.port), str(w.unit), " ".join(map(str, w.models)))
     Console().print(table)
+
+
+@devices_app.command("add")
+def devices_add(
+    address: str = typer.Argument(..., help="HOST:PORT:UNIT of the new device"),
+    site: str = typer.Option("demo", help="the site id of the running MEG"),
+    mqtt: str = typer.Option("127.0.0.1:1883", help="the MQTT broker the running MEG uses"),
+    timeout_s: float = typer.Option(10.0, help="how long to wait for the MEG's answer"),
+) -> None:
+    """Connect a running MEG (``openmeg run --mqtt ...``) to a device by its address only."""
+    import asyncio
+
+    from openmeg.core.messages import parse_device_address
+
+    try:
+        parse_device_address(address)
+    except ValueError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    try:
+        reply = asyncio.run(_ask_device_add(site, address, mqtt, timeout_s))
+    except (OpenMegError, TimeoutError) as err:
+        err_console.print(f"error: no answer from a running MEG {site!r} via {mqtt}: {err}")
+        raise typer.Exit(1) from err
+    if not reply.ok:
+        err_console.print(f"error: {address}: {reply.reason}", markup=False)
+        raise typer.Exit(1)
+    print(
+        f"{address}: added {reply.device} (SunSpec models {', '.join(map(str, reply.models))}; "
+        f"points {', '.join(reply.points)})"
+    )
+
+
+async def _ask_device_add(site: str, address: str, mqtt: str, timeout_s: float) -> DeviceAdded:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from openmeg.core.messages import DeviceAdd, DeviceAdded, device_add_topic, device_added_topic
+    from openmeg.protocols.mqtt import MqttBus
+
+    host, _, port = mqtt.rpartition(":")
+    bus = await MqttBus(host or "127.0.0.1", int(port)).connect()
+    try:
+        replies = await bus.subscribe(device_added_topic(site))
+        await bus.publish(
+            device_add_topic(site), DeviceAdd(site=site, address=address, ts=datetime.now(UTC))
+        )
+        async with asyncio.timeout(timeout_s):
+            while True:
+                _, msg = await replies.get()
+                if isinstance(msg, DeviceAdded) and msg.address == address:
+                    return msg
+    finally:
+        await bus.close()
 
 
 @app.command()

@@ -253,3 +253,39 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         store.close()
+
+
+async def test_a_device_added_by_address_reaches_feeder_and_store(bus: Bus, store: Store) -> None:
+    from openmeg.core.messages import (
+        DeviceAdd,
+        DeviceAdded,
+        device_add_topic,
+        device_added_topic,
+    )
+
+    site = load_site("demo")
+    everything_but = frozenset(d.id for d in site.devices) - {"pv-h10"} | {"pcc"}
+    meg = await _meg(bus, store, modbus_port=0, connect=everything_but)
+    try:
+        assert "pv-h10" not in meg.feeder.links  # type: ignore[union-attr]
+        replies = await bus.subscribe(device_added_topic("demo"))
+        await meg.run(asyncio.Event(), max_cycles=3)
+        w = next(w for w in meg.servers.plan if w.id == "pv-h10")  # type: ignore[union-attr]
+        for address in ("nonsense", f"{w.host}:1:1", f"{w.host}:{w.port}:{w.unit}"):
+            await bus.publish(
+                device_add_topic("demo"), DeviceAdd(site="demo", address=address, ts=T0)
+            )
+        await meg.run(asyncio.Event(), max_cycles=5)
+        answers = [(await replies.get(timeout=5))[1] for _ in range(3)]
+        assert all(isinstance(a, DeviceAdded) for a in answers)
+        bad_syntax, unreachable, added = answers  # type: ignore[misc]
+        assert not bad_syntax.ok and "must be HOST:PORT:UNIT" in bad_syntax.reason
+        assert not unreachable.ok and "cannot connect" in unreachable.reason
+        assert added.ok and added.device == "pv-h10" and added.models == [1, 103, 123]
+        assert "p_kw" in added.points
+        await meg.run(asyncio.Event(), max_cycles=40)
+    finally:
+        await meg.stop()
+    stored = store.history(PointId(site="demo", device="pv-h10", name="p_kw"))
+    assert stored and stored[0].ts > T0 + timedelta(seconds=3)
+    assert stored[-1].value == pytest.approx(meg.plant.read()["pv-h10/p_kw"], abs=0.01)

@@ -1,0 +1,112 @@
+"""``openmeg devices`` and ``openmeg devices add`` against a running ``openmeg run --mqtt``."""
+
+import asyncio
+import json
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from openmeg.core.points import PointId
+from openmeg.core.site import load_site
+from openmeg.core.store import Store, sqlite_url
+from openmeg.sim.live_plant import SimulatedPlant
+from openmeg.sim.wire import DeviceServers
+
+
+async def _openmeg(*args: str, timeout: float = 60) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "openmeg",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_devices_lists_every_device_with_its_address() -> None:
+    rc, out = await _openmeg("devices", "--site", "demo", "--json", "--base-port", "20000")
+    assert rc == 0
+    plan = json.loads(out)
+    assert plan[0] == {
+        "id": "pcc",
+        "kind": "transfer_switch",
+        "family": "transfer_switch",
+        "host": "127.0.0.1",
+        "port": 20000,
+        "unit": 1,
+        "models": [1, 64900],
+    }
+    meters = [d for d in plan if d["kind"] == "meter"]
+    assert len({d["port"] for d in meters}) == 1 and [d["unit"] for d in meters] == list(
+        range(1, 23)
+    )
+    assert {d["port"] for d in plan if d["kind"] != "meter"} == set(range(20000, 20018))
+
+
+async def test_devices_add_connects_a_running_meg_to_a_new_device(
+    tmp_path: Path, mqtt_address: tuple[str, int]
+) -> None:
+    demo = load_site("demo")
+    renamed = tuple(
+        d.model_copy(update={"id": "pv-new"}) if d.id == "pv-h10" else d for d in demo.devices
+    )
+    meters = tuple(
+        m.model_copy(update={"devices": tuple("pv-new" if x == "pv-h10" else x for x in m.devices)})
+        for m in demo.meters
+    )
+    other = demo.model_copy(update={"devices": renamed, "meters": meters})
+    plant = SimulatedPlant(
+        other, start=datetime(2026, 6, 1, 12, tzinfo=UTC), step_s=1.0, horizon_h=0.1
+    )
+    plant.write({})
+    extra = DeviceServers(other, plant.read, plant.command, base_port=0, only=frozenset({"pv-new"}))
+    [w] = await extra.start()
+    broker = f"{mqtt_address[0]}:{mqtt_address[1]}"
+    db = tmp_path / "live.db"
+    run = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "openmeg",
+        "run",
+        "--site",
+        "demo",
+        "--mqtt",
+        broker,
+        "--modbus-port",
+        "0",
+        "--no-status",
+        "--speed",
+        "5",
+        "--store",
+        sqlite_url(db),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(60):  # until the running MEG answers
+            rc, out = await _openmeg(
+                "devices", "add", "127.0.0.1:1:1", "--mqtt", broker, "--timeout-s", "2"
+            )
+            if "cannot connect" in out:
+                break
+        assert rc == 1 and "error: 127.0.0.1:1:1: cannot connect" in out
+        rc, out = await _openmeg("devices", "add", f"{w.host}:{w.port}:{w.unit}", "--mqtt", broker)
+        assert rc == 0, out
+        assert "added pv-new (SunSpec models 1, 103, 123" in out
+        rc, out = await _openmeg("devices", "add", "no-port", "--mqtt", broker)
+        assert rc == 2 and "must be HOST:PORT:UNIT" in out
+        await asyncio.sleep(3)
+    finally:
+        run.send_signal(signal.SIGINT)
+        await asyncio.wait_for(run.communicate(), 60)
+        await extra.stop()
+    assert run.returncode == 0
+    store = Store(sqlite_url(db))
+    try:
+        assert store.history(PointId(site="demo", device="pv-new", name="p_kw"))
+    finally:
+        store.close()
