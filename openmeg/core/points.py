@@ -124,6 +124,10 @@ UNIT_OF_NAME = {
     "switch_command": "1",
     "connected": "1",
     "p_limit_pct": "%",
+    "voltage_v": "V",
+    "voltage_min_pu": "pu",
+    "voltage_max_pu": "pu",
+    "line_loading_max_pct": "%",
 }
 """The unit of each point name used across openmeg: one vocabulary end to end."""
 

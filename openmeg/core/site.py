@@ -199,7 +199,7 @@ class Site(_Frozen):
         """``device or meter id -> domain`` for every device, meter, the PCC and the cycle."""
         out = {d.id: DOMAIN_OF_KIND[d.kind] for d in self.devices}
         out |= {m.id: "customer" for m in self.meters}
-        return out | {"pcc": "distribution", "cycle": "operation"}
+        return out | {"pcc": "distribution", "grid": "distribution", "cycle": "operation"}
 
     def devices_of(self, kind: str) -> list[Any]:
         return [d for d in self.devices if d.kind == kind]

@@ -54,6 +54,7 @@ POINT_MAP: dict[str, tuple[Mapped, ...]] = {
         Mapped(point="import_kwh", model=METER, name="TotWhImp", factor=0.001),
         Mapped(point="export_kwh", model=METER, name="TotWhExp", factor=0.001),
         Mapped(point="frequency_hz", model=METER, name="Hz"),
+        Mapped(point="voltage_v", model=METER, name="PhV"),
     ),
     "sensor": (
         Mapped(point="temperature_c", model=CONDITION_SENSOR, name="Tmp"),

@@ -111,6 +111,9 @@ class PowerFlowLog:
     vm_max_pu: list[float] = field(default_factory=list)
     line_loading_max_pct: list[float] = field(default_factory=list)
     losses_kw: list[float] = field(default_factory=list)
+    last_vm_pu: FloatArray | None = None
+    """Voltage of every network bus at the latest power flow."""
+    last_line_loading_pct: FloatArray | None = None
 
 
 class Engine:
@@ -251,6 +254,8 @@ class Engine:
         self.pf_log.vm_max_pu.append(float(res.vm_pu[0].max()))
         self.pf_log.line_loading_max_pct.append(float(res.line_loading_pct[0].max()))
         self.pf_log.losses_kw.append(losses_kw)
+        self.pf_log.last_vm_pu = res.vm_pu[0]
+        self.pf_log.last_line_loading_pct = res.line_loading_pct[0]
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run to the end, a power flow every ``powerflow_interval_min``."""

@@ -74,6 +74,10 @@ def device_commands(site: Site) -> dict[str, PointSpec]:
     return out
 
 
+LIVE_POWERFLOW_S = 60.0
+"""How often the live plant solves its network (the site file's interval is for ``simulate``)."""
+
+
 class SimulatedPlant:
     """Every simulated device of one site, stepped ``step_s`` at a time from ``start``.
 
@@ -90,6 +94,16 @@ class SimulatedPlant:
         self._net = network_of(site)
         self._engine = self._build(start.replace(microsecond=0), None)
         self._meters = MeterMap.of(site, self._engine.plant)
+        bus_of = {
+            str(n): int(i) for i, n in zip(self._net.bus.index, self._net.bus["name"], strict=True)
+        }
+        bus_of_device = {d.id: bus_of[d.bus] for d in site.devices}
+        self._meter_bus = {
+            m.id: bus_of_device[m.devices[0]] if m.devices else bus_of[site.utility.pcc_bus]
+            for m in site.meters
+        }
+        self._phase_v = np.asarray(self._net.bus["vn_kv"], dtype=float) * 1000.0 / np.sqrt(3.0)
+        self._pf_every = max(1, round(LIVE_POWERFLOW_S / step_s))
         self.registers = {m: [0.0, 0.0] for m in self._meters.members}  # import, export kWh
         self._utility_override: bool | None = None
         self._commands = device_commands(site)
@@ -153,6 +167,15 @@ class SimulatedPlant:
             img[f"{sensor}/noise_db"] = float(noise[0])
         for d, kwh in self.energy_kwh.items():
             img[f"{d}/energy_kwh"] = kwh
+        vm = e.pf_log.last_vm_pu
+        if vm is not None:
+            for m, bus in self._meter_bus.items():
+                img[f"{m}/voltage_v"] = float(vm[bus] * self._phase_v[bus])
+            img["grid/voltage_min_pu"] = float(vm.min())
+            img["grid/voltage_max_pu"] = float(vm.max())
+        loading = e.pf_log.last_line_loading_pct
+        if loading is not None:
+            img["grid/line_loading_max_pct"] = float(loading.max())
         img["pcc/import_kw"] = float(o.grid[k])
         img["pcc/frequency_hz"] = float(o.freq[k]) if e.k else e.f0
         img["pcc/mode"] = float(o.mode[k]) if e.k else float(e.state.mode[kernel.M_MODE])
@@ -194,6 +217,8 @@ class SimulatedPlant:
             ]
         )
         e.advance(1, bat_cmd=bat, chp_cmd=chp, fc_cmd=fc)
+        if e.k % self._pf_every == 1 or self._pf_every == 1:
+            e.power_flow(e.k - 1)
         for m, value in self._meters.import_kw(e.out, e.k - 1).items():
             energy = float(value) * p.dt_h
             self.registers[m][0 if energy >= 0 else 1] += abs(energy)

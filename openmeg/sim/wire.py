@@ -154,6 +154,8 @@ class SimulatedDevice:
             for name, p in block.model.points.items():
                 if p.type == "sunssf":
                     self.map.set_raw(block.model.id, name, DEFAULT_SF.get(name, 0))
+        if ssm.METER in wire.models:
+            self.map.set_raw(ssm.METER, "V_SF", 0)  # whole volts: LV and 20 kV both fit
         for model in (ssm.INVERTER, ssm.METER, ssm.TRANSFER_SWITCH):
             if model in wire.models:
                 self.map.set_raw(model, "W_SF", power_sf(self.rating_w))
