@@ -29,6 +29,7 @@ from openmeg.operation.controllers.default import (
 from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.operation.historian import Historian
 from openmeg.operation.runtime import Runtime, Status
+from openmeg.operation.scada import DerManagementServer
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
 
@@ -118,6 +119,12 @@ class LiveMeg:
             publish=lambda device: device not in on_wire,
         )
         self.historian = Historian(site.site.id, bus, store, sample_every_s=persist_every_s)
+        self.scada = DerManagementServer(
+            site.site.id,
+            bus,
+            store,
+            commander=self.feeder.command if self.feeder is not None else None,
+        )
         self._adds: BusSubscription | None = None
         self._connect = connect
 
@@ -133,6 +140,7 @@ class LiveMeg:
         """Listen for commands, start the historian, put the devices on the wire."""
         await self.runtime.start()
         await self.historian.start()
+        await self.scada.start()
         if self.servers is not None and self.feeder is not None:
             for w in await self.servers.start():
                 if self._connect is None or w.id in self._connect:
@@ -146,6 +154,7 @@ class LiveMeg:
             await self._handle_device_adds()
             await self.feeder.poll()
         await self.historian.pump()
+        await self.scada.pump()
         if self.status.cycles % self.runtime.persist_every == 0:
             self.historian.flush()
 
@@ -159,6 +168,7 @@ class LiveMeg:
         """Store the state and the latest points, close the wire."""
         self.runtime.flush()
         await self.historian.stop()
+        await self.scada.stop()
         if self.feeder is not None:
             self.feeder.close()
         if self.servers is not None:

@@ -284,6 +284,9 @@ async def test_a_device_added_by_address_reaches_feeder_and_store(bus: Bus, stor
         assert added.ok and added.device == "pv-h10" and added.models == [1, 103, 123]
         assert "p_kw" in added.points
         await meg.run(asyncio.Event(), max_cycles=40)
+        seen = meg.scada.snapshot()["devices"]
+        assert seen["pv-h10"]["p_kw"] == pytest.approx(meg.plant.read()["pv-h10/p_kw"], abs=0.01)
+        assert seen["sensor-chp1"].keys() >= {"temperature_c", "vibration_mm_s", "noise_db"}
     finally:
         await meg.stop()
     stored = store.history(PointId(site="demo", device="pv-h10", name="p_kw"))

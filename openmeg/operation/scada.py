@@ -1,0 +1,275 @@
+"""SCADA / DER management server (Y.2071 clause 9.4): the live state of every device and switch,
+alarms (raised, cleared, acknowledged), operator commands, and the event log in the store."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from openmeg.core.bus import Bus, Subscription
+from openmeg.core.messages import AlarmMessage, CommandResult, ModeChange, PointUpdate, alarm_topic
+from openmeg.core.points import Quality
+from openmeg.core.store import Store
+
+Severity = Literal["info", "warning", "critical"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limit:
+    """An alarm limit on a point name (any device matching ``device``), with a clearing band."""
+
+    point: str
+    low: float | None = None
+    high: float | None = None
+    band: float = 0.0
+    severity: Severity = "warning"
+    device: str = "*"
+
+
+DEFAULT_LIMITS = (
+    Limit(point="temperature_c", high=80.0, band=2.0),
+    Limit(point="vibration_mm_s", high=7.1, band=0.3),  # ISO 10816-3, zone C/D boundary
+    Limit(point="noise_db", high=85.0, band=1.0),  # the EU's upper exposure action value
+    Limit(point="soc", low=0.12, band=0.02, device="bess-*"),
+    Limit(point="voltage_min_pu", low=0.90, band=0.005, severity="critical"),  # EN 50160
+    Limit(point="voltage_max_pu", high=1.10, band=0.005, severity="critical"),
+    Limit(point="line_loading_max_pct", high=100.0, band=2.0, severity="critical"),
+)
+
+
+@dataclass(kw_only=True)
+class Alarm:
+    source: str
+    code: str
+    text: str
+    severity: Severity
+    raised_at: datetime
+    active: bool = True
+    acknowledged: bool = False
+    acknowledged_by: str = ""
+    cleared_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.code}"
+
+
+@dataclass(kw_only=True)
+class LiveValue:
+    value: float
+    unit: str
+    ts: datetime
+    quality: Quality
+
+
+Commander = Callable[[str, str, float], Awaitable[CommandResult]]
+
+
+@dataclass(kw_only=True)
+class _State:
+    values: dict[str, dict[str, LiveValue]] = field(default_factory=dict)
+    alarms: dict[str, Alarm] = field(default_factory=dict)
+    mode: str = "grid"
+
+
+class DerManagementServer:
+    """Listens to everything of one site on the bus and keeps the operator's picture."""
+
+    def __init__(
+        self,
+        site: str,
+        bus: Bus,
+        store: Store,
+        *,
+        limits: tuple[Limit, ...] = DEFAULT_LIMITS,
+        commander: Commander | None = None,
+    ) -> None:
+        self.site, self.bus, self.store = site, bus, store
+        self.limits = limits
+        self.commander = commander
+        self.state = _State()
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.bus.subscribe(f"meg/{self.site}/#")
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self.bus.unsubscribe(self._sub)
+            self._sub = None
+
+    async def pump(self) -> int:
+        """Take in everything waiting on the bus; returns how many messages came."""
+        n = 0
+        while self._sub is not None and self._sub.pending():
+            _, msg = await self._sub.get()
+            n += 1
+            if isinstance(msg, PointUpdate):
+                await self._point(msg)
+            elif isinstance(msg, AlarmMessage):
+                self._alarm_seen(msg)
+            elif isinstance(msg, ModeChange):
+                self.state.mode = msg.mode
+        return n
+
+    async def _point(self, msg: PointUpdate) -> None:
+        device = self.state.values.setdefault(msg.device, {})
+        device[msg.name] = LiveValue(value=msg.value, unit=msg.unit, ts=msg.ts, quality=msg.quality)
+        if msg.value != msg.value or msg.quality is not Quality.GOOD:
+            return
+        for limit in self.limits:
+            if limit.point != msg.name or not fnmatch.fnmatchcase(msg.device, limit.device):
+                continue
+            for side, bound in (("high", limit.high), ("low", limit.low)):
+                if bound is None:
+                    continue
+                key = f"{msg.device}/{msg.name}_{side}"
+                outside = msg.value > bound if side == "high" else msg.value < bound
+                back = (
+                    msg.value <= bound - limit.band
+                    if side == "high"
+                    else msg.value >= bound + limit.band
+                )
+                active = key in self.state.alarms and self.state.alarms[key].active
+                if outside and not active:
+                    where = "above" if side == "high" else "below"
+                    text = f"{msg.name} {msg.value:.3g} {msg.unit} is {where} {bound:g}"
+                    await self._raise(
+                        msg.device, f"{msg.name}_{side}", text, limit.severity, msg.ts
+                    )
+                elif active and back:
+                    await self._clear(msg.device, f"{msg.name}_{side}", msg.ts)
+
+    async def _raise(
+        self, source: str, code: str, text: str, severity: Severity, ts: datetime
+    ) -> None:
+        self.state.alarms[f"{source}/{code}"] = Alarm(
+            source=source, code=code, text=text, severity=severity, raised_at=ts
+        )
+        await self.bus.publish(
+            alarm_topic(self.site, source),
+            AlarmMessage(
+                site=self.site,
+                source=source,
+                code=code,
+                text=text,
+                active=True,
+                ts=ts,
+                severity=severity,
+            ),
+        )
+        self.store.add_event(
+            ts=ts,
+            site=self.site,
+            kind="alarm",
+            source=source,
+            code=code,
+            text=text,
+            severity=severity,
+        )
+
+    async def _clear(self, source: str, code: str, ts: datetime) -> None:
+        alarm = self.state.alarms[f"{source}/{code}"]
+        alarm.active = False
+        alarm.cleared_at = ts
+        await self.bus.publish(
+            alarm_topic(self.site, source),
+            AlarmMessage(
+                site=self.site,
+                source=source,
+                code=code,
+                text="cleared",
+                active=False,
+                ts=ts,
+                severity="info",
+            ),
+        )
+        self.store.add_event(
+            ts=ts,
+            site=self.site,
+            kind="alarm_clear",
+            source=source,
+            code=code,
+            text=f"{alarm.text}: cleared",
+        )
+
+    def _alarm_seen(self, msg: AlarmMessage) -> None:
+        """Alarms raised elsewhere (feeder, control cycle), and the echo of our own."""
+        key = f"{msg.source}/{msg.code}"
+        known = self.state.alarms.get(key)
+        if msg.active:
+            if known is None or not known.active:
+                self.state.alarms[key] = Alarm(
+                    source=msg.source,
+                    code=msg.code,
+                    text=msg.text,
+                    severity=msg.severity,
+                    raised_at=msg.ts,
+                )
+        elif known is not None and known.active:
+            known.active = False
+            known.cleared_at = msg.ts
+
+    def acknowledge(self, key: str, *, user: str, ts: datetime) -> Alarm:
+        """Acknowledge an alarm by ``source/code``; ``KeyError`` names the alarms there are."""
+        alarm = self.state.alarms.get(key)
+        if alarm is None:
+            raise KeyError(
+                f"no alarm {key!r}; alarms: {', '.join(sorted(self.state.alarms)) or 'none'}"
+            )
+        if not alarm.acknowledged:
+            alarm.acknowledged = True
+            alarm.acknowledged_by = user
+            self.store.add_event(
+                ts=ts,
+                site=self.site,
+                kind="alarm_ack",
+                source=alarm.source,
+                code=alarm.code,
+                text=f"acknowledged by {user}",
+            )
+        return alarm
+
+    def alarms(self, *, active_only: bool = False) -> list[Alarm]:
+        return [a for a in self.state.alarms.values() if a.active or not active_only]
+
+    async def command(
+        self, device: str, point: str, value: float, *, user: str, ts: datetime
+    ) -> CommandResult:
+        """An operator command, carried out by the field (the DER data feeder) and logged."""
+        if self.commander is None:
+            result = CommandResult(
+                site=self.site,
+                device=device,
+                name=point,
+                value=value,
+                accepted=False,
+                reason="no field connection for commands",
+                ts=ts,
+            )
+        else:
+            result = await self.commander(device, point, value)
+        verdict = "done" if result.accepted else f"refused: {result.reason}"
+        self.store.add_event(
+            ts=ts,
+            site=self.site,
+            kind="command",
+            source=user,
+            code="accepted" if result.accepted else "rejected",
+            text=f"{user} set {device}/{point} = {value}: {verdict}",
+            severity="info" if result.accepted else "warning",
+        )
+        return result
+
+    def snapshot(self) -> dict[str, Any]:
+        """The operator's picture: mode, every device's latest values, the alarms."""
+        return {
+            "mode": self.state.mode,
+            "devices": {
+                d: {n: v.value for n, v in pts.items()} for d, pts in self.state.values.items()
+            },
+            "alarms": [a.key for a in self.alarms(active_only=True)],
+        }
