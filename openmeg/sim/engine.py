@@ -134,6 +134,7 @@ class Engine:
         self._slack_battery = gf[0] if gf else -1
         self._pf_island = BatchPowerFlow(net, slack_bus=int(plant.bat_bus[gf[0]])) if gf else None
         self._n_pd_buses = len(net.bus)
+        self.bus_alive = np.ones(self._n_pd_buses, dtype=np.uint8)
         controllers = {c.kind: c.enabled for c in site.controllers}
         self.ctrl_self_consumption = controllers.get("self_consumption", False)
         self.ctrl_heat_led = controllers.get("heat_led_chp", False)
@@ -182,9 +183,11 @@ class Engine:
             p.chp_par,
             p.fc_par,
             p.hs_par,
-            self.no_cmd[0] if bat_cmd is None else bat_cmd,
-            self.no_cmd[1] if chp_cmd is None else chp_cmd,
-            self.no_cmd[2] if fc_cmd is None else fc_cmd,
+            self.bus_alive[p.load_bus],
+            self.bus_alive[p.ren_bus],
+            self._dead_off(self.no_cmd[0] if bat_cmd is None else bat_cmd, p.bat_bus),
+            self._dead_off(self.no_cmd[1] if chp_cmd is None else chp_cmd, p.chp_bus),
+            self._dead_off(self.no_cmd[2] if fc_cmd is None else fc_cmd, p.fc_bus),
             s.soc,
             s.chp_on,
             s.chp_tmin,
@@ -213,6 +216,19 @@ class Engine:
         )
         self.k = k1
 
+    def set_dead_buses(self, dead: set[int]) -> None:
+        """De-energise network buses (a fault, an isolated section): their loads go unserved,
+        their units stop; ``set()`` brings every bus back."""
+        self.bus_alive[:] = 1
+        for bus in dead:
+            self.bus_alive[bus] = 0
+
+    def _dead_off(self, commands: FloatArray, buses: np.ndarray) -> FloatArray:
+        """Commands with 0 for the units on dead buses."""
+        if self.bus_alive.all():
+            return commands
+        return np.where(self.bus_alive[buses] > 0, commands, 0.0)
+
     def bus_injections_mw(
         self, k: int, *, without_battery: int = -1
     ) -> tuple[FloatArray, FloatArray]:
@@ -237,6 +253,8 @@ class Engine:
     def power_flow(self, k: int) -> None:
         """Solve the network at step ``k`` and update the loss ratio the step loop uses."""
         mode = int(self.out.mode[k])
+        if not self.bus_alive.all():
+            return  # the network is reconfigured: its losses keep the last ratio meanwhile
         if mode == kernel.GRID:
             solver, slack_battery = self._pf_grid, -1
         elif mode == kernel.ISLAND and self._pf_island is not None:

@@ -151,6 +151,8 @@ def run_steps(
     chp_par: np.ndarray,
     fc_par: np.ndarray,
     hs_par: np.ndarray,
+    load_alive: np.ndarray,
+    ren_alive: np.ndarray,
     bat_cmd: np.ndarray,
     chp_cmd: np.ndarray,
     fc_cmd: np.ndarray,
@@ -228,11 +230,12 @@ def run_steps(
         # -- renewables and loads as they are offered
         ren_total = 0.0
         for r in range(n_ren):
-            ren[r] = ren_avail[r, k]
+            ren[r] = ren_avail[r, k] if ren_alive[r] else 0.0
             ren_total += ren[r]
         served_total = 0.0
         for i in range(n_load):
-            served[i] = 0.0 if shed[i] else load_dem[i, k] * (1.0 - interruption)
+            dead = shed[i] or not load_alive[i]
+            served[i] = 0.0 if dead else load_dem[i, k] * (1.0 - interruption)
             served_total += served[i]
         # -- fuel cells follow their setpoint within their ramp
         fc_total = 0.0
@@ -380,7 +383,7 @@ def run_steps(
                 # black start: pick up the critical loads alone if the units can
                 crit = 0.0
                 for i in range(n_load):
-                    if not np.isfinite(load_prio[i]):
+                    if not np.isfinite(load_prio[i]) and load_alive[i]:
                         crit += load_dem[i, k]
                 if crit * (1.0 + loss_ratio) <= RESTORE_HEADROOM * cap_up and cap_up > 0.0:
                     mode = ISLAND
@@ -388,7 +391,7 @@ def run_steps(
                     served_total = 0.0
                     for i in range(n_load):
                         shed[i] = 1 if np.isfinite(load_prio[i]) else 0
-                        served[i] = 0.0 if shed[i] else load_dem[i, k]
+                        served[i] = 0.0 if shed[i] or not load_alive[i] else load_dem[i, k]
                         served_total += served[i]
                     state[M_SSET] = crit
             s_set = state[M_SSET]
@@ -400,7 +403,7 @@ def run_steps(
                     best = -1
                     for i in range(n_load):
                         extra = load_dem[i, k] * (1.0 + loss_ratio)
-                        fits = shed[i] and d + extra <= RESTORE_HEADROOM * cap_up
+                        fits = shed[i] and load_alive[i] and d + extra <= RESTORE_HEADROOM * cap_up
                         if fits and (best < 0 or load_prio[i] > load_prio[best]):
                             best = i
                     if best >= 0:
