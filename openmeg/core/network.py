@@ -33,3 +33,38 @@ def load_network(name: str | None, file: Path | None) -> Any:
 
 def bus_names(net: Any) -> list[str]:
     return [str(n) for n in net.bus["name"]]
+
+
+def add_switches_and_ties(net: Any, switches: Any, ties: Any) -> None:
+    """Put the site's line switches (closed) and tie lines with an open switch into ``net``.
+
+    Switches and ties are named by their ids (``net.switch.name``); a line switch sits at the
+    line's ``from_bus`` end, a tie's switch at its ``to_bus`` end.
+    """
+    import pandapower as pp
+
+    bus_of = {str(n): int(i) for i, n in zip(net.bus.index, net.bus["name"], strict=True)}
+    line_of = {str(n): int(i) for i, n in zip(net.line.index, net.line["name"], strict=True)}
+    for sw in switches:
+        line = line_of[sw.line]
+        pp.create_switch(
+            net,
+            bus=int(net.line.at[line, "from_bus"]),
+            element=line,
+            et="l",
+            closed=True,
+            type="CB" if sw.kind == "breaker" else "LBS",
+            name=sw.id,
+        )
+    for tie in ties:
+        line = pp.create_line(
+            net,
+            bus_of[tie.from_bus],
+            bus_of[tie.to_bus],
+            tie.length_km,
+            tie.std_type,
+            name=f"tie {tie.id}",
+        )
+        pp.create_switch(
+            net, bus=bus_of[tie.to_bus], element=line, et="l", closed=False, type="LBS", name=tie.id
+        )

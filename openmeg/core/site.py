@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from openmeg.core.errors import Problem, SiteFileError
-from openmeg.core.network import NETWORK_CATALOGUE, bus_names, load_network
+from openmeg.core.network import NETWORK_CATALOGUE, add_switches_and_ties, bus_names, load_network
 from openmeg.customer.equipment import (
     EVCharger,
     HeatLoad,
@@ -100,9 +100,29 @@ class SiteInfo(_Frozen):
         return v
 
 
+class LineSwitch(_Frozen):
+    """A switch on a network line: a protective breaker or a remote-controlled sectionalizer."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    line: str = Field(description="name of the line the switch sits on")
+    kind: Literal["breaker", "sectionalizer"] = "sectionalizer"
+
+
+class Tie(_Frozen):
+    """A normally open tie line between two feeders, closed to restore supply after a fault."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    from_bus: str
+    to_bus: str
+    std_type: str
+    length_km: float = Field(gt=0)
+
+
 class Network(_Frozen):
     catalogue: Literal["cigre_lv"] | None = None
     file: str | None = Field(None, description="pandapower JSON file, relative to the site file")
+    switches: tuple[LineSwitch, ...] = ()
+    ties: tuple[Tie, ...] = ()
 
 
 class Outage(_Frozen):
@@ -284,13 +304,15 @@ def load_site(name_or_path: str | Path) -> Site:
 
 
 def network_of(site: Site, site_path: Path | None = None) -> Any:
-    """The pandapower net of ``site``."""
+    """The pandapower net of ``site``, with its line switches (closed) and tie lines (open)."""
     file = None
     if site.network.file is not None:
         file = Path(site.network.file)
         if site_path is not None and not file.is_absolute():
             file = site_path.parent / file
-    return load_network(site.network.catalogue, file)
+    net = load_network(site.network.catalogue, file)
+    add_switches_and_ties(net, site.network.switches, site.network.ties)
+    return net
 
 
 def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
@@ -303,12 +325,27 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
         )
         return out
     try:
-        buses = set(bus_names(network_of(site, path)))
+        net = load_network(net_cfg.catalogue, Path(net_cfg.file) if net_cfg.file else None)
+        buses = set(bus_names(net))
     except (OSError, ValueError) as err:
         out.append(("network.file", f"cannot load the network: {err}"))
         return out
+    lines = {str(n) for n in net.line["name"]}
+    std_types = set(net.std_types["line"])
+    for i, sw in enumerate(net_cfg.switches):
+        if sw.line not in lines:
+            out.append((f"network.switches[{i}].line", f"line {sw.line!r} is not in the network"))
+    for i, tie in enumerate(net_cfg.ties):
+        for end in ("from_bus", "to_bus"):
+            if getattr(tie, end) not in buses:
+                out.append(
+                    (f"network.ties[{i}].{end}", f"bus {getattr(tie, end)!r} is not in the network")
+                )
+        if tie.std_type not in std_types:
+            out.append((f"network.ties[{i}].std_type", f"unknown line type {tie.std_type!r}"))
 
     ids = [d.id for d in site.devices] + [m.id for m in site.meters]
+    ids += [sw.id for sw in net_cfg.switches] + [t.id for t in net_cfg.ties]
     for dup, n in Counter(ids).items():
         if n > 1:
             out.append(("devices/meters", f"id {dup!r} is used {n} times; ids must be unique"))

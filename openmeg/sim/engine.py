@@ -277,12 +277,19 @@ class Engine:
 
     def run(self, progress: Callable[[int], None] | None = None) -> None:
         """Run to the end, a power flow every ``powerflow_interval_min``."""
+        self.run_until(self.plant.n_steps, progress)
+
+    def run_until(self, k_stop: int, progress: Callable[[int], None] | None = None) -> None:
+        """Run up to step ``k_stop``, a power flow at every ``powerflow_interval_min`` boundary."""
         pf_steps = max(
             1, round(self.site.simulation.powerflow_interval_min * 60 / self.plant.step_s)
         )
-        while self.k < self.plant.n_steps:
-            self.advance(pf_steps)
-            self.power_flow(self.k - 1)
+        k_stop = min(k_stop, self.plant.n_steps)
+        while self.k < k_stop:
+            next_pf = (self.k // pf_steps + 1) * pf_steps
+            self.advance(min(next_pf, k_stop) - self.k)
+            if self.k % pf_steps == 0 or self.k == self.plant.n_steps:
+                self.power_flow(self.k - 1)
             if progress is not None:
                 progress(self.k)
 

@@ -58,3 +58,24 @@ def test_power_flow_of_no_load_is_flat() -> None:
     res = pf.solve(z, z)
     assert res.losses_mw[0] == pytest.approx(res.p_slack_mw[0])
     assert res.losses_mw[0] >= 0
+
+
+def test_batch_power_flow_on_the_demo_network_with_switches_and_an_open_tie() -> None:
+    from openmeg.core.site import load_site, network_of
+
+    net = network_of(load_site("demo"))
+    assert list(net.switch.name[net.switch.et == "l"]) == [
+        "cb-r",
+        "sw-r3",
+        "sw-r5",
+        "sw-r9",
+        "tie-r18-c20",
+    ]
+    pf = BatchPowerFlow(net, slack_bus=0)
+    p, q = _snapshot(net, np.random.default_rng(7))
+    res = pf.solve(p[None, :], q[None, :])
+    ref = _pandapower(net, p, q, 0)
+    assert np.max(np.abs(res.vm_pu[0] - ref.res_bus.vm_pu.to_numpy())) < 1e-6
+    assert res.losses_mw[0] == pytest.approx(
+        ref.res_line.pl_mw.sum() + ref.res_trafo.pl_mw.sum(), abs=1e-7
+    )

@@ -1,0 +1,129 @@
+"""Fault location, isolation and service restoration on the demo's residential feeder."""
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from openmeg.core.site import load_site, network_of
+from openmeg.distribution.flisr import plan_flisr
+from openmeg.sim.faults import run_feeder_fault
+from openmeg.sim.summary import balance_residual_kw
+
+SITE = load_site("demo")
+NET = network_of(SITE)
+BUS = {str(n): int(i) for i, n in zip(NET.bus.index, NET.bus["name"], strict=True)}
+
+
+def _buses(*names: str) -> frozenset[int]:
+    return frozenset(BUS[f"Bus {n}"] for n in names)
+
+
+def _uniform(p_kw: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every LV bus draws ``p_kw`` at power factor 0.95."""
+    p = np.zeros(len(NET.bus))
+    lv = NET.bus.vn_kv.to_numpy() < 1
+    p[lv] = -p_kw / 1000
+    return p, p * np.tan(np.arccos(0.95))
+
+
+R_FEEDER = [
+    "R2",
+    "R3",
+    "R4",
+    "R5",
+    "R6",
+    "R7",
+    "R8",
+    "R9",
+    "R10",
+    "R11",
+    "R12",
+    "R13",
+    "R14",
+    "R15",
+    "R16",
+    "R17",
+    "R18",
+]
+
+
+def test_a_fault_mid_feeder_is_located_isolated_and_the_rest_restored() -> None:
+    plan = plan_flisr(NET, "Line R6-R7", *_uniform(2.0))
+    assert plan.breaker == "cb-r"
+    assert plan.indicating == ("cb-r", "sw-r3", "sw-r5")
+    assert plan.section_lines == (
+        "Line R6-R16",
+        "Line R6-R7",
+        "Line R7-R8",
+        "Line R8-R9",
+        "Line R9-R17",
+    )
+    assert plan.section_buses == _buses("R6", "R7", "R8", "R9", "R16", "R17")
+    assert plan.opened == ("sw-r5", "sw-r9")
+    assert plan.closed == ("cb-r", "tie-r18-c20")
+    [check] = plan.checks
+    assert check.ok and check.vm_min_pu > 0.9 and check.loading_max_pct < 100
+    assert plan.dark_after_trip == _buses(*R_FEEDER)
+    assert plan.dark_after_restoration == plan.section_buses
+
+
+def test_a_tie_that_would_overload_or_undervolt_stays_open() -> None:
+    plan = plan_flisr(NET, "Line R6-R7", *_uniform(10.0))
+    [check] = plan.checks
+    assert not check.ok and check.vm_min_pu < 0.9
+    assert plan.closed == ("cb-r",)
+    assert plan.dark_after_restoration == plan.section_buses | _buses("R10", "R18")
+
+
+def test_a_fault_next_to_the_breaker_keeps_the_breaker_open() -> None:
+    plan = plan_flisr(NET, "Line R2-R3", *_uniform(1.0))
+    assert plan.indicating == ("cb-r",)
+    assert plan.section_buses == _buses("R2", "R3", "R11")
+    assert plan.opened == ("cb-r", "sw-r3")
+    assert "cb-r" not in plan.closed
+    with pytest.raises(KeyError, match="no line 'Line X'"):
+        plan_flisr(NET, "Line X", *_uniform(1.0))
+
+
+def test_fault_scenario_in_simulated_time() -> None:
+    fault = datetime(2026, 6, 10, 16, tzinfo=UTC)
+    run = run_feeder_fault(
+        SITE,
+        start=fault - timedelta(hours=1),
+        days=0.25,
+        step_s=60,
+        fault_at=fault,
+        line="Line R6-R7",
+        repair_after=timedelta(hours=1),
+    )
+    e, p = run.engine, run.engine.plant
+    by_id = {d: i for i, d in enumerate(p.load_ids)}
+
+    def served(device: str, k: int) -> float:
+        return float(e.out.load[by_id[device], k])
+
+    def demand(device: str, k: int) -> float:
+        return float(p.load_dem[by_id[device], k])
+
+    k0, k1, k2 = run.k_fault, run.k_restored, run.k_repaired
+    # the trip darkens the whole residential feeder behind the breaker
+    assert all(served(f"load-{h}", k0) == 0.0 for h in ("h01", "h03", "h05", "h09"))
+    assert served("load-o1", k0) == pytest.approx(demand("load-o1", k0))  # R1: before cb-r
+    # after FLISR: upstream and tie-fed homes are back, the faulted section stays dark
+    for h in ("h01", "h02", "h03", "h04", "h09", "h10"):
+        assert served(f"load-{h}", k1) == pytest.approx(demand(f"load-{h}", k1))
+    for h in ("h05", "h06", "h07", "h08"):
+        assert served(f"load-{h}", k2 - 1) == 0.0 and served(f"load-{h}", k2) > 0
+    # what went unserved is exactly the dark loads' demand
+    dark = [i for i, b in enumerate(p.load_bus) if b in run.plan.section_buses]
+    dark_after_trip = [i for i, b in enumerate(p.load_bus) if b in run.plan.dark_after_trip]
+    expected = (p.load_dem[dark_after_trip, k0:k1].sum() + p.load_dem[dark, k1:k2].sum()) * p.dt_h
+    unserved = (p.load_dem - e.out.load).sum() * p.dt_h
+    assert unserved == pytest.approx(expected, rel=1e-9)
+    # PV and the home battery in the dark section did nothing meanwhile
+    pv_h05 = p.ren_ids.index("pv-h05")
+    assert np.all(e.out.ren[pv_h05, k1:k2] == 0.0) and e.out.ren[pv_h05, k2] > 0
+    assert np.all(e.out.bat[p.bat_ids.index("bess-h05"), k1:k2] == 0.0)
+    assert np.abs(balance_residual_kw(e)).max() * p.dt_h < 1e-9
+    assert [t for _, t in run.timeline][1].startswith("located in Line R6-R16, Line R6-R7")
