@@ -126,8 +126,13 @@ class Network(_Frozen):
 
 
 class Outage(_Frozen):
+    """A utility outage, and how the utility comes back: its voltage for a while, its angle."""
+
     start: datetime
     end: datetime
+    return_voltage_pu: float = Field(1.0, gt=0.5, lt=1.5)
+    recovery_min: float = Field(0.0, ge=0)
+    return_phase_deg: float = Field(90.0, gt=-180, le=180)
 
     @field_validator("start", "end")
     @classmethod

@@ -17,7 +17,7 @@ from openmeg.sim.plant import Plant
 EVENT_TEXT = {
     1: "utility grid lost: transfer switch opened, MEG islanded",
     2: "utility grid back: sync check passed, MEG resynchronised",
-    3: "utility grid back: waiting for the sync check",
+    3: "utility grid back: waiting for the sync check (frequency, angle, voltage)",
     4: "black start from the grid-forming units",
     5: "blackout: the grid-forming units cannot carry the critical loads",
 }
@@ -49,7 +49,7 @@ class PlantState:
             fc_p=plant.fc_par[:, kernel.F_PSET].copy() if len(plant.fc_ids) else np.zeros(0),
             hs_e=plant.hs_init.copy(),
             shed=np.zeros(len(plant.load_ids), dtype=np.uint8),
-            mode=np.array([0.0, 0.0, f0, 0.0]),
+            mode=np.array([0.0, 0.0, f0, 0.0, 0.0, 0.0]),
         )
 
 
@@ -164,6 +164,8 @@ class Engine:
             self.f0,
             self.site.simulation.shed_below_hz,
             u.sync_check.max_df_hz,
+            u.sync_check.max_dphi_deg,
+            u.sync_check.max_dv_pu,
             self.transfer_frac,
             u.transfer_switch == "ctts",
             u.import_limit_kw,
@@ -172,6 +174,8 @@ class Engine:
             self.ctrl_self_consumption,
             self.ctrl_heat_led,
             p.grid_up,
+            p.grid_v_pu,
+            p.grid_angle_deg,
             p.ren_avail,
             p.ren_group,
             p.load_dem,
@@ -297,8 +301,6 @@ class Engine:
         n = int(self.state.mode[kernel.M_NEV])
         out = []
         for k, code in self.events[:n]:
-            if code == 3:
-                continue
             out.append(
                 {
                     "ts": self.plant.index[int(k)].isoformat(),

@@ -64,6 +64,8 @@ class Plant:
     boiler_eta: FloatArray
     boiler_co2: FloatArray
     grid_up: IntArray
+    grid_v_pu: FloatArray
+    grid_angle_deg: FloatArray
     groups: list[str] = field(default_factory=list)
 
     @property
@@ -130,6 +132,20 @@ def outage_mask(site: Site, index: pd.DatetimeIndex) -> IntArray:
     for o in site.utility.outages:
         up[(index >= pd.Timestamp(o.start)) & (index < pd.Timestamp(o.end))] = 0
     return up
+
+
+def utility_return(site: Site, index: pd.DatetimeIndex) -> tuple[FloatArray, FloatArray]:
+    """The utility's voltage (p.u.) and phase angle against the island (deg) at each step:
+    after an outage it comes back at ``return_voltage_pu`` for ``recovery_min`` and at
+    ``return_phase_deg``."""
+    v = np.ones(len(index))
+    angle = np.zeros(len(index))
+    for o in site.utility.outages:
+        end = pd.Timestamp(o.end)
+        after = index >= end
+        angle[after] = o.return_phase_deg
+        v[after & (index < end + pd.Timedelta(minutes=o.recovery_min))] = o.return_voltage_pu
+    return v, angle
 
 
 def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: float) -> Plant:
@@ -256,6 +272,7 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
             d.profile, d.annual_kwh, d.building_class, temp_hourly, index, timezone=tz
         )
 
+    grid_v, grid_angle = utility_return(site, index)
     bats = site.devices_of("battery")
     chps = site.devices_of("chp")
     fcs = site.devices_of("fuel_cell")
@@ -298,5 +315,7 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
         boiler_eta=np.array([h.boiler_eta for h in hs], dtype=float),
         boiler_co2=np.array([h.boiler_co2_kg_per_kwh_fuel for h in hs], dtype=float),
         grid_up=outage_mask(site, index),
+        grid_v_pu=grid_v,
+        grid_angle_deg=grid_angle,
         groups=groups,
     )

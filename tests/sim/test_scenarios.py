@@ -171,3 +171,47 @@ def test_blackout_and_black_start_from_the_battery() -> None:
     assert o.load[:, k].sum() <= 0.9 * 7.0  # black start keeps 10 % headroom
     assert np.abs(balance_residual_kw(engine)).max() * p.dt_h < 1e-9
     assert np.all(o.mode[p.index >= back] == kernel.GRID)
+
+
+def test_sync_check_waits_for_the_phase_angle_at_one_second_steps() -> None:
+    back = datetime(2026, 2, 10, 13, 10, tzinfo=UTC)
+    site = _site(outages=(Outage(start=LOSS, end=back, return_phase_deg=90.0),))
+    engine = simulate(site, start=LOSS - timedelta(minutes=1), days=15 / 1440, step_s=1.0)
+    o, index = engine.out, engine.plant.index
+    k_loss, k_back = index.get_loc(LOSS), index.get_loc(back)
+
+    # the island's angle drifts with its frequency; the utility returns 90 degrees away; the
+    # synchroniser slews 360 deg/s x 0.1 Hz = 36 degrees a second toward it and closes within 10
+    def wrap(a: float) -> float:
+        return (a + 180.0) % 360.0 - 180.0
+
+    angle = wrap(float(np.sum(360.0 * (o.freq[k_loss:k_back] - 50.0))))
+    waits = 0
+    while True:
+        diff = wrap(angle - 90.0)
+        diff = float(np.sign(diff)) * max(0.0, abs(diff) - 36.0)
+        if abs(diff) <= 10.0:
+            break
+        angle = wrap(90.0 + diff + 360.0 * (o.freq[k_back + waits] - 50.0))
+        waits += 1
+    assert waits >= 1
+    assert np.all(o.mode[k_back : k_back + waits] == kernel.ISLAND)
+    assert o.mode[k_back + waits] == kernel.GRID
+    closed = (back + timedelta(seconds=waits)).isoformat()
+    codes = [(e["code"], e["ts"]) for e in engine.event_list()]
+    assert codes == [
+        ("islanded", LOSS.isoformat()),
+        ("sync_wait", back.isoformat()),
+        ("resynchronised", closed),
+    ]
+
+
+def test_sync_check_waits_for_the_utility_voltage_to_recover() -> None:
+    sag = Outage(start=LOSS, end=BACK, return_voltage_pu=0.9, recovery_min=10)
+    engine = simulate(
+        _site(outages=(sag,)), start=datetime(2026, 2, 10, 12, tzinfo=UTC), days=0.25, step_s=60
+    )
+    o, index = engine.out, engine.plant.index
+    k_back = index.get_loc(BACK)
+    assert np.all(o.mode[k_back : k_back + 10] == kernel.ISLAND)  # 0.1 p.u. apart: wait
+    assert o.mode[k_back + 10] == kernel.GRID

@@ -62,7 +62,9 @@ F_PMIN, F_PMAX, F_PSET, F_RAMP = range(len(FUEL_CELL_COLUMNS))
 HEAT_STORAGE_COLUMNS = ("capacity_kwh", "loss_per_h", "boiler_kw")
 H_CAP, H_LOSS, H_BOILER = range(len(HEAT_STORAGE_COLUMNS))
 # mode state: mode, secondary setpoint S (kW), last frequency (Hz), events recorded
-M_MODE, M_SSET, M_FREQ, M_NEV = range(4)
+# mode state: mode, secondary setpoint S (kW), last frequency (Hz), events recorded,
+# island phase angle against the utility (deg), waiting for the sync check (0/1)
+M_MODE, M_SSET, M_FREQ, M_NEV, M_PHASE, M_WAIT = range(6)
 SECONDARY_TAU_S = 60.0
 RESTORE_HEADROOM = 0.9
 
@@ -114,6 +116,12 @@ def _battery_limits(
 
 
 @njit
+def _wrap_deg(angle: float) -> float:
+    """An angle in degrees, wrapped into -180 .. 180."""
+    return (angle + 180.0) % 360.0 - 180.0
+
+
+@njit
 def _next_to_shed(shed: np.ndarray, served: np.ndarray, load_prio: np.ndarray) -> int:
     """The served, sheddable load with the lowest priority number, or -1."""
     j = -1
@@ -132,6 +140,8 @@ def run_steps(
     f0: float,
     shed_below_hz: float,
     max_df_hz: float,
+    max_dphi_deg: float,
+    max_dv_pu: float,
     transfer_frac: float,
     ctts: bool,
     import_limit_kw: float,
@@ -140,6 +150,8 @@ def run_steps(
     ctrl_self_consumption: bool,
     ctrl_heat_led: bool,
     grid_up: np.ndarray,
+    grid_v_pu: np.ndarray,
+    grid_angle_deg: np.ndarray,
     ren_avail: np.ndarray,
     ren_group: np.ndarray,
     load_dem: np.ndarray,
@@ -215,14 +227,28 @@ def run_steps(
         if mode == GRID and not up:
             mode = ISLAND
             interruption = transfer_frac
+            state[M_PHASE] = 0.0
             _record(events, state, k, 1)  # grid lost, islanded
         elif mode != GRID and up:
-            if mode == BLACKOUT or abs(state[M_FREQ] - f0) <= max_df_hz:
+            # the synchroniser slews the island's phase toward the utility's, within half the
+            # frequency window; it closes when frequency, angle and voltage all pass the check
+            diff = _wrap_deg(state[M_PHASE] - grid_angle_deg[k])
+            slew = 360.0 * (max_df_hz / 2.0) * dt_h * 3600.0
+            diff = math.copysign(max(0.0, abs(diff) - slew), diff)
+            state[M_PHASE] = grid_angle_deg[k] + diff
+            in_sync = (
+                abs(state[M_FREQ] - f0) <= max_df_hz
+                and abs(diff) <= max_dphi_deg
+                and abs(1.0 - grid_v_pu[k]) <= max_dv_pu
+            )
+            if mode == BLACKOUT or in_sync:
                 if mode == BLACKOUT or not ctts:
                     interruption = transfer_frac
                 mode = GRID
+                state[M_WAIT] = 0.0
                 _record(events, state, k, 2)  # resynchronised
-            else:
+            elif state[M_WAIT] == 0.0:
+                state[M_WAIT] = 1.0
                 _record(events, state, k, 3)  # sync check not yet met
         if mode == GRID:
             for i in range(n_load):
@@ -522,6 +548,8 @@ def run_steps(
                 losses = loss_ratio * served_total
                 out_grid[k] = 0.0
             state[M_FREQ] = freq
+            if mode == ISLAND:
+                state[M_PHASE] = _wrap_deg(state[M_PHASE] + 360.0 * (freq - f0) * dt_h * 3600.0)
         # heat: CHP heat into its store, demand out, boiler backs up
         for h in range(n_hs):
             q_in = 0.0
