@@ -226,7 +226,7 @@ def run_steps(
         interruption = 0.0
         if mode == GRID and not up:
             mode = ISLAND
-            interruption = transfer_frac
+            interruption = 0.0 if ctts else transfer_frac  # a CTTS hands over without a break
             state[M_PHASE] = 0.0
             _record(events, state, k, 1)  # grid lost, islanded
         elif mode != GRID and up:
