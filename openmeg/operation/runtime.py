@@ -15,12 +15,10 @@ from typing import Any, Protocol
 from openmeg.core.bus import Bus, Subscription
 from openmeg.core.errors import CommandError
 from openmeg.core.messages import (
-    AlarmMessage,
     CommandMessage,
     CommandResult,
     ModeChange,
     PointUpdate,
-    alarm_topic,
     command_result_topic,
     command_topic,
     mode_topic,
@@ -28,6 +26,7 @@ from openmeg.core.messages import (
 )
 from openmeg.core.points import MODE_NAMES, Point, PointId, PointSpec, unit_of
 from openmeg.core.store import Store
+from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.cycle import ControlCycle
 
 
@@ -213,26 +212,16 @@ class Runtime:
             await self._alarm(name, "cleared", active=False)
 
     async def _alarm(self, source: str, text: str, *, active: bool) -> None:
-        now = self.plant.time
-        severity = "critical" if active else "info"
-        msg = AlarmMessage(
+        await announce_alarm(
+            self.bus,
+            self.store,
             site=self.site,
             source=source,
             code="controller_failed",
             text=text,
             active=active,
-            ts=now,
-            severity=severity,
-        )
-        await self.bus.publish(alarm_topic(self.site, source), msg)
-        self.store.add_event(
-            ts=now,
-            site=self.site,
-            kind="alarm" if active else "alarm_clear",
-            source=source,
-            code="controller_failed",
-            text=text,
-            severity=severity,
+            ts=self.plant.time,
+            severity="critical" if active else "info",
         )
 
     def _update_status(self, image: Mapping[str, float], now: datetime) -> None:

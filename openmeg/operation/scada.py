@@ -7,14 +7,16 @@ import fnmatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from openmeg.core.bus import Bus, Subscription
-from openmeg.core.messages import AlarmMessage, CommandResult, ModeChange, PointUpdate, alarm_topic
+from openmeg.core.messages import AlarmMessage, CommandResult, ModeChange, PointUpdate
 from openmeg.core.points import Quality
 from openmeg.core.store import Store
+from openmeg.operation.alarms import Severity, announce_alarm
 
-Severity = Literal["info", "warning", "critical"]
+FIELD_ALARMS = frozenset({"device_unreachable"})
+"""Alarms raised in the field (by the DER data feeder): the SCADA logs them."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,25 +151,15 @@ class DerManagementServer:
         self.state.alarms[f"{source}/{code}"] = Alarm(
             source=source, code=code, text=text, severity=severity, raised_at=ts
         )
-        await self.bus.publish(
-            alarm_topic(self.site, source),
-            AlarmMessage(
-                site=self.site,
-                source=source,
-                code=code,
-                text=text,
-                active=True,
-                ts=ts,
-                severity=severity,
-            ),
-        )
-        self.store.add_event(
-            ts=ts,
+        await announce_alarm(
+            self.bus,
+            self.store,
             site=self.site,
-            kind="alarm",
             source=source,
             code=code,
             text=text,
+            active=True,
+            ts=ts,
             severity=severity,
         )
 
@@ -175,31 +167,33 @@ class DerManagementServer:
         alarm = self.state.alarms[f"{source}/{code}"]
         alarm.active = False
         alarm.cleared_at = ts
-        await self.bus.publish(
-            alarm_topic(self.site, source),
-            AlarmMessage(
-                site=self.site,
-                source=source,
-                code=code,
-                text="cleared",
-                active=False,
-                ts=ts,
-                severity="info",
-            ),
-        )
-        self.store.add_event(
-            ts=ts,
+        await announce_alarm(
+            self.bus,
+            self.store,
             site=self.site,
-            kind="alarm_clear",
             source=source,
             code=code,
             text=f"{alarm.text}: cleared",
+            active=False,
+            ts=ts,
+            severity="info",
         )
 
     def _alarm_seen(self, msg: AlarmMessage) -> None:
         """Alarms raised elsewhere (feeder, control cycle), and the echo of our own."""
         key = f"{msg.source}/{msg.code}"
         known = self.state.alarms.get(key)
+        changes = msg.active != (known is not None and known.active)
+        if changes and msg.code in FIELD_ALARMS:
+            self.store.add_event(
+                ts=msg.ts,
+                site=self.site,
+                kind="alarm" if msg.active else "alarm_clear",
+                source=msg.source,
+                code=msg.code,
+                text=msg.text,
+                severity=msg.severity,
+            )
         if msg.active:
             if known is None or not known.active:
                 self.state.alarms[key] = Alarm(

@@ -131,6 +131,12 @@ async def test_low_limits_device_patterns_and_alarms_from_elsewhere(bus: Bus, st
         await _drain(scada)
         active_now = {a.key for a in scada.alarms(active_only=True)}
         assert active_now == {"bess-community/soc_low", "grid/voltage_min_pu_low"}
+        field = [
+            (e["kind"], e["text"])
+            for e in store.events("demo")
+            if e["code"] == "device_unreachable"
+        ]
+        assert field == [("alarm", "device unreachable"), ("alarm_clear", "answers again")]
     finally:
         await scada.stop()
 
