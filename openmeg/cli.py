@@ -327,5 +327,53 @@ async def _run_live(
         db.close()
 
 
+meters_app = typer.Typer(help="Meter data: AMI ingest into the MDMS.", no_args_is_help=True)
+app.add_typer(meters_app, name="meters")
+
+
+@meters_app.command("ingest")
+def meters_ingest(
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    mqtt: str = typer.Option("127.0.0.1:1883", help="MQTT broker host:port"),
+    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+    session: str = typer.Option("", help="MQTT session name (default openmeg-mdms-<site>)"),
+) -> None:
+    """Take interval readings from the AMI over MQTT into the MDMS; each message is stored
+    before it is acknowledged, so nothing acknowledged is lost if this process dies."""
+    import signal
+
+    from openmeg.core.messages import readings_topic
+    from openmeg.core.store import Store
+    from openmeg.operation.mdms.ingest import IngestService
+    from openmeg.protocols.durable import DurableSubscriber
+
+    the_site = _load_site_or_exit(site)
+    site_id = the_site.site.id
+    db = Store(store or f"sqlite+pysqlite:///openmeg-{site_id}.db")
+    db.create_schema()
+    host, _, port = mqtt.rpartition(":")
+    try:
+        sub = DurableSubscriber(
+            host or "127.0.0.1",
+            int(port),
+            client_id=session or f"openmeg-mdms-{site_id}",
+            topic=readings_topic(site_id, "+"),
+        )
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
+    stopping = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    service = IngestService(site_id, sub, db, {m.id for m in the_site.meters})
+    while not sub.connected:
+        sub.poll(0.1)
+    print("ready", flush=True)
+    service.run(lambda: bool(stopping))
+    sub.close()
+    db.close()
+    print(f"stopped: {service.stored} readings stored, {service.refused} messages refused")
+
+
 def main() -> None:
     app()

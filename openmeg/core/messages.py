@@ -121,6 +121,24 @@ class DeviceAdded(_Message):
     ts: datetime
 
 
+class IntervalReading(BaseModel):
+    """One interval of one meter channel, as a head-end sends it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    interval_start: datetime
+    value_kwh: float
+
+
+class MeterReadings(_Message):
+    """A batch of interval readings of one meter channel (AMI head-end -> MDMS)."""
+
+    type: Literal["readings"] = "readings"
+    site: str
+    meter: str
+    channel: Literal["import", "export"]
+    readings: list[IntervalReading]
+
+
 BusMessage = Annotated[
     PointUpdate
     | AlarmMessage
@@ -128,7 +146,8 @@ BusMessage = Annotated[
     | CommandMessage
     | CommandResult
     | DeviceAdd
-    | DeviceAdded,
+    | DeviceAdded
+    | MeterReadings,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
@@ -186,3 +205,8 @@ def parse_device_address(text: str) -> tuple[str, int, int]:
     if not host or not 1 <= port <= 65535 or not 0 <= unit <= 255:
         raise ValueError(f"device address {text!r}: port 1..65535 and unit id 0..255")
     return host, port, unit
+
+
+def readings_topic(site: str, meter: str) -> str:
+    """Where a meter's interval readings travel to the MDMS."""
+    return f"meg/{site}/customer/{meter}/readings"

@@ -1,0 +1,67 @@
+"""A durable MQTT subscriber: a persistent session with QoS 1 and manual acknowledgement, so a
+message is acknowledged to the broker only after the application has stored it. If the process
+dies first, the broker delivers the message again when it comes back (at least once); an
+idempotent store makes that exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from openmeg.core.errors import BusError
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delivery:
+    mid: int
+    topic: str
+    payload: bytes
+
+
+class DurableSubscriber:
+    """Collects messages of ``topic`` until ``take`` hands them out; ``ack`` confirms them."""
+
+    def __init__(self, host: str, port: int, *, client_id: str, topic: str) -> None:
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        self._client.on_message = self._on_message
+        self._client.on_connect = self._on_connect
+        self._topic = topic
+        self._pending: list[Delivery] = []
+        self.connected = False
+        try:
+            self._client.connect(host, port, keepalive=30)
+        except OSError as err:
+            raise BusError(f"cannot reach the MQTT broker at {host}:{port}: {err}") from err
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object = None
+    ) -> None:
+        client.subscribe(self._topic, qos=1)
+        self.connected = True
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._pending.append(Delivery(mid=msg.mid, topic=msg.topic, payload=bytes(msg.payload)))
+
+    def poll(self, timeout_s: float = 0.1) -> None:
+        """Let the network loop run once."""
+        rc = self._client.loop(timeout=timeout_s)
+        if rc != mqtt.MQTT_ERR_SUCCESS:
+            raise BusError(f"MQTT connection lost: {mqtt.error_string(rc)}")
+
+    def take(self) -> list[Delivery]:
+        out, self._pending = self._pending, []
+        return out
+
+    def ack(self, deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            self._client.ack(d.mid, 1)
+
+    def close(self) -> None:
+        self._client.disconnect()
