@@ -1,0 +1,75 @@
+"""VEE runs and manual edits as versions on top of untouched raw readings (SQLite, PostgreSQL)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from openmeg.core.store import Store
+from openmeg.operation.mdms.store import MeterReadings
+from openmeg.operation.mdms.validated import EditError, ValidatedReadings
+from openmeg.operation.mdms.vee import VeeConfig
+
+CFG = VeeConfig(timezone="UTC", high_kwh=5.0)
+DAY = datetime(2026, 10, 7, tzinfo=UTC)
+NOW = datetime(2026, 10, 9, tzinfo=UTC)
+
+
+def _load(store: Store) -> None:
+    starts = [DAY + timedelta(minutes=15 * i) for i in range(96)]
+    values = [0.5] * 96
+    values[20] = -0.3  # negative: estimated between its neighbours
+    frame = pd.DataFrame(
+        {"meter": "m-h01", "channel": "import", "interval_start": starts, "value_kwh": values}
+    )
+    frame = frame.drop(index=[40, 41])  # a half-hour gap
+    MeterReadings(store).ingest(frame, meters={"m-h01"}, source="test", received_at=NOW)
+
+
+def test_vee_run_estimates_flags_and_is_idempotent(store: Store) -> None:
+    _load(store)
+    v = ValidatedReadings(store, "demo")
+    report = v.run_vee("m-h01", "import", DAY, DAY + timedelta(days=1), CFG, now=NOW)
+    assert report.estimated == 3 and report.new_versions == 96
+    assert sorted(set(report.flags.rule)) == ["gap", "negative"]
+    latest = v.latest("m-h01", "import", DAY, DAY + timedelta(days=1))
+    assert len(latest) == 96 and set(latest.version) == {1}
+    est = latest[latest.quality == "estimated"]
+    assert est.interval_start.dt.strftime("%H:%M").tolist() == ["05:00", "10:00", "10:15"]
+    assert est.value_kwh.tolist() == pytest.approx([0.5, 0.5, 0.5])
+    assert set(est.method) == {"interpolation"}
+    again = v.run_vee("m-h01", "import", DAY, DAY + timedelta(days=1), CFG, now=NOW)
+    assert again.new_versions == 0
+    raw = MeterReadings(store).series("m-h01", "import", DAY, DAY + timedelta(days=1))
+    assert raw.iloc[20] == -0.3 and len(raw) == 94  # raw readings stay as they came
+
+
+def test_manual_edit_is_a_new_version_with_an_audit_trail(store: Store) -> None:
+    _load(store)
+    v = ValidatedReadings(store, "demo")
+    v.run_vee("m-h01", "import", DAY, DAY + timedelta(days=1), CFG, now=NOW)
+    at = DAY + timedelta(hours=10)
+    assert (
+        v.edit("m-h01", "import", at, 0.62, user="clerk-7", reason="site visit reading", now=NOW)
+        == 2
+    )
+    row = v.latest("m-h01", "import", at, at + timedelta(minutes=15)).iloc[0]
+    assert (row.version, row.value_kwh, row.quality, row.method, row.user) == (
+        2,
+        0.62,
+        "edited",
+        "manual",
+        "clerk-7",
+    )
+    # a later VEE run leaves an edited interval alone
+    assert (
+        v.run_vee("m-h01", "import", DAY, DAY + timedelta(days=1), CFG, now=NOW).new_versions == 0
+    )
+    [audit] = store.events("demo", kind="meter_edit")
+    assert audit["source"] == "clerk-7" and audit["code"] == "m-h01/import"
+    assert audit["text"] == "2026-10-07T10:00:00+00:00: 0.5 -> 0.62 kWh (site visit reading)"
+    with pytest.raises(EditError, match="user who makes it and the reason"):
+        v.edit("m-h01", "import", at, 0.7, user="clerk-7", reason=" ")
+    with pytest.raises(EditError, match="cannot be an interval's energy"):
+        v.edit("m-h01", "import", at, -1.0, user="clerk-7", reason="typo")
+    assert len(store.events("demo", kind="meter_edit")) == 1
