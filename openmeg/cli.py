@@ -11,6 +11,8 @@ from rich.console import Console
 from openmeg.core.errors import OpenMegError, SiteFileError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from openmeg.core.messages import DeviceAdded
     from openmeg.core.site import Site
 
@@ -373,6 +375,97 @@ def meters_ingest(
     sub.close()
     db.close()
     print(f"stopped: {service.stored} readings stored, {service.refused} messages refused")
+
+
+@meters_app.command("import")
+def meters_import(
+    file: Path = typer.Argument(..., help="CSV, Parquet or Green Button XML"),
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+) -> None:
+    """Import interval readings; a file with any bad row is refused whole (exit 2)."""
+    from openmeg.core.store import Store
+    from openmeg.operation.mdms.files import read_readings
+    from openmeg.operation.mdms.store import IngestError, MeterReadings
+
+    the_site = _load_site_or_exit(site)
+    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    try:
+        frame = read_readings(file)
+        report = MeterReadings(db).ingest(
+            frame, meters={m.id for m in the_site.meters}, source=file.name
+        )
+    except IngestError as err:
+        for problem in err.problems:
+            err_console.print(f"error: {problem}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    finally:
+        db.close()
+    print(
+        f"{file.name}: {report.new} new, {report.duplicates} already stored, "
+        f"{len(report.conflicts)} conflicting (kept aside, not stored)"
+    )
+
+
+@meters_app.command("export")
+def meters_export(
+    out: Path = typer.Argument(..., help="file to write: .csv, .parquet or .xml (Green Button)"),
+    meter: list[str] = typer.Option(..., help="meter id (repeat for several)"),
+    start: str = typer.Option(..., help="first instant, ISO 8601"),
+    end: str = typer.Option(..., help="end instant (excluded), ISO 8601"),
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+) -> None:
+    """Export raw interval readings."""
+    import pandas as pd
+
+    from openmeg.core.store import Store
+    from openmeg.operation.mdms.files import write_readings
+    from openmeg.operation.mdms.store import CHANNELS, MeterReadings
+
+    the_site = _load_site_or_exit(site)
+    known = {m.id for m in the_site.meters}
+    if unknown := [m for m in meter if m not in known]:
+        err_console.print(f"error: unknown meter(s): {', '.join(unknown)}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        t0, t1 = _utc(start), _utc(end)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    readings = MeterReadings(db)
+    frames = []
+    for m in meter:
+        for channel in CHANNELS:
+            s = readings.series(m, channel, t0, t1)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "meter": m,
+                        "channel": channel,
+                        "interval_start": s.index,
+                        "value_kwh": s.to_numpy(),
+                    }
+                )
+            )
+    db.close()
+    frame = pd.concat(frames, ignore_index=True)
+    try:
+        write_readings(frame, out)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    print(f"{out}: {len(frame)} readings")
+
+
+def _utc(text: str) -> datetime:
+    """An ISO 8601 instant; UTC when it names no zone."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    t = dt.fromisoformat(text.replace("Z", "+00:00"))
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def main() -> None:
