@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+import pandas as pd
+
 from openmeg.core.bus import Bus
 from openmeg.core.bus import Subscription as BusSubscription
 from openmeg.core.clock import Clock
@@ -12,14 +14,17 @@ from openmeg.core.errors import DeviceError
 from openmeg.core.messages import (
     DeviceAdd,
     DeviceAdded,
+    PointUpdate,
     device_add_topic,
     device_added_topic,
     parse_device_address,
+    readings_topic,
 )
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.der.ratings import HeatStorage
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
+from openmeg.distribution.head_end import HeadEnd
 from openmeg.operation.controllers.default import (
     BatteryTarget,
     ChpUnit,
@@ -28,6 +33,7 @@ from openmeg.operation.controllers.default import (
 )
 from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.operation.historian import Historian
+from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.runtime import Runtime, Status
 from openmeg.operation.scada import DerManagementServer
 from openmeg.sim.live_plant import SimulatedPlant
@@ -127,6 +133,10 @@ class LiveMeg:
         )
         self._adds: BusSubscription | None = None
         self._connect = connect
+        self.head_end = HeadEnd(site.site.id, {m.id for m in site.meters})
+        self.readings = MeterReadings(store)
+        self._registers: BusSubscription | None = None
+        self._meter_ids = {m.id for m in site.meters}
 
     @property
     def plant_clock(self) -> _PlantClock:
@@ -147,12 +157,14 @@ class LiveMeg:
                     await self.feeder.add(w.host, w.port, w.unit)
             self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
             self._adds = await self.bus.subscribe(device_add_topic(self.site.site.id))
+            self._registers = await self.bus.subscribe(f"meg/{self.site.site.id}/customer/+/+")
 
     async def step(self) -> None:
         await self.runtime.step()
         if self.feeder is not None:
             await self._handle_device_adds()
             await self.feeder.poll()
+            await self._collect_readings()
         await self.historian.pump()
         await self.scada.pump()
         if self.status.cycles % self.runtime.persist_every == 0:
@@ -173,9 +185,30 @@ class LiveMeg:
             self.feeder.close()
         if self.servers is not None:
             await self.servers.stop()
-        if self._adds is not None:
-            await self.bus.unsubscribe(self._adds)
-            self._adds = None
+        for sub in (self._adds, self._registers):
+            if sub is not None:
+                await self.bus.unsubscribe(sub)
+        self._adds = self._registers = None
+
+    async def _collect_readings(self) -> None:
+        """The head-end turns meter registers into 15-minute readings; the MDMS stores them."""
+        while self._registers is not None and self._registers.pending():
+            _, msg = await self._registers.get()
+            if isinstance(msg, PointUpdate):
+                self.head_end.observe(msg)
+        for batch in self.head_end.tick(self.plant.time):
+            await self.bus.publish(readings_topic(self.site.site.id, batch.meter), batch)
+            frame = pd.DataFrame(
+                {
+                    "meter": batch.meter,
+                    "channel": batch.channel,
+                    "interval_start": [r.interval_start for r in batch.readings],
+                    "value_kwh": [r.value_kwh for r in batch.readings],
+                }
+            )
+            self.readings.ingest(
+                frame, meters=self._meter_ids, source="head-end", received_at=self.plant.time
+            )
 
     async def _handle_device_adds(self) -> None:
         assert self.feeder is not None

@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from openmeg.app import LiveMeg
@@ -292,3 +293,46 @@ async def test_a_device_added_by_address_reaches_feeder_and_store(bus: Bus, stor
     stored = store.history(PointId(site="demo", device="pv-h10", name="p_kw"))
     assert stored and stored[0].ts > T0 + timedelta(seconds=3)
     assert stored[-1].value == pytest.approx(meg.plant.read()["pv-h10/p_kw"], abs=0.01)
+
+
+async def test_meter_registers_become_mdms_readings_through_the_wire(
+    bus: Bus, store: Store
+) -> None:
+    from openmeg.operation.mdms.store import MeterReadings as Readings
+
+    start = datetime(2026, 6, 1, 11, 50, tzinfo=UTC)
+    meg = LiveMeg(
+        load_site("demo"),
+        clock=SimClock(start),
+        bus=bus,
+        store=store,
+        step_s=60.0,
+        persist_every_s=600.0,
+        horizon_h=1.0,
+        modbus_port=0,
+    )
+    await meg.start()
+    try:
+        await meg.run(asyncio.Event(), max_cycles=41)  # to 12:31
+    finally:
+        await meg.stop()
+    s = Readings(store).series("m-factory", "import", start, start + timedelta(hours=1))
+    t12 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    assert list(s.index) == [pd.Timestamp(t12 + timedelta(minutes=m)) for m in (0, 15)]
+    # the plant's own metering of those quarter hours, to the register's resolution (1 Wh)
+    e = meg.plant._engine
+    p = e.plant
+    k0 = p.index.get_loc(t12)
+    members = meg.plant._meters.members["m-factory"]
+    rows = {
+        "ren": e.out.ren,
+        "load": e.out.load,
+        "bat": e.out.bat,
+        "chp": e.out.chp,
+        "fc": e.out.fc,
+    }
+    sign = {"ren": -1.0, "load": 1.0, "bat": -1.0, "chp": -1.0, "fc": -1.0}
+    net = sum(sign[f] * rows[f][i] for f, i in members)
+    expected = [max(float(x), 0.0) for x in net[k0 : k0 + 30]]
+    per_interval = [sum(expected[j : j + 15]) / 60 for j in (0, 15)]
+    assert s.tolist() == pytest.approx(per_interval, abs=0.0011)
