@@ -1,0 +1,202 @@
+"""Bills computed by hand for October 2026 in New York (31 days, no clock change; the 1st is a
+Thursday, so the month has 22 weekdays), with URDB-structured tariffs."""
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from openmeg.provider.billing import bill
+from openmeg.provider.tariff import Tariff
+
+TZ = "America/New_York"
+START = pd.Timestamp("2026-10-01", tz=TZ)
+END = pd.Timestamp("2026-11-01", tz=TZ)
+IDX = pd.date_range(START.tz_convert("UTC"), END.tz_convert("UTC"), freq="15min", inclusive="left")
+LOCAL = IDX.tz_convert(TZ)
+ALL_OFF = [[0] * 24 for _ in range(12)]
+PEAK = [[1 if 16 <= h < 21 else 0 for h in range(24)] for _ in range(12)]  # weekdays 16-21 h
+
+
+def flat(kwh: float) -> pd.Series:
+    return pd.Series(kwh, index=IDX)
+
+
+def run(tariff: dict, imp: pd.Series, exp: pd.Series | None = None) -> tuple[Decimal, list]:  # type: ignore[type-arg]
+    b = bill(
+        Tariff.model_validate(tariff),
+        imp,
+        exp if exp is not None else flat(0.0),
+        timezone=TZ,
+        customer="h01",
+        meter="m-h01",
+        start=START,
+        end=END,
+    )
+    return b.total, [(ln.description, ln.quantity, ln.amount) for ln in b.lines]
+
+
+def test_flat_rate_and_fixed_charge() -> None:
+    # 2976 quarter hours x 0.25 kWh = 744 kWh x $0.12 = $89.28, plus $10 a month
+    total, lines = run(
+        {
+            "energyratestructure": [[{"rate": 0.12}]],
+            "energyweekdayschedule": ALL_OFF,
+            "energyweekendschedule": ALL_OFF,
+            "fixedchargefirstmeter": 10.0,
+        },
+        flat(0.25),
+    )
+    assert lines == [
+        ("fixed charge", Decimal("1.0"), Decimal("10.00")),
+        ("energy", Decimal("744.0"), Decimal("89.28")),
+    ]
+    assert total == Decimal("99.28")
+
+
+def test_tiered_energy() -> None:
+    # 500 kWh at $0.10 and 244 kWh at $0.15: $50.00 + $36.60
+    total, lines = run(
+        {
+            "energyratestructure": [[{"max": 500, "rate": 0.10}, {"rate": 0.15}]],
+            "energyweekdayschedule": ALL_OFF,
+            "energyweekendschedule": ALL_OFF,
+        },
+        flat(0.25),
+    )
+    assert [ln[2] for ln in lines] == [Decimal("50.00"), Decimal("36.60")]
+    assert total == Decimal("86.60")
+
+
+def test_time_of_use_energy() -> None:
+    # 22 weekdays x 5 peak hours x 1 kWh = 110 kWh at $0.30 = $33.00; 634 kWh at $0.08 = $50.72
+    total, lines = run(
+        {
+            "energyratestructure": [[{"rate": 0.08}], [{"rate": 0.30}]],
+            "energyweekdayschedule": PEAK,
+            "energyweekendschedule": ALL_OFF,
+        },
+        flat(0.25),
+    )
+    assert lines == [
+        ("energy, period 1", Decimal("634.0"), Decimal("50.72")),
+        ("energy, period 2", Decimal("110.0"), Decimal("33.00")),
+    ]
+    assert total == Decimal("83.72")
+
+
+def test_time_of_use_and_flat_demand_charges() -> None:
+    imp = flat(0.25)
+    imp[(LOCAL.day == 14) & (LOCAL.hour == 17) & (LOCAL.minute == 30)] = (
+        2.0  # 8 kW on a weekday peak
+    )
+    imp[(LOCAL.day == 18) & (LOCAL.hour == 3) & (LOCAL.minute == 0)] = (
+        1.5  # 6 kW off-peak, a Sunday
+    )
+    tariff = {
+        "demandratestructure": [[{"rate": 2.0}], [{"rate": 10.0}]],
+        "demandweekdayschedule": PEAK,
+        "demandweekendschedule": ALL_OFF,
+        "flatdemandstructure": [[{"max": 5, "rate": 12.0}, {"rate": 15.0}]],
+        "flatdemandmonths": [0] * 12,
+    }
+    total, lines = run(tariff, imp)
+    # TOU: off-peak max 6 kW x $2 = $12; peak 8 kW x $10 = $80; monthly 8 kW: 5 x $12 + 3 x $15
+    assert [(ln[0], ln[2]) for ln in lines] == [
+        ("demand, period 1", Decimal("12.00")),
+        ("demand, period 2", Decimal("80.00")),
+        ("demand, tier 1", Decimal("60.00")),
+        ("demand, tier 2", Decimal("45.00")),
+    ]
+    assert total == Decimal("197.00")
+
+
+def test_minimum_charge() -> None:
+    # 29.76 kWh x $0.12 = $3.5712 -> $3.57, plus $10 fixed: $13.57 < $50: adjustment $36.43
+    total, lines = run(
+        {
+            "energyratestructure": [[{"rate": 0.12}]],
+            "energyweekdayschedule": ALL_OFF,
+            "energyweekendschedule": ALL_OFF,
+            "fixedchargefirstmeter": 10.0,
+            "mincharge": 50.0,
+        },
+        flat(0.01),
+    )
+    assert lines[-1] == ("minimum charge adjustment", Decimal(1), Decimal("36.43"))
+    assert total == Decimal("50.00")
+
+
+def _pv_day() -> tuple[pd.Series, pd.Series]:
+    sunny = (LOCAL.hour >= 10) & (LOCAL.hour < 14)
+    imp = pd.Series(0.25, index=IDX).where(~sunny, 0.0)  # 20 h x 1 kWh = 20 kWh a day
+    exp = pd.Series(0.5, index=IDX).where(sunny, 0.0)  # 4 h x 2 kWh = 8 kWh a day
+    return imp, exp
+
+
+def test_net_metering_and_net_billing_with_pv_export() -> None:
+    imp, exp = _pv_day()  # a month: 620 kWh in, 248 kWh out
+    base = {
+        "energyratestructure": [[{"rate": 0.12, "sell": 0.04}]],
+        "energyweekdayschedule": ALL_OFF,
+        "energyweekendschedule": ALL_OFF,
+    }
+    total, lines = run({**base, "dgrules": "Net Metering"}, imp, exp)
+    assert lines == [("energy", Decimal("372.0"), Decimal("44.64"))]  # 372 kWh net x $0.12
+    total, lines = run({**base, "dgrules": "Net Billing Instantaneous"}, imp, exp)
+    assert lines == [
+        ("energy", Decimal("620.0"), Decimal("74.40")),
+        ("energy, export credit", Decimal("-248.0"), Decimal("-9.92")),
+    ]
+    assert total == Decimal("64.48")
+    more_out = exp * 4  # 992 kWh out: a net export of 372 kWh credited at $0.12
+    total, _ = run({**base, "dgrules": "Net Metering"}, imp, more_out)
+    assert total == Decimal("-44.64")
+
+
+def test_hourly_real_time_prices() -> None:
+    hours = pd.date_range(
+        START.tz_convert("UTC"), END.tz_convert("UTC"), freq="h", inclusive="left"
+    )
+    prices = [{"start": h.isoformat(), "buy": 0.10, "sell": 0.05} for h in hours]
+    prices[1] = {"start": hours[1].isoformat(), "buy": 0.50, "sell": 0.20}
+    prices[2] = {"start": hours[2].isoformat(), "buy": -0.02, "sell": -0.05}  # negative prices
+    imp = flat(0.0)
+    imp.iloc[0:8] = 0.25  # 1 kWh in hour 0 and 1 kWh in hour 1
+    exp = flat(0.0)
+    exp.iloc[8:12] = 0.5  # 2 kWh out in hour 2, when selling costs $0.05 a kWh
+    total, lines = run({"realtime": prices}, imp, exp)
+    assert lines == [
+        ("energy at real-time prices", Decimal("2.0"), Decimal("0.60")),
+        ("export at real-time prices", Decimal("-2.0"), Decimal("0.10")),
+    ]
+    assert total == Decimal("0.70")
+
+
+def test_bad_tariffs_and_missing_data_are_refused() -> None:
+    with pytest.raises(ValidationError, match="12 months x 24 hours"):
+        Tariff.model_validate(
+            {
+                "energyratestructure": [[{"rate": 0.1}]],
+                "energyweekdayschedule": [[0] * 24],
+                "energyweekendschedule": ALL_OFF,
+            }
+        )
+    with pytest.raises(ValidationError, match="names periods \\[1\\]"):
+        Tariff.model_validate(
+            {
+                "energyratestructure": [[{"rate": 0.1}]],
+                "energyweekdayschedule": PEAK,
+                "energyweekendschedule": ALL_OFF,
+            }
+        )
+    with pytest.raises(ValueError, match="no validated import reading for 2026-10-01T04:00"):
+        run(
+            {
+                "energyratestructure": [[{"rate": 0.1}]],
+                "energyweekdayschedule": ALL_OFF,
+                "energyweekendschedule": ALL_OFF,
+            },
+            flat(0.25).iloc[1:],
+        )
