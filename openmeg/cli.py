@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 site_app = typer.Typer(help="Site files: the description of one MEG.", no_args_is_help=True)
 app.add_typer(site_app, name="site")
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
 
@@ -457,6 +457,88 @@ def meters_export(
         err_console.print(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT) from err
     print(f"{out}: {len(frame)} readings")
+
+
+vee_app = typer.Typer(
+    help="Validation, estimation and editing of meter data.", no_args_is_help=True
+)
+app.add_typer(vee_app, name="vee")
+
+
+@vee_app.command("run")
+def vee_run(
+    period: str = typer.Option(..., help="month to validate, YYYY-MM (local time)"),
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+) -> None:
+    """Validate every meter channel of a month; estimate what must be; store new versions."""
+    from openmeg.core.store import Store
+    from openmeg.operation.mdms.store import CHANNELS
+    from openmeg.operation.mdms.validated import ValidatedReadings
+    from openmeg.operation.mdms.vee import VeeConfig
+    from openmeg.provider.billing_run import month_bounds
+
+    the_site = _load_site_or_exit(site)
+    try:
+        start, end = month_bounds(period, the_site.site.timezone)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    v = ValidatedReadings(db, the_site.site.id)
+    cfg = VeeConfig(timezone=the_site.site.timezone)
+    for m in the_site.meters:
+        for channel in CHANNELS:
+            try:
+                r = v.run_vee(
+                    m.id,
+                    channel,
+                    start.to_pydatetime(),
+                    end.to_pydatetime(),
+                    cfg,
+                    active=channel == "import",
+                )
+            except ValueError as err:
+                err_console.print(f"{m.id} {channel}: cannot estimate: {err}", markup=False)
+                continue
+            rules = ", ".join(f"{k} {n}" for k, n in r.flags.rule.value_counts().items())
+            print(
+                f"{m.id} {channel}: {r.new_versions} new versions, {r.estimated} estimated"
+                + (f"; flags: {rules}" if rules else "")
+            )
+    db.close()
+
+
+@app.command("bill")
+def bill_cmd(
+    period: str = typer.Option(..., help="month to bill, YYYY-MM (local time)"),
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+    out: Path = typer.Option(Path("out/bills"), help="folder for the HTML and PDF bills"),
+    customer: list[str] = typer.Option([], help="bill only these customers"),
+) -> None:
+    """Bill each customer for a month from validated readings; a bill in HTML and PDF each."""
+    from openmeg.core.store import Store
+    from openmeg.provider.billing_run import run_billing
+
+    the_site = _load_site_or_exit(site)
+    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    try:
+        outcomes = run_billing(the_site, db, period, out, set(customer) or None)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    finally:
+        db.close()
+    failed = 0
+    for o in outcomes:
+        if o.bill is None:
+            failed += 1
+            err_console.print(f"{o.customer}: not billed: {o.problem}", markup=False)
+        else:
+            print(f"{o.customer}: {o.bill.total:,.2f} ({len(o.bill.lines)} lines)")
+    if failed:
+        raise typer.Exit(1)
 
 
 def _utc(text: str) -> datetime:

@@ -27,6 +27,7 @@ from openmeg.customer.equipment import (
 )
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
+from openmeg.provider.tariff import Tariff
 
 T = TypeVar("T")
 SITES_DIR = Path(__file__).resolve().parent.parent / "sites"
@@ -167,6 +168,7 @@ class Customer(_Frozen):
     kind: Literal["residential", "commercial", "industrial", "community"]
     building: str | None = None
     share: float | None = Field(None, gt=0, le=1)
+    tariff: str | None = Field(None, description="id of the customer's tariff in `tariffs`")
 
 
 class Building(_Frozen):
@@ -206,6 +208,7 @@ class Site(_Frozen):
     meters: tuple[Meter, ...]
     controllers: tuple[Controller, ...] = ()
     simulation: Simulation = Simulation()
+    tariffs: dict[str, Tariff] = {}
 
     def device(self, device_id: str) -> Device:
         for d in self.devices:
@@ -413,6 +416,11 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
                 (f"buildings[{i}]", f"owner shares add up to {total:g}; they must add up to 1")
             )
     for i, c in enumerate(site.customers):
+        if c.tariff is not None and c.tariff not in site.tariffs:
+            known = ", ".join(sorted(site.tariffs)) or "none"
+            out.append(
+                (f"customers[{i}].tariff", f"{c.tariff!r} is not a tariff id; tariffs: {known}")
+            )
         if c.building is not None and c.building not in buildings:
             out.append((f"customers[{i}].building", f"{c.building!r} is not a building id"))
         if (c.building is None) != (c.share is None):

@@ -66,7 +66,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def _aware(ts: datetime) -> datetime:
+def as_utc(ts: datetime) -> datetime:
+    """``ts`` in UTC (naive taken as UTC): SQLite keeps no zone, so every stored and every
+    compared instant goes in as UTC."""
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
@@ -112,7 +114,7 @@ class Store:
                 "site": p.id.site,
                 "device": p.id.device,
                 "name": p.id.name,
-                "ts": _aware(p.ts),
+                "ts": as_utc(p.ts),
                 "value": float(p.value) if p.value == p.value else None,
                 "unit": p.unit,
                 "quality": str(p.quality),
@@ -149,9 +151,9 @@ class Store:
             t.site == point.site, t.device == point.device, t.name == point.name
         )
         if start is not None:
-            q = q.where(t.ts >= _aware(start))
+            q = q.where(t.ts >= as_utc(start))
         if end is not None:
-            q = q.where(t.ts < _aware(end))
+            q = q.where(t.ts < as_utc(end))
         with self.engine.connect() as conn:
             rows = conn.execute(q.order_by(t.ts)).all()
         return [
@@ -159,7 +161,7 @@ class Store:
                 id=point,
                 value=float("nan") if r.value is None else r.value,
                 unit=r.unit,
-                ts=_aware(r.ts),
+                ts=as_utc(r.ts),
                 quality=Quality(r.quality),
             )
             for r in rows
@@ -186,7 +188,7 @@ class Store:
         severity: str = "info",
     ) -> None:
         row = {
-            "ts": _aware(ts),
+            "ts": as_utc(ts),
             "site": site,
             "kind": kind,
             "source": source,
@@ -209,7 +211,7 @@ class Store:
     ) -> None:
         """Persist each device's state (upsert), all in one transaction."""
         rows = [
-            {"site": site, "device": dev, "ts": _aware(ts), "state": json.dumps(state)}
+            {"site": site, "device": dev, "ts": as_utc(ts), "state": json.dumps(state)}
             for dev, state in states
         ]
         if not rows:

@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from openmeg.core.errors import OpenMegError
-from openmeg.core.store import Store, metadata
+from openmeg.core.store import Store, as_utc, metadata
 
 CHANNELS = ("import", "export")
 INTERVAL = timedelta(minutes=15)
@@ -196,8 +196,8 @@ class MeterReadings:
             .where(
                 t.meter == meter,
                 t.channel == channel,
-                t.interval_start >= start,
-                t.interval_start < end,
+                t.interval_start >= as_utc(start),
+                t.interval_start < as_utc(end),
             )
             .order_by(t.interval_start)
         )

@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from openmeg.core.errors import OpenMegError
-from openmeg.core.store import Store, metadata
+from openmeg.core.store import Store, as_utc, metadata
 from openmeg.operation.mdms.estimate import estimate
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.vee import VeeConfig, expected_index, validate
@@ -74,8 +74,8 @@ class ValidatedReadings:
         ).where(
             t.meter == meter,
             t.channel == channel,
-            t.interval_start >= start,
-            t.interval_start < end,
+            t.interval_start >= as_utc(start),
+            t.interval_start < as_utc(end),
         )
         with self.store.engine.connect() as conn:
             frame = pd.DataFrame(

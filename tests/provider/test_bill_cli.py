@@ -1,0 +1,95 @@
+"""From meter file to bill on the command line: import, VEE, bill (HTML and PDF); duplicates
+and out-of-order delivery change no bill."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+TZ = "America/New_York"
+
+
+def _openmeg(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "openmeg", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def _pv_month() -> pd.DataFrame:
+    idx = pd.date_range(
+        pd.Timestamp("2026-10-01", tz=TZ).tz_convert("UTC"),
+        pd.Timestamp("2026-11-01", tz=TZ).tz_convert("UTC"),
+        freq="15min",
+        inclusive="left",
+    )
+    sunny = (idx.tz_convert(TZ).hour >= 10) & (idx.tz_convert(TZ).hour < 14)
+    imp = pd.DataFrame(
+        {
+            "meter": "m-h01",
+            "channel": "import",
+            "interval_start": idx,
+            "value_kwh": [0.0 if s else 0.25 for s in sunny],
+        }
+    )
+    exp = pd.DataFrame(
+        {
+            "meter": "m-h01",
+            "channel": "export",
+            "interval_start": idx,
+            "value_kwh": [0.5 if s else 0.0 for s in sunny],
+        }
+    )
+    return pd.concat([imp, exp], ignore_index=True)
+
+
+def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
+    db = f"sqlite+pysqlite:///{tmp_path / 'meg.db'}"
+    month = _pv_month()
+    gappy = month.drop(index=[100, 101])  # half an hour missing on the 2nd: VEE interpolates
+    gappy.to_csv(tmp_path / "october.csv", index=False)
+    run = _openmeg("meters", "import", str(tmp_path / "october.csv"), "--store", db)
+    assert run.returncode == 0, run.stderr
+    run = _openmeg("vee", "run", "--period", "2026-10", "--store", db)
+    assert run.returncode == 0, run.stderr
+    assert "m-h01 import: 2976 new versions, 2 estimated; flags: gap 2" in run.stdout
+    out = tmp_path / "bills"
+    run = _openmeg(
+        "bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)
+    )
+    assert run.returncode == 0, run.stderr
+    # peak (weekdays 16-21 h): 110 kWh x $0.28 = $30.80; off-peak: 510 kWh in, 248 kWh out,
+    # net 262 kWh x $0.11 = $28.82; fixed $12.00
+    assert run.stdout.strip() == "h01: 71.62 (3 lines)"
+    html = (out / "bill-h01-2026-10.html").read_text()
+    assert "energy, period 2" in html and "USD 30.80" in html and "USD 71.62" in html
+    assert (out / "bill-h01-2026-10.pdf").read_bytes().startswith(b"%PDF")
+    shuffled = month.sample(frac=1.0, random_state=3)
+    pd.concat([shuffled, shuffled.head(500)]).drop_duplicates().to_csv(
+        tmp_path / "again.csv", index=False
+    )
+    run = _openmeg("meters", "import", str(tmp_path / "again.csv"), "--store", db)
+    assert "2 new, 5950 already stored, 0 conflicting" in run.stdout
+    _openmeg("vee", "run", "--period", "2026-10", "--store", db)
+    run = _openmeg(
+        "bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)
+    )
+    assert run.stdout.strip() == "h01: 71.62 (3 lines)"
+
+
+def test_billing_without_readings_says_what_to_do(tmp_path: Path) -> None:
+    run = _openmeg(
+        "bill",
+        "--period",
+        "2026-10",
+        "--customer",
+        "h02",
+        "--store",
+        f"sqlite+pysqlite:///{tmp_path / 'empty.db'}",
+        "--out",
+        str(tmp_path),
+    )
+    assert run.returncode == 1
+    assert "h02: not billed: no validated import reading" in run.stderr
+    assert "run VEE first" in run.stderr
+    assert _openmeg("bill", "--period", "October").returncode == 2
