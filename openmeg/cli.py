@@ -541,6 +541,43 @@ def bill_cmd(
         raise typer.Exit(1)
 
 
+@app.command("basic-charge")
+def basic_charge_cmd(
+    building: str = typer.Option(..., help="building id"),
+    month: str = typer.Option(..., help="month, YYYY-MM (local time)"),
+    site: str = typer.Option("demo", help="site file, or a shipped site name"),
+    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+    share_weight: float = typer.Option(0.5, min=0.0, max=1.0, help="part shared by ownership"),
+    out: Path = typer.Option(Path("out/basic-charge"), help="folder for the owners' statements"),
+) -> None:
+    """Share an aggregate building's basic charge among its owners; a statement for each."""
+    from openmeg.core.store import Store
+    from openmeg.provider.basic_charge_run import basic_charge_month, statement_html
+
+    the_site = _load_site_or_exit(site)
+    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    try:
+        statements = basic_charge_month(the_site, db, building, month, share_weight=share_weight)
+    except ValueError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    finally:
+        db.close()
+    b = next(x for x in the_site.buildings if x.id == building)
+    total = sum(s.cents for s in statements)
+    out.mkdir(parents=True, exist_ok=True)
+    for s in statements:
+        (out / f"basic-charge-{s.owner}-{month}.html").write_text(
+            statement_html(s, building=b.name, period=month, currency=b.currency, total_cents=total)
+        )
+        flag = f"  ({s.estimated_intervals} estimated intervals)" if s.estimated_intervals else ""
+        print(
+            f"{s.owner}: peak {s.peak_kw:.2f} kW, {s.days_present}/{s.days_in_month} days, "
+            f"{b.currency} {s.amount:,.2f}{flag}"
+        )
+    print(f"total: {b.currency} {total / 100:,.2f}")
+
+
 def _utc(text: str) -> datetime:
     """An ISO 8601 instant; UTC when it names no zone."""
     from datetime import UTC

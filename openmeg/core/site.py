@@ -7,7 +7,7 @@ every problem found, and never writes anything.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -169,6 +169,7 @@ class Customer(_Frozen):
     building: str | None = None
     share: float | None = Field(None, gt=0, le=1)
     tariff: str | None = Field(None, description="id of the customer's tariff in `tariffs`")
+    since: date | None = Field(None, description="the day the customer joined (owner moved in)")
 
 
 class Building(_Frozen):

@@ -120,7 +120,7 @@ class MeterReadings:
         received_at: datetime | None = None,
     ) -> IngestReport:
         """Store a batch in one transaction; report new rows, duplicates and conflicts."""
-        now = received_at or datetime.now(UTC)
+        now = as_utc(received_at) if received_at is not None else datetime.now(UTC)
         batch = check_batch(frame, meters=meters, now=now, source=source)
         report = IngestReport()
         if batch.empty:
