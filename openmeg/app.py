@@ -36,6 +36,7 @@ from openmeg.operation.historian import Historian
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.runtime import Runtime, Status
 from openmeg.operation.scada import DerManagementServer
+from openmeg.provider.price_signal import PriceSignals
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
 
@@ -134,6 +135,7 @@ class LiveMeg:
         self._adds: BusSubscription | None = None
         self._connect = connect
         self.head_end = HeadEnd(site.site.id, {m.id for m in site.meters})
+        self.prices = PriceSignals(site, bus)
         self.readings = MeterReadings(store)
         self._registers: BusSubscription | None = None
         self._meter_ids = {m.id for m in site.meters}
@@ -161,6 +163,7 @@ class LiveMeg:
 
     async def step(self) -> None:
         await self.runtime.step()
+        await self.prices.update(self.plant.time)
         if self.feeder is not None:
             await self._handle_device_adds()
             await self.feeder.poll()

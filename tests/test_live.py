@@ -336,3 +336,37 @@ async def test_meter_registers_become_mdms_readings_through_the_wire(
     expected = [max(float(x), 0.0) for x in net[k0 : k0 + 30]]
     per_interval = [sum(expected[j : j + 15]) / 60 for j in (0, 15)]
     assert s.tolist() == pytest.approx(per_interval, abs=0.0011)
+
+
+async def test_prices_reach_each_customers_premises_when_they_change(
+    bus: Bus, store: Store
+) -> None:
+    from openmeg.core.messages import PriceSignal
+
+    start = datetime(2026, 10, 5, 19, 58, tzinfo=UTC)  # 15:58 in New York on a Monday
+    meg = LiveMeg(
+        load_site("demo"),
+        clock=SimClock(start),
+        bus=bus,
+        store=store,
+        step_s=60.0,
+        persist_every_s=600.0,
+        horizon_h=1.0,
+    )
+    prices = await bus.subscribe("meg/demo/customer/h01/price")
+    shop = await bus.subscribe("meg/demo/customer/shop/price")
+    await meg.start()
+    try:
+        await meg.run(asyncio.Event(), max_cycles=5)
+    finally:
+        await meg.stop()
+    got = [(await prices.get(timeout=5))[1] for _ in range(2)]
+    assert all(isinstance(m, PriceSignal) for m in got)
+    # off-peak at 15:59, the peak period from 16:00 local
+    assert [(m.buy_per_kwh, m.period, m.ts.astimezone(UTC).strftime("%H:%M")) for m in got] == [
+        (0.11, "period 1", "19:59"),
+        (0.28, "period 2", "20:00"),
+    ]
+    _, flat = await shop.get(timeout=5)
+    assert isinstance(flat, PriceSignal) and (flat.buy_per_kwh, flat.sell_per_kwh) == (0.10, 0.03)
+    assert shop.pending() == 0  # a flat price is sent once

@@ -139,6 +139,20 @@ class MeterReadings(_Message):
     readings: list[IntervalReading]
 
 
+class PriceSignal(_Message):
+    """The price a customer pays (and is paid) from ``ts`` on, sent to their premises (two-way
+    AMI, Y.2071 clause 9.1)."""
+
+    type: Literal["price"] = "price"
+    site: str
+    customer: str
+    ts: datetime
+    buy_per_kwh: float
+    sell_per_kwh: float
+    tariff: str
+    period: str
+
+
 BusMessage = Annotated[
     PointUpdate
     | AlarmMessage
@@ -147,7 +161,8 @@ BusMessage = Annotated[
     | CommandResult
     | DeviceAdd
     | DeviceAdded
-    | MeterReadings,
+    | MeterReadings
+    | PriceSignal,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
@@ -210,3 +225,7 @@ def parse_device_address(text: str) -> tuple[str, int, int]:
 def readings_topic(site: str, meter: str) -> str:
     """Where a meter's interval readings travel to the MDMS."""
     return f"meg/{site}/customer/{meter}/readings"
+
+
+def price_topic(site: str, customer: str) -> str:
+    return f"meg/{site}/customer/{customer}/price"
