@@ -199,7 +199,10 @@ class LiveMeg:
             _, msg = await self._registers.get()
             if isinstance(msg, PointUpdate):
                 self.head_end.observe(msg)
-        for batch in self.head_end.tick(self.plant.time):
+        closed = self.head_end.tick(self.plant.time)
+        self.readings.add_registers(self.head_end.register_reads)
+        self.head_end.register_reads.clear()
+        for batch in closed:
             await self.bus.publish(readings_topic(self.site.site.id, batch.meter), batch)
             frame = pd.DataFrame(
                 {

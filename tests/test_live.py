@@ -336,6 +336,9 @@ async def test_meter_registers_become_mdms_readings_through_the_wire(
     expected = [max(float(x), 0.0) for x in net[k0 : k0 + 30]]
     per_interval = [sum(expected[j : j + 15]) / 60 for j in (0, 15)]
     assert s.tolist() == pytest.approx(per_interval, abs=0.0011)
+    regs = Readings(store).registers("m-factory", "import", t12, t12 + timedelta(minutes=30))
+    assert list(regs.index) == [pd.Timestamp(t12 + timedelta(minutes=m)) for m in (0, 15, 30)]
+    assert regs.diff().dropna().tolist() == pytest.approx(s.tolist(), abs=1e-9)
 
 
 async def test_prices_reach_each_customers_premises_when_they_change(

@@ -121,7 +121,7 @@ class Store:
             }
             for p in points
         ]
-        stmt = self._insert_ignore(point_history, ["site", "device", "name", "ts"]).returning(
+        stmt = self.insert_ignore(point_history, ["site", "device", "name", "ts"]).returning(
             point_history.c.ts
         )
         try:
@@ -131,7 +131,8 @@ class Store:
             raise StoreError(f"writing {len(rows)} points failed, none stored: {err}") from err
         return inserted
 
-    def _insert_ignore(self, table: sa.Table, keys: list[str]) -> Any:
+    def insert_ignore(self, table: sa.Table, keys: list[str]) -> Any:
+        """An INSERT that leaves rows already there (by ``keys``) as they are."""
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 

@@ -33,6 +33,8 @@ class HeadEnd:
         self.meters = meters
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._now: datetime | None = None
+        self.register_reads: list[tuple[str, str, datetime, float]] = []
+        """Register values at the boundaries passed, for the MDMS to take (and clear)."""
 
     def observe(self, msg: PointUpdate) -> None:
         """Take a register value; ``tick`` must see time pass for boundaries to be recorded."""
@@ -53,6 +55,7 @@ class HeadEnd:
             if ch.value is None:
                 continue
             ch.at_boundary[boundary] = ch.value
+            self.register_reads.append((meter, channel, boundary, ch.value))
             previous = boundary - INTERVAL
             if previous in ch.at_boundary:
                 energy = round(ch.at_boundary[boundary] - ch.at_boundary.pop(previous), 9)

@@ -73,3 +73,22 @@ def test_manual_edit_is_a_new_version_with_an_audit_trail(store: Store) -> None:
     with pytest.raises(EditError, match="cannot be an interval's energy"):
         v.edit("m-h01", "import", at, -1.0, user="clerk-7", reason="typo")
     assert len(store.events("demo", kind="meter_edit")) == 1
+
+
+def test_stored_register_reads_check_the_intervals(store: Store) -> None:
+    _load(store)
+    raw = MeterReadings(store)
+    # from 00:00 to 05:00 twenty intervals of 0.5 kWh: the register must advance 10 kWh
+    assert (
+        raw.add_registers(
+            [("m-h01", "import", DAY, 100.0), ("m-h01", "import", DAY + timedelta(hours=5), 110.4)]
+        )
+        == 2
+    )
+    assert raw.add_registers([("m-h01", "import", DAY, 999.0)]) == 0  # a read stays as it came
+    report = ValidatedReadings(store, "demo").run_vee(
+        "m-h01", "import", DAY, DAY + timedelta(days=1), CFG, now=NOW
+    )
+    mismatch = report.flags[report.flags.rule == "register_mismatch"]
+    assert len(mismatch) == 20
+    assert mismatch.detail.iloc[0] == "intervals add up to 10 kWh, the register advanced 10.4 kWh"

@@ -44,6 +44,17 @@ conflicts = sa.Table(
 )
 
 
+register_reads = sa.Table(
+    "meter_register_reads",
+    metadata,
+    sa.Column("meter", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("read_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("value_kwh", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("meter", "channel", "read_at"),
+)
+
+
 class IngestError(OpenMegError):
     """A batch of readings was refused whole; ``problems`` says row by row why."""
 
@@ -109,7 +120,7 @@ class MeterReadings:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        metadata.create_all(store.engine, tables=[readings, conflicts])
+        metadata.create_all(store.engine, tables=[readings, conflicts, register_reads])
 
     def ingest(
         self,
@@ -204,6 +215,38 @@ class MeterReadings:
         with self.store.engine.connect() as conn:
             rows = conn.execute(q).all()
         index = pd.DatetimeIndex([pd.Timestamp(r.interval_start) for r in rows])
+        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+        return pd.Series([r.value_kwh for r in rows], index=index, dtype=float)
+
+    def add_registers(self, rows: list[tuple[str, str, datetime, float]]) -> int:
+        """Store register reads ``(meter, channel, read_at, kWh)``; a read already there stays."""
+        if not rows:
+            return 0
+        t = register_reads
+        values = [
+            {"meter": m, "channel": c, "read_at": as_utc(at), "value_kwh": v}
+            for m, c, at, v in rows
+        ]
+        stmt = self.store.insert_ignore(t, ["meter", "channel", "read_at"]).returning(t.c.read_at)
+        with self.store.engine.begin() as conn:
+            return len(conn.execute(stmt, values).all())
+
+    def registers(self, meter: str, channel: str, start: datetime, end: datetime) -> pd.Series:
+        """Register reads (cumulative kWh) with ``start <= read_at <= end``, by UTC instant."""
+        t = register_reads.c
+        q = (
+            sa.select(t.read_at, t.value_kwh)
+            .where(
+                t.meter == meter,
+                t.channel == channel,
+                t.read_at >= as_utc(start),
+                t.read_at <= as_utc(end),
+            )
+            .order_by(t.read_at)
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        index = pd.DatetimeIndex([pd.Timestamp(r.read_at) for r in rows])
         index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
         return pd.Series([r.value_kwh for r in rows], index=index, dtype=float)
 

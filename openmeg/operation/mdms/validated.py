@@ -111,6 +111,9 @@ class ValidatedReadings:
         """Validate ``[start, end)``, estimate what must be, store new versions where changed."""
         now = now or datetime.now(UTC)
         raw = self.raw.series(meter, channel, start, end)
+        if registers is None:
+            stored = self.raw.registers(meter, channel, start, end)
+            registers = stored if len(stored) >= 2 else None
         history = self.raw.series(meter, channel, start - timedelta(weeks=4), start)
         flags = validate(
             raw,
