@@ -36,6 +36,7 @@ from openmeg.operation.historian import Historian
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.runtime import Runtime, Status
 from openmeg.operation.scada import DerManagementServer
+from openmeg.provider.peak_watch import PeakWatch
 from openmeg.provider.price_signal import PriceSignals
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
@@ -136,6 +137,7 @@ class LiveMeg:
         self._connect = connect
         self.head_end = HeadEnd(site.site.id, {m.id for m in site.meters})
         self.prices = PriceSignals(site, bus)
+        self.peaks = PeakWatch(site, bus)
         self.readings = MeterReadings(store)
         self._registers: BusSubscription | None = None
         self._meter_ids = {m.id for m in site.meters}
@@ -204,6 +206,7 @@ class LiveMeg:
         self.head_end.register_reads.clear()
         for batch in closed:
             await self.bus.publish(readings_topic(self.site.site.id, batch.meter), batch)
+            await self.peaks.observe(batch)
             frame = pd.DataFrame(
                 {
                     "meter": batch.meter,

@@ -153,6 +153,19 @@ class PriceSignal(_Message):
     period: str
 
 
+class PeakDemand(_Message):
+    """An owner's peak demand of the month so far (largest hourly average), announced when it
+    rises (Y.2071 Appendix V, step 3)."""
+
+    type: Literal["peak"] = "peak"
+    site: str
+    owner: str
+    building: str
+    month: str
+    peak_kw: float
+    hour_start: datetime
+
+
 BusMessage = Annotated[
     PointUpdate
     | AlarmMessage
@@ -162,7 +175,8 @@ BusMessage = Annotated[
     | DeviceAdd
     | DeviceAdded
     | MeterReadings
-    | PriceSignal,
+    | PriceSignal
+    | PeakDemand,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
@@ -229,3 +243,7 @@ def readings_topic(site: str, meter: str) -> str:
 
 def price_topic(site: str, customer: str) -> str:
     return f"meg/{site}/customer/{customer}/price"
+
+
+def peak_topic(site: str, owner: str) -> str:
+    return f"meg/{site}/customer/{owner}/peak"

@@ -1,0 +1,56 @@
+"""Each owner's peak demand of the month in an aggregate building, announced as it rises."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pandas as pd
+
+from openmeg.core.bus import Bus
+from openmeg.core.messages import MeterReadings, PeakDemand, peak_topic
+from openmeg.core.site import Site
+
+
+class PeakWatch:
+    def __init__(self, site: Site, bus: Bus) -> None:
+        self.site, self.bus = site, bus
+        self.tz = site.site.timezone
+        meter_of = {m.customer: m.id for m in site.meters}
+        self._owner_of = {
+            meter_of[c.id]: (c.id, c.building)
+            for c in site.customers
+            if c.building is not None and c.id in meter_of
+        }
+        self._hours: dict[tuple[str, pd.Timestamp], list[float]] = defaultdict(list)
+        self.peaks: dict[tuple[str, str], tuple[float, pd.Timestamp]] = {}
+
+    async def observe(self, batch: MeterReadings) -> list[PeakDemand]:
+        """Take interval readings; announce each owner's monthly peak when a full hour beats it."""
+        if batch.channel != "import" or batch.meter not in self._owner_of:
+            return []
+        owner, building = self._owner_of[batch.meter]
+        out = []
+        for r in batch.readings:
+            hour = pd.Timestamp(r.interval_start).tz_convert(self.tz).floor("h")
+            energies = self._hours[(batch.meter, hour)]
+            energies.append(r.value_kwh)
+            if len(energies) < 4:
+                continue
+            del self._hours[(batch.meter, hour)]
+            kw = sum(energies)  # four quarter hours: the hour's average demand in kW
+            month = f"{hour:%Y-%m}"
+            best = self.peaks.get((owner, month))
+            if best is not None and kw <= best[0]:
+                continue
+            self.peaks[(owner, month)] = (kw, hour)
+            msg = PeakDemand(
+                site=self.site.site.id,
+                owner=owner,
+                building=str(building),
+                month=month,
+                peak_kw=kw,
+                hour_start=hour.to_pydatetime(),
+            )
+            await self.bus.publish(peak_topic(self.site.site.id, owner), msg)
+            out.append(msg)
+        return out
