@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from openmeg.core.messages import DeviceAdded
     from openmeg.core.site import Site
+    from openmeg.core.store import Store
 
 app = typer.Typer(
     help="openmeg: run and study a micro energy grid (ITU-T Y.2071).", no_args_is_help=True
@@ -210,7 +211,7 @@ def run(
     import asyncio
 
     the_site = _load_site_or_exit(site)
-    url = store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db"
+    url = store or _default_store(the_site.site.id)
     try:
         asyncio.run(
             _run_live(
@@ -253,11 +254,9 @@ async def _run_live(
     from openmeg.core.clock import SimClock
     from openmeg.core.errors import DeviceError
     from openmeg.core.site import Site
-    from openmeg.core.store import Store
 
     assert isinstance(site, Site)
-    db = Store(url)
-    db.create_schema()
+    db = _open_store(url, site.site.id)
     bus: Bus
     if mqtt:
         from openmeg.protocols.mqtt import MqttBus
@@ -345,14 +344,12 @@ def meters_ingest(
     import signal
 
     from openmeg.core.messages import readings_topic
-    from openmeg.core.store import Store
     from openmeg.operation.mdms.ingest import IngestService
     from openmeg.protocols.durable import DurableSubscriber
 
     the_site = _load_site_or_exit(site)
     site_id = the_site.site.id
-    db = Store(store or f"sqlite+pysqlite:///openmeg-{site_id}.db")
-    db.create_schema()
+    db = _open_store(store, site_id)
     host, _, port = mqtt.rpartition(":")
     try:
         sub = DurableSubscriber(
@@ -384,12 +381,11 @@ def meters_import(
     store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
 ) -> None:
     """Import interval readings; a file with any bad row is refused whole (exit 2)."""
-    from openmeg.core.store import Store
     from openmeg.operation.mdms.files import read_readings
     from openmeg.operation.mdms.store import IngestError, MeterReadings
 
     the_site = _load_site_or_exit(site)
-    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    db = _open_store(store, the_site.site.id)
     try:
         frame = read_readings(file)
         report = MeterReadings(db).ingest(
@@ -419,7 +415,6 @@ def meters_export(
     """Export raw interval readings."""
     import pandas as pd
 
-    from openmeg.core.store import Store
     from openmeg.operation.mdms.files import write_readings
     from openmeg.operation.mdms.store import CHANNELS, MeterReadings
 
@@ -433,7 +428,7 @@ def meters_export(
     except ValueError as err:
         err_console.print(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT) from err
-    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    db = _open_store(store, the_site.site.id)
     readings = MeterReadings(db)
     frames = []
     for m in meter:
@@ -472,7 +467,6 @@ def vee_run(
     store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
 ) -> None:
     """Validate every meter channel of a month; estimate what must be; store new versions."""
-    from openmeg.core.store import Store
     from openmeg.operation.mdms.store import CHANNELS
     from openmeg.operation.mdms.validated import ValidatedReadings
     from openmeg.operation.mdms.vee import VeeConfig
@@ -484,7 +478,7 @@ def vee_run(
     except ValueError as err:
         err_console.print(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT) from err
-    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    db = _open_store(store, the_site.site.id)
     v = ValidatedReadings(db, the_site.site.id)
     cfg = VeeConfig(timezone=the_site.site.timezone)
     for m in the_site.meters:
@@ -518,11 +512,10 @@ def bill_cmd(
     customer: list[str] = typer.Option([], help="bill only these customers"),
 ) -> None:
     """Bill each customer for a month from validated readings; a bill in HTML and PDF each."""
-    from openmeg.core.store import Store
     from openmeg.provider.billing_run import run_billing
 
     the_site = _load_site_or_exit(site)
-    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    db = _open_store(store, the_site.site.id)
     try:
         outcomes = run_billing(the_site, db, period, out, set(customer) or None)
     except ValueError as err:
@@ -551,11 +544,10 @@ def basic_charge_cmd(
     out: Path = typer.Option(Path("out/basic-charge"), help="folder for the owners' statements"),
 ) -> None:
     """Share an aggregate building's basic charge among its owners; a statement for each."""
-    from openmeg.core.store import Store
     from openmeg.provider.basic_charge_run import basic_charge_month, statement_html
 
     the_site = _load_site_or_exit(site)
-    db = Store(store or f"sqlite+pysqlite:///openmeg-{the_site.site.id}.db")
+    db = _open_store(store, the_site.site.id)
     try:
         statements = basic_charge_month(the_site, db, building, month, share_weight=share_weight)
     except ValueError as err:
@@ -576,6 +568,20 @@ def basic_charge_cmd(
             f"{b.currency} {s.amount:,.2f}{flag}"
         )
     print(f"total: {b.currency} {total / 100:,.2f}")
+
+
+def _default_store(site_id: str) -> str:
+    """The SQLite file the commands share when no store URL is given."""
+    return f"sqlite+pysqlite:///openmeg-{site_id}.db"
+
+
+def _open_store(url: str, site_id: str) -> Store:
+    """The store at ``url`` (or the default SQLite file), its schema in place."""
+    from openmeg.core.store import Store
+
+    db = Store(url or _default_store(site_id))
+    db.create_schema()
+    return db
 
 
 def _utc(text: str) -> datetime:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -212,11 +213,7 @@ class MeterReadings:
             )
             .order_by(t.interval_start)
         )
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        index = pd.DatetimeIndex([pd.Timestamp(r.interval_start) for r in rows])
-        index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-        return pd.Series([r.value_kwh for r in rows], index=index, dtype=float)
+        return self._series(q)
 
     def add_registers(self, rows: list[tuple[str, str, datetime, float]]) -> int:
         """Store register reads ``(meter, channel, read_at, kWh)``; a read already there stays."""
@@ -244,11 +241,15 @@ class MeterReadings:
             )
             .order_by(t.read_at)
         )
+        return self._series(q)
+
+    def _series(self, query: sa.Select[Any]) -> pd.Series:
+        """The rows ``(instant, kWh)`` of a query as a series by UTC instant."""
         with self.store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        index = pd.DatetimeIndex([pd.Timestamp(r.read_at) for r in rows])
+            rows = conn.execute(query).all()
+        index = pd.DatetimeIndex([pd.Timestamp(r[0]) for r in rows])
         index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-        return pd.Series([r.value_kwh for r in rows], index=index, dtype=float)
+        return pd.Series([r[1] for r in rows], index=index, dtype=float)
 
     def conflicts(self, meter: str | None = None) -> list[dict[str, object]]:
         q = sa.select(conflicts).order_by(conflicts.c.id)
