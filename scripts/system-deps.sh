@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the test suite talks to as independent peers (mbpoll: a libmodbus Modbus master).
+# Debian packages the test suite talks to as independent peers: mbpoll (a libmodbus Modbus
+# master) and chrony (an NTP server on a loopback port).
 # Installs what is missing when run as root with apt-get; otherwise says what to install.
 set -euo pipefail
 missing=()
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
+command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || missing+=(chrony)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${missing[*]} from Debian's packages" >&2

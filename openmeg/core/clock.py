@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -26,8 +27,9 @@ class WallClock:
     ``offset_s`` is added to the machine's clock: a positive offset means the machine is behind.
     """
 
-    def __init__(self, *, offset_s: float = 0.0) -> None:
+    def __init__(self, *, offset_s: float = 0.0, source: Callable[[], float] = time.time) -> None:
         self._offset_s = offset_s
+        self.source = source  # the machine's own clock, seconds since the epoch
 
     @property
     def offset_s(self) -> float:
@@ -38,7 +40,7 @@ class WallClock:
         self._offset_s = offset_s
 
     def now(self) -> datetime:
-        return datetime.fromtimestamp(time.time() + self._offset_s, tz=UTC)
+        return datetime.fromtimestamp(self.source() + self._offset_s, tz=UTC)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))

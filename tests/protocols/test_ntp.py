@@ -1,0 +1,69 @@
+"""Time synchronisation against chrony serving on a loopback port."""
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from openmeg.core.clock import WallClock
+from openmeg.core.errors import DeviceError
+from openmeg.customer.time_sync import TimeSync
+from openmeg.protocols.ntp import query
+from tests.services import free_port
+
+
+@pytest.fixture(scope="module")
+def chrony() -> Iterator[int]:
+    chronyd = shutil.which("chronyd") or "/usr/sbin/chronyd"
+    if not Path(chronyd).exists():
+        pytest.fail("chrony is not installed: apt-get install chrony (Debian)")
+    root = Path(tempfile.mkdtemp(prefix="openmeg-chrony-"))
+    port = free_port()
+    (root / "chrony.conf").write_text(
+        f"port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\n"
+        f"pidfile {root}/chronyd.pid\ndriftfile {root}/drift\nuser root\n"
+    )
+    proc = subprocess.Popen(
+        [chronyd, "-d", "-x", "-f", str(root / "chrony.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            try:
+                query("127.0.0.1", port, timeout_s=0.2)
+                break
+            except DeviceError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_offset_and_delay_against_chrony(chrony: int) -> None:
+    sample = query("127.0.0.1", chrony)
+    assert abs(sample.offset_s) < 0.01 and 0 <= sample.delay_s < 0.05
+    assert sample.stratum == 8  # the local stratum chrony was given
+
+
+def test_a_clock_120_s_ahead_is_measured_and_corrected(chrony: int) -> None:
+    clock = WallClock(source=lambda: time.time() + 120.0)
+    result = TimeSync(clock, "127.0.0.1", chrony, max_offset_s=0.5).sync()
+    assert result.sample is not None
+    assert result.sample.offset_s == pytest.approx(-120.0, abs=0.01)
+    assert "clock was -120.0" in result.alarm and "corrected" in result.alarm
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 0.05
+
+
+def test_a_silent_time_server_raises_an_alarm_and_leaves_the_clock() -> None:
+    clock = WallClock(offset_s=0.25)
+    result = TimeSync(clock, "127.0.0.1", free_port(), max_offset_s=0.5).sync()
+    assert result.sample is None and result.alarm.startswith("time server unreachable")
+    assert clock.offset_s == 0.25
