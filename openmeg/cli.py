@@ -570,6 +570,45 @@ def basic_charge_cmd(
     print(f"total: {b.currency} {total / 100:,.2f}")
 
 
+prices_app = typer.Typer(help="The market price server.", no_args_is_help=True)
+app.add_typer(prices_app, name="prices")
+
+
+@prices_app.command("serve")
+def prices_serve(
+    csv: Path | None = typer.Option(None, help="prices from a CSV file: interval_start,buy,sell"),
+    days: int = typer.Option(7, min=1, max=3660, help="synthetic prices: how many days"),
+    start: str = typer.Option("", help="synthetic prices: first day (default today, UTC)"),
+    seed: int = typer.Option(0, help="synthetic prices: random seed"),
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8100, min=1, max=65535),
+) -> None:
+    """Serve real-time prices and their change schedule over HTTP, and the authorised time."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    import pandas as pd
+    import uvicorn
+
+    from openmeg.core.clock import WallClock
+    from openmeg.market.price_server import price_app
+    from openmeg.market.prices import PriceFileError, load_price_csv, synthetic_prices
+
+    try:
+        if csv is not None:
+            prices = load_price_csv(csv)
+        else:
+            first = (
+                pd.Timestamp(_utc(start)) if start else pd.Timestamp(dt.now(UTC).date(), tz="UTC")
+            )
+            prices = synthetic_prices(first, days, seed=seed)
+    except (PriceFileError, ValueError) as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    print(f"serving {len(prices)} intervals on http://{host}:{port}", flush=True)
+    uvicorn.run(price_app(prices, WallClock()), host=host, port=port, log_level="warning")
+
+
 def _default_store(site_id: str) -> str:
     """The SQLite file the commands share when no store URL is given."""
     return f"sqlite+pysqlite:///openmeg-{site_id}.db"

@@ -1,0 +1,121 @@
+"""The price server over real HTTP on 127.0.0.1 (uvicorn in a thread)."""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+import uvicorn
+
+from openmeg.core.clock import SimClock
+from openmeg.market.price_server import price_app
+from tests.services import free_port
+
+NOW = datetime(2026, 10, 1, 12, 7, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    idx = pd.date_range("2026-10-01T00:00Z", periods=96, freq="15min")
+    buy = [0.10] * 48 + [0.30] * 4 + [0.10] * 44  # a price change at 12:00 and at 13:00
+    prices = pd.DataFrame({"interval_start": idx, "buy": buy, "sell": [b - 0.03 for b in buy]})
+    port = free_port()
+    config = uvicorn.Config(
+        price_app(prices, SimClock(NOW)), host="127.0.0.1", port=port, log_level="warning"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def _get(url: str) -> tuple[int, object]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_prices_current_schedule_and_time(server: str) -> None:
+    status, rows = _get(f"{server}/prices?start=2026-10-01T11:45Z&end=2026-10-01T12:15Z")
+    assert status == 200 and [r["buy"] for r in rows] == [0.10, 0.30]  # type: ignore[union-attr]
+    status, current = _get(f"{server}/prices/current")
+    assert current == {
+        "interval_start": "2026-10-01T12:00:00+00:00",
+        "buy": 0.30,
+        "sell": pytest.approx(0.27),
+    }
+    status, changes = _get(f"{server}/schedule?hours=3")
+    assert [c["interval_start"][11:16] for c in changes] == ["12:00", "13:00"]  # type: ignore[union-attr]
+    status, now = _get(f"{server}/time")
+    assert now["utc"] == NOW.isoformat()  # type: ignore[index]
+
+
+def test_bad_requests_get_422_with_a_reason(server: str) -> None:
+    status, body = _get(f"{server}/prices?start=2026-10-01T12:00&end=2026-10-01T13:00")
+    assert status == 422 and "time zone" in body["detail"]  # type: ignore[index]
+    status, body = _get(f"{server}/prices?start=2026-10-01T13:00Z&end=2026-10-01T12:00Z")
+    assert status == 422 and body["detail"] == "end must come after start"  # type: ignore[index]
+    status, _ = _get(f"{server}/prices?start=yesterday&end=2026-10-01T12:00Z")
+    assert status == 422
+
+
+def test_prices_serve_command(tmp_path: object) -> None:
+    import subprocess
+    import sys
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openmeg",
+            "prices",
+            "serve",
+            "--days",
+            "2",
+            "--start",
+            "2026-10-01",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("serving 192 intervals")
+        for _ in range(100):
+            try:
+                status, rows = _get(
+                    f"http://127.0.0.1:{port}/prices?start=2026-10-01T00:00Z&end=2026-10-01T01:00Z"
+                )
+                break
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        assert status == 200 and len(rows) == 4  # type: ignore[arg-type]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    bad = subprocess.run(
+        [sys.executable, "-m", "openmeg", "prices", "serve", "--csv", "/nonexistent.csv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "cannot be read" in bad.stderr
