@@ -33,14 +33,22 @@ from openmeg.operation.cycle import ProcessImage
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-async def _meg(bus: Bus, store: Store, **kw: object) -> LiveMeg:
+async def _meg(
+    bus: Bus,
+    store: Store,
+    *,
+    start: datetime = T0,
+    step_s: float = 1.0,
+    persist_every_s: float = 30.0,
+    **kw: object,
+) -> LiveMeg:
     meg = LiveMeg(
         load_site("demo"),
-        clock=SimClock(T0),
+        clock=SimClock(start),
         bus=bus,
         store=store,
-        step_s=1.0,
-        persist_every_s=30.0,
+        step_s=step_s,
+        persist_every_s=persist_every_s,
         horizon_h=1.0,
         **kw,
     )  # type: ignore[arg-type]
@@ -301,17 +309,7 @@ async def test_meter_registers_become_mdms_readings_through_the_wire(
     from openmeg.operation.mdms.store import MeterReadings as Readings
 
     start = datetime(2026, 6, 1, 11, 50, tzinfo=UTC)
-    meg = LiveMeg(
-        load_site("demo"),
-        clock=SimClock(start),
-        bus=bus,
-        store=store,
-        step_s=60.0,
-        persist_every_s=600.0,
-        horizon_h=1.0,
-        modbus_port=0,
-    )
-    await meg.start()
+    meg = await _meg(bus, store, start=start, step_s=60.0, persist_every_s=600.0, modbus_port=0)
     try:
         await meg.run(asyncio.Event(), max_cycles=41)  # to 12:31
     finally:
@@ -347,18 +345,9 @@ async def test_prices_reach_each_customers_premises_when_they_change(
     from openmeg.core.messages import PriceSignal
 
     start = datetime(2026, 10, 5, 19, 58, tzinfo=UTC)  # 15:58 in New York on a Monday
-    meg = LiveMeg(
-        load_site("demo"),
-        clock=SimClock(start),
-        bus=bus,
-        store=store,
-        step_s=60.0,
-        persist_every_s=600.0,
-        horizon_h=1.0,
-    )
+    meg = await _meg(bus, store, start=start, step_s=60.0, persist_every_s=600.0)
     prices = await bus.subscribe("meg/demo/customer/h01/price")
     shop = await bus.subscribe("meg/demo/customer/shop/price")
-    await meg.start()
     try:
         await meg.run(asyncio.Event(), max_cycles=5)
     finally:
