@@ -15,16 +15,30 @@ from openmeg.core.messages import (
     DeviceAdd,
     DeviceAdded,
     PointUpdate,
+    TradingAccounts,
     device_add_topic,
     device_added_topic,
     parse_device_address,
     readings_topic,
+    trading_accounts_topic,
 )
 from openmeg.core.site import Site
 from openmeg.core.store import Store
+from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
+from openmeg.customer.trading_desk import (
+    PriceTrading,
+    TradingDesk,
+    TradingSettings,
+    meter_of,
+    month_start,
+    trading_accounts,
+)
 from openmeg.der.ratings import HeatStorage
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import HeadEnd
+from openmeg.market.feed import MarketPriceFeed
+from openmeg.market.prices import synthetic_prices
+from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.controllers.default import (
     BatteryTarget,
     ChpUnit,
@@ -42,8 +56,9 @@ from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
 
 
-def default_controllers(site: Site) -> list[Controller]:
-    """The controllers the site file asks for, built from its devices and meters."""
+def default_controllers(site: Site, desk: TradingDesk | None = None) -> list[Controller]:
+    """The controllers the site file asks for, built from its devices and meters (price
+    trading needs the trading desk)."""
     meter_of = {d: m.id for m in site.meters for d in m.devices}
     out: list[Controller] = []
     for c in site.controllers:
@@ -73,6 +88,8 @@ def default_controllers(site: Site) -> list[Controller]:
                     )
                 )
             out.append(HeatLedChp(units=units, priority=c.priority))
+        elif c.kind == "price_trading" and desk is not None:
+            out.append(PriceTrading(desk=desk, priority=c.priority))
     return out
 
 
@@ -94,10 +111,37 @@ class LiveMeg:
         modbus_port: int | None = None,
         snapshot_every_s: float = 300.0,
         connect: frozenset[str] | None = None,
+        market_prices: pd.DataFrame | None = None,
+        price_url: str | None = None,
+        price_hold_alarm_s: float = 30.0,
     ) -> None:
-        """``connect``: the devices the feeder connects at start (default: all on the wire)."""
+        """``connect``: the devices the feeder connects at start (default: all on the wire).
+
+        Market prices: from a price server at ``price_url`` (HTTP), or else published on the
+        bus by an embedded market from ``market_prices`` (``interval_start, buy, sell``;
+        default: seeded synthetic prices for a year from the start)."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
+        self.store = store
         self.plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
+        self.book = PriceBook(store, site.site.id)
+        self.trading = TradingSettings(store, site)
+        self.desk = TradingDesk(site=site, settings=self.trading, book=self.book)
+        self.market: MarketPriceFeed | None = None
+        self.http_prices: HttpPriceSync | None = None
+        self.bus_prices: BusPriceSync | None = None
+        if price_url is not None:
+            self.http_prices = HttpPriceSync(self.book, price_url)
+        else:
+            if market_prices is None:
+                day = pd.Timestamp(clock.now()).floor("D")
+                market_prices = synthetic_prices(day, 366, seed=0, timezone=site.site.timezone)
+            self.market = MarketPriceFeed(site.site.id, bus, market_prices)
+            self.bus_prices = BusPriceSync(self.book, bus)
+        self._price_problem = ""
+        self._price_interval: pd.Timestamp | None = None
+        self._holding_since: datetime | None = None
+        self._hold_alarm = False
+        self.price_hold_alarm_s = price_hold_alarm_s
         self.servers: DeviceServers | None = None
         self.feeder: DerDataFeeder | None = None
         on_wire: set[str] = set()
@@ -117,7 +161,7 @@ class LiveMeg:
         self.runtime = Runtime(
             site.site.id,
             self.plant,
-            ControlCycle(default_controllers(site)),
+            ControlCycle(default_controllers(site, self.desk)),
             clock=clock,
             bus=bus,
             store=store,
@@ -153,6 +197,8 @@ class LiveMeg:
     async def start(self) -> None:
         """Listen for commands, start the historian, put the devices on the wire."""
         await self.runtime.start()
+        if self.bus_prices is not None:
+            await self.bus_prices.start()
         await self.historian.start()
         await self.scada.start()
         if self.servers is not None and self.feeder is not None:
@@ -164,6 +210,7 @@ class LiveMeg:
             self._registers = await self.bus.subscribe(f"meg/{self.site.site.id}/customer/+/+")
 
     async def step(self) -> None:
+        await self._trade()
         await self.runtime.step()
         await self.prices.update(self.plant.time)
         if self.feeder is not None:
@@ -190,6 +237,8 @@ class LiveMeg:
             self.feeder.close()
         if self.servers is not None:
             await self.servers.stop()
+        if self.bus_prices is not None:
+            await self.bus_prices.stop()
         for sub in (self._adds, self._registers):
             if sub is not None:
                 await self.bus.unsubscribe(sub)
@@ -217,6 +266,79 @@ class LiveMeg:
             )
             self.readings.ingest(
                 frame, meters=self._meter_ids, source="head-end", received_at=self.plant.time
+            )
+        for meter in sorted({batch.meter for batch in closed}):
+            await self._account(meter)
+
+    async def _trade(self) -> None:
+        """Market prices in, the price monitoring decides, an alarm while trading holds."""
+        now = self.plant.time
+        if self.market is not None:
+            await self.market.update(now)
+        if self.bus_prices is not None:
+            await self.bus_prices.pump(now)
+        interval = pd.Timestamp(now).floor("15min")
+        if self.http_prices is not None and (
+            interval != self._price_interval or self._price_problem
+        ):
+            self._price_interval = interval
+            try:
+                self.http_prices.sync(now)
+                self._price_problem = ""
+            except PriceSourceError as err:
+                self._price_problem = str(err)
+        self.desk.update(now, problem=self._price_problem)
+        holding = bool(self.desk.holding) and bool(self.trading.all())
+        if not holding:
+            self._holding_since = None
+        elif self._holding_since is None:
+            self._holding_since = now
+        overdue = (
+            self._holding_since is not None
+            and (now - self._holding_since).total_seconds() >= self.price_hold_alarm_s
+        )
+        if overdue != self._hold_alarm:
+            self._hold_alarm = overdue
+            await announce_alarm(
+                self.bus,
+                self.store,
+                site=self.site.site.id,
+                source="trading",
+                code="trading_holds",
+                text=self.desk.holding or "market prices are back: trading resumes",
+                active=overdue,
+                ts=now,
+                severity="warning",
+            )
+
+    async def _account(self, meter: str) -> None:
+        """The accounting server, continuously: a trading prosumer's month so far."""
+        for customer, t in self.trading.all().items():
+            if meter_of(self.site, customer) != meter:
+                continue
+            now = self.plant.time
+            since = month_start(now, self.site.site.timezone)
+            report = trading_accounts(
+                self.readings,
+                self.book,
+                meter,
+                since,
+                now,
+                incentive_per_kwh=t.incentive_per_kwh,
+            )
+            a = report.accounts
+            await self.bus.publish(
+                trading_accounts_topic(self.site.site.id, customer),
+                TradingAccounts(
+                    site=self.site.site.id,
+                    customer=customer,
+                    ts=now,
+                    since=since,
+                    purchases=float(a.purchases),
+                    sales=float(a.sales),
+                    incentives=float(a.incentives),
+                    net=float(a.net),
+                ),
             )
 
     async def _handle_device_adds(self) -> None:

@@ -166,6 +166,39 @@ class PeakDemand(_Message):
     hour_start: datetime
 
 
+class PriceChange(BaseModel):
+    """A market price from ``effective_from`` until the next change (currency per kWh)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    effective_from: datetime
+    buy: float
+    sell: float
+
+
+class MarketPrices(_Message):
+    """The market's real-time prices: the price now and the changes scheduled ahead (market
+    price server -> price synchronising units, Y.2071 Appendix III)."""
+
+    type: Literal["market_prices"] = "market_prices"
+    site: str
+    ts: datetime
+    changes: list[PriceChange]
+
+
+class TradingAccounts(_Message):
+    """A prosumer's trading accounts so far this month (the accounting server, continuously)."""
+
+    type: Literal["trading_accounts"] = "trading_accounts"
+    site: str
+    customer: str
+    ts: datetime
+    since: datetime
+    purchases: float
+    sales: float
+    incentives: float
+    net: float
+
+
 BusMessage = Annotated[
     PointUpdate
     | AlarmMessage
@@ -176,7 +209,9 @@ BusMessage = Annotated[
     | DeviceAdded
     | MeterReadings
     | PriceSignal
-    | PeakDemand,
+    | PeakDemand
+    | MarketPrices
+    | TradingAccounts,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BusMessage] = TypeAdapter(BusMessage)
@@ -247,3 +282,11 @@ def price_topic(site: str, customer: str) -> str:
 
 def peak_topic(site: str, owner: str) -> str:
     return f"meg/{site}/customer/{owner}/peak"
+
+
+def market_prices_topic(site: str) -> str:
+    return f"meg/{site}/market/prices"
+
+
+def trading_accounts_topic(site: str, customer: str) -> str:
+    return f"meg/{site}/customer/{customer}/trading"

@@ -184,7 +184,7 @@ class Building(_Frozen):
 
 
 class Controller(_Frozen):
-    kind: Literal["self_consumption", "heat_led_chp"]
+    kind: Literal["self_consumption", "heat_led_chp", "price_trading"]
     priority: int = Field(ge=0)
     enabled: bool = True
 

@@ -1,10 +1,17 @@
 """The AMI head-end (the data collector of Y.2071 clause 8): from the meters' import and export
 registers it makes 15-minute interval energies, the difference of the registers at each
-interval's boundaries, and sends them to the MDMS as readings messages."""
+interval's boundaries, and sends them to the MDMS as readings messages.
+
+Time is the head-end's clock, which a time synchronous unit may step. Each boundary is counted
+once: when the clock steps back, boundaries already passed are not passed again; when it steps
+forward over boundaries, the energy the registers gained is spread evenly over the intervals
+stepped over, so that no interval is lost and no kWh is counted twice. An interval is reported
+only when both its boundaries were seen (not the partial one a start falls into).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from openmeg.core.messages import IntervalReading, MeterReadings, PointUpdate
@@ -22,17 +29,18 @@ def floor_interval(ts: datetime) -> datetime:
 @dataclass(kw_only=True)
 class _Channel:
     value: float | None = None  # the register's latest value
-    at_boundary: dict[datetime, float] = field(default_factory=dict)
+    boundary: datetime | None = None  # the last boundary recorded, and the value there
+    at_boundary: float = 0.0
 
 
 class HeadEnd:
-    """Keeps each meter register's value at each 15-minute boundary it has seen pass."""
+    """Keeps each meter register's value at the last 15-minute boundary it has seen pass."""
 
     def __init__(self, site: str, meters: set[str]) -> None:
         self.site = site
         self.meters = meters
         self._channels: dict[tuple[str, str], _Channel] = {}
-        self._now: datetime | None = None
+        self._boundary: datetime | None = None  # the latest boundary passed
         self.register_reads: list[tuple[str, str, datetime, float]] = []
         """Register values at the boundaries passed, for the MDMS to take (and clear)."""
 
@@ -45,26 +53,30 @@ class HeadEnd:
 
     def tick(self, now: datetime) -> list[MeterReadings]:
         """At a new instant: record registers at boundaries passed, return closed intervals."""
-        out: list[MeterReadings] = []
         boundary = floor_interval(now)
-        if self._now is not None and floor_interval(self._now) == boundary:
-            self._now = now
-            return out
-        self._now = now
+        first = self._boundary is None
+        if not first and boundary <= self._boundary:  # type: ignore[operator]
+            return []  # the same interval, or the clock stepped back: nothing passed
+        self._boundary = boundary
+        if first and now != boundary:
+            return []  # started inside an interval: its start was not seen
+        out: list[MeterReadings] = []
         for (meter, channel), ch in self._channels.items():
             if ch.value is None:
                 continue
-            ch.at_boundary[boundary] = ch.value
             self.register_reads.append((meter, channel, boundary, ch.value))
-            previous = boundary - INTERVAL
-            if previous in ch.at_boundary:
-                energy = round(ch.at_boundary[boundary] - ch.at_boundary.pop(previous), 9)
-                out.append(
-                    MeterReadings(
-                        site=self.site,
-                        meter=meter,
-                        channel=channel,
-                        readings=[IntervalReading(interval_start=previous, value_kwh=energy)],
-                    )
+            previous, energy = ch.boundary, ch.value - ch.at_boundary
+            ch.boundary, ch.at_boundary = boundary, ch.value
+            if previous is None:
+                continue
+            n = round((boundary - previous) / INTERVAL)
+            readings = [
+                IntervalReading(
+                    interval_start=previous + i * INTERVAL, value_kwh=round(energy / n, 9)
                 )
+                for i in range(n)
+            ]
+            out.append(
+                MeterReadings(site=self.site, meter=meter, channel=channel, readings=readings)
+            )
         return out

@@ -3,13 +3,14 @@ the schedule of price changes ahead, over HTTP; also an authorised time source (
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query
 
 from openmeg.core.clock import Clock
+from openmeg.market.feed import schedule_ahead
 
 MAX_ROWS = 10_000
 
@@ -55,12 +56,9 @@ def price_app(prices: pd.DataFrame, clock: Clock, *, interval_min: int = 15) -> 
     @app.get("/schedule")
     def schedule(hours: int = Query(24, ge=1, le=168)) -> list[dict[str, Any]]:
         """The price changes ahead: each interval whose prices differ from the one before."""
-        now = pd.Timestamp(clock.now())
-        frame = table[(table.index + step > now) & (table.index < now + timedelta(hours=hours))]
-        changed = frame[
-            (frame[["buy", "sell"]].diff().abs().sum(axis=1) > 0)
-            | (frame.index == frame.index.min())
+        return [
+            {"interval_start": c.effective_from.isoformat(), "buy": c.buy, "sell": c.sell}
+            for c in schedule_ahead(prices, clock.now(), hours=hours, interval_min=interval_min)
         ]
-        return rows(changed)
 
     return app

@@ -1,7 +1,6 @@
 """The price server over real HTTP on 127.0.0.1 (uvicorn in a thread)."""
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -10,11 +9,10 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-import uvicorn
 
 from openmeg.core.clock import SimClock
 from openmeg.market.price_server import price_app
-from tests.services import free_port
+from tests.services import free_port, http_server
 
 NOW = datetime(2026, 10, 1, 12, 7, tzinfo=UTC)
 
@@ -24,22 +22,8 @@ def server() -> Iterator[str]:
     idx = pd.date_range("2026-10-01T00:00Z", periods=96, freq="15min")
     buy = [0.10] * 48 + [0.30] * 4 + [0.10] * 44  # a price change at 12:00 and at 13:00
     prices = pd.DataFrame({"interval_start": idx, "buy": buy, "sell": [b - 0.03 for b in buy]})
-    port = free_port()
-    config = uvicorn.Config(
-        price_app(prices, SimClock(NOW)), host="127.0.0.1", port=port, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(10)
+    with http_server(price_app(prices, SimClock(NOW))) as url:
+        yield url
 
 
 def _get(url: str) -> tuple[int, object]:

@@ -67,3 +67,32 @@ def test_a_silent_time_server_raises_an_alarm_and_leaves_the_clock() -> None:
     result = TimeSync(clock, "127.0.0.1", free_port(), max_offset_s=0.5).sync()
     assert result.sample is None and result.alarm.startswith("time server unreachable")
     assert clock.offset_s == 0.25
+
+
+def test_a_clock_stepped_back_by_the_time_server_counts_no_interval_twice(chrony: int) -> None:
+    from openmeg.core.messages import PointUpdate
+    from openmeg.distribution.head_end import HeadEnd, floor_interval
+
+    clock = WallClock(source=lambda: time.time() + 1800.0)  # the machine runs 30 min ahead
+    head = HeadEnd("s", {"m1"})
+
+    def poll(kwh: float) -> list[object]:
+        head.observe(
+            PointUpdate(
+                site="s",
+                device="m1",
+                name="import_kwh",
+                value=kwh,
+                unit="kWh",
+                ts=clock.now(),
+                quality="good",
+            )
+        )
+        return list(head.tick(clock.now()))
+
+    poll(1.0)
+    ahead = head._boundary
+    result = TimeSync(clock, "127.0.0.1", chrony, max_offset_s=0.5).sync()
+    assert result.sample is not None and result.sample.offset_s == pytest.approx(-1800, abs=0.01)
+    assert floor_interval(clock.now()) < ahead  # (the boundary at least 15 minutes back)
+    assert poll(2.0) == [] and head._boundary == ahead  # boundaries passed are not passed again

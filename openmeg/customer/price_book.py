@@ -1,0 +1,182 @@
+"""The price synchronising unit (Y.2071 Appendix III.1 step 3, III.2): keeps the market's price
+change schedule in the store, as it is published, so that trading and revenue use the prices
+that held at each instant.
+
+A price is kept from the moment it takes effect: a later publication may revise a change still
+ahead, never one that has begun.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+
+from openmeg.core.bus import Bus
+from openmeg.core.bus import Subscription as BusSubscription
+from openmeg.core.errors import OpenMegError
+from openmeg.core.messages import MarketPrices, PriceChange, market_prices_topic
+from openmeg.core.store import Store, as_utc, metadata
+
+market_prices = sa.Table(
+    "market_prices",
+    metadata,
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("effective_from", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("buy", sa.Float, nullable=False),
+    sa.Column("sell", sa.Float, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("site", "effective_from"),
+)
+
+
+class PriceSourceError(OpenMegError):
+    """The market's prices could not be had (server unreachable, answer malformed)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """Price changes as arrays: ``change_at_s`` (seconds since the epoch), ``buy``, ``sell``."""
+
+    change_at_s: npt.NDArray[np.float64]
+    buy: npt.NDArray[np.float64]
+    sell: npt.NDArray[np.float64]
+
+
+def _check(change: PriceChange) -> None:
+    for name in ("buy", "sell"):
+        value = getattr(change, name)
+        if value != value or abs(value) == float("inf"):
+            raise PriceSourceError(f"the {name} price from {change.effective_from} is {value}")
+
+
+class PriceBook:
+    """The stored change schedule of one site's market prices."""
+
+    def __init__(self, store: Store, site: str) -> None:
+        self.store, self.site = store, site
+        market_prices.create(store.engine, checkfirst=True)
+
+    def record(self, changes: Sequence[PriceChange], received_at: datetime) -> int:
+        """Store a publication; all of it or, if any price is not a number, none of it.
+        Returns how many changes were new or revised."""
+        for c in changes:
+            _check(c)
+        now = as_utc(received_at)
+        t = market_prices.c
+        stored = 0
+        with self.store.engine.begin() as conn:
+            for c in changes:
+                at = as_utc(c.effective_from)
+                row = {"site": self.site, "effective_from": at, "buy": c.buy, "sell": c.sell}
+                old = conn.execute(
+                    sa.select(t.buy, t.sell).where(t.site == self.site, t.effective_from == at)
+                ).first()
+                if old is None:
+                    conn.execute(market_prices.insert(), {**row, "received_at": now})
+                    stored += 1
+                elif at > now and (old.buy, old.sell) != (c.buy, c.sell):
+                    conn.execute(
+                        market_prices.update()
+                        .where(t.site == self.site, t.effective_from == at)
+                        .values(buy=c.buy, sell=c.sell, received_at=now)
+                    )
+                    stored += 1
+        return stored
+
+    def schedule(self, start: datetime, end: datetime) -> Schedule:
+        """The changes that set the prices over ``[start, end)``: the one in force at ``start``
+        and every later one before ``end``."""
+        t = market_prices.c
+        first = (
+            sa.select(sa.func.max(t.effective_from))
+            .where(t.site == self.site, t.effective_from <= as_utc(start))
+            .scalar_subquery()
+        )
+        q = (
+            sa.select(t.effective_from, t.buy, t.sell)
+            .where(
+                t.site == self.site,
+                t.effective_from < as_utc(end),
+                sa.or_(t.effective_from >= first, t.effective_from >= as_utc(start)),
+            )
+            .order_by(t.effective_from)
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return Schedule(
+            change_at_s=np.array([as_utc(r.effective_from).timestamp() for r in rows], dtype=float),
+            buy=np.array([r.buy for r in rows], dtype=float),
+            sell=np.array([r.sell for r in rows], dtype=float),
+        )
+
+    def price_at(self, ts: datetime) -> tuple[float, float] | None:
+        """``(buy, sell)`` in force at ``ts``, or ``None`` if no price is known for it."""
+        s = self.schedule(ts, ts + timedelta(microseconds=1))
+        if s.buy.size == 0 or s.change_at_s[0] > as_utc(ts).timestamp():
+            return None
+        return float(s.buy[0]), float(s.sell[0])
+
+    def last_change(self) -> datetime | None:
+        """The latest instant a known price takes effect (how far ahead prices are known)."""
+        q = sa.select(sa.func.max(market_prices.c.effective_from)).where(
+            market_prices.c.site == self.site
+        )
+        with self.store.engine.connect() as conn:
+            value = conn.execute(q).scalar_one()
+        return None if value is None else as_utc(value)
+
+
+class BusPriceSync:
+    """Takes the market's publications from the bus into the price book."""
+
+    def __init__(self, book: PriceBook, bus: Bus) -> None:
+        self.book, self.bus = book, bus
+        self._sub: BusSubscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.bus.subscribe(market_prices_topic(self.book.site))
+
+    async def pump(self, now: datetime) -> int:
+        stored = 0
+        while self._sub is not None and self._sub.pending():
+            _, msg = await self._sub.get()
+            if isinstance(msg, MarketPrices):
+                stored += self.book.record(msg.changes, now)
+        return stored
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self.bus.unsubscribe(self._sub)
+            self._sub = None
+
+
+class HttpPriceSync:
+    """Fetches the change schedule from a market price server over HTTP."""
+
+    def __init__(self, book: PriceBook, url: str, *, hours: int = 24, timeout_s: float = 2.0):
+        self.book, self.url = book, url.rstrip("/")
+        self.hours, self.timeout_s = hours, timeout_s
+
+    def fetch(self) -> list[PriceChange]:
+        url = f"{self.url}/schedule?hours={self.hours}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+                body = json.load(response)
+            return [
+                PriceChange(effective_from=r["interval_start"], buy=r["buy"], sell=r["sell"])
+                for r in body
+            ]
+        except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError) as err:
+            raise PriceSourceError(f"price server {self.url} gave no prices: {err}") from err
+
+    def sync(self, now: datetime) -> int:
+        """Fetch and store; ``PriceSourceError`` if the server cannot be had."""
+        return self.book.record(self.fetch(), now)

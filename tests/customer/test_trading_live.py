@@ -1,0 +1,157 @@
+"""Trading in the live MEG, in simulated time: market prices pushed on the bus and kept by the
+price synchronising unit, the prosumer's battery charging and discharging in exactly the
+intervals the references select, the accounting server's month from the smart meter's history,
+and trading holding with an alarm while the price server cannot be reached."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from openmeg.app import LiveMeg
+from openmeg.core.bus import Bus
+from openmeg.core.clock import SimClock
+from openmeg.core.messages import AlarmMessage, MarketPrices, TradingAccounts
+from openmeg.core.site import Controller, Site, load_site
+from openmeg.core.store import Store
+from openmeg.customer.trading import ReferencePrices
+from openmeg.customer.trading_desk import trading_accounts
+from openmeg.market.price_server import price_app
+from tests.services import free_port, http_server
+
+T0 = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # midnight in New York: no sun
+#            interval: 0     1     2     3     4     5     6     7     8     9     10    11
+BUY = np.array([0.10, 0.10, 0.05, 0.06, 0.10, 0.10, 0.25, 0.23, 0.10, 0.07, 0.10, 0.10])
+SELL = BUY - 0.03  # interval 7 sells at exactly 0.20, interval 3 buys at exactly 0.06
+CHARGE, DISCHARGE = {2, 3}, {6, 7}  # purchase reference 0.06, sale reference 0.20
+
+
+START = T0 - timedelta(minutes=1)  # the head-end sees the boundary at T0 pass
+
+
+def _prices() -> pd.DataFrame:
+    """The twelve intervals from T0, after one more at 0.10 before them."""
+    idx = pd.date_range(T0 - timedelta(minutes=15), periods=BUY.size + 1, freq="15min")
+    buy = np.concatenate(([0.10], BUY))
+    return pd.DataFrame({"interval_start": idx, "buy": buy, "sell": (buy - 0.03).round(5)})
+
+
+def _site_without_self_consumption() -> Site:
+    """The demo with its batteries left to trading alone, so that idle means idle."""
+    site = load_site("demo")
+    controllers = tuple(
+        Controller(kind=c.kind, priority=c.priority, enabled=c.kind != "self_consumption")
+        for c in site.controllers
+    )
+    return site.model_copy(update={"controllers": controllers})
+
+
+def _meg(bus: Bus, store: Store, *, modbus_port: int | None = 0, **kw: object) -> LiveMeg:
+    return LiveMeg(
+        _site_without_self_consumption(),
+        clock=SimClock(START),
+        bus=bus,
+        store=store,
+        step_s=60.0,
+        persist_every_s=600.0,
+        horizon_h=4.0,
+        modbus_port=modbus_port,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+def _battery_kw(meg: LiveMeg, battery: str, minutes: int) -> np.ndarray:
+    """The battery's power in each minute from T0."""
+    e = meg.plant._engine
+    i = e.plant.bat_ids.index(battery)
+    return np.asarray(e.out.bat[i, 1 : minutes + 1])
+
+
+async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store: Store) -> None:
+    meg = _meg(bus, store, market_prices=_prices())
+    meg.trading.set("h01", [ReferencePrices(purchase=0.06, sale=0.20)], user="h01", now=T0)
+    market = await bus.subscribe("meg/demo/market/prices")
+    accounts = await bus.subscribe("meg/demo/customer/h01/trading")
+    await meg.start()
+    try:
+        await meg.run(asyncio.Event(), max_cycles=182)  # 03:00 of trading, then the last read
+    finally:
+        await meg.stop()
+
+    _, first = await market.get(timeout=5)
+    assert isinstance(first, MarketPrices)
+    assert first.changes[0].effective_from == T0 - timedelta(minutes=15)
+    assert [c.buy for c in first.changes] == pytest.approx(
+        [0.10, 0.05, 0.06, 0.10, 0.25, 0.23, 0.10, 0.07, 0.10]
+    )
+
+    p = _battery_kw(meg, "bess-h01", 180).reshape(12, 15)
+    for interval in range(12):
+        want = -5.0 if interval in CHARGE else 5.0 if interval in DISCHARGE else 0.0
+        assert p[interval] == pytest.approx(np.full(15, want), abs=1e-9), interval
+    # a battery whose owner set no references does not trade
+    assert _battery_kw(meg, "bess-h05", 180) == pytest.approx(np.zeros(180), abs=1e-9)
+
+    # the accounting server, from the smart meter's 15-minute history in the MDMS
+    report = trading_accounts(meg.readings, meg.book, "m-h01", T0, T0 + timedelta(hours=3))
+    assert report.intervals == 12 and report.missing_intervals == 0
+    # computed here from the plant's own minutes: m-h01 is load, PV (dark) and the battery
+    e = meg.plant._engine
+    load = np.asarray(e.out.load[e.plant.load_ids.index("load-h01"), 1:181])
+    net_kw = load - _battery_kw(meg, "bess-h01", 180)
+    imp = np.clip(net_kw, 0, None).reshape(12, 15).sum(axis=1) / 60
+    exp = np.clip(-net_kw, 0, None).reshape(12, 15).sum(axis=1) / 60
+    assert exp[list(DISCHARGE)].min() > 4.0 * 0.25  # the house sells what its load leaves
+
+    def cents(x: float) -> Decimal:
+        return Decimal(repr(float(x))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    assert report.accounts.purchases == cents(float(imp @ BUY))
+    assert report.accounts.sales == cents(float(exp @ SELL))
+    assert report.import_kwh == pytest.approx(float(imp.sum()), abs=0.002)
+
+    # and continuously: the month so far, after each quarter hour
+    last = None
+    while accounts.pending():
+        _, msg = await accounts.get()
+        last = msg
+    assert isinstance(last, TradingAccounts)
+    assert (last.purchases, last.sales) == (
+        float(report.accounts.purchases),
+        float(report.accounts.sales),
+    )
+    events = store.events("demo", kind="config")
+    assert [e["code"] for e in events] == ["trading_references"]
+
+
+async def test_unreachable_price_server_holds_trading_with_an_alarm(bus: Bus, store: Store) -> None:
+    port = free_port()  # nothing answers here yet
+    meg = _meg(bus, store, price_url=f"http://127.0.0.1:{port}", modbus_port=None)
+    meg.trading.set("h01", [ReferencePrices(purchase=0.06, sale=0.20)], user="h01", now=T0)
+    alarms = await bus.subscribe("meg/demo/operation/alarms/trading")
+    await meg.start()
+    try:
+        # intervals 0-3 without a price server: interval 2 and 3 would have charged
+        await meg.run(asyncio.Event(), max_cycles=61)
+        assert _battery_kw(meg, "bess-h01", 60) == pytest.approx(np.zeros(60), abs=1e-9)
+        _, raised = await alarms.get(timeout=5)
+        assert isinstance(raised, AlarmMessage) and raised.active
+        assert "gave no prices" in raised.text and "trading holds" in raised.text
+        assert raised.ts == T0  # after 30 s of holding, at the next cycle
+        assert meg.book.last_change() is None  # nothing was traded on, nothing stored
+
+        with http_server(price_app(_prices(), meg.plant_clock), port=port):
+            await meg.run(asyncio.Event(), max_cycles=61 + 60)  # intervals 4-7
+        p = _battery_kw(meg, "bess-h01", 120).reshape(8, 15)
+    finally:
+        await meg.stop()
+    _, cleared = await alarms.get(timeout=5)
+    assert isinstance(cleared, AlarmMessage) and not cleared.active
+    assert cleared.ts == T0 + timedelta(minutes=60)
+    assert p[4:6] == pytest.approx(np.zeros((2, 15)), abs=1e-9)
+    assert p[6:8] == pytest.approx(np.full((2, 15), 5.0), abs=1e-9)
+    kinds = [e["kind"] for e in store.events("demo") if e["source"] == "trading"]
+    assert kinds == ["alarm", "alarm_clear"]

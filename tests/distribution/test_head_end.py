@@ -1,0 +1,76 @@
+"""The head-end's 15-minute intervals on a clock that a time synchronous unit steps: no
+interval counted twice, none lost, no kWh lost."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from openmeg.core.clock import WallClock
+from openmeg.core.messages import PointUpdate
+from openmeg.distribution.head_end import HeadEnd
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def _register(kwh: float, ts: datetime) -> PointUpdate:
+    return PointUpdate(
+        site="s", device="m1", name="import_kwh", value=kwh, unit="kWh", ts=ts, quality="good"
+    )
+
+
+def test_steps_back_and_forward_count_every_interval_once() -> None:
+    machine = [T0.timestamp()]  # the machine's own clock, seconds since the epoch
+    clock = WallClock(source=lambda: machine[0])
+    head = HeadEnd("s", {"m1"})
+    kwh = 0.0
+    readings = []
+    for minute in range(181):  # three hours of true time, a poll a minute
+        if minute == 50:
+            clock.set_offset(-20 * 60.0)  # the server says: 20 minutes ahead; step back
+        if minute == 100:
+            clock.set_offset(clock.offset_s + 35 * 60.0)  # then 35 minutes behind; forward
+        head.observe(_register(kwh, clock.now()))
+        for batch in head.tick(clock.now()):
+            readings += [(r.interval_start, r.value_kwh) for r in batch.readings]
+        kwh += 0.1  # 0.1 kWh in each true minute
+        machine[0] += 60.0
+
+    starts = [s for s, _ in readings]
+    assert len(starts) == len(set(starts)), "an interval was counted twice"
+    assert starts == [T0 + timedelta(minutes=15 * i) for i in range(len(starts))], "one lost"
+    # clock time: 10:00 .. 10:49 (true minutes 0-49), back to 10:30 .. 11:19 (50-99), then
+    # forward to 11:55 .. 13:15 (100-180). Boundaries count the first time the clock passes
+    # them: 10:45 at minute 45 (4.5 kWh), 11:00 only at minute 80 (8.0), 11:15 at 95 (9.5),
+    # the step lands past 11:45 at minute 100 (10.0): 11:15 and 11:30 share those 0.5 kWh.
+    energy = dict(readings)
+
+    def at(hh: int, mm: int) -> float:
+        return energy[datetime(2026, 3, 2, hh, mm, tzinfo=UTC)]
+
+    assert starts[-1] == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    assert [at(10, 0), at(10, 15), at(10, 30)] == pytest.approx([1.5, 1.5, 1.5])
+    assert at(10, 45) == pytest.approx(3.5)  # 35 true minutes: the clock went back over it
+    assert at(11, 0) == pytest.approx(1.5)
+    assert [at(11, 15), at(11, 30)] == pytest.approx([0.25, 0.25])  # stepped over
+    assert at(11, 45) == pytest.approx(0.5)
+    assert [at(h, m) for h, m in ((12, 0), (12, 15), (12, 30), (12, 45), (13, 0))] == (
+        pytest.approx([1.5] * 5)
+    )
+    # nothing lost: the intervals add up to the register's rise between their boundaries
+    last_read = head.register_reads[-1]
+    assert last_read[2] == datetime(2026, 3, 2, 13, 15, tzinfo=UTC)
+    assert sum(energy.values()) == pytest.approx(last_read[3]) == pytest.approx(18.0)
+
+
+def test_a_start_inside_an_interval_reports_from_the_first_whole_one() -> None:
+    head = HeadEnd("s", {"m1"})
+    t = T0 + timedelta(minutes=7)
+    out = []
+    for minute in range(40):
+        head.observe(_register(minute * 0.2, t))
+        out += head.tick(t)
+        t += timedelta(minutes=1)
+    assert [(b.readings[0].interval_start, b.readings[0].value_kwh) for b in out] == [
+        (T0 + timedelta(minutes=15), pytest.approx(3.0)),
+        (T0 + timedelta(minutes=30), pytest.approx(3.0)),
+    ]  # 10:07 .. 10:46: the partial 10:00 interval is not reported
