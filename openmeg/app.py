@@ -25,6 +25,7 @@ from openmeg.core.messages import (
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
+from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.trading_desk import (
     PriceTrading,
     TradingDesk,
@@ -35,7 +36,7 @@ from openmeg.customer.trading_desk import (
 )
 from openmeg.der.ratings import HeatStorage
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
-from openmeg.distribution.head_end import HeadEnd
+from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
 from openmeg.market.feed import MarketPriceFeed
 from openmeg.market.prices import synthetic_prices
 from openmeg.operation.alarms import announce_alarm
@@ -180,11 +181,14 @@ class LiveMeg:
         self._adds: BusSubscription | None = None
         self._connect = connect
         self.head_end = HeadEnd(site.site.id, {m.id for m in site.meters})
+        self.device_meters = HeadEnd(
+            site.site.id, set(revenue_devices(site)), registers=DEVICE_REGISTERS
+        )
         self.prices = PriceSignals(site, bus)
         self.peaks = PeakWatch(site, bus)
         self.readings = MeterReadings(store)
-        self._registers: BusSubscription | None = None
-        self._meter_ids = {m.id for m in site.meters}
+        self._registers: list[BusSubscription] = []
+        self._meter_ids = {m.id for m in site.meters} | self.device_meters.meters
 
     @property
     def plant_clock(self) -> _PlantClock:
@@ -207,7 +211,10 @@ class LiveMeg:
                     await self.feeder.add(w.host, w.port, w.unit)
             self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
             self._adds = await self.bus.subscribe(device_add_topic(self.site.site.id))
-            self._registers = await self.bus.subscribe(f"meg/{self.site.site.id}/customer/+/+")
+        self._registers = [
+            await self.bus.subscribe(f"meg/{self.site.site.id}/{pattern}")
+            for pattern in ("customer/+/+", "+/+/energy_kwh", "+/+/energy_in_kwh")
+        ]
 
     async def step(self) -> None:
         await self._trade()
@@ -216,7 +223,7 @@ class LiveMeg:
         if self.feeder is not None:
             await self._handle_device_adds()
             await self.feeder.poll()
-            await self._collect_readings()
+        await self._collect_readings()
         await self.historian.pump()
         await self.scada.pump()
         if self.status.cycles % self.runtime.persist_every == 0:
@@ -239,34 +246,37 @@ class LiveMeg:
             await self.servers.stop()
         if self.bus_prices is not None:
             await self.bus_prices.stop()
-        for sub in (self._adds, self._registers):
+        for sub in (self._adds, *self._registers):
             if sub is not None:
                 await self.bus.unsubscribe(sub)
-        self._adds = self._registers = None
+        self._adds, self._registers = None, []
 
     async def _collect_readings(self) -> None:
-        """The head-end turns meter registers into 15-minute readings; the MDMS stores them."""
-        while self._registers is not None and self._registers.pending():
-            _, msg = await self._registers.get()
-            if isinstance(msg, PointUpdate):
-                self.head_end.observe(msg)
-        closed = self.head_end.tick(self.plant.time)
-        self.readings.add_registers(self.head_end.register_reads)
-        self.head_end.register_reads.clear()
+        """The head-end turns meter registers into 15-minute readings, and the devices' own
+        meters into theirs (for their revenue); the MDMS stores them."""
+        for sub in self._registers:
+            while sub.pending():
+                _, msg = await sub.get()
+                if isinstance(msg, PointUpdate):
+                    self.head_end.observe(msg)
+                    self.device_meters.observe(msg)
+        now = self.plant.time
+        closed = self.head_end.tick(now)
+        closed_devices = self.device_meters.tick(now)
+        for head in (self.head_end, self.device_meters):
+            self.readings.add_registers(head.register_reads)
+            head.register_reads.clear()
         for batch in closed:
             await self.bus.publish(readings_topic(self.site.site.id, batch.meter), batch)
             await self.peaks.observe(batch)
-            frame = pd.DataFrame(
-                {
-                    "meter": batch.meter,
-                    "channel": batch.channel,
-                    "interval_start": [r.interval_start for r in batch.readings],
-                    "value_kwh": [r.value_kwh for r in batch.readings],
-                }
-            )
-            self.readings.ingest(
-                frame, meters=self._meter_ids, source="head-end", received_at=self.plant.time
-            )
+        if closed or closed_devices:
+            rows = [
+                (b.meter, b.channel, r.interval_start, r.value_kwh)
+                for b in closed + closed_devices
+                for r in b.readings
+            ]
+            frame = pd.DataFrame(rows, columns=["meter", "channel", "interval_start", "value_kwh"])
+            self.readings.ingest(frame, meters=self._meter_ids, source="head-end", received_at=now)
         for meter in sorted({batch.meter for batch in closed}):
             await self._account(meter)
 

@@ -3,44 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from openmeg.core.errors import OpenMegError, SiteFileError
+from openmeg.cli_common import EXIT_BAD_INPUT, err_console
+from openmeg.cli_common import default_store as _default_store
+from openmeg.cli_common import load_site_or_exit as _load_site_or_exit
+from openmeg.cli_common import open_store as _open_store
+from openmeg.cli_common import utc as _utc
+from openmeg.core.errors import OpenMegError
+from openmeg.economics_cli import revenue_cmd, trade_app
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from openmeg.core.messages import DeviceAdded
-    from openmeg.core.site import Site
-    from openmeg.core.store import Store
 
 app = typer.Typer(
     help="openmeg: run and study a micro energy grid (ITU-T Y.2071).", no_args_is_help=True
 )
 site_app = typer.Typer(help="Site files: the description of one MEG.", no_args_is_help=True)
 app.add_typer(site_app, name="site")
-err_console = Console(stderr=True, soft_wrap=True)
-
-EXIT_BAD_INPUT = 2
-
-
-def _fail_site(err: SiteFileError) -> NoReturn:
-    for problem in err.problems:
-        err_console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
-
-
-def _load_site_or_exit(name_or_path: str) -> Site:
-    """The site, or exit 2 with one line per problem."""
-    from openmeg.core.site import load_site
-
-    try:
-        return load_site(name_or_path)
-    except SiteFileError as err:
-        _fail_site(err)
+app.add_typer(trade_app, name="trade")
+app.command("revenue")(revenue_cmd)
 
 
 @site_app.command("check")
@@ -206,12 +191,32 @@ def run(
     ),
     modbus: bool = typer.Option(True, help="serve the simulated devices over Modbus TCP"),
     status: bool = typer.Option(True, help="show the live status view"),
+    prices_url: str = typer.Option(
+        "", help="market prices from a price server (openmeg prices serve), e.g. http://host:8100"
+    ),
+    prices_csv: Path | None = typer.Option(
+        None, help="market prices from a CSV file (interval_start,buy,sell) instead"
+    ),
 ) -> None:
-    """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly."""
+    """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly.
+
+    Market prices come from a price server, a CSV file, or else an embedded market with seeded
+    synthetic prices; they are pushed on the bus either way."""
     import asyncio
+
+    from openmeg.market.prices import PriceFileError, load_price_csv
 
     the_site = _load_site_or_exit(site)
     url = store or _default_store(the_site.site.id)
+    market: dict[str, object] = {}
+    if prices_url:
+        market["price_url"] = prices_url
+    elif prices_csv is not None:
+        try:
+            market["market_prices"] = load_price_csv(prices_csv)
+        except PriceFileError as err:
+            err_console.print(f"error: {err}", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from err
     try:
         asyncio.run(
             _run_live(
@@ -223,6 +228,7 @@ def run(
                 cycles or None,
                 status,
                 modbus_port if modbus else None,
+                market,
             )
         )
     except OpenMegError as err:
@@ -240,6 +246,7 @@ async def _run_live(
     cycles: int | None,
     show: bool,
     modbus_port: int | None,
+    market: dict[str, object],
 ) -> None:
     import asyncio
     import contextlib
@@ -266,7 +273,15 @@ async def _run_live(
     else:
         bus = InProcessBus()
     clock = SimClock(datetime.now(UTC).replace(microsecond=0), speed=speed)
-    meg = LiveMeg(site, clock=clock, bus=bus, store=db, step_s=step, modbus_port=modbus_port)
+    meg = LiveMeg(
+        site,
+        clock=clock,
+        bus=bus,
+        store=db,
+        step_s=step,
+        modbus_port=modbus_port,
+        **market,  # type: ignore[arg-type]
+    )
     try:
         await meg.start()
     except (OSError, RuntimeError, DeviceError) as err:
@@ -582,8 +597,11 @@ def prices_serve(
     seed: int = typer.Option(0, help="synthetic prices: random seed"),
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8100, min=1, max=65535),
+    mqtt: str = typer.Option("", help="also push the schedule on an MQTT broker host:port"),
+    site: str = typer.Option("demo", help="with --mqtt: the site id whose bus carries prices"),
 ) -> None:
-    """Serve real-time prices and their change schedule over HTTP, and the authorised time."""
+    """Serve real-time prices and their change schedule over HTTP, and the authorised time;
+    with ``--mqtt``, push the schedule on the bus at every new interval too."""
     from datetime import UTC
     from datetime import datetime as dt
 
@@ -606,30 +624,43 @@ def prices_serve(
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
     print(f"serving {len(prices)} intervals on http://{host}:{port}", flush=True)
-    uvicorn.run(price_app(prices, WallClock()), host=host, port=port, log_level="warning")
+    app_ = price_app(prices, WallClock())
+    if not mqtt:
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+        return
+    import asyncio
+
+    server = uvicorn.Server(uvicorn.Config(app_, host=host, port=port, log_level="warning"))
+    asyncio.run(_serve_and_push(server, prices, mqtt, site))
 
 
-def _default_store(site_id: str) -> str:
-    """The SQLite file the commands share when no store URL is given."""
-    return f"sqlite+pysqlite:///openmeg-{site_id}.db"
+async def _serve_and_push(server: Any, prices: Any, mqtt: str, site_id: str) -> None:
+    """The HTTP server, and the schedule pushed on the bus at each new interval."""
+    import asyncio
+    import contextlib
 
+    from openmeg.core.clock import WallClock
+    from openmeg.market.feed import MarketPriceFeed
+    from openmeg.protocols.mqtt import MqttBus
 
-def _open_store(url: str, site_id: str) -> Store:
-    """The store at ``url`` (or the default SQLite file), its schema in place."""
-    from openmeg.core.store import Store
+    host, _, port = mqtt.rpartition(":")
+    bus = await MqttBus(host or "127.0.0.1", int(port)).connect()
+    feed = MarketPriceFeed(site_id, bus, prices)
+    clock = WallClock()
 
-    db = Store(url or _default_store(site_id))
-    db.create_schema()
-    return db
+    async def push() -> None:
+        while True:
+            await feed.update(clock.now())
+            await asyncio.sleep(1.0)
 
-
-def _utc(text: str) -> datetime:
-    """An ISO 8601 instant; UTC when it names no zone."""
-    from datetime import UTC
-    from datetime import datetime as dt
-
-    t = dt.fromisoformat(text.replace("Z", "+00:00"))
-    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+    pusher = asyncio.create_task(push())
+    try:
+        await server.serve()
+    finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher
+        await bus.close()
 
 
 def main() -> None:

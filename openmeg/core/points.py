@@ -111,6 +111,7 @@ UNIT_OF_NAME = {
     "import_kwh": "kWh",
     "export_kwh": "kWh",
     "energy_kwh": "kWh",
+    "energy_in_kwh": "kWh",
     "soc": "1",
     "on": "1",
     "mode": "1",

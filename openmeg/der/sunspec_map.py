@@ -48,6 +48,9 @@ POINT_MAP: dict[str, tuple[Mapped, ...]] = {
         Mapped(point="soc", model=STORAGE, name="ChaState", factor=0.01),
         Mapped(point="p_set_kw", model=STORAGE, name="OutWRte", writable=True),
         Mapped(point="connected", model=CONTROLS, name="Conn", writable=True, low=0, high=1),
+        # the storage's own meter: energy delivered (discharged) and received (charged)
+        Mapped(point="energy_kwh", model=METER, name="TotWhExp", factor=0.001),
+        Mapped(point="energy_in_kwh", model=METER, name="TotWhImp", factor=0.001),
     ),
     "meter": (
         Mapped(point="import_kw", model=METER, name="W", factor=0.001),
@@ -76,7 +79,7 @@ POINT_MAP: dict[str, tuple[Mapped, ...]] = {
 
 MODELS: dict[str, tuple[int, ...]] = {
     "inverter": (COMMON, INVERTER, CONTROLS),
-    "storage": (COMMON, INVERTER, STORAGE, CONTROLS),
+    "storage": (COMMON, INVERTER, STORAGE, CONTROLS, METER),
     "meter": (COMMON, METER),
     "sensor": (COMMON, CONDITION_SENSOR),
     "transfer_switch": (COMMON, TRANSFER_SWITCH),

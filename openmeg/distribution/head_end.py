@@ -18,6 +18,9 @@ from openmeg.core.messages import IntervalReading, MeterReadings, PointUpdate
 
 INTERVAL = timedelta(minutes=15)
 REGISTERS = {"import_kwh": "import", "export_kwh": "export"}
+"""A customer meter's registers, by the channel they feed."""
+DEVICE_REGISTERS = {"energy_in_kwh": "import", "energy_kwh": "export"}
+"""A power device's own meter: energy received (charging, consuming) and delivered."""
 
 
 def floor_interval(ts: datetime) -> datetime:
@@ -36,9 +39,12 @@ class _Channel:
 class HeadEnd:
     """Keeps each meter register's value at the last 15-minute boundary it has seen pass."""
 
-    def __init__(self, site: str, meters: set[str]) -> None:
+    def __init__(
+        self, site: str, meters: set[str], registers: dict[str, str] | None = None
+    ) -> None:
         self.site = site
         self.meters = meters
+        self.registers = REGISTERS if registers is None else registers
         self._channels: dict[tuple[str, str], _Channel] = {}
         self._boundary: datetime | None = None  # the latest boundary passed
         self.register_reads: list[tuple[str, str, datetime, float]] = []
@@ -46,9 +52,10 @@ class HeadEnd:
 
     def observe(self, msg: PointUpdate) -> None:
         """Take a register value; ``tick`` must see time pass for boundaries to be recorded."""
-        if msg.device not in self.meters or msg.name not in REGISTERS or msg.value != msg.value:
+        channel = self.registers.get(msg.name)
+        if msg.device not in self.meters or channel is None or msg.value != msg.value:
             return
-        ch = self._channels.setdefault((msg.device, REGISTERS[msg.name]), _Channel())
+        ch = self._channels.setdefault((msg.device, channel), _Channel())
         ch.value = msg.value
 
     def tick(self, now: datetime) -> list[MeterReadings]:

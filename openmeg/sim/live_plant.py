@@ -111,6 +111,9 @@ class SimulatedPlant:
         self._limit_pct: dict[str, float] = {}
         self._disconnected: set[str] = set()
         self.energy_kwh: dict[str, float] = {}
+        self.energy_in_kwh: dict[str, float] = {}
+        evs = {d.id for d in site.devices_of("ev_charger")}
+        self._ev_rows = [i for i, d in enumerate(self._engine.plant.load_ids) if d in evs]
         self._image: dict[str, float] = {}
         self._image_key: tuple[int, int] | None = None
 
@@ -167,6 +170,8 @@ class SimulatedPlant:
             img[f"{sensor}/noise_db"] = float(noise[0])
         for d, kwh in self.energy_kwh.items():
             img[f"{d}/energy_kwh"] = kwh
+        for d, kwh in self.energy_in_kwh.items():
+            img[f"{d}/energy_in_kwh"] = kwh
         vm = e.pf_log.last_vm_pu
         if vm is not None:
             for m, bus in self._meter_bus.items():
@@ -231,6 +236,14 @@ class SimulatedPlant:
             for i, d in enumerate(ids):
                 out_kwh = max(float(rows[i, e.k - 1]), 0.0) * p.dt_h
                 self.energy_kwh[d] = self.energy_kwh.get(d, 0.0) + out_kwh
+        # energy taken in: storage charging, and EV chargers (their own meters' import)
+        for i, d in enumerate(p.bat_ids):
+            in_kwh = max(-float(e.out.bat[i, e.k - 1]), 0.0) * p.dt_h
+            self.energy_in_kwh[d] = self.energy_in_kwh.get(d, 0.0) + in_kwh
+        for i in self._ev_rows:
+            in_kwh = max(float(e.out.load[i, e.k - 1]), 0.0) * p.dt_h
+            d = p.load_ids[i]
+            self.energy_in_kwh[d] = self.energy_in_kwh.get(d, 0.0) + in_kwh
 
     def _limited(self, device: str, request_kw: float, p_max_kw: float) -> float:
         """A unit's request under its commanded limit; 0 when it is disconnected."""
@@ -283,6 +296,8 @@ class SimulatedPlant:
             out.setdefault(h, {})["heat_kwh"] = float(e.state.hs_e[i])
         for d, kwh in self.energy_kwh.items():
             out.setdefault(d, {})["energy_kwh"] = kwh
+        for d, kwh in self.energy_in_kwh.items():
+            out.setdefault(d, {})["energy_in_kwh"] = kwh
         for m, r in self.registers.items():
             out.setdefault(m, {}).update(import_kwh=r[0], export_kwh=r[1])
         return list(out.items())
@@ -298,6 +313,8 @@ class SimulatedPlant:
         for d, state in saved.items():
             if "energy_kwh" in state:
                 self.energy_kwh[d] = float(state["energy_kwh"])
+            if "energy_in_kwh" in state:
+                self.energy_in_kwh[d] = float(state["energy_in_kwh"])
         for m, reg in self.registers.items():
             if m in saved:
                 reg[0] = float(saved[m].get("import_kwh", 0.0))

@@ -17,6 +17,7 @@ from openmeg.core.clock import SimClock
 from openmeg.core.messages import AlarmMessage, MarketPrices, TradingAccounts
 from openmeg.core.site import Controller, Site, load_site
 from openmeg.core.store import Store
+from openmeg.customer.revenue_calc import CentralRevenueCalculator
 from openmeg.customer.trading import ReferencePrices
 from openmeg.customer.trading_desk import trading_accounts
 from openmeg.market.price_server import price_app
@@ -122,6 +123,16 @@ async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store:
     assert (last.purchases, last.sales) == (
         float(report.accounts.purchases),
         float(report.accounts.sales),
+    )
+    # the battery's own meter (SunSpec 203 on the wire) and the revenue it earned:
+    # 2 x 1.25 kWh bought at 0.05 and 0.06, 2 x 1.25 kWh sold at 0.22 and 0.20
+    table = CentralRevenueCalculator(["bess-h01"], meg.readings, meg.book).table(
+        T0, T0 + timedelta(hours=3)
+    )
+    assert table.in_kwh[0].sum() == pytest.approx(2.5, abs=0.002)
+    assert table.out_kwh[0].sum() == pytest.approx(2.5, abs=0.002)
+    assert table.totals()["revenue"].iloc[0] == pytest.approx(
+        1.25 * (0.22 + 0.20) - 1.25 * (0.05 + 0.06), abs=0.001
     )
     events = store.events("demo", kind="config")
     assert [e["code"] for e in events] == ["trading_references"]

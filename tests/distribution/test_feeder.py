@@ -62,7 +62,7 @@ async def test_discovery_maps_points_by_address_only(plant_and_servers) -> None:
     finally:
         master.close()
     assert dev.id == "bess-community" and dev.family == "storage" and dev.base == 40000
-    assert [b.model.id for b in dev.models] == [1, 103, 124, 123]
+    assert [b.model.id for b in dev.models] == [1, 103, 124, 123, 203]
     served = servers.devices["bess-community"].map
     assert dev.point("soc").address == served.block(124).address_of("ChaState") == 40130
     assert dev.point("p_kw").sf_address == served.block(103).address_of("W_SF") == 40085

@@ -157,7 +157,7 @@ async def test_pysunspec2_scans_a_device_and_reads_scaled_values(wire) -> None: 
         return models, soc, serial
 
     models, soc, serial = await asyncio.to_thread(scan)
-    assert models == [1, 103, 124, 123]
+    assert models == [1, 103, 124, 123, 203]
     assert soc == pytest.approx(plant.read()["bess-community/soc"] * 100, abs=0.05)
     assert serial == "bess-community"
 

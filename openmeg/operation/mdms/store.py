@@ -215,6 +215,24 @@ class MeterReadings:
         )
         return self._series(q)
 
+    def matrix(
+        self, meters: list[str], channel: str, start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        """Raw readings of many meters' channel in one query: kWh by UTC interval start
+        (rows) and meter (columns); NaN where a meter has no reading."""
+        t = readings.c
+        q = sa.select(t.interval_start, t.meter, t.value_kwh).where(
+            t.meter.in_(meters),
+            t.channel == channel,
+            t.interval_start >= as_utc(start),
+            t.interval_start < as_utc(end),
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        frame = pd.DataFrame(rows, columns=["interval_start", "meter", "value_kwh"])
+        frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True)
+        return frame.pivot(index="interval_start", columns="meter", values="value_kwh")
+
     def add_registers(self, rows: list[tuple[str, str, datetime, float]]) -> int:
         """Store register reads ``(meter, channel, read_at, kWh)``; a read already there stays."""
         if not rows:

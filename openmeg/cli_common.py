@@ -1,0 +1,65 @@
+"""What the ``openmeg`` commands share: errors on stderr, the site, the store, instants."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+from rich.console import Console
+
+from openmeg.core.errors import SiteFileError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from openmeg.core.site import Site
+    from openmeg.core.store import Store
+
+err_console = Console(stderr=True, soft_wrap=True)
+
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Say what is wrong on stderr and exit (2: bad input)."""
+    err_console.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def _fail_site(err: SiteFileError) -> NoReturn:
+    for problem in err.problems:
+        err_console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def load_site_or_exit(name_or_path: str) -> Site:
+    """The site, or exit 2 with one line per problem."""
+    from openmeg.core.site import load_site
+
+    try:
+        return load_site(name_or_path)
+    except SiteFileError as err:
+        _fail_site(err)
+
+
+def default_store(site_id: str) -> str:
+    """The SQLite file the commands share when no store URL is given."""
+    return f"sqlite+pysqlite:///openmeg-{site_id}.db"
+
+
+def open_store(url: str, site_id: str) -> Store:
+    """The store at ``url`` (or the default SQLite file), its schema in place."""
+    from openmeg.core.store import Store
+
+    db = Store(url or default_store(site_id))
+    db.create_schema()
+    return db
+
+
+def utc(text: str) -> datetime:
+    """An ISO 8601 instant; UTC when it names no zone."""
+    from datetime import UTC
+    from datetime import datetime as dt
+
+    t = dt.fromisoformat(text.replace("Z", "+00:00"))
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
