@@ -26,6 +26,7 @@ from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
 from openmeg.customer.revenue_calc import revenue_devices
+from openmeg.customer.time_sync import TimeSync
 from openmeg.customer.trading_desk import (
     PriceTrading,
     TradingDesk,
@@ -115,12 +116,17 @@ class LiveMeg:
         market_prices: pd.DataFrame | None = None,
         price_url: str | None = None,
         price_hold_alarm_s: float = 30.0,
+        time_sync: TimeSync | None = None,
+        time_sync_every_s: float = 64.0,
     ) -> None:
         """``connect``: the devices the feeder connects at start (default: all on the wire).
 
         Market prices: from a price server at ``price_url`` (HTTP), or else published on the
         bus by an embedded market from ``market_prices`` (``interval_start, buy, sell``;
-        default: seeded synthetic prices for a year from the start)."""
+        default: seeded synthetic prices for a year from the start).
+
+        ``time_sync``: the time synchronous unit, asked every ``time_sync_every_s`` of plant
+        time; an alarm while the time server is silent or the clock was off too far."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
         self.store = store
         self.plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
@@ -143,6 +149,9 @@ class LiveMeg:
         self._holding_since: datetime | None = None
         self._hold_alarm = False
         self.price_hold_alarm_s = price_hold_alarm_s
+        self.time_sync, self.time_sync_every_s = time_sync, time_sync_every_s
+        self._synced_at: datetime | None = None
+        self._time_alarm = ""
         self.servers: DeviceServers | None = None
         self.feeder: DerDataFeeder | None = None
         on_wire: set[str] = set()
@@ -217,6 +226,7 @@ class LiveMeg:
         ]
 
     async def step(self) -> None:
+        await self._synchronise()
         await self._trade()
         await self.runtime.step()
         await self.prices.update(self.plant.time)
@@ -279,6 +289,32 @@ class LiveMeg:
             self.readings.ingest(frame, meters=self._meter_ids, source="head-end", received_at=now)
         for meter in sorted({batch.meter for batch in closed}):
             await self._account(meter)
+
+    async def _synchronise(self) -> None:
+        """Ask the time server now and then; raise or clear the time alarm."""
+        now = self.plant.time
+        if self.time_sync is None or (
+            self._synced_at is not None
+            and (now - self._synced_at).total_seconds() < self.time_sync_every_s
+        ):
+            return
+        self._synced_at = now
+        result = await asyncio.to_thread(self.time_sync.sync)
+        if result.alarm == self._time_alarm:
+            return
+        active = bool(result.alarm)
+        await announce_alarm(
+            self.bus,
+            self.store,
+            site=self.site.site.id,
+            source="time",
+            code="time_sync",
+            text=result.alarm or "the clock is on the time server's time",
+            active=active,
+            ts=now,
+            severity="warning",
+        )
+        self._time_alarm = result.alarm
 
     async def _trade(self) -> None:
         """Market prices in, the price monitoring decides, an alarm while trading holds."""

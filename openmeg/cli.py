@@ -197,6 +197,9 @@ def run(
     prices_csv: Path | None = typer.Option(
         None, help="market prices from a CSV file (interval_start,buy,sell) instead"
     ),
+    time_server: str = typer.Option(
+        "", help="an authorised NTP server HOST:PORT: start on its time, alarm if it is lost"
+    ),
 ) -> None:
     """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly.
 
@@ -208,15 +211,24 @@ def run(
 
     the_site = _load_site_or_exit(site)
     url = store or _default_store(the_site.site.id)
-    market: dict[str, object] = {}
+    live_options: dict[str, object] = {}
     if prices_url:
-        market["price_url"] = prices_url
+        live_options["price_url"] = prices_url
     elif prices_csv is not None:
         try:
-            market["market_prices"] = load_price_csv(prices_csv)
+            live_options["market_prices"] = load_price_csv(prices_csv)
         except PriceFileError as err:
             err_console.print(f"error: {err}", markup=False)
             raise typer.Exit(EXIT_BAD_INPUT) from err
+    if time_server:
+        from openmeg.core.clock import WallClock
+        from openmeg.customer.time_sync import TimeSync
+
+        host, _, port = time_server.rpartition(":")
+        if not host or not port.isdigit():
+            err_console.print("error: --time-server takes HOST:PORT", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        live_options["time_sync"] = TimeSync(WallClock(), host, int(port))
     try:
         asyncio.run(
             _run_live(
@@ -228,7 +240,7 @@ def run(
                 cycles or None,
                 status,
                 modbus_port if modbus else None,
-                market,
+                live_options,
             )
         )
     except OpenMegError as err:
@@ -246,7 +258,7 @@ async def _run_live(
     cycles: int | None,
     show: bool,
     modbus_port: int | None,
-    market: dict[str, object],
+    live_options: dict[str, object],
 ) -> None:
     import asyncio
     import contextlib
@@ -272,7 +284,17 @@ async def _run_live(
         bus = await MqttBus(host or "127.0.0.1", int(port)).connect()
     else:
         bus = InProcessBus()
-    clock = SimClock(datetime.now(UTC).replace(microsecond=0), speed=speed)
+    start = datetime.now(UTC)
+    sync = live_options.get("time_sync")
+    if sync is not None:
+        from openmeg.customer.time_sync import TimeSync
+
+        assert isinstance(sync, TimeSync)
+        result = await asyncio.to_thread(sync.sync)
+        if result.sample is not None:
+            start = sync.clock.now()  # the authorised time
+        err_console.print(result.alarm or f"on the time of {sync.host}:{sync.port}")
+    clock = SimClock(start.replace(microsecond=0), speed=speed)
     meg = LiveMeg(
         site,
         clock=clock,
@@ -280,7 +302,7 @@ async def _run_live(
         store=db,
         step_s=step,
         modbus_port=modbus_port,
-        **market,  # type: ignore[arg-type]
+        **live_options,  # type: ignore[arg-type]
     )
     try:
         await meg.start()

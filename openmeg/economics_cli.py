@@ -225,10 +225,7 @@ def revenue_cmd(
     frame = table.by_period(by, the_site.site.timezone)
     totals = table.totals()
     for d, row in totals.iterrows():
-        print(
-            f"{d}: out {row.out_kwh:.3f} kWh, in {row.in_kwh:.3f} kWh, "
-            f"revenue {row.revenue:.2f}"
-        )
+        print(f"{d}: out {row.out_kwh:.3f} kWh, in {row.in_kwh:.3f} kWh, revenue {row.revenue:.2f}")
     print(f"all devices: {totals.revenue.sum():.2f} (in the market prices' currency)")
     if table.unpriced_intervals:
         print(f"{table.unpriced_intervals} intervals without a market price count nothing")

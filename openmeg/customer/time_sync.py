@@ -25,16 +25,19 @@ class TimeSync:
         self.max_offset_s = max_offset_s
 
     def sync(self) -> SyncResult:
-        """Measure; apply the offset to the clock; say what is wrong, if anything."""
+        """Measure the machine clock's offset and apply it; say what is wrong, if anything:
+        the server is silent, or the clock as corrected so far was off by more than
+        ``max_offset_s`` (it is stepped to the server's time)."""
         try:
             sample = query(self.host, self.port, now=self.clock.source)
         except DeviceError as err:
             return SyncResult(sample=None, alarm=f"time server unreachable: {err}")
+        step = sample.offset_s - self.clock.offset_s  # how far off the corrected clock was
         self.clock.set_offset(sample.offset_s)
         alarm = ""
-        if abs(sample.offset_s) > self.max_offset_s:
+        if abs(step) > self.max_offset_s:
             alarm = (
-                f"clock was {sample.offset_s:+.3f} s off the time server "
+                f"clock was {step:+.3f} s off the time server "
                 f"(more than {self.max_offset_s:g} s); corrected"
             )
         return SyncResult(sample=sample, alarm=alarm)

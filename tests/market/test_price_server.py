@@ -103,3 +103,51 @@ def test_prices_serve_command(tmp_path: object) -> None:
         timeout=60,
     )
     assert bad.returncode == 2 and "cannot be read" in bad.stderr
+
+
+async def test_prices_serve_pushes_the_schedule_on_mqtt(mqtt_address: tuple[str, int]) -> None:
+    import asyncio
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from openmeg.core.messages import MarketPrices
+    from openmeg.protocols.mqtt import MqttBus
+
+    host, mport = mqtt_address
+    bus = await MqttBus(host, mport).connect()
+    sub = await bus.subscribe("meg/demo/market/prices")
+    today = datetime.now(UTC).date().isoformat()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "openmeg",
+            "prices",
+            "serve",
+            "--days",
+            "2",
+            "--start",
+            today,
+            "--port",
+            str(free_port()),
+            "--mqtt",
+            f"{host}:{mport}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, msg = await sub.get(timeout=30)
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.communicate, timeout=20)
+        await bus.unsubscribe(sub)
+        await bus.close()
+    assert isinstance(msg, MarketPrices) and msg.site == "demo"
+    now = datetime.now(UTC)
+    first = msg.changes[0].effective_from
+    assert first <= now < first + timedelta(minutes=15)  # the price now, then the changes ahead
+    assert msg.changes[-1].effective_from <= now + timedelta(hours=24)
+    assert len(msg.changes) > 10

@@ -96,3 +96,49 @@ def test_a_clock_stepped_back_by_the_time_server_counts_no_interval_twice(chrony
     assert result.sample is not None and result.sample.offset_s == pytest.approx(-1800, abs=0.01)
     assert floor_interval(clock.now()) < ahead  # (the boundary at least 15 minutes back)
     assert poll(2.0) == [] and head._boundary == ahead  # boundaries passed are not passed again
+
+
+async def test_the_live_meg_raises_and_clears_the_time_alarm(chrony: int, tmp_path: Path) -> None:
+    import asyncio
+
+    from openmeg.app import LiveMeg
+    from openmeg.core.bus import InProcessBus
+    from openmeg.core.clock import SimClock
+    from openmeg.core.messages import AlarmMessage
+    from openmeg.core.site import load_site
+    from openmeg.core.store import Store, sqlite_url
+
+    store = Store(sqlite_url(tmp_path / "meg.db"))
+    store.create_schema()
+    bus = InProcessBus()
+    alarms = await bus.subscribe("meg/demo/operation/alarms/time")
+    ahead = WallClock(source=lambda: time.time() + 120.0)
+    meg = LiveMeg(
+        load_site("demo"),
+        clock=SimClock(datetime(2026, 6, 1, 12, tzinfo=UTC)),
+        bus=bus,
+        store=store,
+        step_s=60.0,
+        horizon_h=1.0,
+        time_sync=TimeSync(ahead, "127.0.0.1", chrony, max_offset_s=0.5),
+        time_sync_every_s=120.0,
+    )
+    await meg.start()
+    try:
+        await meg.run(asyncio.Event(), max_cycles=3)  # asks at 12:00 and at 12:02
+        meg.time_sync = TimeSync(WallClock(), "127.0.0.1", free_port())  # the server falls silent
+        await meg.run(asyncio.Event(), max_cycles=5)  # asks at 12:04
+    finally:
+        await meg.stop()
+        store.close()
+    got = []
+    while alarms.pending():
+        _, msg = await alarms.get()
+        assert isinstance(msg, AlarmMessage)
+        got.append((msg.active, msg.text[:17], f"{msg.ts:%H:%M}"))
+    assert got == [
+        (True, "clock was -120.00"[:17], "12:00"),
+        (False, "the clock is on t", "12:02"),
+        (True, "time server unrea", "12:04"),
+    ]
+    assert abs(ahead.now().timestamp() - time.time()) < 0.05  # the clock was corrected
