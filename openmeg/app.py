@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import contextlib
+from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
 from openmeg.core.bus import Bus
@@ -22,9 +24,13 @@ from openmeg.core.messages import (
     readings_topic,
     trading_accounts_topic,
 )
+from openmeg.core.messages import (
+    MeterReadings as MeterReadingsMessage,
+)
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
+from openmeg.customer.revenue import interval_prices
 from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.time_sync import TimeSync
 from openmeg.customer.trading_desk import (
@@ -39,6 +45,7 @@ from openmeg.der.ratings import HeatStorage
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
 from openmeg.market.feed import MarketPriceFeed
+from openmeg.market.local_market import LocalMarket, MarketError
 from openmeg.market.prices import synthetic_prices
 from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.controllers.default import (
@@ -196,6 +203,9 @@ class LiveMeg:
         self.prices = PriceSignals(site, bus)
         self.peaks = PeakWatch(site, bus)
         self.readings = MeterReadings(store)
+        self.local_market = LocalMarket(
+            store, site.site.id, {m.customer for m in site.meters if m.parent is None}
+        )
         self._registers: list[BusSubscription] = []
         self._meter_ids = {m.id for m in site.meters} | self.device_meters.meters
 
@@ -289,6 +299,37 @@ class LiveMeg:
             self.readings.ingest(frame, meters=self._meter_ids, source="head-end", received_at=now)
         for meter in sorted({batch.meter for batch in closed}):
             await self._account(meter)
+        self._clear_local_market(closed)
+
+    def _clear_local_market(self, closed: list[MeterReadingsMessage]) -> None:
+        """Each closed interval: prosumers' metered positions cleared on the local market."""
+        customer_of = {m.id: m.customer for m in self.site.meters if m.parent is None}
+        positions: dict[datetime, dict[str, float]] = {}
+        for batch in closed:
+            customer = customer_of.get(batch.meter)
+            if customer is None:
+                continue
+            sign = 1.0 if batch.channel == "import" else -1.0
+            for r in batch.readings:
+                book = positions.setdefault(r.interval_start, {})
+                book[customer] = book.get(customer, 0.0) + sign * r.value_kwh
+        trading = self.trading.all()
+        for start, pos in sorted(positions.items()):
+            sched = self.book.schedule(start, start + timedelta(minutes=15))
+            if sched.change_at_s.size == 0 or sched.change_at_s[0] > start.timestamp():
+                continue  # no price for the interval: nothing is settled on guesses
+            t0 = np.array([start.timestamp()])
+            buy = float(interval_prices(sched.change_at_s, sched.buy, t0, 900.0)[0])
+            sell = float(interval_prices(sched.change_at_s, sched.sell, t0, 900.0)[0])
+            hour = pd.Timestamp(start).tz_convert(self.site.site.timezone).hour
+            limits = {
+                c: (r.purchase, r.sale)
+                for c, t in trading.items()
+                for r in t.references
+                if r.from_hour <= hour < r.to_hour
+            }
+            with contextlib.suppress(MarketError):  # settled already (after a restart)
+                self.local_market.clear_interval(start, pos, buy=buy, sell=sell, limits=limits)
 
     async def _synchronise(self) -> None:
         """Ask the time server now and then; raise or clear the time alarm."""

@@ -14,7 +14,7 @@ from openmeg.cli_common import load_site_or_exit as _load_site_or_exit
 from openmeg.cli_common import open_store as _open_store
 from openmeg.cli_common import utc as _utc
 from openmeg.core.errors import OpenMegError
-from openmeg.economics_cli import revenue_cmd, trade_app
+from openmeg.economics_cli import market_app, revenue_cmd, trade_app
 
 if TYPE_CHECKING:
     from openmeg.core.messages import DeviceAdded
@@ -25,6 +25,7 @@ app = typer.Typer(
 site_app = typer.Typer(help="Site files: the description of one MEG.", no_args_is_help=True)
 app.add_typer(site_app, name="site")
 app.add_typer(trade_app, name="trade")
+app.add_typer(market_app, name="market")
 app.command("revenue")(revenue_cmd)
 
 

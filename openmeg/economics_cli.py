@@ -232,3 +232,82 @@ def revenue_cmd(
     if csv is not None:
         frame.round(6).to_csv(csv)
         print(f"wrote {csv}")
+
+
+market_app = typer.Typer(help="The local P2P market: orders and settlements.", no_args_is_help=True)
+
+
+def _local_market(site_name: str, store: str) -> tuple[Site, Store, object]:
+    from openmeg.market.local_market import LocalMarket
+
+    the_site, db = _open(site_name, store)
+    customers = {m.customer for m in the_site.meters if m.parent is None}
+    return the_site, db, LocalMarket(db, the_site.site.id, customers)
+
+
+@market_app.command("order")
+def market_order(
+    customer: str = typer.Option(..., help="the prosumer"),
+    interval: str = typer.Option(..., help="the interval's start (ISO 8601; UTC if no zone)"),
+    side: str = typer.Option(..., help="buy or sell"),
+    price: float = typer.Option(..., help="limit price per kWh"),
+    kwh: float = typer.Option(..., help="quantity"),
+    site: str = SITE,
+    store: str = STORE,
+) -> None:
+    """Enter an order for an interval ahead (it replaces the one derived from the meter)."""
+    from datetime import UTC
+
+    from openmeg.market.clearing import BID, OFFER
+    from openmeg.market.local_market import LocalMarket, MarketError, Order
+
+    if side not in ("buy", "sell"):
+        fail("--side is buy or sell")
+    _, db, market = _local_market(site, store)
+    assert isinstance(market, LocalMarket)
+    try:
+        start = utc(interval)
+        order = Order(
+            customer=customer, side=BID if side == "buy" else OFFER, price=price, quantity_kwh=kwh
+        )
+        market.enter(start, order, now=datetime.now(UTC))
+    except (ValueError, MarketError) as err:
+        fail(str(err))
+    finally:
+        db.close()
+    print(
+        f"{customer}: {side} {kwh:g} kWh at {price:g} "
+        f"in the interval from {start:%Y-%m-%d %H:%M} UTC"
+    )
+
+
+@market_app.command("settlement")
+def market_settlement(
+    start: str = typer.Option(..., "--from", help="first interval (ISO 8601; UTC if no zone)"),
+    end: str = typer.Option(..., "--to", help="end, excluded"),
+    customer: str = typer.Option("", help="one prosumer only"),
+    site: str = SITE,
+    store: str = STORE,
+) -> None:
+    """Energy traded locally and with the utility, and money, per prosumer."""
+    from openmeg.market.local_market import LocalMarket
+
+    t0, t1 = _period(start, end)
+    _, db, market = _local_market(site, store)
+    assert isinstance(market, LocalMarket)
+    try:
+        rows = market.settlement(t0, t1)
+    finally:
+        db.close()
+    if customer:
+        rows = rows[rows.customer == customer]
+    if rows.empty:
+        print("no settled interval in that period")
+        return
+    totals = rows.groupby("customer")[["local_kwh", "utility_kwh", "money"]].sum()
+    for c, r in totals.iterrows():
+        print(
+            f"{c}: local {r.local_kwh:+.3f} kWh, utility {r.utility_kwh:+.3f} kWh, "
+            f"paid {r.money:+.2f}"
+        )
+    print(f"{rows.interval_start.nunique()} intervals; + bought or paid, - sold or received")

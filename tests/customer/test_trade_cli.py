@@ -179,3 +179,81 @@ def test_accounts_from_the_smart_meter_and_stored_prices(url: str) -> None:
         url,
     )
     assert bad.returncode == 2 and "--to must come after --from" in bad.stderr
+
+
+def test_market_orders_and_settlement(url: str) -> None:
+    from openmeg.market.local_market import LocalMarket
+
+    done = _openmeg(
+        "market",
+        "order",
+        "--customer",
+        "h03",
+        "--interval",
+        "2030-06-01T16:00Z",
+        "--side",
+        "sell",
+        "--price",
+        "0.4",
+        "--kwh",
+        "1",
+        "--store",
+        url,
+    )
+    assert done.returncode == 0, done.stderr
+    for bad, message in (
+        (["--side", "hold", "--price", "0.4", "--kwh", "1"], "--side is buy or sell"),
+        (["--side", "buy", "--price", "0.4", "--kwh", "-1"], "must be positive"),
+        (["--side", "buy", "--price", "nan", "--kwh", "1"], "finite number"),
+    ):
+        done = _openmeg(
+            "market",
+            "order",
+            "--customer",
+            "h03",
+            "--interval",
+            "2030-06-01T16:00Z",
+            *bad,
+            "--store",
+            url,
+        )
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    done = _openmeg(
+        "market",
+        "order",
+        "--customer",
+        "h03",
+        "--interval",
+        "2020-06-01T16:00Z",
+        "--side",
+        "buy",
+        "--price",
+        "0.1",
+        "--kwh",
+        "1",
+        "--store",
+        url,
+    )
+    assert done.returncode == 2 and "has begun" in done.stderr
+    db = Store(url)
+    market = LocalMarket(db, "demo", {"h01", "h02", "h03", "h04"})
+    assert len(market.entered(datetime(2030, 6, 1, 16, tzinfo=UTC))) == 1
+    market.clear_interval(T0, {"h01": -2.0, "h02": 1.5, "h04": 2.0}, buy=0.30, sell=0.05)
+    db.close()
+    done = _openmeg(
+        "market",
+        "settlement",
+        "--from",
+        "2026-06-01T10:00Z",
+        "--to",
+        "2026-06-01T11:00Z",
+        "--store",
+        url,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "h01: local -2.000 kWh, utility +0.000 kWh, paid -0.35",
+        "h02: local +1.500 kWh, utility +0.000 kWh, paid +0.26",
+        "h04: local +0.500 kWh, utility +1.500 kWh, paid +0.54",
+        "1 intervals; + bought or paid, - sold or received",
+    ]

@@ -134,6 +134,17 @@ async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store:
     assert table.totals()["revenue"].iloc[0] == pytest.approx(
         1.25 * (0.22 + 0.20) - 1.25 * (0.05 + 0.06), abs=0.001
     )
+    # the local market settled every interval: energy balances locally, h01 at its limits
+    settled = meg.local_market.settlement(T0, T0 + timedelta(hours=3))
+    per_interval = settled.groupby("interval_start")
+    assert per_interval.ngroups == 12
+    assert per_interval.local_kwh.sum().abs().max() < 1e-9
+    h01 = settled[settled.customer == "h01"].set_index("interval_start")
+    sold = h01.local_kwh[h01.local_kwh < 0]
+    assert (
+        len(sold) > 0
+        and (sold.index.isin([T0 + timedelta(minutes=15 * i) for i in DISCHARGE])).all()
+    )
     events = store.events("demo", kind="config")
     assert [e["code"] for e in events] == ["trading_references"]
 
