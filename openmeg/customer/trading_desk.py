@@ -127,14 +127,7 @@ class TradingSettings:
             f"{r.from_hour:02d}-{r.to_hour:02d} h buy <= {r.purchase:g} sell >= {r.sale:g}"
             for r in references
         )
-        self.store.add_event(
-            ts=now,
-            site=self.site.site.id,
-            kind="config",
-            source=f"trading/{customer}",
-            code="trading_references",
-            text=f"{user} set {windows}",
-        )
+        self._log(customer, f"{user} set {windows}", now)
         return CustomerTrading(
             customer=customer, references=tuple(references), incentive_per_kwh=incentive_per_kwh
         )
@@ -144,13 +137,17 @@ class TradingSettings:
         self._customer(customer)
         with self.store.engine.begin() as conn:
             conn.execute(self._rows_of(customer, trading_references.delete()))
+        self._log(customer, f"{user} stopped trading", now)
+
+    def _log(self, customer: str, text: str, now: datetime) -> None:
+        """Every change of the references goes into the event log."""
         self.store.add_event(
             ts=now,
             site=self.site.site.id,
             kind="config",
             source=f"trading/{customer}",
             code="trading_references",
-            text=f"{user} stopped trading",
+            text=text,
         )
 
     def all(self) -> dict[str, CustomerTrading]:

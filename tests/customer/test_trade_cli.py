@@ -42,9 +42,9 @@ def _show(url: str) -> str:
     return done.stdout
 
 
-def test_set_show_and_stop(url: str) -> None:
-    assert _show(url).startswith("nobody trades")
-    done = _openmeg(
+def _set_h01(url: str, *extra: str) -> Done:
+    """h01 buys at or below 0.06 and sells at or above 0.2."""
+    return _openmeg(
         "trade",
         "set",
         "--customer",
@@ -53,9 +53,15 @@ def test_set_show_and_stop(url: str) -> None:
         "0.06",
         "--sale",
         "0.2",
+        *extra,
         "--store",
         url,
     )
+
+
+def test_set_show_and_stop(url: str) -> None:
+    assert _show(url).startswith("nobody trades")
+    done = _set_h01(url)
     assert done.returncode == 0, done.stderr
     assert _show(url) == "h01: 00-24 h: buy at or below 0.06, sell at or above 0.2\n"
     done = _openmeg(
@@ -96,9 +102,7 @@ def test_set_show_and_stop(url: str) -> None:
 def test_bad_references_are_refused_and_change_nothing(
     url: str, args: list[str], message: str
 ) -> None:
-    ok = _openmeg(
-        "trade", "set", "--customer", "h01", "--purchase", "0.06", "--sale", "0.2", "--store", url
-    )
+    ok = _set_h01(url)
     assert ok.returncode == 0
     before = _show(url)
     done = _openmeg("trade", "set", *args, "--store", url)
@@ -128,23 +132,7 @@ def test_accounts_from_the_smart_meter_and_stored_prices(url: str) -> None:
         frame, meters={"m-h01"}, source="test", received_at=T0 + timedelta(hours=1)
     )
     db.close()
-    assert (
-        _openmeg(
-            "trade",
-            "set",
-            "--customer",
-            "h01",
-            "--purchase",
-            "0.06",
-            "--sale",
-            "0.2",
-            "--incentive",
-            "0.01",
-            "--store",
-            url,
-        ).returncode
-        == 0
-    )
+    assert _set_h01(url, "--incentive", "0.01").returncode == 0
     done = _openmeg(
         "trade",
         "accounts",
@@ -181,59 +169,26 @@ def test_accounts_from_the_smart_meter_and_stored_prices(url: str) -> None:
     assert bad.returncode == 2 and "--to must come after --from" in bad.stderr
 
 
+def _order(url: str, interval: str, terms: str) -> Done:
+    """An order of h03's: ``terms`` like ``--side sell --price 0.4 --kwh 1``."""
+    args = ["market", "order", "--customer", "h03", "--interval", interval, *terms.split()]
+    return _openmeg(*args, "--store", url)
+
+
 def test_market_orders_and_settlement(url: str) -> None:
     from openmeg.market.local_market import LocalMarket
 
-    done = _openmeg(
-        "market",
-        "order",
-        "--customer",
-        "h03",
-        "--interval",
-        "2030-06-01T16:00Z",
-        "--side",
-        "sell",
-        "--price",
-        "0.4",
-        "--kwh",
-        "1",
-        "--store",
-        url,
-    )
+    ahead = "2030-06-01T16:00Z"
+    done = _order(url, ahead, "--side sell --price 0.4 --kwh 1")
     assert done.returncode == 0, done.stderr
-    for bad, message in (
-        (["--side", "hold", "--price", "0.4", "--kwh", "1"], "--side is buy or sell"),
-        (["--side", "buy", "--price", "0.4", "--kwh", "-1"], "must be positive"),
-        (["--side", "buy", "--price", "nan", "--kwh", "1"], "finite number"),
+    for terms, message in (
+        ("--side hold --price 0.4 --kwh 1", "--side is buy or sell"),
+        ("--side buy --price 0.4 --kwh -1", "must be positive"),
+        ("--side buy --price nan --kwh 1", "finite number"),
     ):
-        done = _openmeg(
-            "market",
-            "order",
-            "--customer",
-            "h03",
-            "--interval",
-            "2030-06-01T16:00Z",
-            *bad,
-            "--store",
-            url,
-        )
+        done = _order(url, ahead, terms)
         assert done.returncode == 2 and message in done.stderr, done.stderr
-    done = _openmeg(
-        "market",
-        "order",
-        "--customer",
-        "h03",
-        "--interval",
-        "2020-06-01T16:00Z",
-        "--side",
-        "buy",
-        "--price",
-        "0.1",
-        "--kwh",
-        "1",
-        "--store",
-        url,
-    )
+    done = _order(url, "2020-06-01T16:00Z", "--side buy --price 0.1 --kwh 1")
     assert done.returncode == 2 and "has begun" in done.stderr
     db = Store(url)
     market = LocalMarket(db, "demo", {"h01", "h02", "h03", "h04"})

@@ -1,6 +1,8 @@
 """The price server over real HTTP on 127.0.0.1 (uvicorn in a thread)."""
 
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -58,29 +60,19 @@ def test_bad_requests_get_422_with_a_reason(server: str) -> None:
     assert status == 422
 
 
-def test_prices_serve_command(tmp_path: object) -> None:
-    import subprocess
-    import sys
-
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "openmeg",
-            "prices",
-            "serve",
-            "--days",
-            "2",
-            "--start",
-            "2026-10-01",
-            "--port",
-            str(port),
-        ],
+def _serve(*args: str) -> subprocess.Popen[str]:
+    """``openmeg prices serve`` with two days of synthetic prices."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "openmeg", "prices", "serve", "--days", "2", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_prices_serve_command(tmp_path: object) -> None:
+    port = free_port()
+    proc = _serve("--start", "2026-10-01", "--port", str(port))
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("serving 192 intervals")
@@ -107,8 +99,6 @@ def test_prices_serve_command(tmp_path: object) -> None:
 
 async def test_prices_serve_pushes_the_schedule_on_mqtt(mqtt_address: tuple[str, int]) -> None:
     import asyncio
-    import subprocess
-    import sys
     from datetime import timedelta
 
     from openmeg.core.messages import MarketPrices
@@ -118,26 +108,7 @@ async def test_prices_serve_pushes_the_schedule_on_mqtt(mqtt_address: tuple[str,
     bus = await MqttBus(host, mport).connect()
     sub = await bus.subscribe("meg/demo/market/prices")
     today = datetime.now(UTC).date().isoformat()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "openmeg",
-            "prices",
-            "serve",
-            "--days",
-            "2",
-            "--start",
-            today,
-            "--port",
-            str(free_port()),
-            "--mqtt",
-            f"{host}:{mport}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _serve("--start", today, "--port", str(free_port()), "--mqtt", f"{host}:{mport}")
     try:
         _, msg = await sub.get(timeout=30)
     finally:
