@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from openmeg.api.app import create_app
+from openmeg.api.context import ApiServices
+from openmeg.api.server import ApiServer
+from openmeg.api.stream import StreamHub
+from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
 from openmeg.core.bus import Subscription as BusSubscription
 from openmeg.core.clock import Clock
-from openmeg.core.errors import DeviceError
+from openmeg.core.errors import DeviceError, OpenMegError
+from openmeg.core.identity import Identities, Tokens
 from openmeg.core.messages import (
+    CommandMessage,
+    CommandResult,
     DeviceAdd,
     DeviceAdded,
     PointUpdate,
     TradingAccounts,
+    command_result_topic,
+    command_topic,
     device_add_topic,
     device_added_topic,
     parse_device_address,
@@ -159,6 +171,8 @@ class LiveMeg:
         self.time_sync, self.time_sync_every_s = time_sync, time_sync_every_s
         self._synced_at: datetime | None = None
         self._time_alarm = ""
+        self.readings_ingested = 0
+        self.feeder_poll_ms = 0.0
         self.servers: DeviceServers | None = None
         self.feeder: DerDataFeeder | None = None
         on_wire: set[str] = set()
@@ -242,7 +256,9 @@ class LiveMeg:
         await self.prices.update(self.plant.time)
         if self.feeder is not None:
             await self._handle_device_adds()
+            t0 = time.perf_counter()
             await self.feeder.poll()
+            self.feeder_poll_ms = (time.perf_counter() - t0) * 1000.0
         await self._collect_readings()
         await self.historian.pump()
         await self.scada.pump()
@@ -296,7 +312,10 @@ class LiveMeg:
                 for r in b.readings
             ]
             frame = pd.DataFrame(rows, columns=["meter", "channel", "interval_start", "value_kwh"])
-            self.readings.ingest(frame, meters=self._meter_ids, source="head-end", received_at=now)
+            report = self.readings.ingest(
+                frame, meters=self._meter_ids, source="head-end", received_at=now
+            )
+            self.readings_ingested += report.new
         for meter in sorted({batch.meter for batch in closed}):
             await self._account(meter)
         self._clear_local_market(closed)
@@ -330,6 +349,40 @@ class LiveMeg:
             }
             with contextlib.suppress(MarketError):  # settled already (after a restart)
                 self.local_market.clear_interval(start, pos, buy=buy, sell=sell, limits=limits)
+
+    async def command(self, device: str, name: str, value: float, user: str) -> CommandResult:
+        """Carry out an operator's command: through the field (the DER data feeder) when the
+        device serves the point on the wire, else through the runtime; the device's answer."""
+        link = self.feeder.links.get(device) if self.feeder is not None else None
+        if link is not None and name in {p.point for p in link.device.points if p.writable}:
+            return await self.scada.command(device, name, value, user=user, ts=self.plant.time)
+        site = self.site.site.id
+        results = await self.bus.subscribe(command_result_topic(site, device, name))
+        try:
+            await self.bus.publish(
+                command_topic(site, device, name),
+                CommandMessage(
+                    site=site, device=device, name=name, value=value, ts=self.plant.time, user=user
+                ),
+            )
+            while True:
+                _, msg = await results.get(timeout=10.0)
+                if isinstance(msg, CommandResult):
+                    return msg
+        finally:
+            await self.bus.unsubscribe(results)
+
+    def figures(self) -> dict[str, float]:
+        """Running figures for the metrics."""
+        return {
+            "cycle_time_ms": self.status.cycle_ms,
+            "cycles": float(self.status.cycles),
+            "feeder_poll_ms": self.feeder_poll_ms,
+            "feeder_devices": float(len(self.feeder.links)) if self.feeder is not None else 0.0,
+            "readings_ingested": float(self.readings_ingested),
+            "alarms_active": float(len(self.scada.alarms(active_only=True))),
+            "commands": float(self.status.commands),
+        }
 
     async def _synchronise(self) -> None:
         """Ask the time server now and then; raise or clear the time alarm."""
@@ -466,3 +519,69 @@ class _PlantClock:
 
     def now(self) -> datetime:
         return self._plant.time
+
+    async def sleep(self, seconds: float) -> None:
+        """The plant's time moves by its own steps; waiting here waits real time."""
+        await asyncio.sleep(seconds)
+
+
+def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> ApiServices:
+    """What the API serves from, for a live MEG; real time (``wall``) for tokens and logins."""
+    identities = Identities(meg.store)
+    return ApiServices(
+        site=meg.site,
+        store=meg.store,
+        bus=meg.bus,
+        clock=meg.plant_clock,
+        wall=wall,
+        identities=identities,
+        tokens=Tokens(identities.signing_key(), issuer=meg.site.site.id, ttl_s=token_ttl_s),
+        audit=AuditLog(meg.store),
+        scada=meg.scada,
+        status=lambda: meg.status,
+        command=meg.command,
+        readings=meg.readings,
+        trading=meg.trading,
+        book=meg.book,
+        local_market=meg.local_market,
+        figures=meg.figures,
+    )
+
+
+class LiveApi:
+    """The API and dashboard of a live MEG, served in its event loop."""
+
+    def __init__(
+        self,
+        meg: LiveMeg,
+        wall: Clock,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+    ) -> None:
+        self.services = api_services(meg, wall)
+        self.hub = StreamHub(meg.site.site.id, meg.bus)
+        self.server = ApiServer(
+            create_app(self.services, self.hub),
+            host=host,
+            port=port,
+            certfile=certfile,
+            keyfile=keyfile,
+        )
+        self.admin_password: str | None = None
+
+    async def start(self) -> None:
+        """Listen; on the first run, create the operator ``admin`` (password kept here once)."""
+        self.admin_password = self.services.identities.ensure_admin(self.services.clock.now())
+        await self.hub.start()
+        try:
+            await self.server.start()
+        except OpenMegError:
+            await self.hub.stop()
+            raise
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.hub.stop()

@@ -201,6 +201,13 @@ def run(
     time_server: str = typer.Option(
         "", help="an authorised NTP server HOST:PORT: start on its time, alarm if it is lost"
     ),
+    api: bool = typer.Option(True, help="serve the API and the dashboard"),
+    api_host: str = typer.Option("127.0.0.1", help="the API's address"),
+    api_port: int = typer.Option(8000, min=0, max=65535, help="the API's port"),
+    tls_dir: Path | None = typer.Option(
+        None,
+        help="serve HTTPS with server.pem and server.key from this folder (openmeg certs init)",
+    ),
 ) -> None:
     """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly.
 
@@ -230,6 +237,17 @@ def run(
             err_console.print("error: --time-server takes HOST:PORT", markup=False)
             raise typer.Exit(EXIT_BAD_INPUT)
         live_options["time_sync"] = TimeSync(WallClock(), host, int(port))
+    api_options: dict[str, object] | None = None
+    if api:
+        api_options = {"host": api_host, "port": api_port}
+        if tls_dir is not None:
+            cert, key = tls_dir / "server.pem", tls_dir / "server.key"
+            if not cert.exists() or not key.exists():
+                err_console.print(
+                    f"error: no server.pem and server.key in {tls_dir}: run openmeg certs init"
+                )
+                raise typer.Exit(EXIT_BAD_INPUT)
+            api_options |= {"certfile": cert, "keyfile": key}
     try:
         asyncio.run(
             _run_live(
@@ -242,6 +260,7 @@ def run(
                 status,
                 modbus_port if modbus else None,
                 live_options,
+                api_options,
             )
         )
     except OpenMegError as err:
@@ -260,6 +279,7 @@ async def _run_live(
     show: bool,
     modbus_port: int | None,
     live_options: dict[str, object],
+    api_options: dict[str, object] | None,
 ) -> None:
     import asyncio
     import contextlib
@@ -315,6 +335,26 @@ async def _run_live(
             f"cannot serve the devices from port {modbus_port}: {err}; "
             "choose another with --modbus-port, or --no-modbus"
         ) from err
+    web: LiveApi | None = None
+    if api_options is not None:
+        from openmeg.app import LiveApi
+        from openmeg.core.clock import WallClock
+
+        web = LiveApi(meg, WallClock(), **api_options)  # type: ignore[arg-type]
+        try:
+            await web.start()
+        except OpenMegError:
+            await meg.stop()
+            await bus.close()
+            db.close()
+            raise
+        if web.admin_password:
+            err_console.print(
+                f"first run: user admin, password {web.admin_password} "
+                "(shown this once: keep it safe)",
+                markup=False,
+            )
+        err_console.print(f"API and dashboard on {web.server.url} (API docs at /docs)")
     if meg.servers is not None:
         plan = meg.servers.plan
         err_console.print(
@@ -361,6 +401,8 @@ async def _run_live(
         else:
             await meg.run(stop, max_cycles=cycles)
     finally:
+        if web is not None:
+            await web.stop()
         await meg.stop()
         await bus.close()
         db.close()

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Debian packages the test suite talks to as independent peers: mbpoll (a libmodbus Modbus
-# master) and chrony (an NTP server on a loopback port).
+# master), chrony (an NTP server on a loopback port), chromium (the dashboard's browser tests,
+# driven by Playwright; no browser is downloaded) and wrk (the API load benchmark).
 # Installs what is missing when run as root with apt-get; otherwise says what to install.
 set -euo pipefail
 missing=()
 command -v mbpoll >/dev/null 2>&1 || missing+=(mbpoll)
 command -v chronyd >/dev/null 2>&1 || [ -x /usr/sbin/chronyd ] || missing+=(chrony)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing ${missing[*]} from Debian's packages" >&2

@@ -1,0 +1,49 @@
+"""Authentication and authorisation for every route: a bearer token, then the role matrix."""
+
+from __future__ import annotations
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from openmeg.api.context import ApiServices, Scope, scope_of
+from openmeg.api.roles import ROLE_MATRIX
+from openmeg.core.identity import AuthError, Principal
+
+TOKEN_URL = "/api/v1/auth/token"
+bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+def services(request: Request) -> ApiServices:
+    svc: ApiServices = request.app.state.services
+    return svc
+
+
+def principal(
+    request: Request,
+    token: str | None = Depends(bearer),
+    svc: ApiServices = Depends(services),
+) -> Principal:
+    """Who calls, if their token is good and their role may use this route."""
+    if not token:
+        raise HTTPException(
+            401, "log in first: POST /api/v1/auth/token", {"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        who = svc.tokens.verify(token, now=svc.wall.now())
+    except AuthError as err:
+        raise HTTPException(401, str(err), {"WWW-Authenticate": "Bearer"}) from err
+    endpoint = request.scope.get("endpoint")
+    allowed = ROLE_MATRIX.get(getattr(endpoint, "__name__", ""), frozenset())
+    if who.role not in allowed:
+        raise HTTPException(403, f"the role {who.role} may not do this")
+    return who
+
+
+def scope(who: Principal = Depends(principal), svc: ApiServices = Depends(services)) -> Scope:
+    return scope_of(svc.site, who)
+
+
+ERRORS = {
+    401: {"description": "not logged in, or the token expired"},
+    403: {"description": "the role may not do this, or the data is somebody else's"},
+}

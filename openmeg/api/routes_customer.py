@@ -1,0 +1,372 @@
+"""Customers' data: meters and readings, bills, basic charges, prices, trading, revenue and the
+local market. A prosumer sees their own only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from openmeg.api.auth import ERRORS, principal, scope, services
+from openmeg.api.context import ApiServices, Scope
+from openmeg.api.routes_operation import span
+from openmeg.api.schemas import (
+    AccountsOut,
+    BillLineOut,
+    BillOut,
+    EditIn,
+    MeterOut,
+    PriceOut,
+    ReadingOut,
+    RevenueOut,
+    SettlementOut,
+    ShareOut,
+    TradingIn,
+    TradingOut,
+    WindowIn,
+)
+from openmeg.core.identity import Principal
+from openmeg.customer.revenue_calc import CentralRevenueCalculator, revenue_devices
+from openmeg.customer.trading import ReferencePrices
+from openmeg.customer.trading_desk import TradingError, meter_of, trading_accounts
+from openmeg.operation.mdms.validated import EditError, ValidatedReadings
+from openmeg.provider.basic_charge_run import basic_charge_month
+from openmeg.provider.billing_run import run_billing
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
+PERIOD = Query(..., pattern=r"^\d{4}-\d{2}$", description="a month, YYYY-MM")
+
+
+def _customer(svc: ApiServices, customer: str, seen: Scope) -> None:
+    if customer not in {c.id for c in svc.site.customers}:
+        raise HTTPException(404, f"no customer {customer!r}")
+    seen.customer(customer)
+
+
+@router.get("/meters", response_model=list[MeterOut])
+def meters_list(
+    svc: ApiServices = Depends(services), seen: Scope = Depends(scope)
+) -> list[MeterOut]:
+    return [
+        MeterOut(id=m.id, customer=m.customer, parent=m.parent, devices=list(m.devices))
+        for m in svc.site.meters
+        if seen.everything or m.id in seen.meters
+    ]
+
+
+@router.get("/meters/{meter}/readings", response_model=list[ReadingOut])
+def meter_readings(
+    meter: str,
+    start: datetime = Query(...),
+    end: datetime = Query(...),
+    channel: str = Query("import", pattern="^(import|export)$"),
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> list[ReadingOut]:
+    """Raw 15-minute readings as the meter delivered them."""
+    if meter not in {m.id for m in svc.site.meters}:
+        raise HTTPException(404, f"no meter {meter!r}")
+    seen.meter(meter)
+    t0, t1 = span(start, end)
+    series = svc.readings.series(meter, channel, t0, t1)
+    return [ReadingOut(interval_start=t, value_kwh=v) for t, v in series.items()]
+
+
+@router.post("/meters/{meter}/edits", status_code=201)
+def meter_edit(
+    meter: str,
+    body: EditIn,
+    who: Principal = Depends(principal),
+    svc: ApiServices = Depends(services),
+) -> dict[str, int]:
+    """A manual edit of a validated reading: a new version, with who and why, audited."""
+    if meter not in {m.id for m in svc.site.meters}:
+        raise HTTPException(404, f"no meter {meter!r}")
+    if body.interval_start.tzinfo is None:
+        raise HTTPException(422, "give the interval start with a time zone")
+    now = svc.clock.now()
+    try:
+        version = ValidatedReadings(svc.store, svc.site.site.id).edit(
+            meter,
+            body.channel,
+            body.interval_start,
+            body.value_kwh,
+            user=who.name,
+            reason=body.reason,
+            now=now,
+        )
+    except EditError as err:
+        raise HTTPException(422, str(err)) from err
+    svc.audit.append(
+        ts=now,
+        actor=who.name,
+        action="meter_edit",
+        target=f"{meter}/{body.channel}/{body.interval_start.isoformat()}",
+        detail={"value_kwh": body.value_kwh, "reason": body.reason, "version": version},
+    )
+    return {"version": version}
+
+
+@router.get("/bills/{customer}", response_model=BillOut)
+def bill_of(
+    customer: str,
+    period: str = PERIOD,
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> BillOut:
+    _customer(svc, customer, seen)
+    try:
+        outcomes = run_billing(svc.site, svc.store, period, customers={customer})
+    except ValueError as err:
+        raise HTTPException(422, str(err)) from err
+    if not outcomes:
+        raise HTTPException(404, f"{customer} has no tariff or no meter to bill")
+    o = outcomes[0]
+    if o.bill is None:
+        raise HTTPException(409, f"no bill yet: {o.problem}")
+    b = o.bill
+    return BillOut(
+        customer=b.customer,
+        meter=b.meter,
+        tariff=b.tariff,
+        start=b.start.to_pydatetime(),
+        end=b.end.to_pydatetime(),
+        lines=[
+            BillLineOut(
+                description=line.description,
+                quantity=float(line.quantity),
+                unit=line.unit,
+                rate=float(line.rate),
+                amount=float(line.amount),
+            )
+            for line in b.lines
+        ],
+        total=float(b.total),
+    )
+
+
+@router.get("/basic-charges/{building}", response_model=list[ShareOut])
+def basic_charge_of(
+    building: str,
+    month: str = PERIOD,
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> list[ShareOut]:
+    """The owners' shares of the building's basic charge (a prosumer sees their own)."""
+    if building not in {b.id for b in svc.site.buildings}:
+        raise HTTPException(404, f"no building {building!r}")
+    owners = {c.id for c in svc.site.customers if c.building == building}
+    if not seen.everything and not owners & seen.customers:
+        raise HTTPException(403, "you own no part of this building")
+    try:
+        statements = basic_charge_month(svc.site, svc.store, building, month)
+    except ValueError as err:
+        raise HTTPException(409, str(err)) from err
+    return [
+        ShareOut(
+            owner=s.owner,
+            share=s.share,
+            days_present=s.days_present,
+            peak_kw=s.peak_kw,
+            estimated_intervals=s.estimated_intervals,
+            amount=float(s.amount),
+        )
+        for s in statements
+        if seen.everything or s.owner in seen.customers
+    ]
+
+
+@router.get("/prices", response_model=list[PriceOut])
+def prices_between(
+    start: datetime = Query(...),
+    end: datetime = Query(...),
+    svc: ApiServices = Depends(services),
+    who: Principal = Depends(principal),
+) -> list[PriceOut]:
+    """The market's price changes over a period, as the price synchronising unit keeps them."""
+    t0, t1 = span(start, end)
+    s = svc.book.schedule(t0, t1)
+    return [
+        PriceOut(effective_from=datetime.fromtimestamp(t, tz=t0.tzinfo), buy=b, sell=p)
+        for t, b, p in zip(s.change_at_s, s.buy, s.sell, strict=True)
+    ]
+
+
+@router.get("/prices/now", response_model=PriceOut, responses={404: {"description": "none"}})
+def price_now(
+    svc: ApiServices = Depends(services), who: Principal = Depends(principal)
+) -> PriceOut:
+    now = svc.clock.now()
+    price = svc.book.price_at(now)
+    if price is None:
+        raise HTTPException(404, f"no market price known for {now.isoformat()}")
+    return PriceOut(effective_from=now, buy=price[0], sell=price[1])
+
+
+def _trading_out(customer: str, svc: ApiServices) -> TradingOut:
+    t = svc.trading.get(customer)
+    if t is None:
+        raise HTTPException(404, f"{customer} does not trade")
+    return TradingOut(
+        customer=customer,
+        windows=[
+            WindowIn(purchase=r.purchase, sale=r.sale, from_hour=r.from_hour, to_hour=r.to_hour)
+            for r in t.references
+        ],
+        incentive_per_kwh=t.incentive_per_kwh,
+    )
+
+
+@router.get("/trading/{customer}", response_model=TradingOut)
+def trading_get(
+    customer: str, svc: ApiServices = Depends(services), seen: Scope = Depends(scope)
+) -> TradingOut:
+    _customer(svc, customer, seen)
+    return _trading_out(customer, svc)
+
+
+@router.put("/trading/{customer}", response_model=TradingOut)
+def trading_put(
+    customer: str,
+    body: TradingIn,
+    who: Principal = Depends(principal),
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> TradingOut:
+    """Set the reference prices (the trading price setting unit)."""
+    _customer(svc, customer, seen)
+    now = svc.clock.now()
+    try:
+        refs = [
+            ReferencePrices(
+                purchase=w.purchase, sale=w.sale, from_hour=w.from_hour, to_hour=w.to_hour
+            )
+            for w in body.windows
+        ]
+        svc.trading.set(
+            customer, refs, user=who.name, now=now, incentive_per_kwh=body.incentive_per_kwh
+        )
+    except (ValueError, TradingError) as err:
+        raise HTTPException(422, str(err)) from err
+    svc.audit.append(
+        ts=now,
+        actor=who.name,
+        action="config",
+        target=f"trading/{customer}",
+        detail=body.model_dump(),
+    )
+    return _trading_out(customer, svc)
+
+
+@router.delete("/trading/{customer}", status_code=204)
+def trading_delete(
+    customer: str,
+    who: Principal = Depends(principal),
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> None:
+    _customer(svc, customer, seen)
+    now = svc.clock.now()
+    try:
+        svc.trading.clear(customer, user=who.name, now=now)
+    except TradingError as err:
+        raise HTTPException(422, str(err)) from err
+    svc.audit.append(
+        ts=now,
+        actor=who.name,
+        action="config",
+        target=f"trading/{customer}",
+        detail={"stopped": True},
+    )
+
+
+@router.get("/trading/{customer}/accounts", response_model=AccountsOut)
+def trading_accounts_of(
+    customer: str,
+    start: datetime = Query(...),
+    end: datetime = Query(...),
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> AccountsOut:
+    """Purchases, sales and incentives from the customer's smart meter at market prices."""
+    _customer(svc, customer, seen)
+    t0, t1 = span(start, end)
+    try:
+        meter = meter_of(svc.site, customer)
+    except TradingError as err:
+        raise HTTPException(422, str(err)) from err
+    t = svc.trading.get(customer)
+    r = trading_accounts(
+        svc.readings, svc.book, meter, t0, t1, incentive_per_kwh=t.incentive_per_kwh if t else 0.0
+    )
+    a = r.accounts
+    return AccountsOut(
+        customer=customer,
+        start=t0,
+        end=t1,
+        purchases=float(a.purchases),
+        sales=float(a.sales),
+        incentives=float(a.incentives),
+        net=float(a.net),
+        import_kwh=r.import_kwh,
+        export_kwh=r.export_kwh,
+        missing_intervals=r.missing_intervals,
+    )
+
+
+@router.get("/revenue", response_model=list[RevenueOut])
+def revenue_of(
+    start: datetime = Query(...),
+    end: datetime = Query(...),
+    by: str = Query("day", pattern="^(interval|hour|day|month)$"),
+    device: list[str] = Query([], max_length=200),
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> list[RevenueOut]:
+    """What each power device earned (the energy revenue calculating system)."""
+    t0, t1 = span(start, end)
+    known = [d for d in revenue_devices(svc.site) if seen.sees_device(d)]
+    for d in device:
+        if d not in revenue_devices(svc.site):
+            raise HTTPException(404, f"no power device with a meter of its own: {d!r}")
+        seen.device(d)
+    chosen = device or known
+    if not chosen:
+        return []
+    table = CentralRevenueCalculator(chosen, svc.readings, svc.book).table(t0, t1)
+    periods = table.by_period(by, svc.site.site.timezone)
+    totals = table.totals()
+    return [
+        RevenueOut(
+            device=d,
+            out_kwh=float(totals.loc[d, "out_kwh"]),
+            in_kwh=float(totals.loc[d, "in_kwh"]),
+            revenue=float(totals.loc[d, "revenue"]),
+            periods={str(k): float(v) for k, v in periods[d].items()},
+        )
+        for d in chosen
+    ]
+
+
+@router.get("/market/settlement", response_model=list[SettlementOut])
+def market_settlement_of(
+    start: datetime = Query(...),
+    end: datetime = Query(...),
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> list[SettlementOut]:
+    """The local market's settlement per interval and prosumer."""
+    t0, t1 = span(start, end)
+    rows = svc.local_market.settlement(t0, t1)
+    return [
+        SettlementOut(
+            interval_start=r.interval_start.to_pydatetime(),
+            customer=r.customer,
+            clearing_price=None if r.clearing_price != r.clearing_price else r.clearing_price,
+            local_kwh=r.local_kwh,
+            utility_kwh=r.utility_kwh,
+            money=r.money,
+        )
+        for r in rows.itertuples()
+        if seen.everything or r.customer in seen.customers
+    ]

@@ -1,0 +1,241 @@
+"""The MEG's operation: site, devices, live values and their history, commands, alarms, events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from openmeg.api.auth import ERRORS, principal, scope, services
+from openmeg.api.context import ApiServices, Scope
+from openmeg.api.schemas import (
+    AlarmOut,
+    CommandIn,
+    CommandOut,
+    DeviceOut,
+    EventOut,
+    LiveOut,
+    PointValue,
+    SiteOut,
+)
+from openmeg.core.identity import Principal
+from openmeg.core.points import UNIT_OF_NAME, PointId
+from openmeg.core.store import as_utc
+from openmeg.operation.scada import Alarm
+
+router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
+WRITABLE = frozenset(
+    {"p_set_kw", "p_limit_pct", "connected", "utility_available", "switch_command"}
+)
+MAX_SPAN = timedelta(days=31)
+RESOLUTIONS = {"raw": None, "1min": "1min", "15min": "15min", "1h": "1h"}
+
+
+def span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """A period asked for: with time zones, in order, at most 31 days."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(422, "give start and end with a time zone, e.g. 2026-10-01T00:00Z")
+    if end <= start:
+        raise HTTPException(422, "end must come after start")
+    if end - start > MAX_SPAN:
+        raise HTTPException(422, "at most 31 days at a time")
+    return as_utc(start), as_utc(end)
+
+
+@router.get("/site", response_model=SiteOut)
+def site_summary(svc: ApiServices = Depends(services), seen: Scope = Depends(scope)) -> SiteOut:
+    s = svc.site
+    customers = [c.id for c in s.customers if seen.everything or c.id in seen.customers]
+    return SiteOut(
+        id=s.site.id,
+        name=s.site.name,
+        timezone=s.site.timezone,
+        devices=len(s.devices),
+        meters=len(s.meters),
+        customers=customers,
+    )
+
+
+def _device(svc: ApiServices, device_id: str) -> DeviceOut:
+    d = next((d for d in svc.site.devices if d.id == device_id), None)
+    if d is None:
+        raise HTTPException(404, f"no device {device_id!r}")
+    values = svc.scada.state.values.get(device_id, {})
+    return DeviceOut(
+        id=d.id,
+        kind=d.kind,
+        bus=d.bus,
+        owner=getattr(d, "owner", None),
+        domain=svc.site.domains().get(d.id, "der"),
+        values={n: v.value for n, v in values.items() if v.value == v.value},
+    )
+
+
+@router.get("/devices", response_model=list[DeviceOut])
+def devices_list(
+    svc: ApiServices = Depends(services), seen: Scope = Depends(scope)
+) -> list[DeviceOut]:
+    return [_device(svc, d.id) for d in svc.site.devices if seen.sees_device(d.id)]
+
+
+@router.get("/devices/{device}", response_model=DeviceOut)
+def device_detail(
+    device: str, svc: ApiServices = Depends(services), seen: Scope = Depends(scope)
+) -> DeviceOut:
+    out = _device(svc, device)
+    seen.device(device)
+    return out
+
+
+@router.get("/live", response_model=LiveOut)
+def live_snapshot(svc: ApiServices = Depends(services), seen: Scope = Depends(scope)) -> LiveOut:
+    """The MEG now: mode, frequency, exchange at the PCC, every device's latest values."""
+    st = svc.status()
+    state = svc.scada.state
+    devices = {
+        d: {n: v.value for n, v in pts.items() if v.value == v.value}
+        for d, pts in state.values.items()
+        if seen.sees_device(d) or (seen.everything or d in ("pcc", "grid"))
+    }
+    if not seen.everything:
+        devices = {d: v for d, v in devices.items() if d in seen.devices or d == "pcc"}
+    return LiveOut(
+        ts=st.ts,
+        mode=st.mode,
+        frequency_hz=st.frequency_hz,
+        import_kw=st.import_kw,
+        cycles=st.cycles,
+        cycle_ms=st.cycle_ms,
+        devices=devices,
+        alarms=[a.key for a in svc.scada.alarms(active_only=True)] if seen.everything else [],
+    )
+
+
+@router.get("/points/{device}/{name}/history", response_model=list[PointValue])
+def point_history(
+    device: str,
+    name: str,
+    start: datetime = Query(...),
+    end: datetime = Query(...),
+    resolution: Literal["raw", "1min", "15min", "1h"] = "raw",
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> list[PointValue]:
+    """Stored values of one point; means over 1 min, 15 min or 1 h if asked."""
+    if name not in UNIT_OF_NAME:
+        raise HTTPException(404, f"no point name {name!r} in the vocabulary")
+    seen.device(device)
+    t0, t1 = span(start, end)
+    points = svc.store.history(PointId(site=svc.site.site.id, device=device, name=name), t0, t1)
+    rule = RESOLUTIONS[resolution]
+    if rule is None:
+        return [
+            PointValue(ts=p.ts, value=p.value if p.value == p.value else None, quality=p.quality)
+            for p in points[:20_000]
+        ]
+    series = pd.Series(
+        [p.value for p in points], index=pd.DatetimeIndex([p.ts for p in points]), dtype=float
+    )
+    means = series.resample(rule).mean().dropna() if len(series) else series
+    return [
+        PointValue(ts=t.to_pydatetime(), value=float(v), quality="good") for t, v in means.items()
+    ]
+
+
+@router.post(
+    "/commands",
+    response_model=CommandOut,
+    responses={422: {"description": "refused: nothing was changed"}},
+)
+async def send_command(
+    body: CommandIn, who: Principal = Depends(principal), svc: ApiServices = Depends(services)
+) -> CommandOut:
+    """Write a point on a device (a setpoint, a limit, a switch); acknowledged by the device."""
+    known = {d.id for d in svc.site.devices} | {"pcc"}
+    if body.device not in known:
+        raise HTTPException(422, f"no device {body.device!r}")
+    if body.name not in WRITABLE:
+        raise HTTPException(
+            422, f"{body.name!r} cannot be written; writable: {', '.join(sorted(WRITABLE))}"
+        )
+    result = await svc.command(body.device, body.name, body.value, who.name)
+    svc.audit.append(
+        ts=svc.clock.now(),
+        actor=who.name,
+        action="command",
+        target=f"{body.device}/{body.name}",
+        detail={"value": body.value, "accepted": result.accepted, "reason": result.reason},
+    )
+    if not result.accepted:
+        raise HTTPException(422, f"refused by {body.device}: {result.reason}")
+    return CommandOut(
+        device=result.device,
+        name=result.name,
+        value=result.value,
+        accepted=result.accepted,
+        reason=result.reason,
+        ts=result.ts,
+    )
+
+
+def _alarm_out(a: Alarm) -> AlarmOut:
+    return AlarmOut(
+        key=a.key,
+        source=a.source,
+        code=a.code,
+        text=a.text,
+        severity=a.severity,
+        raised_at=a.raised_at,
+        active=a.active,
+        acknowledged=a.acknowledged,
+        acknowledged_by=a.acknowledged_by,
+    )
+
+
+@router.get("/alarms", response_model=list[AlarmOut])
+def alarms_list(
+    active: bool = Query(True, description="only the active ones"),
+    svc: ApiServices = Depends(services),
+    who: Principal = Depends(principal),
+) -> list[AlarmOut]:
+    return [_alarm_out(a) for a in svc.scada.alarms(active_only=active)]
+
+
+@router.post("/alarms/{source}/{code}/ack", response_model=AlarmOut)
+def alarm_acknowledge(
+    source: str,
+    code: str,
+    who: Principal = Depends(principal),
+    svc: ApiServices = Depends(services),
+) -> AlarmOut:
+    now = svc.clock.now()
+    try:
+        alarm = svc.scada.acknowledge(f"{source}/{code}", user=who.name, ts=now)
+    except KeyError as err:
+        raise HTTPException(404, str(err.args[0])) from err
+    svc.audit.append(ts=now, actor=who.name, action="alarm_ack", target=alarm.key)
+    return _alarm_out(alarm)
+
+
+@router.get("/events", response_model=list[EventOut])
+def events_list(
+    kind: str | None = Query(None, max_length=32),
+    limit: int = Query(200, ge=1, le=5000),
+    svc: ApiServices = Depends(services),
+    who: Principal = Depends(principal),
+) -> list[EventOut]:
+    rows = svc.store.events(svc.site.site.id, kind=kind)[-limit:]
+    return [
+        EventOut(
+            id=r["id"],
+            ts=as_utc(r["ts"]),
+            kind=r["kind"],
+            source=r["source"],
+            code=r["code"],
+            text=r["text"],
+            severity=r["severity"],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,71 @@
+"""Serving the API with uvicorn inside the MEG's own event loop (HTTP, or HTTPS with the
+site's certificate)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from openmeg.core.errors import OpenMegError
+
+
+class _QuietServer(uvicorn.Server):
+    """Leaves signals to the MEG: Ctrl-C stops the MEG, which stops the API."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class ApiServer:
+    def __init__(
+        self,
+        app: FastAPI,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        certfile: Path | None = None,
+        keyfile: Path | None = None,
+    ) -> None:
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=str(certfile) if certfile else None,
+            ssl_keyfile=str(keyfile) if keyfile else None,
+            ws_ping_interval=None,
+        )
+        self.server = _QuietServer(config)
+        self.scheme = "https" if certfile else "http"
+        self.host, self.port = host, port
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    async def start(self, timeout_s: float = 10.0) -> None:
+        self._task = asyncio.create_task(self.server.serve(), name="openmeg-api")
+        for _ in range(int(timeout_s / 0.02)):
+            if self.server.started:
+                return
+            if self._task.done():
+                break
+            await asyncio.sleep(0.02)
+        await self.stop()
+        raise OpenMegError(f"the API could not listen on {self.host}:{self.port}")
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError, SystemExit, OSError):
+            await self._task
+        self._task = None

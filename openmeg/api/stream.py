@@ -1,0 +1,155 @@
+"""The WebSocket stream: point updates, alarms and mode changes from the bus, batched a few
+times a second, each client receiving what it subscribed to (a prosumer: their own devices).
+
+A client connects to ``/api/v1/stream?token=...`` and may send, at any time,
+``{"subscribe": {"topics": ["points", "alarms", "modes"], "devices": ["*"]}}``. Frames are
+``{"ts": ..., "points": [[device, name, value, ts], ...], "alarms": [...], "modes": [...]}``.
+A client too slow to take its frames loses the oldest ones, never stalls the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from openmeg.api.context import Scope
+from openmeg.core.bus import Bus
+from openmeg.core.bus import Subscription as BusSubscription
+from openmeg.core.messages import AlarmMessage, ModeChange, PointUpdate
+
+TOPICS = frozenset({"points", "alarms", "modes"})
+QUEUE = 64
+
+
+@dataclass(eq=False, kw_only=True)
+class StreamClient:
+    socket: WebSocket
+    scope: Scope
+    topics: frozenset[str] = TOPICS
+    devices: frozenset[str] = frozenset({"*"})
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE))
+    dropped: int = 0
+
+    def key(self) -> tuple[Any, ...]:
+        """Clients with the same key get the same frame (encoded once)."""
+        seen = None if self.scope.everything else self.scope.devices
+        return (self.topics, self.devices, seen)
+
+    def wants(self, device: str) -> bool:
+        return ("*" in self.devices or device in self.devices) and self.scope.sees_device(device)
+
+    def offer(self, frame: str) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(frame)
+
+
+class StreamHub:
+    def __init__(self, site: str, bus: Bus, *, flush_every_s: float = 0.2) -> None:
+        self.site, self.bus, self.flush_every_s = site, bus, flush_every_s
+        self.clients: set[StreamClient] = set()
+        self._sub: BusSubscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.frames_sent = 0
+
+    async def start(self) -> None:
+        self._sub = await self.bus.subscribe(f"meg/{self.site}/#")
+        self._task = asyncio.create_task(self._run(), name="openmeg-stream-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._sub is not None:
+            await self.bus.unsubscribe(self._sub)
+            self._sub = None
+
+    async def _run(self) -> None:
+        assert self._sub is not None
+        points: dict[tuple[str, str], list[Any]] = {}
+        alarms: list[dict[str, Any]] = []
+        modes: list[dict[str, Any]] = []
+        next_flush = time.monotonic() + self.flush_every_s
+        while True:
+            wait = max(0.0, next_flush - time.monotonic())
+            try:
+                _, msg = await self._sub.get(timeout=wait)
+            except TimeoutError:
+                msg = None
+            if isinstance(msg, PointUpdate):
+                value = msg.value if msg.value == msg.value else None
+                points[(msg.device, msg.name)] = [msg.device, msg.name, value, msg.ts.isoformat()]
+            elif isinstance(msg, AlarmMessage):
+                alarms.append(msg.model_dump(mode="json", exclude={"v", "type"}))
+            elif isinstance(msg, ModeChange):
+                modes.append({"mode": msg.mode, "ts": msg.ts.isoformat()})
+            if time.monotonic() >= next_flush:
+                if points or alarms or modes:
+                    self._flush(list(points.values()), alarms, modes)
+                points, alarms, modes = {}, [], []
+                next_flush = time.monotonic() + self.flush_every_s
+
+    def _flush(
+        self, points: list[list[Any]], alarms: list[dict[str, Any]], modes: list[dict[str, Any]]
+    ) -> None:
+        encoded: dict[tuple[Any, ...], str | None] = {}
+        sent_at = time.time()
+        for client in list(self.clients):
+            key = client.key()
+            if key not in encoded:
+                frame: dict[str, Any] = {"sent_at": sent_at}
+                if "points" in client.topics:
+                    frame["points"] = [p for p in points if client.wants(p[0])]
+                if "alarms" in client.topics and client.scope.everything:
+                    frame["alarms"] = alarms
+                if "modes" in client.topics:
+                    frame["modes"] = modes
+                has = any(frame.get(k) for k in ("points", "alarms", "modes"))
+                encoded[key] = json.dumps(frame) if has else None
+            text = encoded[key]
+            if text is not None:
+                client.offer(text)
+                self.frames_sent += 1
+
+    async def serve(self, client: StreamClient) -> None:
+        """Send the client its frames and take its subscriptions until it goes away."""
+        self.clients.add(client)
+        sender = asyncio.create_task(self._send(client))
+        try:
+            while True:
+                message = await client.socket.receive_json()
+                self._subscribe(client, message)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        except ValueError:
+            await client.socket.close(code=1003, reason="send JSON")
+        finally:
+            self.clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _send(self, client: StreamClient) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                await client.socket.send_text(await client.queue.get())
+
+    def _subscribe(self, client: StreamClient, message: Any) -> None:
+        sub = message.get("subscribe") if isinstance(message, dict) else None
+        if not isinstance(sub, dict):
+            return
+        topics = sub.get("topics", list(TOPICS))
+        devices = sub.get("devices", ["*"])
+        if isinstance(topics, list) and all(isinstance(t, str) for t in topics):
+            client.topics = frozenset(topics) & TOPICS
+        if isinstance(devices, list) and all(isinstance(d, str) for d in devices):
+            client.devices = frozenset(devices)

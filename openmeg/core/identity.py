@@ -1,0 +1,219 @@
+"""Identity and authorisation (Y.2071 clause 11): users with argon2id password hashes, API
+clients with secrets, four roles, JSON Web Tokens with expiry and audience, and a limit on
+failed logins. No default passwords: the first run creates an operator ``admin`` with a
+generated password that is shown once."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import jwt
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from openmeg.core.errors import OpenMegError
+from openmeg.core.store import Store, as_utc, metadata
+
+Role = Literal["operator", "prosumer", "service_provider", "auditor"]
+ROLES: tuple[Role, ...] = ("operator", "prosumer", "service_provider", "auditor")
+AUDIENCE = "openmeg-api"
+MIN_PASSWORD = 12
+
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # user or client
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("customer", sa.String(64), nullable=True),
+    sa.Column("secret_hash", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(128), nullable=False),
+)
+
+
+class AuthError(OpenMegError):
+    """Not authenticated (bad credentials, a token expired, forged or for someone else)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """Who is asking: a user or an API client, with a role; a prosumer's customer id."""
+
+    name: str
+    role: Role
+    customer: str | None = None
+
+
+class Identities:
+    """Users and API clients in the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        for table in (principals, signing_keys):
+            table.create(store.engine, checkfirst=True)
+        self._hasher = PasswordHasher()  # argon2id
+
+    def create(
+        self,
+        name: str,
+        role: str,
+        *,
+        customer: str | None = None,
+        secret: str | None = None,
+        kind: Literal["user", "client"] = "user",
+        now: datetime,
+    ) -> str:
+        """Create a user or client; returns its password or secret (generated if not given)."""
+        if role not in ROLES:
+            raise ValueError(f"role {role!r}; accepted: {', '.join(ROLES)}")
+        if role == "prosumer" and not customer:
+            raise ValueError("a prosumer is somebody's: give their customer id")
+        if not name or len(name) > 128 or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("a name has 1 to 128 letters, digits, - or _")
+        if secret is not None and len(secret) < MIN_PASSWORD:
+            raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
+        secret = secret or secrets.token_urlsafe(18)
+        row = {
+            "name": name,
+            "kind": kind,
+            "role": role,
+            "customer": customer,
+            "secret_hash": self._hasher.hash(secret),
+            "created_at": as_utc(now),
+        }
+        try:
+            with self.store.engine.begin() as conn:
+                conn.execute(principals.insert(), row)
+        except sa.exc.IntegrityError as err:
+            raise ValueError(f"{name!r} exists already") from err
+        return secret
+
+    def ensure_admin(self, now: datetime) -> str | None:
+        """On the first run, an operator ``admin`` with a generated password (returned once)."""
+        with self.store.engine.connect() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(principals)).scalar_one():
+                return None
+        return self.create("admin", "operator", now=now)
+
+    def authenticate(self, name: str, secret: str, *, kind: str = "user") -> Principal:
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(principals).where(principals.c.name == name, principals.c.kind == kind)
+            ).first()
+        if row is None:
+            self._hasher.hash(secret)  # the same work either way: no timing oracle
+            raise AuthError("wrong name or password")
+        try:
+            self._hasher.verify(row.secret_hash, secret)
+        except (VerificationError, InvalidHashError) as err:
+            raise AuthError("wrong name or password") from err
+        return Principal(name=row.name, role=row.role, customer=row.customer)
+
+    def all(self) -> list[Principal]:
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(sa.select(principals).order_by(principals.c.name)).all()
+        return [Principal(name=r.name, role=r.role, customer=r.customer) for r in rows]
+
+    def signing_key(self) -> str:
+        """The key tokens are signed with, made on first use and kept in the store."""
+        with self.store.engine.begin() as conn:
+            key = conn.execute(sa.select(signing_keys.c.key).where(signing_keys.c.id == 1)).first()
+            if key is not None:
+                return str(key.key)
+            value = secrets.token_hex(32)
+            conn.execute(signing_keys.insert(), {"id": 1, "key": value})
+            return value
+
+
+class Tokens:
+    """HS256 JSON Web Tokens for the API, with an expiry and the API as audience."""
+
+    def __init__(self, key: str, *, issuer: str, ttl_s: float = 900.0) -> None:
+        self._key, self.issuer, self.ttl_s = key, issuer, ttl_s
+
+    def issue(self, who: Principal, now: datetime) -> str:
+        claims = {
+            "sub": who.name,
+            "role": who.role,
+            "customer": who.customer,
+            "aud": AUDIENCE,
+            "iss": self.issuer,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(seconds=self.ttl_s)).timestamp()),
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._key, algorithm="HS256")
+
+    def verify(self, token: str, now: datetime | None = None) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                audience=AUDIENCE,
+                issuer=self.issuer,
+                options={"require": ["exp", "aud", "iss", "sub"]},
+                leeway=0,
+            )
+        except jwt.ExpiredSignatureError as err:
+            raise AuthError("the token has expired: log in again") from err
+        except jwt.PyJWTError as err:
+            raise AuthError(f"the token is not valid: {err}") from err
+        if now is not None and claims["exp"] <= now.timestamp():
+            raise AuthError("the token has expired: log in again")
+        role = claims.get("role")
+        if role not in ROLES:
+            raise AuthError("the token names no known role")
+        return Principal(name=claims["sub"], role=role, customer=claims.get("customer"))
+
+
+class LoginLimiter:
+    """At most ``attempts`` failed logins per name and per address in ``window_s``; then
+    refused for the rest of the window."""
+
+    def __init__(self, *, attempts: int = 5, window_s: float = 300.0) -> None:
+        self.attempts, self.window_s = attempts, window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._failures.setdefault(key, deque())
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        return q
+
+    def retry_after(self, keys: list[str], now: float | None = None) -> float:
+        """Seconds until a login may be tried again (0: it may now)."""
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            waits = [
+                q[0] + self.window_s - t
+                for q in (self._recent(k, t) for k in keys)
+                if len(q) >= self.attempts
+            ]
+        return max(waits, default=0.0)
+
+    def failed(self, keys: list[str], now: float | None = None) -> None:
+        t = time.monotonic() if now is None else now
+        with self._lock:
+            for k in keys:
+                self._recent(k, t).append(t)
+
+    def succeeded(self, keys: list[str]) -> None:
+        with self._lock:
+            for k in keys:
+                self._failures.pop(k, None)
