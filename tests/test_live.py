@@ -2,11 +2,14 @@
 commands on the bus, and a clean stop on Ctrl-C."""
 
 import asyncio
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from openmeg.core.points import PointId
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.operation.cycle import ProcessImage
+from tests.services import free_port
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -219,6 +223,7 @@ async def test_bad_commands_are_refused_and_change_nothing(
 def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "live.db"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    api_port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -232,6 +237,8 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             "--no-status",
             "--modbus-port",
             "0",
+            "--api-port",
+            str(api_port),
             "--store",
             sqlite_url(db),
         ],
@@ -252,10 +259,14 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
                 continue
         else:
             pytest.fail("the live MEG stored nothing within 120 s")
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/health", timeout=5) as r:
+            assert json.load(r) == {"status": "ok", "site": "demo"}
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "stopped cleanly" in out
+        # no default password: the first run made one and showed it once
+        assert len(re.findall(r"first run: user admin, password \S{20,}", err)) == 1
         assert store.load_states("demo")["bess-community"]["soc"] > 0
     finally:
         if proc.poll() is None:

@@ -79,6 +79,7 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         "--modbus-port",
         "0",
         "--no-status",
+        "--no-api",
         "--speed",
         "5",
         "--store",
