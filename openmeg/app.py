@@ -563,8 +563,9 @@ class LiveApi:
     ) -> None:
         self.services = api_services(meg, wall)
         self.hub = StreamHub(meg.site.site.id, meg.bus)
+        self.app = create_app(self.services, self.hub)
         self.server = ApiServer(
-            create_app(self.services, self.hub),
+            self.app,
             host=host,
             port=port,
             certfile=certfile,

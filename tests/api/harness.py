@@ -1,0 +1,122 @@
+"""A live MEG with its API on 127.0.0.1, running in a thread of its own (its own event loop),
+stepping the simulated plant in real time; users of every role with known passwords."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from openmeg.app import LiveApi, LiveMeg
+from openmeg.core.bus import InProcessBus
+from openmeg.core.clock import SimClock, WallClock
+from openmeg.core.site import load_site
+from openmeg.core.store import Store, sqlite_url
+from tests.services import free_port
+
+T = TypeVar("T")
+START = datetime(2026, 6, 1, 16, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
+USERS = {
+    "operator": ("op", "operator", None),
+    "prosumer": ("pro-h01", "prosumer", "h01"),
+    "prosumer_h05": ("pro-h05", "prosumer", "h05"),
+    "service_provider": ("esco", "service_provider", None),
+    "auditor": ("audit", "auditor", None),
+}
+
+
+class Harness:
+    def __init__(self, tmp: Path, *, step_every_s: float = 0.05, modbus: bool = False) -> None:
+        self.tmp, self.step_every_s, self.modbus = tmp, step_every_s, modbus
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="openmeg-api-harness", daemon=True)
+        self.tokens: dict[str, str] = {}
+
+    def __enter__(self) -> Harness:
+        self._thread.start()
+        self._ready.wait(60)
+        if self._error is not None:
+            raise self._error
+        for key, (name, _, _) in USERS.items():
+            self.tokens[key] = self.login(name, PASSWORD)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.call(self._stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(30)
+
+    def login(self, name: str, password: str) -> str:
+        r = httpx.post(
+            f"{self.url}/api/v1/auth/token",
+            data={"grant_type": "password", "username": name, "password": password},
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
+    def client(self, role: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=20)
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine in the MEG's loop and wait for it."""
+        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(60)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._start())
+        except BaseException as err:  # surfaced in __enter__
+            self._error = err
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.close()
+
+    async def _start(self) -> None:
+        self.store = Store(sqlite_url(self.tmp / "meg.db"))
+        self.store.create_schema()
+        self.bus = InProcessBus()
+        self.meg = LiveMeg(
+            load_site("demo"),
+            clock=SimClock(START),
+            bus=self.bus,
+            store=self.store,
+            step_s=1.0,
+            persist_every_s=60.0,
+            horizon_h=2.0,
+            modbus_port=0 if self.modbus else None,
+        )
+        await self.meg.start()
+        self.api = LiveApi(self.meg, WallClock(), port=self.port)
+        await self.api.start()
+        ids = self.api.services.identities
+        for name, role, customer in USERS.values():
+            ids.create(name, role, customer=customer, secret=PASSWORD, now=START)
+        self._running = True
+        self._stepper = asyncio.create_task(self._step())
+
+    async def _step(self) -> None:
+        while self._running:
+            await self.meg.step()
+            await asyncio.sleep(self.step_every_s)
+
+    async def _stop(self) -> None:
+        self._running = False
+        await self._stepper
+        await self.api.stop()
+        await self.meg.stop()
+        self.store.close()
