@@ -33,7 +33,7 @@ def _routes(h: Harness) -> list[APIRoute]:
     """The API's routes (included routers opened up), but the token route."""
     found: list[object] = []
     for r in h.api.app.routes:
-        found += getattr(r, "original_router", None) and r.original_router.routes or [r]  # type: ignore[attr-defined]
+        found += (getattr(r, "original_router", None) and r.original_router.routes) or [r]  # type: ignore[attr-defined]
     return [
         r
         for r in found
