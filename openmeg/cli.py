@@ -15,6 +15,7 @@ from openmeg.cli_common import open_store as _open_store
 from openmeg.cli_common import utc as _utc
 from openmeg.core.errors import OpenMegError
 from openmeg.economics_cli import market_app, revenue_cmd, trade_app
+from openmeg.security_cli import audit_app, certs_app, users_app
 
 if TYPE_CHECKING:
     from openmeg.core.messages import DeviceAdded
@@ -26,6 +27,9 @@ site_app = typer.Typer(help="Site files: the description of one MEG.", no_args_i
 app.add_typer(site_app, name="site")
 app.add_typer(trade_app, name="trade")
 app.add_typer(market_app, name="market")
+app.add_typer(audit_app, name="audit")
+app.add_typer(certs_app, name="certs")
+app.add_typer(users_app, name="users")
 app.command("revenue")(revenue_cmd)
 
 

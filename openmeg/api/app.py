@@ -64,7 +64,8 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     async def stream(socket: WebSocket, token: str = "") -> None:
         try:
             who = svc.tokens.verify(token, now=svc.wall.now())
-        except AuthError as err:
+        except AuthError as err:  # accepted to say why: a browser sees close codes only
+            await socket.accept()
             await socket.close(code=4401, reason=str(err)[:120])
             return
         await socket.accept()

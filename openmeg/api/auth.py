@@ -7,6 +7,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from openmeg.api.context import ApiServices, Scope, scope_of
 from openmeg.api.roles import ROLE_MATRIX
+from openmeg.api.schemas import Problem
 from openmeg.core.identity import AuthError, Principal
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -43,7 +44,10 @@ def scope(who: Principal = Depends(principal), svc: ApiServices = Depends(servic
     return scope_of(svc.site, who)
 
 
-ERRORS = {
-    401: {"description": "not logged in, or the token expired"},
-    403: {"description": "the role may not do this, or the data is somebody else's"},
+ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "not logged in, or the token expired"},
+    403: {"model": Problem, "description": "the role may not, or the data is another's"},
+    404: {"model": Problem, "description": "no such thing"},
+    409: {"model": Problem, "description": "not ready: the data it needs is missing"},
+    422: {"model": Problem, "description": "refused: the request is invalid, nothing changed"},
 }

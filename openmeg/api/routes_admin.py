@@ -8,17 +8,30 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 
 from openmeg.api.auth import ERRORS, TOKEN_URL, principal, services
 from openmeg.api.context import ApiServices
-from openmeg.api.schemas import AuditCheck, AuditOut, Me, TokenOut, UserCreated, UserIn, UserOut
+from openmeg.api.schemas import (
+    AuditCheck,
+    AuditOut,
+    Me,
+    Problem,
+    TokenOut,
+    UserCreated,
+    UserIn,
+    UserOut,
+)
 from openmeg.core.identity import AuthError, Principal
 
 public = APIRouter(tags=["auth"])
-router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
 @public.post(
     TOKEN_URL,
     response_model=TokenOut,
-    responses={401: {"description": "wrong credentials"}, 429: {"description": "too many"}},
+    responses={
+        401: {"model": Problem, "description": "wrong credentials"},
+        422: {"model": Problem, "description": "a grant without its name or secret"},
+        429: {"model": Problem, "description": "too many failed logins: wait"},
+    },
 )
 def token(
     request: Request,
@@ -67,7 +80,7 @@ def me(who: Principal = Depends(principal)) -> Me:
 
 @router.get("/audit", response_model=list[AuditOut])
 def audit_records(
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=2_147_483_647),
     limit: int = Query(100, ge=1, le=1000),
     who: Principal = Depends(principal),
     svc: ApiServices = Depends(services),

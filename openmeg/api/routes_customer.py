@@ -33,7 +33,7 @@ from openmeg.operation.mdms.validated import EditError, ValidatedReadings
 from openmeg.provider.basic_charge_run import basic_charge_month
 from openmeg.provider.billing_run import run_billing
 
-router = APIRouter(prefix="/api/v1", responses=ERRORS)  # type: ignore[arg-type]
+router = APIRouter(prefix="/api/v1", responses=ERRORS)
 PERIOD = Query(..., pattern=r"^\d{4}-\d{2}$", description="a month, YYYY-MM")
 
 
@@ -192,7 +192,7 @@ def prices_between(
     ]
 
 
-@router.get("/prices/now", response_model=PriceOut, responses={404: {"description": "none"}})
+@router.get("/prices/now", response_model=PriceOut)
 def price_now(
     svc: ApiServices = Depends(services), who: Principal = Depends(principal)
 ) -> PriceOut:

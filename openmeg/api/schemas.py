@@ -12,6 +12,12 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Problem(BaseModel):
+    """Why a request was refused: a sentence, or FastAPI's list of invalid fields."""
+
+    detail: str | list[dict[str, Any]]
+
+
 class TokenOut(_Out):
     access_token: str
     token_type: str = "bearer"

@@ -349,3 +349,44 @@ def test_the_openapi_document_and_docs(h: Harness) -> None:
         doc = c.get("/openapi.json").json()
         assert "/api/v1/live" in doc["paths"] and "/api/v1/auth/token" in doc["paths"]
         assert c.get("/docs").status_code == 200
+
+
+def _frames(ws: object, seconds: float) -> list[dict[str, object]]:
+    import json
+
+    out = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            out.append(json.loads(ws.recv(timeout=max(0.01, deadline - time.monotonic()))))  # type: ignore[attr-defined]
+        except TimeoutError:
+            break
+    return out
+
+
+def test_the_stream_sends_subscribed_points_modes_and_alarms(h: Harness) -> None:
+    import json
+
+    from websockets.sync.client import connect
+
+    ws_url = h.url.replace("http", "ws") + "/api/v1/stream?token="
+    with connect(ws_url + h.tokens["operator"]) as ws:
+        frames = _frames(ws, 1.0)
+        devices = {p[0] for f in frames for p in f.get("points", [])}  # type: ignore[union-attr]
+        assert {"pcc", "pv-h01", "bess-community"} <= devices
+        ws.send(json.dumps({"subscribe": {"topics": ["points"], "devices": ["pv-h01"]}}))
+        time.sleep(0.5)
+        _frames(ws, 0.3)  # what was already on its way
+        frames = _frames(ws, 1.0)
+        assert frames and all(
+            p[0] == "pv-h01"
+            for f in frames
+            for p in f["points"]  # type: ignore[union-attr]
+        )
+        assert all(set(f) <= {"sent_at", "points"} for f in frames)
+    with connect(ws_url + h.tokens["prosumer"]) as ws:
+        frames = _frames(ws, 1.0)
+        devices = {p[0] for f in frames for p in f.get("points", [])}  # type: ignore[union-attr]
+        assert devices and devices <= {"load-h01", "pv-h01", "bess-h01", "m-h01"}
+    with connect(ws_url + "not-a-token") as ws, pytest.raises(Exception, match="4401"):
+        ws.recv(timeout=5)
