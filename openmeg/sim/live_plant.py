@@ -184,7 +184,9 @@ class SimulatedPlant:
         img["pcc/import_kw"] = float(o.grid[k])
         img["pcc/frequency_hz"] = float(o.freq[k]) if e.k else e.f0
         img["pcc/mode"] = float(o.mode[k]) if e.k else float(e.state.mode[kernel.M_MODE])
-        img["pcc/utility_available"] = float(p.grid_up[min(e.k, p.n_steps - 1)])
+        scheduled = float(p.grid_up[min(e.k, p.n_steps - 1)])
+        override = self._utility_override
+        img["pcc/utility_available"] = scheduled if override is None else float(override)
         return img
 
     def write(self, setpoints: Mapping[str, float]) -> None:

@@ -1,0 +1,289 @@
+// openmeg dashboard: the single-line view of the MEG, alarms, trends, commands, and a
+// prosumer's own energy. Plain JavaScript against the openmeg API; no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FEEDERS = { R: "Residential feeder", I: "Industrial feeder", C: "Commercial feeder" };
+const state = { token: sessionStorage.getItem("openmeg-token"), me: null, now: null,
+  trend: null, trendPoints: [], socket: null, timers: [] };
+
+async function api(path, options = {}) {
+  const headers = { ...(options.headers || {}), Authorization: `Bearer ${state.token}` };
+  if (options.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(options.json);
+  }
+  const r = await fetch(path, { ...options, headers });
+  if (r.status === 401) { logout(); throw new Error("logged out"); }
+  const body = r.status === 204 ? null : await r.json();
+  if (!r.ok) throw new Error(typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail));
+  return body;
+}
+
+async function login(event) {
+  event.preventDefault();
+  const form = new URLSearchParams({ grant_type: "password", username: $("username").value,
+    password: $("password").value });
+  const r = await fetch("/api/v1/auth/token", { method: "POST", body: form });
+  const body = await r.json();
+  if (!r.ok) { $("login-error").textContent = body.detail; return; }
+  state.token = body.access_token;
+  sessionStorage.setItem("openmeg-token", state.token);
+  start();
+}
+
+function logout() {
+  sessionStorage.removeItem("openmeg-token");
+  state.token = null;
+  state.timers.forEach(clearInterval);
+  if (state.socket) state.socket.close();
+  $("app").hidden = true;
+  $("login").hidden = false;
+}
+
+const fmt = (v, digits = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+
+function node(device) {
+  const el = document.createElement("div");
+  el.className = "node";
+  el.id = `node-${device.id}`;
+  el.dataset.device = device.id;
+  el.innerHTML = `<div class="id">${device.id}</div><div class="kind">${device.kind}</div>` +
+    `<div class="value" data-point="p_kw">–</div>` +
+    (device.kind === "battery" ? `<div class="soc"><i style="width:0%"></i></div>` : "");
+  el.addEventListener("click", () => openDevice(device.id));
+  return el;
+}
+
+function buildSingleLine(devices) {
+  const groups = {};
+  for (const d of devices) {
+    const letter = (d.bus.match(/^Bus ([A-Z])/) || [])[1];
+    const name = FEEDERS[letter] || "On the MEG bus";
+    (groups[name] = groups[name] || []).push(d);
+  }
+  const root = $("feeders");
+  root.innerHTML = "";
+  for (const [name, list] of Object.entries(groups)) {
+    const f = document.createElement("div");
+    f.className = "feeder";
+    f.innerHTML = `<h3>${name}</h3><div class="nodes"></div>`;
+    list.filter((d) => d.kind !== "sensor").forEach((d) => f.querySelector(".nodes").append(node(d)));
+    root.append(f);
+  }
+  $("device-ids").innerHTML = ["pcc", ...devices.map((d) => d.id)]
+    .map((id) => `<option value="${id}">`).join("");
+}
+
+function showPoint(device, name, value, ts) {
+  if (device === "pcc") {
+    if (name === "frequency_hz") $("frequency").textContent = fmt(value, 3);
+    if (name === "import_kw") $("import").textContent = fmt(value);
+    if (name === "mode") showMode(["grid", "island", "blackout"][Math.round(value)] || "grid");
+    if (name === "utility_available") $("utility-state").textContent = value ? "available" : "down";
+  }
+  const el = $(`node-${device}`);
+  if (el && name === "p_kw") {
+    const v = el.querySelector(".value");
+    v.textContent = `${fmt(value, 2)} kW`;
+    el.classList.toggle("gen", value > 0.005);
+    el.classList.toggle("use", value < -0.005);
+  }
+  if (el && name === "soc") {
+    const bar = el.querySelector(".soc > i");
+    if (bar) bar.style.width = `${Math.round(value * 100)}%`;
+    el.title = `state of charge ${Math.round(value * 100)} %`;
+  }
+  if (state.trend && state.trend.device === device && state.trend.name === name && value !== null) {
+    state.trendPoints.push([Date.parse(ts), value]);
+    drawTrend();
+  }
+}
+
+function showMode(mode) {
+  const badge = $("mode");
+  badge.dataset.mode = mode;
+  badge.textContent = mode.toUpperCase();
+  const open = mode !== "grid";
+  $("switch-state").textContent = open ? "open" : "closed";
+  $("transfer-switch").classList.toggle("open", open);
+}
+
+async function refreshLive() {
+  const live = await api("/api/v1/live");
+  state.now = live.ts;
+  showMode(live.mode);
+  $("frequency").textContent = fmt(live.frequency_hz, 3);
+  $("import").textContent = fmt(live.import_kw);
+  for (const [device, points] of Object.entries(live.devices)) {
+    for (const [name, value] of Object.entries(points)) showPoint(device, name, value, live.ts);
+  }
+}
+
+async function refreshAlarms() {
+  if (state.me.role === "prosumer") { $("alarms-card").hidden = true; return; }
+  const alarms = await api("/api/v1/alarms?active=true");
+  const body = $("alarms").querySelector("tbody");
+  body.innerHTML = "";
+  $("no-alarms").hidden = alarms.length > 0;
+  for (const a of alarms) {
+    const tr = document.createElement("tr");
+    tr.className = `sev-${a.severity}`;
+    tr.dataset.alarm = a.key;
+    const ack = a.acknowledged ? `<span class="muted">acknowledged by ${a.acknowledged_by}</span>`
+      : (state.me.role === "operator" ? `<button type="button">Acknowledge</button>` : "");
+    tr.innerHTML = `<td>${a.key}: ${a.text}</td><td>${a.severity}</td>` +
+      `<td>${new Date(a.raised_at).toLocaleTimeString()}</td><td>${ack}</td>`;
+    const button = tr.querySelector("button");
+    if (button) button.addEventListener("click", async () => {
+      await api(`/api/v1/alarms/${a.source}/${a.code}/ack`, { method: "POST" });
+      refreshAlarms();
+    });
+    body.append(tr);
+  }
+}
+
+async function refreshPrice() {
+  try {
+    const p = await api("/api/v1/prices/now");
+    $("price").textContent = `${fmt(p.buy, 3)} / ${fmt(p.sell, 3)}`;
+  } catch (err) { $("price").textContent = "none"; }
+}
+
+async function showTrend(device, name) {
+  state.trend = { device, name };
+  $("trend-device").value = device;
+  $("trend-point").value = name;
+  $("trend-title").textContent = `${device}/${name}`;
+  const end = new Date(Date.parse(state.now || new Date().toISOString()) + 60000);
+  const start = new Date(end.getTime() - 3600000);
+  const q = `start=${start.toISOString()}&end=${end.toISOString()}&resolution=raw`;
+  try {
+    const rows = await api(`/api/v1/points/${device}/${name}/history?${q}`);
+    state.trendPoints = rows.filter((r) => r.value !== null).map((r) => [Date.parse(r.ts), r.value]);
+  } catch (err) { state.trendPoints = []; $("trend-range").textContent = err.message; }
+  drawTrend();
+}
+
+function drawTrend() {
+  const pts = state.trendPoints.slice(-2000);
+  const svg = $("trend");
+  if (pts.length === 0) { svg.innerHTML = ""; return; }
+  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  if (y1 - y0 < 1e-9) { y0 -= 1; y1 += 1; }
+  const line = pts.map(([x, y]) =>
+    `${((x - x0) / Math.max(x1 - x0, 1)) * 400},${160 - ((y - y0) / (y1 - y0)) * 150 - 5}`).join(" ");
+  const last = line.split(" ").pop().split(",");
+  svg.innerHTML = `<polyline points="${line}"></polyline>` +
+    `<circle cx="${last[0]}" cy="${last[1]}" r="3"></circle>`;
+  $("trend-range").textContent = `${pts.length} values, ${fmt(y0, 2)} .. ${fmt(y1, 2)}`;
+}
+
+function openDevice(device) {
+  $("command-device").textContent = device;
+  $("command-error").textContent = "";
+  $("command-dialog").dataset.device = device;
+  $("command-dialog").showModal();
+}
+
+function confirmThen(text) {
+  return new Promise((resolve) => {
+    const dialog = $("confirm-dialog");
+    $("confirm-text").textContent = text;
+    dialog.onclose = () => resolve(dialog.returnValue === "yes");
+    dialog.showModal();
+  });
+}
+
+async function command(device, name, value) {
+  if (!(await confirmThen(`Set ${device}/${name} to ${value}?`))) return false;
+  await api("/api/v1/commands", { method: "POST", json: { device, name, value: Number(value) } });
+  return true;
+}
+
+async function showMine() {
+  if (state.me.role !== "prosumer") return;
+  $("mine").hidden = false;
+  const c = state.me.customer;
+  const day = (state.now || new Date().toISOString()).slice(0, 10);
+  const next = new Date(Date.parse(day) + 86400000).toISOString().slice(0, 10);
+  const lines = [];
+  const meters = await api("/api/v1/meters");
+  lines.push(`<p>Meters: ${meters.map((m) => m.id).join(", ")}</p>`);
+  try {
+    const rev = await api(`/api/v1/revenue?start=${day}T00:00Z&end=${next}T00:00Z&by=day`);
+    lines.push("<table><tr><th>device</th><th>out kWh</th><th>in kWh</th><th>revenue</th></tr>" +
+      rev.map((r) => `<tr><td>${r.device}</td><td>${fmt(r.out_kwh, 2)}</td>` +
+        `<td>${fmt(r.in_kwh, 2)}</td><td>${fmt(r.revenue, 2)}</td></tr>`).join("") + "</table>");
+  } catch (err) { lines.push(`<p class="muted">revenue: ${err.message}</p>`); }
+  try {
+    const bill = await api(`/api/v1/bills/${c}?period=${day.slice(0, 7)}`);
+    lines.push(`<p>Bill ${day.slice(0, 7)}: <b>${fmt(bill.total, 2)}</b></p>`);
+  } catch (err) { lines.push(`<p class="muted">bill: ${err.message}</p>`); }
+  try {
+    const t = await api(`/api/v1/trading/${c}`);
+    lines.push(`<p>Trading: ${t.windows.map((w) => `${w.from_hour}-${w.to_hour} h buy ≤ ${w.purchase}, ` +
+      `sell ≥ ${w.sale}`).join("; ")}</p>`);
+  } catch (err) { lines.push(`<p class="muted">trading: ${err.message}</p>`); }
+  $("mine-body").innerHTML = lines.join("");
+}
+
+function connectStream() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/v1/stream?token=${state.token}`);
+  socket.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    for (const [device, name, value, ts] of frame.points || []) {
+      state.now = ts > (state.now || "") ? ts : state.now;
+      showPoint(device, name, value, ts);
+    }
+    if (state.now) $("meg-time").textContent = new Date(state.now).toISOString().slice(11, 19);
+    for (const m of frame.modes || []) showMode(m.mode);
+    if ((frame.alarms || []).length) refreshAlarms();
+  };
+  socket.onclose = (event) => {
+    if (event.code === 4401) { logout(); return; }
+    if (state.token) setTimeout(connectStream, 1000);
+  };
+  state.socket = socket;
+}
+
+async function start() {
+  try { state.me = await api("/api/v1/me"); } catch (err) { return; }
+  $("login").hidden = true;
+  $("app").hidden = false;
+  document.body.classList.toggle("not-operator", state.me.role !== "operator");
+  $("who").textContent = `${state.me.name} (${state.me.role})`;
+  const site = await api("/api/v1/site");
+  $("site-name").textContent = site.name;
+  buildSingleLine(await api("/api/v1/devices"));
+  await refreshLive();
+  await Promise.all([refreshAlarms(), refreshPrice(), showMine()]);
+  connectStream();
+  state.timers = [setInterval(refreshLive, 5000), setInterval(refreshAlarms, 3000),
+    setInterval(refreshPrice, 30000)];
+}
+
+$("login-form").addEventListener("submit", login);
+$("logout").addEventListener("click", logout);
+$("trend-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  showTrend($("trend-device").value, $("trend-point").value);
+});
+$("utility-down").addEventListener("click", () => command("pcc", "utility_available", 0));
+$("utility-up").addEventListener("click", () => command("pcc", "utility_available", 1));
+$("command-cancel").addEventListener("click", () => $("command-dialog").close());
+$("command-trend").addEventListener("click", () => {
+  $("command-dialog").close();
+  showTrend($("command-dialog").dataset.device, "p_kw");
+});
+$("command-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const device = $("command-dialog").dataset.device;
+  $("command-dialog").close();
+  try { await command(device, $("command-point").value, $("command-value").value); }
+  catch (err) { $("command-error").textContent = err.message; $("command-dialog").showModal(); }
+});
+if (state.token) start();

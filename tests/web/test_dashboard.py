@@ -1,0 +1,115 @@
+"""The dashboard in headless Chromium (Debian's package, driven by Playwright): log in, see the
+single-line view update live, take the utility down and see island mode within 3 s,
+acknowledge an alarm, open a trend; a prosumer sees their own. Screenshots are kept in
+test-artifacts/dashboard (or $OPENMEG_ARTIFACTS)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from openmeg.core.messages import AlarmMessage, alarm_topic
+from tests.api.harness import PASSWORD, START, Harness
+
+ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "dashboard"
+
+
+@pytest.fixture(scope="module")
+def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    with Harness(tmp_path_factory.mktemp("web")) as harness:
+        yield harness
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _login(page: Page, url: str, user: str) -> None:
+    page.goto(url)
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#app")).to_be_visible(timeout=10_000)
+
+
+def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    t0 = time.monotonic()
+    _login(page, h.url, "op")
+    expect(page.locator("#node-bess-community .value")).to_contain_text("kW", timeout=5_000)
+    assert time.monotonic() - t0 < 10  # quick to load
+    # live: the MEG's time moves on screen
+    clock = page.locator("#meg-time")
+    expect(clock).not_to_have_text("–", timeout=5_000)
+    first = clock.inner_text()
+    expect(clock).not_to_have_text(first, timeout=3_000)
+    expect(page.locator("#mode")).to_have_text("GRID")
+    page.screenshot(path=str(ARTIFACTS / "1-single-line.png"), full_page=True)
+
+    # take the utility down (with confirmation): island mode shown within 3 s
+    page.click("#utility-down")
+    expect(page.locator("#confirm-text")).to_have_text("Set pcc/utility_available to 0?")
+    clicked = time.monotonic()
+    page.click("#confirm-yes")
+    expect(page.locator("#mode")).to_have_text("ISLAND", timeout=3_000)
+    assert time.monotonic() - clicked < 3.0
+    expect(page.locator("#switch-state")).to_have_text("open")
+    expect(page.locator("#utility-state")).to_have_text("down", timeout=3_000)
+    page.screenshot(path=str(ARTIFACTS / "2-island.png"), full_page=True)
+    page.click("#utility-up")
+    page.click("#confirm-yes")
+    expect(page.locator("#mode")).to_have_text("GRID", timeout=10_000)
+
+    # an alarm arrives and is acknowledged
+    alarm = AlarmMessage(
+        site="demo",
+        source="sensor-chp",
+        code="vibration",
+        text="vibration 7.1 mm/s",
+        active=True,
+        ts=START,
+        severity="critical",
+    )
+    h.call(h.bus.publish(alarm_topic("demo", "sensor-chp"), alarm))
+    row = page.locator('tr[data-alarm="sensor-chp/vibration"]')
+    expect(row).to_be_visible(timeout=5_000)
+    row.locator("button").click()
+    expect(row).to_contain_text("acknowledged by op", timeout=5_000)
+    page.screenshot(path=str(ARTIFACTS / "3-alarm-acknowledged.png"), full_page=True)
+
+    # a trend of a device
+    page.click("#node-pv-h01")
+    page.click("#command-trend")
+    expect(page.locator("#trend-title")).to_have_text("pv-h01/p_kw")
+    expect(page.locator("#trend polyline")).to_be_attached(timeout=5_000)
+    # the chart grows as values arrive on the stream
+    expect(page.locator("#trend-range")).to_contain_text(re.compile(r"^([3-9]|\d\d+) values"))
+    page.screenshot(path=str(ARTIFACTS / "4-trend.png"), full_page=True)
+    page.close()
+
+
+def test_a_prosumer_sees_their_own_energy(h: Harness, browser: Browser) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    _login(page, h.url, "pro-h01")
+    expect(page.locator("#mine")).to_be_visible()
+    expect(page.locator("#mine-body")).to_contain_text("m-h01", timeout=5_000)
+    expect(page.locator("#node-pv-h01")).to_be_visible()
+    assert page.locator("#node-pv-h03").count() == 0
+    assert page.locator("#utility-down").is_hidden()  # no commands for a prosumer
+    page.screenshot(path=str(ARTIFACTS / "5-prosumer.png"), full_page=True)
+    page.close()
