@@ -3,21 +3,51 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi import FastAPI, Response, WebSocket
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmeg.api import routes_admin, routes_customer, routes_operation
 from openmeg.api.context import ApiServices, scope_of
+from openmeg.api.fastpath import LiveFastPath
 from openmeg.api.metrics import ApiMetrics
 from openmeg.api.stream import StreamClient, StreamHub
 from openmeg.core.identity import AuthError
 
 WEB = Path(__file__).resolve().parent.parent / "web"
+
+
+class RequestMetrics:
+    """Counts requests by route and status, and times them (plain ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = scope.get("openmeg.route") or getattr(scope.get("route"), "path", "unmatched")
+            m = self.metrics
+            m.requests.labels(scope["method"], path, str(status[0])).inc()
+            m.latency.labels(path).observe(time.perf_counter() - t0)
+            if status[0] >= 500:
+                m.errors.inc()
 
 
 def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
@@ -38,19 +68,8 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app.include_router(routes_operation.router)
     app.include_router(routes_customer.router)
 
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        t0 = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.latency.labels(path).observe(time.perf_counter() - t0)
-        if response.status_code >= 500:
-            metrics.errors.inc()
-        return response
+    app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
+    app.add_middleware(RequestMetrics, metrics=metrics)
 
     @app.get("/health", tags=["public"])
     def health() -> dict[str, str]:

@@ -14,12 +14,12 @@ TOKEN_URL = "/api/v1/auth/token"
 bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
-def services(request: Request) -> ApiServices:
+async def services(request: Request) -> ApiServices:
     svc: ApiServices = request.app.state.services
     return svc
 
 
-def principal(
+async def principal(
     request: Request,
     token: str | None = Depends(bearer),
     svc: ApiServices = Depends(services),

@@ -45,6 +45,8 @@ class ApiServices:
     figures: Callable[[], dict[str, float]] = dict
     """The MEG's running figures for /metrics (cycle time, feeder poll time, ingest, ...)."""
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    live_cache: dict[tuple[object, ...], bytes] = field(default_factory=dict)
+    """The live snapshot as sent, per scope, for the control cycle it shows."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pandas as pd
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from openmeg.api.auth import ERRORS, principal, scope, services
 from openmeg.api.context import ApiServices, Scope
@@ -93,28 +93,41 @@ def device_detail(
     return out
 
 
-@router.get("/live", response_model=LiveOut)
-def live_snapshot(svc: ApiServices = Depends(services), seen: Scope = Depends(scope)) -> LiveOut:
-    """The MEG now: mode, frequency, exchange at the PCC, every device's latest values."""
+def live_body(svc: ApiServices, seen: Scope) -> bytes:
+    """The live snapshot as sent: encoded once per control cycle and scope."""
     st = svc.status()
-    state = svc.scada.state
-    devices = {
-        d: {n: v.value for n, v in pts.items() if v.value == v.value}
-        for d, pts in state.values.items()
-        if seen.sees_device(d) or (seen.everything or d in ("pcc", "grid"))
-    }
-    if not seen.everything:
-        devices = {d: v for d, v in devices.items() if d in seen.devices or d == "pcc"}
-    return LiveOut(
-        ts=st.ts,
-        mode=st.mode,
-        frequency_hz=st.frequency_hz,
-        import_kw=st.import_kw,
-        cycles=st.cycles,
-        cycle_ms=st.cycle_ms,
-        devices=devices,
-        alarms=[a.key for a in svc.scada.alarms(active_only=True)] if seen.everything else [],
-    )
+    key = (st.cycles, len(svc.scada.state.alarms), seen.everything, seen.devices)
+    body = svc.live_cache.get(key)
+    if body is None:
+        state = svc.scada.state
+        devices = {
+            d: {n: v.value for n, v in pts.items() if v.value == v.value}
+            for d, pts in state.values.items()
+            if seen.everything or d in seen.devices or d == "pcc"
+        }
+        live = LiveOut(
+            ts=st.ts,
+            mode=st.mode,
+            frequency_hz=st.frequency_hz,
+            import_kw=st.import_kw,
+            cycles=st.cycles,
+            cycle_ms=st.cycle_ms,
+            devices=devices,
+            alarms=[a.key for a in svc.scada.alarms(active_only=True)] if seen.everything else [],
+        )
+        body = live.model_dump_json().encode()
+        if len(svc.live_cache) > 64:
+            svc.live_cache.clear()
+        svc.live_cache[key] = body
+    return body
+
+
+@router.get("/live", response_model=LiveOut)
+async def live_snapshot(
+    svc: ApiServices = Depends(services), seen: Scope = Depends(scope)
+) -> Response:
+    """The MEG now: mode, frequency, exchange at the PCC, every device's latest values."""
+    return Response(live_body(svc, seen), media_type="application/json")
 
 
 @router.get("/points/{device}/{name}/history", response_model=list[PointValue])
