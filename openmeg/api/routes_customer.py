@@ -97,13 +97,6 @@ def meter_edit(
         )
     except EditError as err:
         raise HTTPException(422, str(err)) from err
-    svc.audit.append(
-        ts=now,
-        actor=who.name,
-        action="meter_edit",
-        target=f"{meter}/{body.channel}/{body.interval_start.isoformat()}",
-        detail={"value_kwh": body.value_kwh, "reason": body.reason, "version": version},
-    )
     return {"version": version}
 
 
@@ -248,13 +241,6 @@ def trading_put(
         )
     except (ValueError, TradingError) as err:
         raise HTTPException(422, str(err)) from err
-    svc.audit.append(
-        ts=now,
-        actor=who.name,
-        action="config",
-        target=f"trading/{customer}",
-        detail=body.model_dump(),
-    )
     return _trading_out(customer, svc)
 
 
@@ -271,13 +257,6 @@ def trading_delete(
         svc.trading.clear(customer, user=who.name, now=now)
     except TradingError as err:
         raise HTTPException(422, str(err)) from err
-    svc.audit.append(
-        ts=now,
-        actor=who.name,
-        action="config",
-        target=f"trading/{customer}",
-        detail={"stopped": True},
-    )
 
 
 @router.get("/trading/{customer}/accounts", response_model=AccountsOut)

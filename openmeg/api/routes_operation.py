@@ -176,14 +176,7 @@ async def send_command(
         raise HTTPException(
             422, f"{body.name!r} cannot be written; writable: {', '.join(sorted(WRITABLE))}"
         )
-    result = await svc.command(body.device, body.name, body.value, who.name)
-    svc.audit.append(
-        ts=svc.clock.now(),
-        actor=who.name,
-        action="command",
-        target=f"{body.device}/{body.name}",
-        detail={"value": body.value, "accepted": result.accepted, "reason": result.reason},
-    )
+    result = await svc.command(body.device, body.name, body.value, who.name)  # audited there
     if not result.accepted:
         raise HTTPException(422, f"refused by {body.device}: {result.reason}")
     return CommandOut(

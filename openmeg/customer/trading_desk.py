@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.errors import OpenMegError
 from openmeg.core.site import Site
 from openmeg.core.store import Store, as_utc, metadata
@@ -127,7 +128,7 @@ class TradingSettings:
             f"{r.from_hour:02d}-{r.to_hour:02d} h buy <= {r.purchase:g} sell >= {r.sale:g}"
             for r in references
         )
-        self._log(customer, f"{user} set {windows}", now)
+        self._log(customer, f"{user} set {windows}", now, user)
         return CustomerTrading(
             customer=customer, references=tuple(references), incentive_per_kwh=incentive_per_kwh
         )
@@ -137,10 +138,17 @@ class TradingSettings:
         self._customer(customer)
         with self.store.engine.begin() as conn:
             conn.execute(self._rows_of(customer, trading_references.delete()))
-        self._log(customer, f"{user} stopped trading", now)
+        self._log(customer, f"{user} stopped trading", now, user)
 
-    def _log(self, customer: str, text: str, now: datetime) -> None:
-        """Every change of the references goes into the event log."""
+    def _log(self, customer: str, text: str, now: datetime, user: str) -> None:
+        """Every change of the references goes into the event log and the audit log."""
+        AuditLog(self.store).append(
+            ts=now,
+            actor=user,
+            action="config",
+            target=f"trading/{customer}",
+            detail={"change": text},
+        )
         self.store.add_event(
             ts=now,
             site=self.site.site.id,

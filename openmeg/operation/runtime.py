@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription
 from openmeg.core.errors import CommandError
 from openmeg.core.messages import (
@@ -89,6 +90,7 @@ class Runtime:
         self.domains = dict(domains or {})
         self._publishes = publish or (lambda device: True)
         self.clock, self.bus, self.store = clock, bus, store
+        self.audit = AuditLog(store)
         self.step_s = step_s
         self.persist_every = max(1, round(persist_every_s / step_s))
         self.status = Status()
@@ -199,6 +201,17 @@ class Runtime:
             code="accepted" if accepted else "rejected",
             text=text,
             severity="info" if accepted else "warning",
+        )
+        self.audit.append(
+            ts=ts,
+            actor=user,
+            action="command",
+            target=f"{device}/{name}",
+            detail={
+                "value": None if value != value else value,
+                "accepted": accepted,
+                "reason": reason,
+            },
         )
 
     async def _alarms(self, failures: dict[str, str]) -> None:

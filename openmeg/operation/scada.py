@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription
 from openmeg.core.messages import AlarmMessage, CommandResult, ModeChange, PointUpdate
 from openmeg.core.points import Quality
@@ -92,6 +93,7 @@ class DerManagementServer:
         self.site, self.bus, self.store = site, bus, store
         self.limits = limits
         self.commander = commander
+        self.audit = AuditLog(store)
         self.state = _State()
         self._sub: Subscription | None = None
 
@@ -255,6 +257,13 @@ class DerManagementServer:
             code="accepted" if result.accepted else "rejected",
             text=f"{user} set {device}/{point} = {value}: {verdict}",
             severity="info" if result.accepted else "warning",
+        )
+        self.audit.append(
+            ts=ts,
+            actor=user,
+            action="command",
+            target=f"{device}/{point}",
+            detail={"value": value, "accepted": result.accepted, "reason": result.reason},
         )
         return result
 

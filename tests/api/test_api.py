@@ -390,3 +390,23 @@ def test_the_stream_sends_subscribed_points_modes_and_alarms(h: Harness) -> None
         assert devices and devices <= {"load-h01", "pv-h01", "bess-h01", "m-h01"}
     with connect(ws_url + "not-a-token") as ws, pytest.raises(Exception, match="4401"):
         ws.recv(timeout=5)
+
+
+def test_a_meter_edit_is_versioned_and_audited(h: Harness) -> None:
+    edit = {
+        "channel": "import",
+        "interval_start": "2026-06-01T04:00:00Z",
+        "value_kwh": 0.3,
+        "reason": "meter replaced, reading from the old register",
+    }
+    with h.client("operator") as op:
+        r = op.post("/api/v1/meters/m-h01/edits", json=edit)
+        assert r.status_code == 201 and r.json() == {"version": 1}
+        for bad in ({**edit, "value_kwh": -1}, {**edit, "reason": ""}, {**edit, "channel": "x"}):
+            assert op.post("/api/v1/meters/m-h01/edits", json=bad).status_code == 422
+        assert op.post("/api/v1/meters/nope/edits", json=edit).status_code == 404
+        check = op.get("/api/v1/audit/verify").json()
+    assert check == {"intact": True, "problems": []}
+    last = [r for r in h.api.services.audit.records(limit=10_000) if r.action == "meter_edit"]
+    assert len(last) == 1 and last[0].actor == "op"
+    assert last[0].detail["after_kwh"] == 0.3 and last[0].target.startswith("m-h01/import/")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import sqlalchemy as sa
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.errors import OpenMegError
 from openmeg.core.store import Store, as_utc, metadata
 from openmeg.operation.mdms.estimate import estimate
@@ -231,5 +232,17 @@ class ValidatedReadings:
             source=user,
             code=f"{meter}/{channel}",
             text=f"{ts.isoformat()}: {before:g} -> {value_kwh:g} kWh ({reason})",
+        )
+        AuditLog(self.store).append(
+            ts=now,
+            actor=user,
+            action="meter_edit",
+            target=f"{meter}/{channel}/{ts.isoformat()}",
+            detail={
+                "before_kwh": None if before != before else before,
+                "after_kwh": value_kwh,
+                "reason": reason,
+                "version": version,
+            },
         )
         return version
