@@ -474,10 +474,7 @@ class LiveMeg:
                     customer=customer,
                     ts=now,
                     since=since,
-                    purchases=float(a.purchases),
-                    sales=float(a.sales),
-                    incentives=float(a.incentives),
-                    net=float(a.net),
+                    **a.floats(),
                 ),
             )
 

@@ -278,15 +278,11 @@ def trading_accounts_of(
     r = trading_accounts(
         svc.readings, svc.book, meter, t0, t1, incentive_per_kwh=t.incentive_per_kwh if t else 0.0
     )
-    a = r.accounts
     return AccountsOut(
         customer=customer,
         start=t0,
         end=t1,
-        purchases=float(a.purchases),
-        sales=float(a.sales),
-        incentives=float(a.incentives),
-        net=float(a.net),
+        **r.accounts.floats(),
         import_kwh=r.import_kwh,
         export_kwh=r.export_kwh,
         missing_intervals=r.missing_intervals,

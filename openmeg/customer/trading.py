@@ -83,6 +83,15 @@ class Accounts:
         """Earned (+) or spent (-): sales and incentives less purchases."""
         return self.sales + self.incentives - self.purchases
 
+    def floats(self) -> dict[str, float]:
+        """The four sums as numbers (for messages and the API)."""
+        return {
+            "purchases": float(self.purchases),
+            "sales": float(self.sales),
+            "incentives": float(self.incentives),
+            "net": float(self.net),
+        }
+
 
 def accounting(
     import_kwh: FloatArray,
