@@ -107,36 +107,65 @@ def wrk(port: int, token: str) -> tuple[float, float]:
 
 
 SUBSCRIBER_SCRIPT = r"""
-import asyncio, json, sys, time
-import websockets
+# A thin WebSocket subscriber: each frame is timed as its bytes arrive, before any parsing,
+# so that the figure is the server's delivery, not this process's own queue.
+import asyncio, base64, json, os, re, sys, time
+from urllib.parse import urlsplit
 
-async def one(url, delays, stop):
-    async with websockets.connect(url, max_queue=None, ping_interval=None) as ws:
-        topics = {"topics": ["points", "modes"], "devices": ["cycle"]}  # a point a cycle
-        await ws.send(json.dumps({"subscribe": topics}))
-        while not stop.is_set():
-            try:
-                text = await asyncio.wait_for(ws.recv(), 0.5)
-            except asyncio.TimeoutError:
-                continue
-            now = time.time()  # taken first: what follows is the subscriber's own work
-            if now > warm and '"points"' in text:
-                sent = float(text[12:text.index(",")])  # {"sent_at": 1764357000.123, ...
-                delays.append((now - sent) * 1000.0)
+SENT = re.compile(rb'"sent_at": ([0-9.]+)')
+
+class Subscriber(asyncio.Protocol):
+    def __init__(self, path, delays, warm):
+        self.path, self.delays, self.warm = path, delays, warm
+        self.open, self.buffer, self.done = False, b"", asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write((f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+
+    def data_received(self, data):
+        now = time.time()
+        if not self.open:
+            self.buffer += data
+            if b"\r\n\r\n" not in self.buffer:
+                return
+            head, _, data = self.buffer.partition(b"\r\n\r\n")
+            if b" 101 " not in head.split(b"\r\n")[0]:
+                self.done.set_exception(RuntimeError(head[:80].decode()))
+                return
+            self.open = True
+            body = json.dumps({"subscribe": {"topics": ["points"], "devices": ["cycle"]}}).encode()
+            mask = os.urandom(4)
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(body))
+            self.transport.write(bytes([0x81, 0x80 | len(body)]) + mask + masked)
+        if now > self.warm:
+            for m in SENT.finditer(data):
+                self.delays.append((now - float(m.group(1))) * 1000.0)
+
+    def connection_lost(self, exc):
+        if not self.done.done():
+            self.done.set_result(None)
 
 async def main(url, n, seconds):
-    global warm
-    delays, stop = [], asyncio.Event()
-    warm = time.time() + 5.0  # connections settle first
-    tasks = []
+    parts = urlsplit(url)
+    loop = asyncio.get_running_loop()
+    delays, warm = [], time.time() + 5.0  # the connections settle first
+    conns, failed = [], []
     for i in range(n):
-        tasks.append(asyncio.create_task(one(url, delays, stop)))
-        if i % 100 == 99:
-            await asyncio.sleep(0.05)
+        try:
+            _, proto = await loop.create_connection(
+                lambda: Subscriber(f"{parts.path}?{parts.query}", delays, warm),
+                parts.hostname, parts.port)
+            conns.append(proto)
+        except OSError as err:
+            failed.append(repr(err))
     await asyncio.sleep(5.0 + seconds)
-    stop.set()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    failed = [repr(r) for r in results if isinstance(r, BaseException)]
+    failed += [repr(c.done.exception()) for c in conns if c.done.done() and c.done.exception()]
+    for c in conns:
+        c.transport.close()
     print(json.dumps({"delays": delays, "failed": failed[:3], "n_failed": len(failed)}))
 
 asyncio.run(main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3])))

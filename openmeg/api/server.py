@@ -41,6 +41,7 @@ class ApiServer:
             ssl_certfile=str(certfile) if certfile else None,
             ssl_keyfile=str(keyfile) if keyfile else None,
             ws_ping_interval=None,
+            ws_per_message_deflate=False,  # small frames to many clients: compression costs more
         )
         self.server = _QuietServer(config)
         self.scheme = "https" if certfile else "http"
