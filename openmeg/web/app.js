@@ -67,12 +67,27 @@ function buildSingleLine(devices) {
   for (const [name, list] of Object.entries(groups)) {
     const f = document.createElement("div");
     f.className = "feeder";
-    f.innerHTML = `<h3>${name}</h3><div class="nodes"></div>`;
+    f.innerHTML = `<h3>${name} <span class="flow" data-feeder="${name}">–</span></h3>` +
+      `<div class="nodes"></div>`;
+    f.dataset.devices = list.map((d) => d.id).join(" ");
     list.filter((d) => d.kind !== "sensor").forEach((d) => f.querySelector(".nodes").append(node(d)));
     root.append(f);
   }
   $("device-ids").innerHTML = ["pcc", ...devices.map((d) => d.id)]
     .map((id) => `<option value="${id}">`).join("");
+}
+
+const power = {};
+
+function showFlows() {
+  // each feeder's net power: into the MEG bus (its generation exceeds its use) or out of it
+  for (const f of document.querySelectorAll(".feeder")) {
+    const ids = f.dataset.devices.split(" ");
+    const net = ids.reduce((sum, id) => sum + (power[id] || 0), 0);
+    const label = f.querySelector(".flow");
+    label.textContent = `${net >= 0 ? "▲" : "▼"} ${fmt(Math.abs(net))} kW ${net >= 0 ? "to" : "from"} the bus`;
+    label.classList.toggle("gen", net >= 0);
+  }
 }
 
 function showPoint(device, name, value, ts) {
@@ -83,6 +98,7 @@ function showPoint(device, name, value, ts) {
     if (name === "utility_available") $("utility-state").textContent = value ? "available" : "down";
   }
   const el = $(`node-${device}`);
+  if (name === "p_kw" && value !== null) power[device] = value;
   if (el && name === "p_kw") {
     const v = el.querySelector(".value");
     v.textContent = `${fmt(value, 2)} kW`;
@@ -118,6 +134,7 @@ async function refreshLive() {
   for (const [device, points] of Object.entries(live.devices)) {
     for (const [name, value] of Object.entries(points)) showPoint(device, name, value, live.ts);
   }
+  showFlows();
 }
 
 async function refreshAlarms() {
@@ -240,6 +257,7 @@ function connectStream() {
       showPoint(device, name, value, ts);
     }
     if (state.now) $("meg-time").textContent = new Date(state.now).toISOString().slice(11, 19);
+    showFlows();
     for (const m of frame.modes || []) showMode(m.mode);
     if ((frame.alarms || []).length) refreshAlarms();
   };

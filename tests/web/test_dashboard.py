@@ -59,6 +59,9 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
     first = clock.inner_text()
     expect(clock).not_to_have_text(first, timeout=3_000)
     expect(page.locator("#mode")).to_have_text("GRID")
+    # each feeder's net flow, from its devices' power
+    flow = page.locator('.flow[data-feeder="Industrial feeder"]')
+    expect(flow).to_contain_text(re.compile(r"^[▲▼] \d+\.\d kW (to|from) the bus$"))
     page.screenshot(path=str(ARTIFACTS / "1-single-line.png"), full_page=True)
 
     # take the utility down (with confirmation): island mode shown within 3 s
