@@ -59,7 +59,7 @@ function buildSingleLine(devices) {
   const groups = {};
   for (const d of devices) {
     const letter = (d.bus.match(/^Bus ([A-Z])/) || [])[1];
-    const name = FEEDERS[letter] || "On the MEG bus";
+    const name = state.me.role === "prosumer" ? "My premises" : FEEDERS[letter] || "On the MEG bus";
     (groups[name] = groups[name] || []).push(d);
   }
   const root = $("feeders");

@@ -112,6 +112,7 @@ def test_a_prosumer_sees_their_own_energy(h: Harness, browser: Browser) -> None:
     expect(page.locator("#mine")).to_be_visible()
     expect(page.locator("#mine-body")).to_contain_text("m-h01", timeout=5_000)
     expect(page.locator("#node-pv-h01")).to_be_visible()
+    expect(page.locator(".feeder h3")).to_contain_text("My premises")
     assert page.locator("#node-pv-h03").count() == 0
     assert page.locator("#utility-down").is_hidden()  # no commands for a prosumer
     page.screenshot(path=str(ARTIFACTS / "5-prosumer.png"), full_page=True)
