@@ -50,7 +50,9 @@ class SimClock:
     """Simulated time that runs ``speed`` times faster than real time.
 
     ``speed=0`` (the default) never waits: ``sleep`` advances the time at once, which makes tests
-    deterministic. ``advance`` moves the time by hand.
+    deterministic. ``advance`` moves the time by hand. With a speed, ``sleep`` waits until the
+    real instant that matches the simulated one, so that the work done between sleeps does not
+    make simulated time lag behind: at speed 1 it keeps pace with the wall clock.
     """
 
     def __init__(self, start: datetime, *, speed: float = 0.0) -> None:
@@ -60,6 +62,7 @@ class SimClock:
             raise ValueError(f"SimClock speed must be >= 0, got {speed}")
         self._now = start.astimezone(UTC)
         self._speed = speed
+        self._anchor: tuple[float, datetime] | None = None  # (monotonic s, simulated instant)
 
     @property
     def speed(self) -> float:
@@ -76,7 +79,12 @@ class SimClock:
 
     async def sleep(self, seconds: float) -> None:
         if self._speed > 0:
-            await asyncio.sleep(seconds / self._speed)
+            if self._anchor is None:
+                self._anchor = (time.monotonic(), self._now)
+            real0, sim0 = self._anchor
+            target = self._now + timedelta(seconds=seconds)
+            due = real0 + (target - sim0).total_seconds() / self._speed
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
         else:
             await asyncio.sleep(0)
         self.advance(seconds)
