@@ -99,3 +99,43 @@ def users_add(
     finally:
         db.close()
     print(f"{name} ({role}): {'secret' if client else 'password'} {secret} (shown this once)")
+
+
+@users_app.command("list")
+def users_list(site: str = SITE, store: str = STORE) -> None:
+    """The users and clients, with their roles."""
+    from openmeg.core.identity import Identities
+
+    the_site = load_site_or_exit(site)
+    db = open_store(store, the_site.site.id)
+    try:
+        for p in Identities(db).all():
+            print(f"{p.name}: {p.role}" + (f" of {p.customer}" if p.customer else ""))
+    finally:
+        db.close()
+
+
+@users_app.command("reset")
+def users_reset(
+    name: str = typer.Argument(..., help="whose password or secret to replace"),
+    site: str = SITE,
+    store: str = STORE,
+) -> None:
+    """A new generated password (or client secret), shown this once; the old one stops working."""
+    from datetime import UTC, datetime
+
+    from openmeg.core.audit import AuditLog
+    from openmeg.core.identity import Identities
+
+    the_site = load_site_or_exit(site)
+    db = open_store(store, the_site.site.id)
+    try:
+        secret = Identities(db).reset(name)
+        AuditLog(db).append(
+            ts=datetime.now(UTC), actor="command line", action="config", target=f"password/{name}"
+        )
+    except ValueError as err:
+        fail(str(err))
+    finally:
+        db.close()
+    print(f"{name}: new password {secret} (shown this once)")

@@ -102,6 +102,21 @@ class Identities:
             raise ValueError(f"{name!r} exists already") from err
         return secret
 
+    def reset(self, name: str, secret: str | None = None) -> str:
+        """A new password or secret for someone who has lost theirs (generated if not given)."""
+        if secret is not None and len(secret) < MIN_PASSWORD:
+            raise ValueError(f"a password has at least {MIN_PASSWORD} characters")
+        secret = secret or secrets.token_urlsafe(18)
+        with self.store.engine.begin() as conn:
+            done = conn.execute(
+                principals.update()
+                .where(principals.c.name == name)
+                .values(secret_hash=self._hasher.hash(secret))
+            ).rowcount
+        if not done:
+            raise ValueError(f"no user or client {name!r}")
+        return secret
+
     def ensure_admin(self, now: datetime) -> str | None:
         """On the first run, an operator ``admin`` with a generated password (returned once)."""
         with self.store.engine.connect() as conn:
