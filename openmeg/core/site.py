@@ -13,10 +13,18 @@ from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from openmeg.core.errors import Problem, SiteFileError
 from openmeg.core.network import NETWORK_CATALOGUE, add_switches_and_ties, bus_names, load_network
+from openmeg.core.points import unit_of
 from openmeg.customer.equipment import (
     EVCharger,
     HeatLoad,
@@ -189,6 +197,35 @@ class Controller(_Frozen):
     enabled: bool = True
 
 
+class AlarmLimit(_Frozen):
+    """An alarm limit of the SCADA on a point name, for the devices matching ``device`` (a
+    glob); it replaces the built-in limit on the same point and devices, or adds one."""
+
+    point: str
+    device: str = Field("*", max_length=64)
+    low: float | None = None
+    high: float | None = None
+    band: float = Field(0.0, ge=0, description="how far back inside the limit clears the alarm")
+    severity: Literal["info", "warning", "critical"] = "warning"
+
+    @field_validator("point")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        try:
+            unit_of(v)
+        except KeyError as err:
+            raise ValueError(str(err.args[0])) from None
+        return v
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AlarmLimit:
+        if self.low is None and self.high is None:
+            raise ValueError("give a low or a high limit (or both)")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low {self.low} must lie below high {self.high}")
+        return self
+
+
 class Simulation(_Frozen):
     powerflow_interval_min: int = Field(60, gt=0)
     f_min_hz_ok: float = 49.5
@@ -208,6 +245,7 @@ class Site(_Frozen):
     devices: tuple[Device, ...]
     meters: tuple[Meter, ...]
     controllers: tuple[Controller, ...] = ()
+    alarm_limits: tuple[AlarmLimit, ...] = ()
     simulation: Simulation = Simulation()
     tariffs: dict[str, Tariff] = {}
 

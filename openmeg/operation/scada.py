@@ -71,6 +71,16 @@ class LiveValue:
 Commander = Callable[[str, str, float], Awaitable[CommandResult]]
 
 
+def merged_limits(
+    overrides: tuple[Limit, ...], defaults: tuple[Limit, ...] = DEFAULT_LIMITS
+) -> tuple[Limit, ...]:
+    """The defaults, each replaced by an override on the same point and devices, and the
+    overrides that replace none."""
+    replaced = {(o.point, o.device): o for o in overrides}
+    kept = tuple(replaced.pop((d.point, d.device), d) for d in defaults)
+    return kept + tuple(replaced.values())
+
+
 @dataclass(kw_only=True)
 class _State:
     values: dict[str, dict[str, LiveValue]] = field(default_factory=dict)

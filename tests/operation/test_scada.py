@@ -174,3 +174,51 @@ async def test_operator_commands_go_through_the_feeder_and_are_logged(
     finally:
         feeder.close()
         await servers.stop()
+
+
+def test_alarm_limits_from_the_site_file_replace_and_add(tmp_path: object) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from openmeg.core.errors import SiteFileError
+    from openmeg.core.site import load_site, resolve_site_path
+    from openmeg.operation.scada import DEFAULT_LIMITS, Limit, merged_limits
+
+    raw = yaml.safe_load(resolve_site_path("demo").read_text())
+    raw["alarm_limits"] = [
+        {"point": "vibration_mm_s", "high": 4.5, "band": 0.2, "severity": "critical"},
+        {"point": "soc", "device": "hs1", "low": 0.05},
+    ]
+    folder = Path(str(tmp_path))
+    site_file = folder / "site.yaml"
+    site_file.write_text(yaml.safe_dump(raw))
+    site = load_site(site_file)
+    limits = merged_limits(
+        tuple(
+            Limit(
+                point=a.point,
+                device=a.device,
+                low=a.low,
+                high=a.high,
+                band=a.band,
+                severity=a.severity,
+            )
+            for a in site.alarm_limits
+        )
+    )
+    assert len(limits) == len(DEFAULT_LIMITS) + 1
+    vibration = next(lim for lim in limits if lim.point == "vibration_mm_s")
+    assert (vibration.high, vibration.severity) == (4.5, "critical")  # replaced, same place
+    assert limits[-1] == Limit(point="soc", device="hs1", low=0.05)  # added
+
+    for bad, message in (
+        ({"point": "speed_rpm", "high": 3.0}, "not in the vocabulary"),
+        ({"point": "soc"}, "give a low or a high limit"),
+        ({"point": "soc", "low": 0.9, "high": 0.1}, "must lie below"),
+        ({"point": "soc", "low": 0.1, "band": -1}, "band"),
+    ):
+        raw["alarm_limits"] = [bad]
+        site_file.write_text(yaml.safe_dump(raw))
+        with pytest.raises(SiteFileError, match=message):
+            load_site(site_file)
