@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +35,48 @@ def load_network(name: str | None, file: Path | None) -> Any:
     if name is None:
         raise ValueError("give a network name or file")
     return copy.deepcopy(_catalogue_net(name))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outline:
+    """What a site file may name in a network: buses, lines, line types."""
+
+    buses: frozenset[str]
+    lines: frozenset[str]
+    line_types: frozenset[str]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "openmeg" / "networks"
+
+
+def network_outline(name: str | None, file: Path | None) -> Outline:
+    """The names a network holds, read once and kept in the user's cache (keyed by the
+    catalogue name and pandapower's version, or by the file's contents): checking a site file
+    does not need pandapower loaded each time."""
+    if file is not None:
+        key = "file-" + hashlib.sha256(Path(file).read_bytes()).hexdigest()[:32]
+    else:
+        key = f"{name}-pandapower-{metadata.version('pandapower')}"
+    cached = _cache_dir() / f"{key}.json"
+    try:
+        raw = json.loads(cached.read_text())
+        return Outline(**{k: frozenset(v) for k, v in raw.items()})
+    except (OSError, ValueError, TypeError):
+        pass
+    net = load_network(name, file)
+    outline = Outline(
+        buses=frozenset(bus_names(net)),
+        lines=frozenset(str(n) for n in net.line["name"]),
+        line_types=frozenset(net.std_types["line"]),
+    )
+    with contextlib.suppress(OSError):  # a cache that cannot be written is no error
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: sorted(v) for k, v in outline.__dict__.items()}))
+        tmp.replace(cached)
+    return outline
 
 
 def bus_names(net: Any) -> list[str]:

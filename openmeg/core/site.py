@@ -23,7 +23,12 @@ from pydantic import (
 )
 
 from openmeg.core.errors import Problem, SiteFileError
-from openmeg.core.network import NETWORK_CATALOGUE, add_switches_and_ties, bus_names, load_network
+from openmeg.core.network import (
+    NETWORK_CATALOGUE,
+    add_switches_and_ties,
+    load_network,
+    network_outline,
+)
 from openmeg.core.points import unit_of
 from openmeg.customer.equipment import (
     EVCharger,
@@ -371,14 +376,15 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
             ("network", f"give exactly one of catalogue ({', '.join(NETWORK_CATALOGUE)}) or file")
         )
         return out
+    file = Path(net_cfg.file) if net_cfg.file else None
+    if file is not None and not file.is_absolute():
+        file = path.parent / file
     try:
-        net = load_network(net_cfg.catalogue, Path(net_cfg.file) if net_cfg.file else None)
-        buses = set(bus_names(net))
+        outline = network_outline(net_cfg.catalogue, file)
     except (OSError, ValueError) as err:
         out.append(("network.file", f"cannot load the network: {err}"))
         return out
-    lines = {str(n) for n in net.line["name"]}
-    std_types = set(net.std_types["line"])
+    buses, lines, std_types = outline.buses, outline.lines, outline.line_types
     for i, sw in enumerate(net_cfg.switches):
         if sw.line not in lines:
             out.append((f"network.switches[{i}].line", f"line {sw.line!r} is not in the network"))

@@ -138,3 +138,23 @@ def test_unknown_turbine_type(tmp_path: Path) -> None:
     assert (
         f"devices[{i}](wind).turbine_type: turbine type 'X-99/9000' is not in windpowerlib" in msg
     )
+
+
+def test_the_network_outline_is_cached_and_a_broken_cache_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from openmeg.core.network import network_outline
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    outline = network_outline("cigre_lv", None)
+    assert "Bus R11" in outline.buses and len(outline.buses) == 44
+    [cached] = (tmp_path / "openmeg" / "networks").glob("cigre_lv-pandapower-*.json")
+    raw = json.loads(cached.read_text())
+    raw["buses"].remove("Bus R11")
+    cached.write_text(json.dumps(raw))
+    assert "Bus R11" not in network_outline("cigre_lv", None).buses  # read from the cache
+    cached.write_text("{not json")
+    assert "Bus R11" in network_outline("cigre_lv", None).buses  # rebuilt
+    assert json.loads(cached.read_text())["buses"] == sorted(outline.buses)
