@@ -564,7 +564,7 @@ def vee_run(
         raise typer.Exit(EXIT_BAD_INPUT) from err
     db = _open_store(store, the_site.site.id)
     v = ValidatedReadings(db, the_site.site.id)
-    cfg = VeeConfig(timezone=the_site.site.timezone)
+    cfg = VeeConfig(timezone=the_site.site.timezone, **the_site.vee.model_dump())
     for m in the_site.meters:
         for channel in CHANNELS:
             try:

@@ -231,6 +231,18 @@ class AlarmLimit(_Frozen):
         return self
 
 
+class VeeSettings(_Frozen):
+    """Limits of the MDMS's validation rules for this site (energies per 15 minutes, kWh)."""
+
+    time_tolerance_s: float = Field(60.0, gt=0, description="meter clock tolerance")
+    spike_ratio: float = Field(4.0, gt=1, description="a spike: this many times its neighbours")
+    spike_min_kwh: float = Field(0.5, ge=0, description="and at least this much")
+    high_kwh: float | None = Field(None, gt=0, description="no interval above this")
+    low_kwh: float | None = Field(None, ge=0, description="no interval below this")
+    zero_run_intervals: int = Field(96, ge=1, description="zeros in a row on an active meter")
+    register_tolerance_kwh: float = Field(0.01, ge=0)
+
+
 class Simulation(_Frozen):
     powerflow_interval_min: int = Field(60, gt=0)
     f_min_hz_ok: float = 49.5
@@ -251,6 +263,7 @@ class Site(_Frozen):
     meters: tuple[Meter, ...]
     controllers: tuple[Controller, ...] = ()
     alarm_limits: tuple[AlarmLimit, ...] = ()
+    vee: VeeSettings = VeeSettings()
     simulation: Simulation = Simulation()
     tariffs: dict[str, Tariff] = {}
 
