@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Generator
 from pathlib import Path
 
@@ -53,7 +54,20 @@ class ApiServer:
         return f"{self.scheme}://{self.host}:{self.port}"
 
     async def start(self, timeout_s: float = 10.0) -> None:
-        self._task = asyncio.create_task(self.server.serve(), name="openmeg-api")
+        """Listen (a taken port is a clear error, not an exit) and serve in the background."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as err:
+            sock.close()
+            raise OpenMegError(
+                f"the API cannot listen on {self.host}:{self.port}: {err.strerror}; "
+                "choose another with --api-port (or --no-api)"
+            ) from err
+        sock.set_inheritable(True)
+        self.port = sock.getsockname()[1]
+        self._task = asyncio.create_task(self.server.serve(sockets=[sock]), name="openmeg-api")
         for _ in range(int(timeout_s / 0.02)):
             if self.server.started:
                 return

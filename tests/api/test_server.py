@@ -1,0 +1,37 @@
+"""Serving the API: a taken port is a clear error; port 0 takes a free one."""
+
+import socket
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from openmeg.api.server import ApiServer
+from openmeg.core.errors import OpenMegError
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def test_a_taken_port_is_a_clear_error_and_port_0_takes_a_free_one() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OpenMegError, match=f"cannot listen on 127.0.0.1:{port}.*--api-port"):
+            await ApiServer(_app(), port=port).start()
+    server = ApiServer(_app(), port=0)
+    await server.start()
+    try:
+        assert server.port != 0
+        async with httpx.AsyncClient() as c:
+            assert (await c.get(f"{server.url}/health")).json() == {"status": "ok"}
+    finally:
+        await server.stop()
