@@ -70,7 +70,7 @@ from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.operation.historian import Historian
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.runtime import Runtime, Status
-from openmeg.operation.scada import DerManagementServer, Limit, merged_limits
+from openmeg.operation.scada import DerManagementServer, site_limits
 from openmeg.provider.peak_watch import PeakWatch
 from openmeg.provider.price_signal import PriceSignals
 from openmeg.sim.live_plant import SimulatedPlant
@@ -206,19 +206,7 @@ class LiveMeg:
             site.site.id,
             bus,
             store,
-            limits=merged_limits(
-                tuple(
-                    Limit(
-                        point=a.point,
-                        device=a.device,
-                        low=a.low,
-                        high=a.high,
-                        band=a.band,
-                        severity=a.severity,
-                    )
-                    for a in site.alarm_limits
-                )
-            ),
+            limits=site_limits(site),
             commander=self.feeder.command if self.feeder is not None else None,
         )
         self._adds: BusSubscription | None = None

@@ -13,6 +13,7 @@ from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription
 from openmeg.core.messages import AlarmMessage, CommandResult, ModeChange, PointUpdate
 from openmeg.core.points import Quality
+from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.operation.alarms import Severity, announce_alarm
 
@@ -79,6 +80,23 @@ def merged_limits(
     replaced = {(o.point, o.device): o for o in overrides}
     kept = tuple(replaced.pop((d.point, d.device), d) for d in defaults)
     return kept + tuple(replaced.values())
+
+
+def site_limits(site: Site) -> tuple[Limit, ...]:
+    """The limits a site runs with: the built-in ones and its site file's ``alarm_limits``."""
+    return merged_limits(
+        tuple(
+            Limit(
+                point=a.point,
+                device=a.device,
+                low=a.low,
+                high=a.high,
+                band=a.band,
+                severity=a.severity,
+            )
+            for a in site.alarm_limits
+        )
+    )
 
 
 @dataclass(kw_only=True)

@@ -183,7 +183,7 @@ def test_alarm_limits_from_the_site_file_replace_and_add(tmp_path: object) -> No
 
     from openmeg.core.errors import SiteFileError
     from openmeg.core.site import load_site, resolve_site_path
-    from openmeg.operation.scada import DEFAULT_LIMITS, Limit, merged_limits
+    from openmeg.operation.scada import DEFAULT_LIMITS, Limit, site_limits
 
     raw = yaml.safe_load(resolve_site_path("demo").read_text())
     raw["alarm_limits"] = [
@@ -194,19 +194,7 @@ def test_alarm_limits_from_the_site_file_replace_and_add(tmp_path: object) -> No
     site_file = folder / "site.yaml"
     site_file.write_text(yaml.safe_dump(raw))
     site = load_site(site_file)
-    limits = merged_limits(
-        tuple(
-            Limit(
-                point=a.point,
-                device=a.device,
-                low=a.low,
-                high=a.high,
-                band=a.band,
-                severity=a.severity,
-            )
-            for a in site.alarm_limits
-        )
-    )
+    limits = site_limits(site)
     assert len(limits) == len(DEFAULT_LIMITS) + 1
     vibration = next(lim for lim in limits if lim.point == "vibration_mm_s")
     assert (vibration.high, vibration.severity) == (4.5, "critical")  # replaced, same place
