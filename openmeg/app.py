@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from openmeg.api.app import create_app
@@ -42,7 +41,6 @@ from openmeg.core.messages import (
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
-from openmeg.customer.revenue import interval_prices
 from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.time_sync import TimeSync
 from openmeg.customer.trading_desk import (
@@ -317,9 +315,9 @@ class LiveMeg:
                 frame, meters=self._meter_ids, source="head-end", received_at=now
             )
             self.readings_ingested += report.new
-        for meter in sorted({batch.meter for batch in closed}):
-            await self._account(meter)
-        self._clear_local_market(closed)
+        if closed:
+            await self._account({batch.meter for batch in closed})
+            self._clear_local_market(closed)
 
     def _clear_local_market(self, closed: list[MeterReadingsMessage]) -> None:
         """Each closed interval: prosumers' metered positions cleared on the local market."""
@@ -335,12 +333,10 @@ class LiveMeg:
                 book[customer] = book.get(customer, 0.0) + sign * r.value_kwh
         trading = self.trading.all()
         for start, pos in sorted(positions.items()):
-            sched = self.book.schedule(start, start + timedelta(minutes=15))
-            if sched.change_at_s.size == 0 or sched.change_at_s[0] > start.timestamp():
+            prices = self.book.interval_prices(pd.DatetimeIndex([start]))
+            if not prices.priced[0]:
                 continue  # no price for the interval: nothing is settled on guesses
-            t0 = np.array([start.timestamp()])
-            buy = float(interval_prices(sched.change_at_s, sched.buy, t0, 900.0)[0])
-            sell = float(interval_prices(sched.change_at_s, sched.sell, t0, 900.0)[0])
+            buy, sell = float(prices.buy[0]), float(prices.sell[0])
             hour = pd.Timestamp(start).tz_convert(self.site.site.timezone).hour
             limits = {
                 c: (r.purchase, r.sale)
@@ -452,10 +448,12 @@ class LiveMeg:
                 severity="warning",
             )
 
-    async def _account(self, meter: str) -> None:
-        """The accounting server, continuously: a trading prosumer's month so far."""
+    async def _account(self, meters: set[str]) -> None:
+        """The accounting server, continuously: the month so far of each trading prosumer
+        whose meter closed an interval."""
         for customer, t in self.trading.all().items():
-            if meter_of(self.site, customer) != meter:
+            meter = meter_of(self.site, customer)
+            if meter not in meters:
                 continue
             now = self.plant.time
             since = month_start(now, self.site.site.timezone)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import sqlalchemy as sa
 
 from openmeg.core.bus import Bus
@@ -24,6 +25,7 @@ from openmeg.core.bus import Subscription as BusSubscription
 from openmeg.core.errors import OpenMegError
 from openmeg.core.messages import MarketPrices, PriceChange, market_prices_topic
 from openmeg.core.store import Store, as_utc, metadata
+from openmeg.customer.revenue import interval_prices
 
 market_prices = sa.Table(
     "market_prices",
@@ -48,6 +50,15 @@ class Schedule:
     change_at_s: npt.NDArray[np.float64]
     buy: npt.NDArray[np.float64]
     sell: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Prices:
+    """Per interval: purchase and sale prices (0 where unpriced), and whether priced."""
+
+    buy: npt.NDArray[np.float64]
+    sell: npt.NDArray[np.float64]
+    priced: npt.NDArray[np.bool_]
 
 
 def _check(change: PriceChange) -> None:
@@ -116,6 +127,26 @@ class PriceBook:
             buy=np.array([r.buy for r in rows], dtype=float),
             sell=np.array([r.sell for r in rows], dtype=float),
         )
+
+    def interval_prices(self, starts: pd.DatetimeIndex, interval_s: float = 900.0) -> Prices:
+        """The time-weighted prices of intervals starting at ``starts`` (UTC), and which of
+        them are priced at all (an interval before the first known price is not)."""
+        n = starts.size
+        out = Prices(buy=np.zeros(n), sell=np.zeros(n), priced=np.zeros(n, dtype=bool))
+        if n == 0:
+            return out
+        first, last = starts[0].to_pydatetime(), starts[-1].to_pydatetime()
+        schedule = self.schedule(first, last + timedelta(seconds=interval_s))
+        if schedule.change_at_s.size == 0:
+            return out
+        t = starts.asi8 / 1e9
+        priced = t >= schedule.change_at_s[0]
+        out.priced[:] = priced
+        out.buy[priced] = interval_prices(schedule.change_at_s, schedule.buy, t[priced], interval_s)
+        out.sell[priced] = interval_prices(
+            schedule.change_at_s, schedule.sell, t[priced], interval_s
+        )
+        return out
 
     def price_at(self, ts: datetime) -> tuple[float, float] | None:
         """``(buy, sell)`` in force at ``ts``, or ``None`` if no price is known for it."""

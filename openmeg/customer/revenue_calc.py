@@ -19,7 +19,7 @@ import pandas as pd
 from openmeg.core.site import Site
 from openmeg.core.store import as_utc
 from openmeg.customer.price_book import PriceBook
-from openmeg.customer.revenue import interval_prices, revenue
+from openmeg.customer.revenue import revenue
 from openmeg.operation.mdms.store import INTERVAL, MeterReadings
 
 FloatArray = npt.NDArray[np.float64]
@@ -84,25 +84,6 @@ def _intervals(start: datetime, end: datetime) -> pd.DatetimeIndex:
     return pd.date_range(as_utc(start), as_utc(end), freq=INTERVAL, inclusive="left")
 
 
-def _prices(
-    book: PriceBook, idx: pd.DatetimeIndex
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """Time-weighted sale and purchase prices of each interval, and which are priced."""
-    n = idx.size
-    sell, buy, priced = np.zeros(n), np.zeros(n), np.zeros(n, dtype=bool)
-    if n == 0:
-        return sell, buy, priced
-    schedule = book.schedule(idx[0].to_pydatetime(), (idx[-1] + INTERVAL).to_pydatetime())
-    if schedule.change_at_s.size == 0:
-        return sell, buy, priced
-    starts = idx.asi8 / 1e9
-    priced = starts >= schedule.change_at_s[0]
-    span = INTERVAL.total_seconds()
-    sell[priced] = interval_prices(schedule.change_at_s, schedule.sell, starts[priced], span)
-    buy[priced] = interval_prices(schedule.change_at_s, schedule.buy, starts[priced], span)
-    return sell, buy, priced
-
-
 class DeviceRevenueCalculator:
     """The revenue calculator of one device."""
 
@@ -113,7 +94,8 @@ class DeviceRevenueCalculator:
         idx = _intervals(start, end)
         out = self.readings.series(self.device, "export", start, end).reindex(idx)
         inn = self.readings.series(self.device, "import", start, end).reindex(idx)
-        sell, buy, priced = _prices(self.book, idx)
+        p = self.book.interval_prices(idx, INTERVAL.total_seconds())
+        sell, buy, priced = p.sell, p.buy, p.priced
         return RevenueTable(
             devices=[self.device],
             interval_start=idx,
@@ -133,7 +115,8 @@ class CentralRevenueCalculator:
 
     def table(self, start: datetime, end: datetime) -> RevenueTable:
         idx = _intervals(start, end)
-        sell, buy, priced = _prices(self.book, idx)
+        p = self.book.interval_prices(idx, INTERVAL.total_seconds())
+        sell, buy, priced = p.sell, p.buy, p.priced
         energy = {
             channel: self.readings.matrix(self.devices, channel, start, end)
             .reindex(index=idx, columns=self.devices)

@@ -26,7 +26,6 @@ from openmeg.core.errors import OpenMegError
 from openmeg.core.site import Site
 from openmeg.core.store import Store, as_utc, metadata
 from openmeg.customer.price_book import PriceBook
-from openmeg.customer.revenue import interval_prices
 from openmeg.customer.trading import Accounts, ReferencePrices, accounting, trading_requests
 from openmeg.der.ratings import Battery
 from openmeg.operation.cycle import ProcessImage
@@ -267,17 +266,9 @@ def trading_accounts(
     idx = pd.date_range(as_utc(start), as_utc(end), freq=INTERVAL, inclusive="left")
     imp = readings.series(meter, "import", start, end).reindex(idx)
     exp = readings.series(meter, "export", start, end).reindex(idx)
-    schedule = book.schedule(start, end)
-    starts_s = np.array([t.timestamp() for t in idx], dtype=float)
-    priced = np.zeros(idx.size, dtype=bool)
-    buy = np.zeros(idx.size)
-    sell = np.zeros(idx.size)
-    if schedule.change_at_s.size:
-        priced = starts_s >= schedule.change_at_s[0]
-        span = INTERVAL.total_seconds()
-        buy[priced] = interval_prices(schedule.change_at_s, schedule.buy, starts_s[priced], span)
-        sell[priced] = interval_prices(schedule.change_at_s, schedule.sell, starts_s[priced], span)
-    known = priced & imp.notna().to_numpy() & exp.notna().to_numpy()
+    prices = book.interval_prices(idx, INTERVAL.total_seconds())
+    buy, sell = prices.buy, prices.sell
+    known = prices.priced & imp.notna().to_numpy() & exp.notna().to_numpy()
     imp_kwh = np.where(known, imp.fillna(0.0).to_numpy(), 0.0)
     exp_kwh = np.where(known, exp.fillna(0.0).to_numpy(), 0.0)
     return AccountsReport(
