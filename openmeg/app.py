@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from datetime import datetime
 from pathlib import Path
@@ -26,38 +25,25 @@ from openmeg.core.messages import (
     DeviceAdd,
     DeviceAdded,
     PointUpdate,
-    TradingAccounts,
     command_result_topic,
     command_topic,
     device_add_topic,
     device_added_topic,
     parse_device_address,
     readings_topic,
-    trading_accounts_topic,
-)
-from openmeg.core.messages import (
-    MeterReadings as MeterReadingsMessage,
 )
 from openmeg.core.site import Site
 from openmeg.core.store import Store
-from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
+from openmeg.customer.prosumer_economics import ProsumerEconomics
 from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.time_sync import TimeSync
 from openmeg.customer.trading_desk import (
     PriceTrading,
     TradingDesk,
-    TradingSettings,
-    meter_of,
-    month_start,
-    trading_accounts,
 )
 from openmeg.der.ratings import HeatStorage
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
-from openmeg.market.feed import MarketPriceFeed
-from openmeg.market.local_market import LocalMarket, MarketError
-from openmeg.market.prices import synthetic_prices
-from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.controllers.default import (
     BatteryTarget,
     ChpUnit,
@@ -66,7 +52,6 @@ from openmeg.operation.controllers.default import (
 )
 from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.operation.historian import Historian
-from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.runtime import Runtime, Status
 from openmeg.operation.scada import DerManagementServer, site_limits
 from openmeg.provider.peak_watch import PeakWatch
@@ -147,28 +132,19 @@ class LiveMeg:
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
         self.store = store
         self.plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
-        self.book = PriceBook(store, site.site.id)
-        self.trading = TradingSettings(store, site)
-        self.desk = TradingDesk(site=site, settings=self.trading, book=self.book)
-        self.market: MarketPriceFeed | None = None
-        self.http_prices: HttpPriceSync | None = None
-        self.bus_prices: BusPriceSync | None = None
-        if price_url is not None:
-            self.http_prices = HttpPriceSync(self.book, price_url)
-        else:
-            if market_prices is None:
-                day = pd.Timestamp(clock.now()).floor("D")
-                market_prices = synthetic_prices(day, 366, seed=0, timezone=site.site.timezone)
-            self.market = MarketPriceFeed(site.site.id, bus, market_prices)
-            self.bus_prices = BusPriceSync(self.book, bus)
-        self._price_problem = ""
-        self._price_interval: pd.Timestamp | None = None
-        self._holding_since: datetime | None = None
-        self._hold_alarm = False
-        self.price_hold_alarm_s = price_hold_alarm_s
-        self.time_sync, self.time_sync_every_s = time_sync, time_sync_every_s
-        self._synced_at: datetime | None = None
-        self._time_alarm = ""
+        self.economics = ProsumerEconomics(
+            site,
+            clock=self.plant_clock,
+            bus=bus,
+            store=store,
+            market_prices=market_prices,
+            price_url=price_url,
+            price_hold_alarm_s=price_hold_alarm_s,
+            time_sync=time_sync,
+            time_sync_every_s=time_sync_every_s,
+        )
+        self.book, self.trading = self.economics.book, self.economics.trading
+        self.desk, self.local_market = self.economics.desk, self.economics.local_market
         self.readings_ingested = 0
         self.feeder_poll_ms = 0.0
         self.servers: DeviceServers | None = None
@@ -215,10 +191,7 @@ class LiveMeg:
         )
         self.prices = PriceSignals(site, bus)
         self.peaks = PeakWatch(site, bus)
-        self.readings = MeterReadings(store)
-        self.local_market = LocalMarket(
-            store, site.site.id, {m.customer for m in site.meters if m.parent is None}
-        )
+        self.readings = self.economics.readings
         self._registers: list[BusSubscription] = []
         self._meter_ids = {m.id for m in site.meters} | self.device_meters.meters
 
@@ -233,8 +206,7 @@ class LiveMeg:
     async def start(self) -> None:
         """Listen for commands, start the historian, put the devices on the wire."""
         await self.runtime.start()
-        if self.bus_prices is not None:
-            await self.bus_prices.start()
+        await self.economics.start()
         await self.historian.start()
         await self.scada.start()
         if self.servers is not None and self.feeder is not None:
@@ -249,8 +221,7 @@ class LiveMeg:
         ]
 
     async def step(self) -> None:
-        await self._synchronise()
-        await self._trade()
+        await self.economics.before_cycle()
         await self.runtime.step()
         await self.prices.update(self.plant.time)
         if self.feeder is not None:
@@ -279,8 +250,7 @@ class LiveMeg:
             self.feeder.close()
         if self.servers is not None:
             await self.servers.stop()
-        if self.bus_prices is not None:
-            await self.bus_prices.stop()
+        await self.economics.stop()
         for sub in (self._adds, *self._registers):
             if sub is not None:
                 await self.bus.unsubscribe(sub)
@@ -315,37 +285,7 @@ class LiveMeg:
                 frame, meters=self._meter_ids, source="head-end", received_at=now
             )
             self.readings_ingested += report.new
-        if closed:
-            await self._account({batch.meter for batch in closed})
-            self._clear_local_market(closed)
-
-    def _clear_local_market(self, closed: list[MeterReadingsMessage]) -> None:
-        """Each closed interval: prosumers' metered positions cleared on the local market."""
-        customer_of = {m.id: m.customer for m in self.site.meters if m.parent is None}
-        positions: dict[datetime, dict[str, float]] = {}
-        for batch in closed:
-            customer = customer_of.get(batch.meter)
-            if customer is None:
-                continue
-            sign = 1.0 if batch.channel == "import" else -1.0
-            for r in batch.readings:
-                book = positions.setdefault(r.interval_start, {})
-                book[customer] = book.get(customer, 0.0) + sign * r.value_kwh
-        trading = self.trading.all()
-        for start, pos in sorted(positions.items()):
-            prices = self.book.interval_prices(pd.DatetimeIndex([start]))
-            if not prices.priced[0]:
-                continue  # no price for the interval: nothing is settled on guesses
-            buy, sell = float(prices.buy[0]), float(prices.sell[0])
-            hour = pd.Timestamp(start).tz_convert(self.site.site.timezone).hour
-            limits = {
-                c: (r.purchase, r.sale)
-                for c, t in trading.items()
-                for r in t.references
-                if r.from_hour <= hour < r.to_hour
-            }
-            with contextlib.suppress(MarketError):  # settled already (after a restart)
-                self.local_market.clear_interval(start, pos, buy=buy, sell=sell, limits=limits)
+        await self.economics.after_intervals(closed)
 
     async def command(self, device: str, name: str, value: float, user: str) -> CommandResult:
         """Carry out an operator's command: through the field (the DER data feeder) when the
@@ -380,102 +320,6 @@ class LiveMeg:
             "alarms_active": float(len(self.scada.alarms(active_only=True))),
             "commands": float(self.status.commands),
         }
-
-    async def _synchronise(self) -> None:
-        """Ask the time server now and then; raise or clear the time alarm."""
-        now = self.plant.time
-        if self.time_sync is None or (
-            self._synced_at is not None
-            and (now - self._synced_at).total_seconds() < self.time_sync_every_s
-        ):
-            return
-        self._synced_at = now
-        result = await asyncio.to_thread(self.time_sync.sync)
-        if result.alarm == self._time_alarm:
-            return
-        active = bool(result.alarm)
-        await announce_alarm(
-            self.bus,
-            self.store,
-            site=self.site.site.id,
-            source="time",
-            code="time_sync",
-            text=result.alarm or "the clock is on the time server's time",
-            active=active,
-            ts=now,
-            severity="warning",
-        )
-        self._time_alarm = result.alarm
-
-    async def _trade(self) -> None:
-        """Market prices in, the price monitoring decides, an alarm while trading holds."""
-        now = self.plant.time
-        if self.market is not None:
-            await self.market.update(now)
-        if self.bus_prices is not None:
-            await self.bus_prices.pump(now)
-        interval = pd.Timestamp(now).floor("15min")
-        if self.http_prices is not None and (
-            interval != self._price_interval or self._price_problem
-        ):
-            self._price_interval = interval
-            try:
-                self.http_prices.sync(now)
-                self._price_problem = ""
-            except PriceSourceError as err:
-                self._price_problem = str(err)
-        self.desk.update(now, problem=self._price_problem)
-        holding = bool(self.desk.holding) and bool(self.trading.all())
-        if not holding:
-            self._holding_since = None
-        elif self._holding_since is None:
-            self._holding_since = now
-        overdue = (
-            self._holding_since is not None
-            and (now - self._holding_since).total_seconds() >= self.price_hold_alarm_s
-        )
-        if overdue != self._hold_alarm:
-            self._hold_alarm = overdue
-            await announce_alarm(
-                self.bus,
-                self.store,
-                site=self.site.site.id,
-                source="trading",
-                code="trading_holds",
-                text=self.desk.holding or "market prices are back: trading resumes",
-                active=overdue,
-                ts=now,
-                severity="warning",
-            )
-
-    async def _account(self, meters: set[str]) -> None:
-        """The accounting server, continuously: the month so far of each trading prosumer
-        whose meter closed an interval."""
-        for customer, t in self.trading.all().items():
-            meter = meter_of(self.site, customer)
-            if meter not in meters:
-                continue
-            now = self.plant.time
-            since = month_start(now, self.site.site.timezone)
-            report = trading_accounts(
-                self.readings,
-                self.book,
-                meter,
-                since,
-                now,
-                incentive_per_kwh=t.incentive_per_kwh,
-            )
-            a = report.accounts
-            await self.bus.publish(
-                trading_accounts_topic(self.site.site.id, customer),
-                TradingAccounts(
-                    site=self.site.site.id,
-                    customer=customer,
-                    ts=now,
-                    since=since,
-                    **a.floats(),
-                ),
-            )
 
     async def _handle_device_adds(self) -> None:
         assert self.feeder is not None

@@ -126,7 +126,7 @@ async def test_the_live_meg_raises_and_clears_the_time_alarm(chrony: int, tmp_pa
     await meg.start()
     try:
         await meg.run(asyncio.Event(), max_cycles=3)  # asks at 12:00 and at 12:02
-        meg.time_sync = TimeSync(WallClock(), "127.0.0.1", free_port())  # the server falls silent
+        meg.economics.time_sync = TimeSync(WallClock(), "127.0.0.1", free_port())  # silent now
         await meg.run(asyncio.Event(), max_cycles=5)  # asks at 12:04
     finally:
         await meg.stop()

@@ -1,0 +1,224 @@
+"""Prosumer economics in the live MEG (Y.2071 clause 10.1, Appendix III): market prices in
+(from a price server over HTTP, or an embedded market publishing on the bus), kept by the price
+synchronising unit; the trading desk deciding each interval and holding, with an alarm, when
+prices cannot be had; the accounting server after each interval; the local market clearing
+each interval's metered positions; the time synchronous unit now and then."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import pandas as pd
+
+from openmeg.core.bus import Bus
+from openmeg.core.clock import Clock
+from openmeg.core.messages import MeterReadings as MeterReadingsMessage
+from openmeg.core.messages import TradingAccounts, trading_accounts_topic
+from openmeg.core.site import Site
+from openmeg.core.store import Store
+from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
+from openmeg.customer.time_sync import TimeSync
+from openmeg.customer.trading_desk import (
+    TradingDesk,
+    TradingSettings,
+    meter_of,
+    month_start,
+    trading_accounts,
+)
+from openmeg.market.feed import MarketPriceFeed
+from openmeg.market.local_market import LocalMarket, MarketError
+from openmeg.market.prices import synthetic_prices
+from openmeg.operation.alarms import announce_alarm
+from openmeg.operation.mdms.store import MeterReadings
+
+
+class ProsumerEconomics:
+    def __init__(
+        self,
+        site: Site,
+        *,
+        clock: Clock,
+        bus: Bus,
+        store: Store,
+        market_prices: pd.DataFrame | None = None,
+        price_url: str | None = None,
+        price_hold_alarm_s: float = 30.0,
+        time_sync: TimeSync | None = None,
+        time_sync_every_s: float = 64.0,
+    ) -> None:
+        """Market prices: from a price server at ``price_url`` (HTTP), or else published on the
+        bus by an embedded market from ``market_prices`` (``interval_start, buy, sell``;
+        default: seeded synthetic prices for a year from the start). ``time_sync``: asked
+        every ``time_sync_every_s`` of the MEG's time."""
+        self.site, self.clock, self.bus, self.store = site, clock, bus, store
+        self.readings = MeterReadings(store)
+        self.book = PriceBook(store, site.site.id)
+        self.trading = TradingSettings(store, site)
+        self.desk = TradingDesk(site=site, settings=self.trading, book=self.book)
+        self.local_market = LocalMarket(
+            store, site.site.id, {m.customer for m in site.meters if m.parent is None}
+        )
+        self.market: MarketPriceFeed | None = None
+        self.http_prices: HttpPriceSync | None = None
+        self.bus_prices: BusPriceSync | None = None
+        if price_url is not None:
+            self.http_prices = HttpPriceSync(self.book, price_url)
+        else:
+            if market_prices is None:
+                day = pd.Timestamp(clock.now()).floor("D")
+                market_prices = synthetic_prices(day, 366, seed=0, timezone=site.site.timezone)
+            self.market = MarketPriceFeed(site.site.id, bus, market_prices)
+            self.bus_prices = BusPriceSync(self.book, bus)
+        self._price_problem = ""
+        self._price_interval: pd.Timestamp | None = None
+        self._holding_since: datetime | None = None
+        self._hold_alarm = False
+        self.price_hold_alarm_s = price_hold_alarm_s
+        self.time_sync, self.time_sync_every_s = time_sync, time_sync_every_s
+        self._synced_at: datetime | None = None
+        self._time_alarm = ""
+
+    async def start(self) -> None:
+        if self.bus_prices is not None:
+            await self.bus_prices.start()
+
+    async def stop(self) -> None:
+        if self.bus_prices is not None:
+            await self.bus_prices.stop()
+
+    async def before_cycle(self) -> None:
+        """The time and the prices, and the trading desk's decision, before the cycle runs."""
+        await self._synchronise()
+        await self._trade()
+
+    async def after_intervals(self, closed: list[MeterReadingsMessage]) -> None:
+        """Meters closed intervals: the accounts and the local market."""
+        if closed:
+            await self._account({batch.meter for batch in closed})
+            self._clear_local_market(closed)
+
+    def _clear_local_market(self, closed: list[MeterReadingsMessage]) -> None:
+        """Each closed interval: prosumers' metered positions cleared on the local market."""
+        customer_of = {m.id: m.customer for m in self.site.meters if m.parent is None}
+        positions: dict[datetime, dict[str, float]] = {}
+        for batch in closed:
+            customer = customer_of.get(batch.meter)
+            if customer is None:
+                continue
+            sign = 1.0 if batch.channel == "import" else -1.0
+            for r in batch.readings:
+                book = positions.setdefault(r.interval_start, {})
+                book[customer] = book.get(customer, 0.0) + sign * r.value_kwh
+        trading = self.trading.all()
+        for start, pos in sorted(positions.items()):
+            prices = self.book.interval_prices(pd.DatetimeIndex([start]))
+            if not prices.priced[0]:
+                continue  # no price for the interval: nothing is settled on guesses
+            buy, sell = float(prices.buy[0]), float(prices.sell[0])
+            hour = pd.Timestamp(start).tz_convert(self.site.site.timezone).hour
+            limits = {
+                c: (r.purchase, r.sale)
+                for c, t in trading.items()
+                for r in t.references
+                if r.from_hour <= hour < r.to_hour
+            }
+            with contextlib.suppress(MarketError):  # settled already (after a restart)
+                self.local_market.clear_interval(start, pos, buy=buy, sell=sell, limits=limits)
+
+    async def _synchronise(self) -> None:
+        """Ask the time server now and then; raise or clear the time alarm."""
+        now = self.clock.now()
+        if self.time_sync is None or (
+            self._synced_at is not None
+            and (now - self._synced_at).total_seconds() < self.time_sync_every_s
+        ):
+            return
+        self._synced_at = now
+        result = await asyncio.to_thread(self.time_sync.sync)
+        if result.alarm == self._time_alarm:
+            return
+        active = bool(result.alarm)
+        await announce_alarm(
+            self.bus,
+            self.store,
+            site=self.site.site.id,
+            source="time",
+            code="time_sync",
+            text=result.alarm or "the clock is on the time server's time",
+            active=active,
+            ts=now,
+            severity="warning",
+        )
+        self._time_alarm = result.alarm
+
+    async def _trade(self) -> None:
+        """Market prices in, the price monitoring decides, an alarm while trading holds."""
+        now = self.clock.now()
+        if self.market is not None:
+            await self.market.update(now)
+        if self.bus_prices is not None:
+            await self.bus_prices.pump(now)
+        interval = pd.Timestamp(now).floor("15min")
+        if self.http_prices is not None and (
+            interval != self._price_interval or self._price_problem
+        ):
+            self._price_interval = interval
+            try:
+                self.http_prices.sync(now)
+                self._price_problem = ""
+            except PriceSourceError as err:
+                self._price_problem = str(err)
+        self.desk.update(now, problem=self._price_problem)
+        holding = bool(self.desk.holding) and bool(self.trading.all())
+        if not holding:
+            self._holding_since = None
+        elif self._holding_since is None:
+            self._holding_since = now
+        overdue = (
+            self._holding_since is not None
+            and (now - self._holding_since).total_seconds() >= self.price_hold_alarm_s
+        )
+        if overdue != self._hold_alarm:
+            self._hold_alarm = overdue
+            await announce_alarm(
+                self.bus,
+                self.store,
+                site=self.site.site.id,
+                source="trading",
+                code="trading_holds",
+                text=self.desk.holding or "market prices are back: trading resumes",
+                active=overdue,
+                ts=now,
+                severity="warning",
+            )
+
+    async def _account(self, meters: set[str]) -> None:
+        """The accounting server, continuously: the month so far of each trading prosumer
+        whose meter closed an interval."""
+        for customer, t in self.trading.all().items():
+            meter = meter_of(self.site, customer)
+            if meter not in meters:
+                continue
+            now = self.clock.now()
+            since = month_start(now, self.site.site.timezone)
+            report = trading_accounts(
+                self.readings,
+                self.book,
+                meter,
+                since,
+                now,
+                incentive_per_kwh=t.incentive_per_kwh,
+            )
+            a = report.accounts
+            await self.bus.publish(
+                trading_accounts_topic(self.site.site.id, customer),
+                TradingAccounts(
+                    site=self.site.site.id,
+                    customer=customer,
+                    ts=now,
+                    since=since,
+                    **a.floats(),
+                ),
+            )
