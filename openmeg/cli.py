@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 
 from openmeg.cli_common import EXIT_BAD_INPUT, err_console
-from openmeg.cli_common import default_store as _default_store
 from openmeg.cli_common import load_site_or_exit as _load_site_or_exit
 from openmeg.cli_common import open_store as _open_store
 from openmeg.cli_common import utc as _utc
 from openmeg.core.errors import OpenMegError
 from openmeg.economics_cli import market_app, revenue_cmd, trade_app
+from openmeg.run_cli import run
 from openmeg.security_cli import audit_app, certs_app, users_app
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 site_app = typer.Typer(help="Site files: the description of one MEG.", no_args_is_help=True)
 app.add_typer(site_app, name="site")
+app.command()(run)
 app.add_typer(trade_app, name="trade")
 app.add_typer(market_app, name="market")
 app.add_typer(audit_app, name="audit")
@@ -181,235 +182,6 @@ async def _ask_device_add(site: str, address: str, mqtt: str, timeout_s: float) 
                     return msg
     finally:
         await bus.close()
-
-
-@app.command()
-def run(
-    site: str = typer.Option("demo", help="site file, or a shipped site name"),
-    speed: float = typer.Option(1.0, min=0.001, help="times faster than real time"),
-    step: float = typer.Option(1.0, min=0.1, max=60.0, help="control cycle, seconds"),
-    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
-    mqtt: str = typer.Option("", help="publish on an MQTT broker host:port instead of in-process"),
-    cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
-    modbus_port: int = typer.Option(
-        15020, min=0, max=65000, help="first Modbus TCP port of the devices (0: free ports)"
-    ),
-    modbus: bool = typer.Option(True, help="serve the simulated devices over Modbus TCP"),
-    status: bool = typer.Option(True, help="show the live status view"),
-    prices_url: str = typer.Option(
-        "", help="market prices from a price server (openmeg prices serve), e.g. http://host:8100"
-    ),
-    prices_csv: Path | None = typer.Option(
-        None, help="market prices from a CSV file (interval_start,buy,sell) instead"
-    ),
-    time_server: str = typer.Option(
-        "", help="an authorised NTP server HOST:PORT: start on its time, alarm if it is lost"
-    ),
-    api: bool = typer.Option(True, help="serve the API and the dashboard"),
-    api_host: str = typer.Option("127.0.0.1", help="the API's address"),
-    api_port: int = typer.Option(8000, min=0, max=65535, help="the API's port"),
-    tls_dir: Path | None = typer.Option(
-        None,
-        help="serve HTTPS with server.pem and server.key from this folder (openmeg certs init)",
-    ),
-) -> None:
-    """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly.
-
-    Market prices come from a price server, a CSV file, or else an embedded market with seeded
-    synthetic prices; they are pushed on the bus either way."""
-    import asyncio
-
-    from openmeg.market.prices import PriceFileError, load_price_csv
-
-    the_site = _load_site_or_exit(site)
-    url = store or _default_store(the_site.site.id)
-    live_options: dict[str, object] = {}
-    if prices_url:
-        live_options["price_url"] = prices_url
-    elif prices_csv is not None:
-        try:
-            live_options["market_prices"] = load_price_csv(prices_csv)
-        except PriceFileError as err:
-            err_console.print(f"error: {err}", markup=False)
-            raise typer.Exit(EXIT_BAD_INPUT) from err
-    if time_server:
-        from openmeg.core.clock import WallClock
-        from openmeg.customer.time_sync import TimeSync
-
-        host, _, port = time_server.rpartition(":")
-        if not host or not port.isdigit():
-            err_console.print("error: --time-server takes HOST:PORT", markup=False)
-            raise typer.Exit(EXIT_BAD_INPUT)
-        live_options["time_sync"] = TimeSync(WallClock(), host, int(port))
-    api_options: dict[str, object] | None = None
-    if api:
-        api_options = {"host": api_host, "port": api_port}
-        if tls_dir is not None:
-            cert, key = tls_dir / "server.pem", tls_dir / "server.key"
-            if not cert.exists() or not key.exists():
-                err_console.print(
-                    f"error: no server.pem and server.key in {tls_dir}: run openmeg certs init"
-                )
-                raise typer.Exit(EXIT_BAD_INPUT)
-            api_options |= {"certfile": cert, "keyfile": key}
-    try:
-        asyncio.run(
-            _run_live(
-                the_site,
-                speed,
-                step,
-                url,
-                mqtt,
-                cycles or None,
-                status,
-                modbus_port if modbus else None,
-                live_options,
-                api_options,
-            )
-        )
-    except OpenMegError as err:
-        err_console.print(f"error: {err}", markup=False)
-        raise typer.Exit(1) from err
-    print(f"stopped cleanly; state and points saved in {url}")
-
-
-async def _run_live(
-    site: object,
-    speed: float,
-    step: float,
-    url: str,
-    mqtt: str,
-    cycles: int | None,
-    show: bool,
-    modbus_port: int | None,
-    live_options: dict[str, object],
-    api_options: dict[str, object] | None,
-) -> None:
-    import asyncio
-    import contextlib
-    import signal
-    from datetime import UTC, datetime
-
-    from rich.live import Live
-    from rich.table import Table
-
-    from openmeg.app import LiveMeg
-    from openmeg.core.bus import Bus, InProcessBus
-    from openmeg.core.clock import SimClock
-    from openmeg.core.errors import DeviceError
-    from openmeg.core.site import Site
-
-    assert isinstance(site, Site)
-    db = _open_store(url, site.site.id)
-    bus: Bus
-    if mqtt:
-        from openmeg.protocols.mqtt import MqttBus
-
-        host, _, port = mqtt.rpartition(":")
-        bus = await MqttBus(host or "127.0.0.1", int(port)).connect()
-    else:
-        bus = InProcessBus()
-    start = datetime.now(UTC)
-    sync = live_options.get("time_sync")
-    if sync is not None:
-        from openmeg.customer.time_sync import TimeSync
-
-        assert isinstance(sync, TimeSync)
-        result = await asyncio.to_thread(sync.sync)
-        if result.sample is not None:
-            start = sync.clock.now()  # the authorised time
-        err_console.print(result.alarm or f"on the time of {sync.host}:{sync.port}")
-    clock = SimClock(start.replace(microsecond=0), speed=speed)
-    meg = LiveMeg(
-        site,
-        clock=clock,
-        bus=bus,
-        store=db,
-        step_s=step,
-        modbus_port=modbus_port,
-        **live_options,  # type: ignore[arg-type]
-    )
-    try:
-        await meg.start()
-    except (OSError, RuntimeError, DeviceError) as err:
-        await meg.stop()
-        await bus.close()
-        db.close()
-        raise OpenMegError(
-            f"cannot serve the devices from port {modbus_port}: {err}; "
-            "choose another with --modbus-port, or --no-modbus"
-        ) from err
-    web: LiveApi | None = None
-    if api_options is not None:
-        from openmeg.app import LiveApi
-        from openmeg.core.clock import WallClock
-
-        web = LiveApi(meg, WallClock(), **api_options)  # type: ignore[arg-type]
-        try:
-            await web.start()
-        except OpenMegError:
-            await meg.stop()
-            await bus.close()
-            db.close()
-            raise
-        if web.admin_password:
-            err_console.print(
-                f"first run: user admin, password {web.admin_password} "
-                "(shown this once: keep it safe)",
-                markup=False,
-            )
-        err_console.print(f"API and dashboard on {web.server.url} (API docs at /docs)")
-    if meg.servers is not None:
-        plan = meg.servers.plan
-        err_console.print(
-            f"{len(plan)} devices on Modbus TCP, ports {min(w.port for w in plan)}"
-            f"..{max(w.port for w in plan)} (openmeg devices lists them)"
-        )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-
-    def view() -> Table:
-        s = meg.status
-        t = Table(title=f"openmeg live: {site.site.name}", show_header=False)
-        t.add_row("time (UTC)", f"{s.ts:%Y-%m-%d %H:%M:%S}" if s.ts else "-")
-        t.add_row("mode", s.mode)
-        t.add_row("frequency", f"{s.frequency_hz:.3f} Hz")
-        t.add_row("import at PCC", f"{s.import_kw:.1f} kW")
-        for device, soc in s.soc.items():
-            t.add_row(f"{device} state of charge", f"{soc:.1%}")
-        t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
-        t.add_row("commands accepted", str(s.commands))
-        t.add_row("points stored", str(meg.historian.stored))
-        if meg.feeder is not None:
-            t.add_row("devices on the wire", str(len(meg.feeder.links)))
-        t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
-        return t
-
-    async def refresh(live: Live) -> None:
-        while not stop.is_set():
-            live.update(view())
-            await asyncio.sleep(0.25)
-
-    try:
-        if show:
-            with Live(view(), console=err_console, refresh_per_second=4) as live:
-                painter = asyncio.create_task(refresh(live))
-                try:
-                    await meg.run(stop, max_cycles=cycles)
-                finally:
-                    stop.set()
-                    await painter
-        else:
-            await meg.run(stop, max_cycles=cycles)
-    finally:
-        if web is not None:
-            await web.stop()
-        await meg.stop()
-        await bus.close()
-        db.close()
 
 
 meters_app = typer.Typer(help="Meter data: AMI ingest into the MDMS.", no_args_is_help=True)
