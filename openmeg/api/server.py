@@ -14,6 +14,9 @@ from fastapi import FastAPI
 
 from openmeg.core.errors import OpenMegError
 
+GRACE_S = 3
+"""How long a stop waits for requests in flight before it closes their connections."""
+
 
 class _QuietServer(uvicorn.Server):
     """Leaves signals to the MEG: Ctrl-C stops the MEG, which stops the API."""
@@ -43,6 +46,7 @@ class ApiServer:
             ssl_keyfile=str(keyfile) if keyfile else None,
             ws_ping_interval=None,
             ws_per_message_deflate=False,  # small frames to many clients: compression costs more
+            timeout_graceful_shutdown=GRACE_S,  # no client holding a request stalls a stop
         )
         self.server = _QuietServer(config)
         self.scheme = "https" if certfile else "http"
@@ -81,6 +85,11 @@ class ApiServer:
         if self._task is None:
             return
         self.server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), GRACE_S + 2.0)
+        except TimeoutError:
+            self.server.force_exit = True  # past the grace: stop waiting for anyone
+            self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, SystemExit, OSError):
             await self._task
         self._task = None

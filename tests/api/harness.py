@@ -72,7 +72,7 @@ class Harness:
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine in the MEG's loop and wait for it."""
         fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return fut.result(60)
+        return fut.result(120)
 
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -115,8 +115,15 @@ class Harness:
             await asyncio.sleep(self.step_every_s)
 
     async def _stop(self) -> None:
+        """Stop stage by stage; a stage that hangs is named."""
         self._running = False
-        await self._stepper
-        await self.api.stop()
-        await self.meg.stop()
+        for stage, step in (
+            ("the stepping", lambda: self._stepper),
+            ("the API", self.api.stop),
+            ("the MEG", self.meg.stop),
+        ):
+            try:
+                await asyncio.wait_for(step(), 30)
+            except TimeoutError:
+                raise RuntimeError(f"stopping {stage} took more than 30 s") from None
         self.store.close()

@@ -35,3 +35,22 @@ async def test_a_taken_port_is_a_clear_error_and_port_0_takes_a_free_one() -> No
             assert (await c.get(f"{server.url}/health")).json() == {"status": "ok"}
     finally:
         await server.stop()
+
+
+async def test_a_client_holding_a_request_open_cannot_stall_a_stop() -> None:
+    import asyncio
+    import time
+
+    from openmeg.api.server import GRACE_S
+
+    server = ApiServer(_app(), port=0)
+    await server.start()
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    t0 = time.monotonic()
+    await server.stop()
+    assert time.monotonic() - t0 < GRACE_S + 3
+    writer.close()
+    await writer.wait_closed()
