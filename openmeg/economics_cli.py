@@ -12,8 +12,11 @@ import typer
 from openmeg.cli_common import fail, load_site_or_exit, open_store, utc
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from openmeg.core.site import Site
     from openmeg.core.store import Store
+    from openmeg.customer.trading import ReferencePrices
 
 trade_app = typer.Typer(
     help="Automated power trading: reference prices and accounts.", no_args_is_help=True
@@ -79,8 +82,8 @@ def trade_set(
     _print_references(result.customer, result.references)
 
 
-def _print_references(customer: str, references: object) -> None:
-    for r in references:  # type: ignore[attr-defined]
+def _print_references(customer: str, references: Iterable[ReferencePrices]) -> None:
+    for r in references:
         print(
             f"{customer}: {r.from_hour:02d}-{r.to_hour:02d} h: buy at or below {r.purchase:g}, "
             f"sell at or above {r.sale:g}"

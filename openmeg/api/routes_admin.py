@@ -85,18 +85,7 @@ def audit_records(
     who: Principal = Depends(principal),
     svc: ApiServices = Depends(services),
 ) -> list[AuditOut]:
-    return [
-        AuditOut(
-            seq=r.seq,
-            ts=r.ts,
-            actor=r.actor,
-            action=r.action,
-            target=r.target,
-            detail=r.detail,
-            hash=r.hash,
-        )
-        for r in svc.audit.records(after=after, limit=limit)
-    ]
+    return [AuditOut.model_validate(r) for r in svc.audit.records(after=after, limit=limit)]
 
 
 @router.get("/audit/verify", response_model=AuditCheck)

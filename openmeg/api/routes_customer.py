@@ -300,9 +300,10 @@ def revenue_of(
 ) -> list[RevenueOut]:
     """What each power device earned (the energy revenue calculating system)."""
     t0, t1 = span(start, end)
-    known = [d for d in revenue_devices(svc.site) if seen.sees_device(d)]
+    metered = revenue_devices(svc.site)
+    known = [d for d in metered if seen.sees_device(d)]
     for d in device:
-        if d not in revenue_devices(svc.site):
+        if d not in metered:
             raise HTTPException(404, f"no power device with a meter of its own: {d!r}")
         seen.device(d)
     chosen = device or known

@@ -190,17 +190,7 @@ async def send_command(
 
 
 def _alarm_out(a: Alarm) -> AlarmOut:
-    return AlarmOut(
-        key=a.key,
-        source=a.source,
-        code=a.code,
-        text=a.text,
-        severity=a.severity,
-        raised_at=a.raised_at,
-        active=a.active,
-        acknowledged=a.acknowledged,
-        acknowledged_by=a.acknowledged_by,
-    )
+    return AlarmOut.model_validate(a)  # its fields, and its key
 
 
 @router.get("/alarms", response_model=list[AlarmOut])
