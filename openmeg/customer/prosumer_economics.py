@@ -171,7 +171,7 @@ class ProsumerEconomics:
             except PriceSourceError as err:
                 self._price_problem = str(err)
         self.desk.update(now, problem=self._price_problem)
-        holding = bool(self.desk.holding) and bool(self.trading.all())
+        holding = bool(self.desk.holding) and bool(self.desk.trading)
         if not holding:
             self._holding_since = None
         elif self._holding_since is None:

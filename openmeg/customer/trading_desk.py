@@ -195,6 +195,8 @@ class TradingDesk:
     """Storage requests now: battery -> kW (positive discharges to the grid, negative charges)."""
     holding: str = ""
     """Why trading holds (no price), or empty."""
+    trading: dict[str, CustomerTrading] = field(default_factory=dict)
+    """The prosumers who trade, and their references, as read at this interval."""
     _interval: datetime | None = None
 
     def update(self, now: datetime, *, problem: str = "") -> bool:
@@ -203,13 +205,15 @@ class TradingDesk:
         interval = pd.Timestamp(now).floor(INTERVAL).to_pydatetime()
         if interval == self._interval and not self.holding and not problem:
             return False
+        if interval != self._interval:  # the references are read once an interval
+            self.trading = self.settings.all()
         self._interval = interval
         self.requests = {}
-        trading = self.settings.all()
-        price = self.book.price_at(now)
+        trading = self.trading
         if problem:
             self.holding = f"{problem}: trading holds"
             return True
+        price = self.book.price_at(now)
         if price is None:
             self.holding = f"no market price for {interval.isoformat()}: trading holds"
             return True
