@@ -1,18 +1,20 @@
-"""Composition root: wires site, clock, bus, store, the simulated plant and the control cycle."""
+"""Composition root: wires site, clock, bus, store, the DER data feeder, the control cycle and
+the services of the platform. The field (simulated or real) is reached only over the wire."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from openmeg.api.app import create_app
 from openmeg.api.context import ApiServices
-from openmeg.api.server import ApiServer
 from openmeg.api.stream import StreamHub
+from openmeg.core.addresses import DeviceAddress
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
 from openmeg.core.bus import Subscription as BusSubscription
@@ -20,11 +22,13 @@ from openmeg.core.clock import Clock
 from openmeg.core.errors import DeviceError, OpenMegError
 from openmeg.core.identity import Identities, Tokens
 from openmeg.core.messages import (
+    AlarmMessage,
     CommandMessage,
     CommandResult,
     DeviceAdd,
     DeviceAdded,
     PointUpdate,
+    alarm_topic,
     command_result_topic,
     command_topic,
     device_add_topic,
@@ -41,9 +45,12 @@ from openmeg.customer.trading_desk import (
     PriceTrading,
     TradingDesk,
 )
-from openmeg.der.ratings import HeatStorage
+from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
+from openmeg.der.wind_curves import library_curve
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
+from openmeg.distribution.setpoint_writer import SetpointWriter
+from openmeg.distribution.writes import Limits
 from openmeg.operation.controllers.default import (
     BatteryTarget,
     ChpUnit,
@@ -52,12 +59,12 @@ from openmeg.operation.controllers.default import (
 )
 from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.operation.historian import Historian
+from openmeg.operation.process_image import ImageKeeper
 from openmeg.operation.runtime import Runtime, Status
 from openmeg.operation.scada import DerManagementServer, site_limits
+from openmeg.protocols.http_server import HttpServer
 from openmeg.provider.peak_watch import PeakWatch
 from openmeg.provider.price_signal import PriceSignals
-from openmeg.sim.live_plant import SimulatedPlant
-from openmeg.sim.wire import DeviceServers
 
 
 def default_controllers(site: Site, desk: TradingDesk | None = None) -> list[Controller]:
@@ -97,10 +104,33 @@ def default_controllers(site: Site, desk: TradingDesk | None = None) -> list[Con
     return out
 
 
+def setpoint_limits(site: Site) -> dict[str, Limits]:
+    """What the site file's ratings allow each dispatchable device (kW, discharge positive)."""
+    out: dict[str, Limits] = {}
+    for d in site.devices:
+        if isinstance(d, Battery):
+            out[d.id] = Limits(p_min_kw=-d.p_charge_max_kw, p_max_kw=d.p_discharge_max_kw)
+        elif isinstance(d, CHP):
+            out[d.id] = Limits(p_min_kw=0.0, p_max_kw=d.p_el_max_kw)
+        elif isinstance(d, FuelCell):
+            out[d.id] = Limits(p_min_kw=0.0, p_max_kw=d.p_max_kw)
+        elif isinstance(d, PV):
+            out[d.id] = Limits(p_min_kw=0.0, p_max_kw=d.inverter_kw)
+        elif isinstance(d, Wind):
+            _, powers, nominal = library_curve(d.turbine_type)
+            scale = (d.rated_kw / nominal) if d.rated_kw else 1.0
+            out[d.id] = Limits(p_min_kw=0.0, p_max_kw=max(powers) * scale)
+    return out
+
+
 class LiveMeg:
-    """The MEG live. The runtime operates the simulated plant every cycle; the historian
-    archives what travels on the bus; with ``modbus_port`` set, every simulated device also
-    answers on Modbus TCP and the DER data feeder delivers its changed data to the bus."""
+    """The MEG live: the platform operating a field (simulated or real) over the wire.
+
+    Every cycle the DER data feeder polls the devices at ``addresses`` and delivers what changed
+    on the bus; the process image takes it in; the controllers run on it; the write phase sends
+    their setpoints down the wire, confirmed by reading back. The head-end turns meter registers
+    into interval readings for the MDMS; the historian archives what travels on the bus.
+    """
 
     def __init__(
         self,
@@ -109,32 +139,34 @@ class LiveMeg:
         clock: Clock,
         bus: Bus,
         store: Store,
+        addresses: Sequence[DeviceAddress] = (),
         step_s: float = 1.0,
         persist_every_s: float = 60.0,
-        horizon_h: float = 24.0,
-        modbus_port: int | None = None,
         snapshot_every_s: float = 300.0,
-        connect: frozenset[str] | None = None,
         market_prices: pd.DataFrame | None = None,
         price_url: str | None = None,
         price_hold_alarm_s: float = 30.0,
         time_sync: TimeSync | None = None,
         time_sync_every_s: float = 64.0,
+        revert_s: int = 30,
+        manual_hold_s: float = 900.0,
+        retry_connect_s: float = 30.0,
     ) -> None:
-        """``connect``: the devices the feeder connects at start (default: all on the wire).
+        """``addresses``: where the devices answer (host, port, unit id), each under its id.
 
         Market prices: from a price server at ``price_url`` (HTTP), or else published on the
         bus by an embedded market from ``market_prices`` (``interval_start, buy, sell``;
         default: seeded synthetic prices for a year from the start).
 
-        ``time_sync``: the time synchronous unit, asked every ``time_sync_every_s`` of plant
-        time; an alarm while the time server is silent or the clock was off too far."""
+        ``revert_s``: the revert timeout written with every setpoint (a device that hears
+        nothing for that long reverts by itself); ``manual_hold_s``: how long an operator's
+        command on a point keeps the controllers off it."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
         self.store = store
-        self.plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
+        self.addresses = list(addresses)
         self.economics = ProsumerEconomics(
             site,
-            clock=self.plant_clock,
+            clock=clock,
             bus=bus,
             store=store,
             market_prices=market_prices,
@@ -147,44 +179,44 @@ class LiveMeg:
         self.desk, self.local_market = self.economics.desk, self.economics.local_market
         self.readings_ingested = 0
         self.feeder_poll_ms = 0.0
-        self.servers: DeviceServers | None = None
-        self.feeder: DerDataFeeder | None = None
-        on_wire: set[str] = set()
-        if modbus_port is not None:
-            self.servers = DeviceServers(
-                site, self.plant.read, self.plant.command, base_port=modbus_port
-            )
-            on_wire = {w.id for w in self.servers.plan}
-            self.feeder = DerDataFeeder(
-                site.site.id,
-                bus,
-                self.plant_clock,
-                poll_period_s=step_s,
-                snapshot_every_s=snapshot_every_s,
-                domains=site.domains(),
-            )
+        self.feeder = DerDataFeeder(
+            site.site.id,
+            bus,
+            clock,
+            poll_period_s=step_s,
+            snapshot_every_s=snapshot_every_s,
+            domains=site.domains(),
+        )
+        self.writer = SetpointWriter(
+            site.site.id, self.feeder, bus, limits=setpoint_limits(site), revert_s=revert_s
+        )
+        self.images = ImageKeeper(site.site.id, bus, local=lambda d: d in self.feeder.links)
+        self.feeder.listeners.append(self.images.take)
         self.runtime = Runtime(
             site.site.id,
-            self.plant,
+            self.images,
             ControlCycle(default_controllers(site, self.desk)),
+            self._write_phase,
             clock=clock,
             bus=bus,
             store=store,
-            step_s=step_s,
-            persist_every_s=persist_every_s,
-            domains=site.domains(),
-            publish=lambda device: device not in on_wire,
+            batteries=tuple(b.id for b in site.devices_of("battery")),
         )
+        self.persist_every = max(1, round(persist_every_s / step_s))
         self.historian = Historian(site.site.id, bus, store, sample_every_s=persist_every_s)
         self.scada = DerManagementServer(
             site.site.id,
             bus,
             store,
             limits=site_limits(site),
-            commander=self.feeder.command if self.feeder is not None else None,
+            commander=self._operator_write,
         )
+        self.manual_hold = timedelta(seconds=manual_hold_s)
+        self._manual: dict[str, datetime] = {}
+        self.retry_connect = timedelta(seconds=retry_connect_s)
+        self._unconnected: dict[str, datetime] = {}
         self._adds: BusSubscription | None = None
-        self._connect = connect
+        self._commands: BusSubscription | None = None
         self.head_end = HeadEnd(site.site.id, {m.id for m in site.meters})
         self.device_meters = HeadEnd(
             site.site.id, set(revenue_devices(site)), registers=DEVICE_REGISTERS
@@ -196,44 +228,96 @@ class LiveMeg:
         self._meter_ids = {m.id for m in site.meters} | self.device_meters.meters
 
     @property
-    def plant_clock(self) -> _PlantClock:
-        return _PlantClock(self.plant)
-
-    @property
     def status(self) -> Status:
         return self.runtime.status
 
     async def start(self) -> None:
-        """Listen for commands, start the historian, put the devices on the wire."""
-        await self.runtime.start()
+        """Listen for commands, start the services, connect the feeder to every device."""
+        site = self.site.site.id
+        await self.images.start()
         await self.economics.start()
         await self.historian.start()
         await self.scada.start()
-        if self.servers is not None and self.feeder is not None:
-            for w in await self.servers.start():
-                if self._connect is None or w.id in self._connect:
-                    await self.feeder.add(w.host, w.port, w.unit)
-            self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
-            self._adds = await self.bus.subscribe(device_add_topic(self.site.site.id))
+        self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
+        self._adds = await self.bus.subscribe(device_add_topic(site))
+        self._commands = await self.bus.subscribe(command_topic(site, "+", "+"))
         self._registers = [
-            await self.bus.subscribe(f"meg/{self.site.site.id}/{pattern}")
+            await self.bus.subscribe(f"meg/{site}/{pattern}")
             for pattern in ("customer/+/+", "+/+/energy_kwh", "+/+/energy_in_kwh")
         ]
+        for a in self.addresses:
+            await self._connect(a)
+
+    async def _connect(self, a: DeviceAddress) -> None:
+        now = self.clock.now()
+        try:
+            await self.feeder.add(a.host, a.port, a.unit, device_id=a.id)
+        except DeviceError as err:
+            if a.id not in self._unconnected:
+                await self._alarm(a.id, "device_unreachable", f"cannot connect: {err}", now, True)
+            self._unconnected[a.id] = now + self.retry_connect
+            return
+        if self._unconnected.pop(a.id, None) is not None:
+            await self._alarm(a.id, "device_unreachable", "connected", now, False)
+
+    async def _alarm(self, source: str, code: str, text: str, ts: datetime, active: bool) -> None:
+        await self.bus.publish(
+            alarm_topic(self.site.site.id, source),
+            AlarmMessage(
+                site=self.site.site.id,
+                source=source,
+                code=code,
+                text=text,
+                active=active,
+                ts=ts,
+                severity="critical" if active else "info",
+            ),
+        )
 
     async def step(self) -> None:
+        """One cycle: poll the field, control, write, meter, archive."""
+        now = self.clock.now()
         await self.economics.before_cycle()
+        await self._handle_device_adds()
+        for a in self.addresses:
+            due = self._unconnected.get(a.id)
+            if due is not None and now >= due:
+                await self._connect(a)
+        t0 = time.perf_counter()
+        await self.feeder.poll()
+        self.feeder_poll_ms = (time.perf_counter() - t0) * 1000.0
+        await self._handle_bus_commands()
         await self.runtime.step()
-        await self.prices.update(self.plant.time)
-        if self.feeder is not None:
-            await self._handle_device_adds()
-            t0 = time.perf_counter()
-            await self.feeder.poll()
-            self.feeder_poll_ms = (time.perf_counter() - t0) * 1000.0
+        await self.prices.update(now)
         await self._collect_readings()
         await self.historian.pump()
         await self.scada.pump()
-        if self.status.cycles % self.runtime.persist_every == 0:
+        if self.status.cycles % self.persist_every == 0:
             self.historian.flush()
+
+    async def _write_phase(self, setpoints: dict[str, float], now: datetime) -> None:
+        """The controllers' setpoints, less those an operator holds by hand, to the wire."""
+        for key in [k for k, until in self._manual.items() if now >= until]:
+            del self._manual[key]
+        wanted = {
+            k: v
+            for k, v in setpoints.items()
+            if k not in self._manual and k.split("/")[0] in self.feeder.links
+        }
+        await self.writer.write(wanted, now)
+
+    async def _operator_write(self, device: str, point: str, value: float) -> CommandResult:
+        """An operator's command to the field; the controllers keep off that point for
+        ``manual_hold_s``."""
+        result = await self.feeder.command(
+            device, point, value, limits=self.writer.limits.get(device), revert_s=0
+        )
+        if result.accepted:
+            key = f"{device}/{point}"
+            self._manual[key] = self.clock.now() + self.manual_hold
+            self.writer.forget(key)
+            self.status.commands += 1
+        return result
 
     async def run(self, stop: asyncio.Event, *, max_cycles: int | None = None) -> None:
         """Cycle every ``step_s`` of the clock until ``stop`` is set or ``max_cycles`` ran."""
@@ -242,19 +326,16 @@ class LiveMeg:
             await self.clock.sleep(self.step_s)
 
     async def stop(self) -> None:
-        """Store the state and the latest points, close the wire."""
-        self.runtime.flush()
+        """Store the latest points, close the wire."""
         await self.historian.stop()
         await self.scada.stop()
-        if self.feeder is not None:
-            self.feeder.close()
-        if self.servers is not None:
-            await self.servers.stop()
+        self.feeder.close()
         await self.economics.stop()
-        for sub in (self._adds, *self._registers):
+        await self.images.stop()
+        for sub in (self._adds, self._commands, *self._registers):
             if sub is not None:
                 await self.bus.unsubscribe(sub)
-        self._adds, self._registers = None, []
+        self._adds, self._commands, self._registers = None, None, []
 
     async def _collect_readings(self) -> None:
         """The head-end turns meter registers into 15-minute readings, and the devices' own
@@ -265,7 +346,7 @@ class LiveMeg:
                 if isinstance(msg, PointUpdate):
                     self.head_end.observe(msg)
                     self.device_meters.observe(msg)
-        now = self.plant.time
+        now = self.clock.now()
         closed = self.head_end.tick(now)
         closed_devices = self.device_meters.tick(now)
         for head in (self.head_end, self.device_meters):
@@ -288,26 +369,29 @@ class LiveMeg:
         await self.economics.after_intervals(closed)
 
     async def command(self, device: str, name: str, value: float, user: str) -> CommandResult:
-        """Carry out an operator's command: through the field (the DER data feeder) when the
-        device serves the point on the wire, else through the runtime; the device's answer."""
-        link = self.feeder.links.get(device) if self.feeder is not None else None
-        if link is not None and name in {p.point for p in link.device.points if p.writable}:
-            return await self.scada.command(device, name, value, user=user, ts=self.plant.time)
+        """Carry out an operator's command through the field; the device's answer."""
+        return await self.scada.command(device, name, value, user=user, ts=self.clock.now())
+
+    async def _handle_bus_commands(self) -> None:
         site = self.site.site.id
-        results = await self.bus.subscribe(command_result_topic(site, device, name))
-        try:
-            await self.bus.publish(
-                command_topic(site, device, name),
-                CommandMessage(
-                    site=site, device=device, name=name, value=value, ts=self.plant.time, user=user
-                ),
-            )
-            while True:
-                _, msg = await results.get(timeout=10.0)
-                if isinstance(msg, CommandResult):
-                    return msg
-        finally:
-            await self.bus.unsubscribe(results)
+        while self._commands is not None and self._commands.pending():
+            topic, msg = await self._commands.get()
+            _, _, _, device, name = topic.split("/")
+            if not isinstance(msg, CommandMessage) or (msg.device, msg.name) != (device, name):
+                await self.bus.publish(
+                    command_result_topic(site, device, name),
+                    CommandResult(
+                        site=site,
+                        device=device,
+                        name=name,
+                        value=0.0,
+                        accepted=False,
+                        reason="a command message must name the device and point of its topic",
+                        ts=self.clock.now(),
+                    ),
+                )
+                continue
+            await self.command(device, name, msg.value, msg.user)
 
     def figures(self) -> dict[str, float]:
         """Running figures for the metrics."""
@@ -315,14 +399,14 @@ class LiveMeg:
             "cycle_time_ms": self.status.cycle_ms,
             "cycles": float(self.status.cycles),
             "feeder_poll_ms": self.feeder_poll_ms,
-            "feeder_devices": float(len(self.feeder.links)) if self.feeder is not None else 0.0,
+            "feeder_devices": float(len(self.feeder.links)),
             "readings_ingested": float(self.readings_ingested),
             "alarms_active": float(len(self.scada.alarms(active_only=True))),
             "commands": float(self.status.commands),
+            "setpoint_writes": float(self.writer.writes_total),
         }
 
     async def _handle_device_adds(self) -> None:
-        assert self.feeder is not None
         while self._adds is not None and self._adds.pending():
             _, msg = await self._adds.get()
             if not isinstance(msg, DeviceAdd):
@@ -336,7 +420,7 @@ class LiveMeg:
                     address=msg.address,
                     ok=False,
                     reason=str(err),
-                    ts=self.plant.time,
+                    ts=self.clock.now(),
                 )
             else:
                 reply = DeviceAdded(
@@ -346,23 +430,9 @@ class LiveMeg:
                     device=device.id,
                     models=[b.model.id for b in device.models],
                     points=[p.point for p in device.points],
-                    ts=self.plant.time,
+                    ts=self.clock.now(),
                 )
             await self.bus.publish(device_added_topic(self.site.site.id), reply)
-
-
-class _PlantClock:
-    """The plant's time, so that the feeder stamps values with the instant they belong to."""
-
-    def __init__(self, plant: SimulatedPlant) -> None:
-        self._plant = plant
-
-    def now(self) -> datetime:
-        return self._plant.time
-
-    async def sleep(self, seconds: float) -> None:
-        """The plant's time moves by its own steps; waiting here waits real time."""
-        await asyncio.sleep(seconds)
 
 
 def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> ApiServices:
@@ -372,7 +442,7 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         site=meg.site,
         store=meg.store,
         bus=meg.bus,
-        clock=meg.plant_clock,
+        clock=meg.clock,
         wall=wall,
         identities=identities,
         tokens=Tokens(identities.signing_key(), issuer=meg.site.site.id, ttl_s=token_ttl_s),
@@ -404,7 +474,7 @@ class LiveApi:
         self.services = api_services(meg, wall)
         self.hub = StreamHub(meg.site.site.id, meg.bus)
         self.app = create_app(self.services, self.hub)
-        self.server = ApiServer(
+        self.server = HttpServer(
             self.app,
             host=host,
             port=port,

@@ -26,9 +26,7 @@ from openmeg.core.store import as_utc
 from openmeg.operation.scada import Alarm
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
-WRITABLE = frozenset(
-    {"p_set_kw", "p_limit_pct", "connected", "utility_available", "switch_command"}
-)
+WRITABLE = frozenset({"p_set_kw", "p_limit_pct", "connected", "switch_command"})
 MAX_SPAN = timedelta(days=31)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)

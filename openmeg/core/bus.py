@@ -58,6 +58,13 @@ class Subscription:
             raise BusError(f"subscription {self.pattern!r} ended: the bus was closed")
         return item
 
+    def get_nowait(self) -> tuple[str, BusMessage]:
+        """The next ``(topic, message)`` already there; ``asyncio.QueueEmpty`` if none."""
+        item = self._queue.get_nowait()
+        if item is None:
+            raise BusError(f"subscription {self.pattern!r} ended: the bus was closed")
+        return item
+
     def pending(self) -> int:
         return self._queue.qsize()
 

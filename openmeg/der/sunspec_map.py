@@ -16,6 +16,7 @@ STORAGE = 124
 METER = 203
 TRANSFER_SWITCH = 64900
 CONDITION_SENSOR = 64901
+HEAT_STORE = 64902
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -64,6 +65,11 @@ POINT_MAP: dict[str, tuple[Mapped, ...]] = {
         Mapped(point="vibration_mm_s", model=CONDITION_SENSOR, name="Vib"),
         Mapped(point="noise_db", model=CONDITION_SENSOR, name="Noise"),
     ),
+    "heat_storage": (
+        Mapped(point="soc", model=HEAT_STORE, name="SoC", factor=0.01),
+        Mapped(point="heat_demand_kw", model=HEAT_STORE, name="HeatDmd", factor=0.001),
+        Mapped(point="heat_kw", model=HEAT_STORE, name="HeatIn", factor=0.001),
+    ),
     "transfer_switch": (
         Mapped(point="mode", model=TRANSFER_SWITCH, name="Mode"),
         Mapped(point="utility_available", model=TRANSFER_SWITCH, name="UtilAval"),
@@ -82,6 +88,7 @@ MODELS: dict[str, tuple[int, ...]] = {
     "storage": (COMMON, INVERTER, STORAGE, CONTROLS, METER),
     "meter": (COMMON, METER),
     "sensor": (COMMON, CONDITION_SENSOR),
+    "heat_storage": (COMMON, HEAT_STORE),
     "transfer_switch": (COMMON, TRANSFER_SWITCH),
 }
 """The SunSpec models each device family serves, in map order (common model first)."""
@@ -93,6 +100,7 @@ FAMILY_OF_KIND = {
     "chp": "inverter",
     "battery": "storage",
     "sensor": "sensor",
+    "heat_storage": "heat_storage",
     "meter": "meter",
     "transfer_switch": "transfer_switch",
 }

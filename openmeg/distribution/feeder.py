@@ -13,9 +13,10 @@ other way and are acknowledged, or failed with the device's answer.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -30,11 +31,11 @@ from openmeg.core.messages import (
     point_topic,
 )
 from openmeg.core.points import Quality, unit_of
-from openmeg.der import sunspec_map as ssm
 from openmeg.distribution.coalesce import coalesce
 from openmeg.distribution.discovery import Discovered, PointAddress, discover
+from openmeg.distribution.writes import Limits, plan_writes
 from openmeg.protocols.modbus import ModbusMaster
-from openmeg.protocols.sunspec import decode, encode, model_def, to_raw
+from openmeg.protocols.sunspec import decode, model_def
 
 
 class Clock(Protocol):
@@ -112,16 +113,23 @@ class DerDataFeeder:
         self.table: dict[str, Item] = {}
         self._last_snapshot: datetime | None = None
         self.delivered_total = 0
+        self.listeners: list[Callable[[PointUpdate], None]] = []
+        """Called with every update as it is delivered (the control cycle's process image)."""
 
     # step 1: master connections and subscriptions
-    async def add(self, host: str, port: int, unit: int) -> Discovered:
-        """Connect to a device by address only, discover it, and start polling it."""
+    async def add(
+        self, host: str, port: int, unit: int, *, device_id: str | None = None
+    ) -> Discovered:
+        """Connect to a device by address only, discover it, and start polling it; its id is
+        ``device_id`` (the site file's) or else its serial number."""
         master = ModbusMaster(host, port, unit)
         try:
             device = await discover(master)
         except DeviceError:
             master.close()
             raise
+        if device_id is not None:
+            device = replace(device, id=device_id)
         if device.id in self.links:
             master.close()
             raise DeviceError(f"device {device.id!r} is already connected")
@@ -239,6 +247,8 @@ class DerDataFeeder:
             ts=now,
             quality=quality,
         )
+        for listener in self.listeners:
+            listener(msg)
         topic = point_topic(self.site, device, point, domain=self.domains.get(device, "der"))
         await self.bus.publish(topic, msg)
         item.delivered_value = item.value
@@ -258,6 +268,10 @@ class DerDataFeeder:
     async def _answered(self, link: Link, now: datetime) -> None:
         if link.unreachable:
             await self._alarm(link, now, active=False, text="device answers again")
+            for p in link.device.points:  # delivered stale: deliver again, good
+                item = self.table.get(f"{link.device.id}/{p.point}")
+                if item is not None:
+                    item.delivered_digest = None
         link.failures = 0
         link.unreachable = False
         link.next_try = None
@@ -276,64 +290,54 @@ class DerDataFeeder:
 
     # commands, the other way
     async def command(
-        self, device: str, point: str, value: float, *, user: str = "system"
+        self,
+        device: str,
+        point: str,
+        value: float,
+        *,
+        user: str = "system",
+        limits: Limits | None = None,
+        revert_s: int = 0,
+        publish: bool = True,
     ) -> CommandResult:
-        """Write a point on a device; the result says acknowledged, or why it failed."""
+        """Write a point on a device and read it back; the result says confirmed, or why it
+        failed (refused before writing, refused by the device, or not read back as written).
+        With ``publish`` the result goes on the bus too (an operator's command)."""
         now = self.clock.now()
+        reason = ""
         try:
-            await self._write(device, point, value)
-            result = CommandResult(
-                site=self.site, device=device, name=point, value=value, accepted=True, ts=now
-            )
+            await self._write(device, point, value, limits=limits, revert_s=revert_s)
         except (CommandError, DeviceError) as err:
-            result = CommandResult(
-                site=self.site,
-                device=device,
-                name=point,
-                value=value,
-                accepted=False,
-                reason=str(err),
-                ts=now,
-            )
-        await self.bus.publish(command_result_topic(self.site, device, point), result)
+            reason = str(err)
+        result = CommandResult(
+            site=self.site,
+            device=device,
+            name=point,
+            value=value if value == value else 0.0,
+            accepted=not reason,
+            reason=reason,
+            ts=now,
+        )
+        if publish:
+            await self.bus.publish(command_result_topic(self.site, device, point), result)
         return result
 
-    async def _write(self, device: str, point: str, value: float) -> None:
+    async def _write(
+        self, device: str, point: str, value: float, *, limits: Limits | None, revert_s: int
+    ) -> None:
         link = self.links.get(device)
         if link is None:
             raise CommandError(
                 f"unknown device {device!r}; connected: {', '.join(sorted(self.links))}"
             )
-        try:
-            p = link.device.point(point)
-        except KeyError as err:
-            raise CommandError(str(err)) from err
-        if not p.writable:
-            raise CommandError(f"{device}/{point} is read-only")
-        if (
-            value != value
-            or (p.low is not None and value < p.low)
-            or (p.high is not None and value > p.high)
-        ):
-            raise CommandError(
-                f"{value} is out of range for {device}/{point}: accepted {p.low} .. {p.high}"
-            )
-        dmap = link.device.map
+        writes = plan_writes(link.device, point, value, limits=limits, revert_s=revert_s)
         master = link.device.master
-        if point == "p_set_kw":
-            w_cha_max = dmap.value(ssm.STORAGE, "WChaMax") or 0.0
-            if w_cha_max <= 0:
-                raise CommandError(f"{device} does not tell its WChaMax; cannot scale a setpoint")
-            block = dmap.block(ssm.STORAGE)
-            writes = ssm.storage_setpoint(value, w_cha_max)
-            for name in ("OutWRte", "InWRte", "StorCtl_Mod"):
-                pd = block.model.points[name]
-                sf = dmap.scale_factor(ssm.STORAGE, name)
-                await master.write(block.address_of(name), encode(pd, to_raw(writes[name], sf)))
-            return
-        pd = model_def(p.model).points[p.name]
-        sf = dmap.scale_factor(p.model, p.name)
-        await master.write(p.address, encode(pd, to_raw(value / p.factor, sf)))
+        for address, regs in writes:
+            await master.write(address, regs)
+        for address, regs in writes:
+            back = await master.read(address, len(regs))
+            if back != regs:
+                raise CommandError(f"{device}/{point}: read back {back} at {address}, wrote {regs}")
 
     def close(self) -> None:
         for link in self.links.values():

@@ -1,7 +1,9 @@
 """The control cycle: a process image of all points, controllers in priority order, setpoints.
 
 A controller that fails raises a visible alarm (on the bus and in the store); the others still
-run. A later controller cannot change a setpoint an earlier one has written.
+run. A controller whose inputs for a device are stale or missing holds that device at its safe
+setpoint and says why (``Proposal.holds``): the runtime alarms it. A later controller cannot
+change a setpoint an earlier one has written.
 """
 
 from __future__ import annotations
@@ -12,22 +14,33 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 ProcessImage = Mapping[str, float]
-"""Point values of one instant, keyed ``device/name``."""
+"""Point values of one instant, keyed ``device/name`` (``openmeg.operation.process_image``
+raises ``StalePoint`` for a value that is missing, stale or invalid)."""
+
+
+@dataclass(kw_only=True)
+class Proposal:
+    """What a controller proposes: setpoints (``device/name`` -> value), and the devices it
+    holds at their safe setpoint with the reason (``device`` -> why)."""
+
+    setpoints: dict[str, float] = field(default_factory=dict)
+    holds: dict[str, str] = field(default_factory=dict)
 
 
 class Controller(Protocol):
-    """One controller: reads the process image, proposes setpoints (``device/name`` -> value)."""
+    """One controller: reads the process image, proposes setpoints."""
 
     name: str
     priority: int
 
-    def run(self, image: ProcessImage) -> dict[str, float]: ...
+    def run(self, image: ProcessImage) -> Proposal | dict[str, float]: ...
 
 
 @dataclass(kw_only=True)
 class CycleResult:
     setpoints: dict[str, float]
     failures: dict[str, str] = field(default_factory=dict)
+    holds: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0
 
 
@@ -45,13 +58,20 @@ class ControlCycle:
         t0 = time.perf_counter()
         setpoints: dict[str, float] = {}
         failures: dict[str, str] = {}
+        holds: dict[str, str] = {}
         for ctrl in self.controllers:
             try:
                 proposed = ctrl.run(image)
             except Exception as err:  # any failure becomes an alarm, never a silent log line
                 failures[ctrl.name] = f"{type(err).__name__}: {err}"
                 continue
-            for point, value in proposed.items():
+            if not isinstance(proposed, Proposal):
+                proposed = Proposal(setpoints=proposed)
+            for point, value in proposed.setpoints.items():
                 setpoints.setdefault(point, value)
+            for device, why in proposed.holds.items():
+                holds.setdefault(device, f"{ctrl.name}: {why}")
         self.last_duration_s = time.perf_counter() - t0
-        return CycleResult(setpoints=setpoints, failures=failures, duration_s=self.last_duration_s)
+        return CycleResult(
+            setpoints=setpoints, failures=failures, holds=holds, duration_s=self.last_duration_s
+        )

@@ -1,57 +1,33 @@
-"""The runtime of the operation domain: every cycle it reads the plant's process image, runs the
-control cycle, writes the setpoints, publishes every point, persists, and handles commands.
+"""The runtime of the operation domain: every cycle it takes the process image as the DER data
+feeder delivered it, runs the control cycle, and hands the setpoints to the write phase, which
+sends them down the wire. It alarms controllers that fail and devices held for stale inputs,
+announces mode changes, and measures each cycle.
 
-It talks to the plant through ``PlantPort``, the same whether the plant is simulated or real.
+It holds no plant: it knows the field only through the points on the bus and the writes.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from openmeg.core.audit import AuditLog
-from openmeg.core.bus import Bus, Subscription
-from openmeg.core.errors import CommandError
-from openmeg.core.messages import (
-    CommandMessage,
-    CommandResult,
-    ModeChange,
-    PointUpdate,
-    command_result_topic,
-    command_topic,
-    mode_topic,
-    point_topic,
-)
-from openmeg.core.points import MODE_NAMES, Point, PointId, PointSpec, unit_of
+from openmeg.core.bus import Bus
+from openmeg.core.messages import ModeChange, PointUpdate, mode_topic, point_topic
+from openmeg.core.points import MODE_NAMES
 from openmeg.core.store import Store
 from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.cycle import ControlCycle
-
-
-class PlantPort(Protocol):
-    """What the runtime needs of a plant."""
-
-    @property
-    def time(self) -> datetime: ...
-
-    def read(self) -> dict[str, float]: ...
-
-    def write(self, setpoints: Mapping[str, float]) -> None: ...
-
-    def commandable(self) -> Mapping[str, PointSpec]: ...
-
-    def command(self, point: str, value: float) -> None: ...
-
-    def state(self) -> list[tuple[str, dict[str, Any]]]: ...
-
-    def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None: ...
+from openmeg.operation.process_image import ImageKeeper, ProcessImage, StalePoint
 
 
 class Clock(Protocol):
-    async def sleep(self, seconds: float) -> None: ...
+    def now(self) -> datetime: ...
+
+
+WritePhase = Callable[[Mapping[str, float], datetime], Awaitable[object]]
 
 
 @dataclass(kw_only=True)
@@ -66,84 +42,66 @@ class Status:
     cycle_ms: float = 0.0
     soc: dict[str, float] = field(default_factory=dict)
     alarms: dict[str, str] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)
     commands: int = 0
 
 
 class Runtime:
-    """Cycles one site's plant every ``step_s`` of the clock."""
+    """One site's control cycle, every time ``step`` is called."""
 
     def __init__(
         self,
         site: str,
-        plant: PlantPort,
+        images: ImageKeeper,
         cycle: ControlCycle,
+        write: WritePhase,
         *,
         clock: Clock,
         bus: Bus,
         store: Store,
-        step_s: float = 1.0,
-        persist_every_s: float = 60.0,
-        domains: Mapping[str, str] | None = None,
-        publish: Callable[[str], bool] | None = None,
+        batteries: tuple[str, ...] = (),
     ) -> None:
-        self.site, self.plant, self.cycle = site, plant, cycle
-        self.domains = dict(domains or {})
-        self._publishes = publish or (lambda device: True)
+        self.site, self.images, self.cycle, self.write = site, images, cycle, write
         self.clock, self.bus, self.store = clock, bus, store
-        self.audit = AuditLog(store)
-        self.step_s = step_s
-        self.persist_every = max(1, round(persist_every_s / step_s))
+        self.batteries = batteries
         self.status = Status()
-        self._commands: Subscription | None = None
+        self.last_setpoints: dict[str, float] = {}
         self._mode: float | None = None
-        plant.restore(store.load_states(site))
-
-    async def start(self) -> None:
-        """Listen for commands on ``meg/<site>/command/#``."""
-        self._commands = await self.bus.subscribe(command_topic(self.site, "+", "+"))
 
     async def step(self) -> None:
-        """One control cycle."""
+        """One control cycle: image, controllers, write phase."""
         t0 = time.perf_counter()
-        await self._handle_commands()
-        result = self.cycle.run(self.plant.read())
-        await self._alarms(result.failures)
-        self.plant.write(result.setpoints)
-        now = self.plant.time
-        image = self.plant.read()
+        now = self.clock.now()
+        self.images.pump()
+        image = self.images.image(now)
+        result = self.cycle.run(image)
+        await self._alarms(result.failures, now)
+        await self._holds(result.holds, now)
+        self.last_setpoints = result.setpoints
+        await self.write(result.setpoints, now)
         self.status.cycles += 1
-        await self._publish(
-            {k: v for k, v in image.items() if self._publishes(k.split("/")[0])}, now
-        )
         await self._mode_change(image, now)
         self.status.cycle_ms = (time.perf_counter() - t0) * 1000.0
-        await self._publish({"cycle/duration_ms": self.status.cycle_ms}, now)
+        await self.bus.publish(
+            point_topic(self.site, "cycle", "duration_ms", domain="operation"),
+            PointUpdate(
+                site=self.site,
+                device="cycle",
+                name="duration_ms",
+                value=self.status.cycle_ms,
+                unit="ms",
+                ts=now,
+            ),
+        )
         self._update_status(image, now)
-        if self.status.cycles % self.persist_every == 0:
-            self.flush()
 
-    def flush(self) -> None:
-        """Write the plant's state (what must survive a restart) to the store."""
-        self.store.save_states(self.site, self.plant.time, self.plant.state())
-
-    def _points(self, image: Mapping[str, float], ts: datetime) -> list[Point]:
-        out = []
-        for key, value in image.items():
-            device, name = key.split("/")
-            pid = PointId(site=self.site, device=device, name=name)
-            out.append(Point(id=pid, value=value, unit=unit_of(name), ts=ts))
-        return out
-
-    async def _publish(self, image: Mapping[str, float], ts: datetime) -> None:
-        for p in self._points(image, ts):
-            domain = self.domains.get(p.id.device, "der")
-            topic = point_topic(self.site, p.id.device, p.id.name, domain=domain)
-            await self.bus.publish(topic, PointUpdate.of(p))
-
-    async def _mode_change(self, image: Mapping[str, float], ts: datetime) -> None:
-        mode = image["pcc/mode"]
+    async def _mode_change(self, image: ProcessImage, ts: datetime) -> None:
+        try:
+            mode = image["pcc/mode"]
+        except StalePoint:
+            return
         if self._mode is not None and mode != self._mode:
-            name = MODE_NAMES[int(mode)]
+            name = MODE_NAMES.get(int(mode), "unknown")
             await self.bus.publish(
                 mode_topic(self.site), ModeChange(site=self.site, mode=name, ts=ts)
             )
@@ -157,90 +115,55 @@ class Runtime:
             )
         self._mode = mode
 
-    async def _handle_commands(self) -> None:
-        if self._commands is None:
-            return
-        while self._commands.pending():
-            topic, msg = await self._commands.get()
-            _, _, _, device, name = topic.split("/")
-            if not isinstance(msg, CommandMessage) or (msg.device, msg.name) != (device, name):
-                reason = "a command message must name the device and point of its topic"
-                await self._command_result(device, name, float("nan"), reason, user="?")
-                continue
-            try:
-                self.plant.command(f"{device}/{name}", msg.value)
-            except CommandError as err:
-                await self._command_result(device, name, msg.value, str(err), user=msg.user)
-                continue
-            self.status.commands += 1
-            await self._command_result(device, name, msg.value, "", user=msg.user)
-
-    async def _command_result(
-        self, device: str, name: str, value: float, reason: str, *, user: str
-    ) -> None:
-        ts = self.plant.time
-        accepted = not reason
-        result = CommandResult(
-            site=self.site,
-            device=device,
-            name=name,
-            value=value,
-            accepted=accepted,
-            reason=reason,
-            ts=ts,
-        )
-        await self.bus.publish(command_result_topic(self.site, device, name), result)
-        text = f"{user} set {device}/{name} = {value}" + (
-            "" if accepted else f": refused, {reason}"
-        )
-        self.store.add_event(
-            ts=ts,
-            site=self.site,
-            kind="command",
-            source=user,
-            code="accepted" if accepted else "rejected",
-            text=text,
-            severity="info" if accepted else "warning",
-        )
-        self.audit.append(
-            ts=ts,
-            actor=user,
-            action="command",
-            target=f"{device}/{name}",
-            detail={
-                "value": None if value != value else value,
-                "accepted": accepted,
-                "reason": reason,
-            },
-        )
-
-    async def _alarms(self, failures: dict[str, str]) -> None:
+    async def _alarms(self, failures: dict[str, str], now: datetime) -> None:
         """Raise an alarm for each newly failing controller; clear it once it runs again."""
         for name, text in failures.items():
             if name not in self.status.alarms:
                 self.status.alarms[name] = text
-                await self._alarm(name, text, active=True)
+                await self._alarm(name, "controller_failed", text, now, active=True)
         for name in [n for n in self.status.alarms if n not in failures]:
             del self.status.alarms[name]
-            await self._alarm(name, "cleared", active=False)
+            await self._alarm(name, "controller_failed", "cleared", now, active=False)
 
-    async def _alarm(self, source: str, text: str, *, active: bool) -> None:
+    async def _holds(self, holds: dict[str, str], now: datetime) -> None:
+        """Alarm each device newly held at its safe setpoint; clear it once it is not."""
+        for device, why in holds.items():
+            if device not in self.status.held:
+                self.status.held[device] = why
+                text = f"held at its safe setpoint: {why}"
+                await self._alarm(device, "controller_holds", text, now, active=True)
+        for device in [d for d in self.status.held if d not in holds]:
+            del self.status.held[device]
+            await self._alarm(device, "controller_holds", "inputs good again", now, active=False)
+
+    async def _alarm(
+        self, source: str, code: str, text: str, ts: datetime, *, active: bool
+    ) -> None:
         await announce_alarm(
             self.bus,
             self.store,
             site=self.site,
             source=source,
-            code="controller_failed",
+            code=code,
             text=text,
             active=active,
-            ts=self.plant.time,
-            severity="critical" if active else "info",
+            ts=ts,
+            severity=("critical" if code == "controller_failed" else "warning")
+            if active
+            else "info",
         )
 
-    def _update_status(self, image: Mapping[str, float], now: datetime) -> None:
+    def _update_status(self, image: ProcessImage, now: datetime) -> None:
         s = self.status
         s.ts = now
-        s.mode = MODE_NAMES[int(image["pcc/mode"])]
-        s.frequency_hz = image["pcc/frequency_hz"]
-        s.import_kw = image["pcc/import_kw"]
-        s.soc = {k.split("/")[0]: v for k, v in image.items() if k.endswith("/soc")}
+        for attr, key in (("frequency_hz", "pcc/frequency_hz"), ("import_kw", "pcc/import_kw")):
+            sample = image.sample(key)
+            if sample is not None:
+                setattr(s, attr, sample.value)
+        mode = image.sample("pcc/mode")
+        if mode is not None and mode.value == mode.value:
+            s.mode = MODE_NAMES.get(int(mode.value), "unknown")
+        for b in self.batteries:
+            sample = image.sample(f"{b}/soc")
+            if sample is not None:
+                s.soc[b] = sample.value

@@ -17,8 +17,8 @@ from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.operation.alarms import Severity, announce_alarm
 
-FIELD_ALARMS = frozenset({"device_unreachable"})
-"""Alarms raised in the field (by the DER data feeder): the SCADA logs them."""
+FIELD_ALARMS = frozenset({"device_unreachable", "setpoint_failed"})
+"""Alarms raised at the wire (by the DER data feeder and the write phase): the SCADA logs them."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,9 @@
-"""The simulated plant as the platform sees a real one: a process image to read, setpoints and
-commands to write, and state to save. It advances one step each time setpoints are written.
+"""The simulated plant of the field: every device's physics, stepped on the field's clock.
+
+Each device does only what is written into its own controls (a storage setpoint, a power limit,
+a disconnection) or, without any, what it does by itself: a battery idles, a PV or wind
+inverter gives what it has, a CHP stays off, a fuel cell holds its own setpoint. No controller
+of the platform runs here: the platform operates the devices over the wire.
 """
 
 from __future__ import annotations
@@ -120,6 +124,9 @@ class SimulatedPlant:
     def _build(self, start: datetime, state: PlantState | None) -> Engine:
         plant = build_plant(self.site, self._net, start, self._horizon_steps, self.step_s)
         engine = Engine(self.site, plant, self._net)
+        # the devices' own behaviour only: the platform's controllers act over the wire
+        engine.ctrl_self_consumption = False
+        engine.ctrl_heat_led = False
         if state is not None:
             state.mode[kernel.M_NEV] = 0  # events are counted per engine
             engine.state = state
@@ -189,12 +196,8 @@ class SimulatedPlant:
         img["pcc/utility_available"] = scheduled if override is None else float(override)
         return img
 
-    def write(self, setpoints: Mapping[str, float]) -> None:
-        """Apply the setpoints (``device/p_set_kw``) and advance the physics one step.
-
-        Commands written to the devices themselves (a storage setpoint, a power limit, a
-        disconnection) take precedence over the controllers' setpoints.
-        """
+    def step(self) -> None:
+        """Advance the physics one step under the controls the devices hold."""
         e = self._engine
         if e.k >= e.plant.n_steps:
             self._engine = e = self._build(self.time, e.state)
@@ -204,22 +207,21 @@ class SimulatedPlant:
         for r, d in enumerate(p.ren_ids):
             limit = 0.0 if d in self._disconnected else self._limit_pct.get(d, 100.0)
             p.ren_avail[r, k] = min(p.ren_avail[r, k], limit / 100.0 * p.ren_rating_kw[r])
-        wanted = {**setpoints, **{f"{d}/p_set_kw": v for d, v in self._setpoint_override.items()}}
         bat = np.array(
             [
-                0.0 if b in self._disconnected else wanted.get(f"{b}/p_set_kw", np.nan)
+                0.0 if b in self._disconnected else self._setpoint_override.get(b, 0.0)
                 for b in p.bat_ids
             ]
         )
         chp = np.array(
             [
-                self._limited(c, wanted.get(f"{c}/p_set_kw", np.nan), p.chp_par[i, kernel.C_PMAX])
+                self._dispatched(c, np.nan, p.chp_par[i, kernel.C_PMAX])
                 for i, c in enumerate(p.chp_ids)
             ]
         )
         fc = np.array(
             [
-                self._limited(f, p.fc_par[i, kernel.F_PSET], p.fc_par[i, kernel.F_PMAX])
+                self._dispatched(f, p.fc_par[i, kernel.F_PSET], p.fc_par[i, kernel.F_PMAX])
                 for i, f in enumerate(p.fc_ids)
             ]
         )
@@ -247,14 +249,25 @@ class SimulatedPlant:
             d = p.load_ids[i]
             self.energy_in_kwh[d] = self.energy_in_kwh.get(d, 0.0) + in_kwh
 
-    def _limited(self, device: str, request_kw: float, p_max_kw: float) -> float:
-        """A unit's request under its commanded limit; 0 when it is disconnected."""
+    def _dispatched(self, device: str, default_kw: float, p_max_kw: float) -> float:
+        """A dispatchable unit's request: 0 when disconnected, its enabled power limit (a
+        setpoint for a CHP or fuel cell), else what it does by itself (``default_kw``; NaN
+        keeps a CHP off)."""
         if device in self._disconnected:
             return 0.0
         limit = self._limit_pct.get(device)
-        if limit is None or request_kw != request_kw:
-            return request_kw
-        return min(request_kw, limit / 100.0 * p_max_kw)
+        if limit is None:
+            return default_kw
+        return limit / 100.0 * p_max_kw
+
+    def revert(self, device: str) -> None:
+        """The device lost its controller: it drops every held control (idle, no limit)."""
+        self._setpoint_override.pop(device, None)
+        self._limit_pct.pop(device, None)
+
+    def release_limit(self, device: str) -> None:
+        """The device's power limit is no longer enabled."""
+        self._limit_pct.pop(device, None)
 
     def commandable(self) -> Mapping[str, PointSpec]:
         return self._commands

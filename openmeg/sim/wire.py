@@ -11,7 +11,8 @@ import asyncio
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -24,7 +25,7 @@ from openmeg.der.ratings import CHP, PV, Battery, FuelCell, Wind
 from openmeg.der.wind_curves import library_curve
 from openmeg.protocols.sunspec import BASE_ADDRESS, DeviceMap
 
-ON_WIRE = ("pv", "wind", "chp", "fuel_cell", "battery", "sensor")
+ON_WIRE = ("pv", "wind", "chp", "fuel_cell", "battery", "heat_storage", "sensor")
 DEFAULT_SF = {
     "Hz_SF": -2,
     "V_SF": -1,
@@ -53,7 +54,24 @@ DEFAULT_SF = {
     "DCW_SF": 1,
     "TotVAh_SF": 0,
     "TotVArh_SF": 0,
+    "SoC_SF": -1,
+    "Heat_SF": 1,
 }
+REVERT_OF_CONTROL = {
+    "limit": (ssm.CONTROLS, "WMaxLimPct_RvrtTms"),
+    "storage": (ssm.STORAGE, "InOutWRte_RvrtTms"),
+}
+"""The register holding each control's revert timeout (seconds; 0: the control never reverts)."""
+
+
+class FieldPlant(Protocol):
+    """What the devices on the wire need of the plant behind them."""
+
+    def read(self) -> dict[str, float]: ...
+
+    def command(self, point: str, value: float) -> None: ...
+
+    def release_limit(self, device: str) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,13 +161,21 @@ def power_sf(rating_w: float) -> int:
 
 
 class SimulatedDevice:
-    """One device's SunSpec map, filled from the plant's process image on every read."""
+    """One device's SunSpec map, filled from the plant's process image on every read; what is
+    written into its controls it holds until its revert timeout runs out."""
 
     def __init__(self, site: Site, wire: WireDevice) -> None:
         self.site = site
         self.wire = wire
         self.map = DeviceMap(list(wire.models))
         self.rating_w = _rating_w(site, wire.id) if wire.kind in ON_WIRE else 500_000.0
+        self.writes = 0
+        """Write requests this device accepted."""
+        self.refused = 0
+        """Write requests this device refused (exception 3)."""
+        self.silent = False
+        """A device that stops answering (a scenario of the field's control interface)."""
+        self._deadline: dict[str, datetime] = {}
         for block in self.map.blocks:
             for name, p in block.model.points.items():
                 if p.type == "sunssf":
@@ -162,19 +188,30 @@ class SimulatedDevice:
         if ssm.STORAGE in wire.models:
             self.map.set_raw(ssm.STORAGE, "WChaMax_SF", power_sf(self.rating_w))
             self.map.set_value(ssm.STORAGE, "WChaMax", self.rating_w)
+            self._storage_idle()
         if ssm.CONTROLS in wire.models:
             self.map.set_value(ssm.CONTROLS, "WMaxLimPct", 100.0)
             self.map.set_raw(ssm.CONTROLS, "WMaxLim_Ena", 0)
             self.map.set_raw(ssm.CONTROLS, "Conn", 1)
+            self.map.set_raw(ssm.CONTROLS, "WMaxLimPct_RvrtTms", 0)
         if ssm.TRANSFER_SWITCH in wire.models:
             switch = site.utility.transfer_switch
             self.map.set_raw(ssm.TRANSFER_SWITCH, "Typ", 1 if switch == "ats" else 2)
             self.map.set_raw(ssm.TRANSFER_SWITCH, "Cmd", 0)
+        if ssm.HEAT_STORE in wire.models:
+            capacity = getattr(site.device(wire.id), "capacity_kwh", 0.0)
+            self.map.set_value(ssm.HEAT_STORE, "WHRtg", capacity * 1000.0)
         self.map.set_raw(ssm.COMMON, "Mn", "openmeg")
         self.map.set_raw(ssm.COMMON, "Md", f"simulated {wire.kind}")
         self.map.set_raw(ssm.COMMON, "Vr", "1.0")
         self.map.set_raw(ssm.COMMON, "SN", wire.id)
         self.map.set_raw(ssm.COMMON, "DA", wire.unit)
+
+    def _storage_idle(self) -> None:
+        self.map.set_raw(ssm.STORAGE, "StorCtl_Mod", 0)
+        self.map.set_value(ssm.STORAGE, "OutWRte", 0.0)
+        self.map.set_value(ssm.STORAGE, "InWRte", 0.0)
+        self.map.set_raw(ssm.STORAGE, "InOutWRte_RvrtTms", 0)
 
     def refresh(self, image: Mapping[str, float]) -> None:
         """Write the device's current values into its registers."""
@@ -197,9 +234,10 @@ class SimulatedDevice:
             p = image.get(f"{dev}/p_kw", 0.0)
             self.map.set_raw(ssm.INVERTER, "St", 4 if p != 0 else 8)
 
-    def commands(self, address: int, values: list[int]) -> list[tuple[str, float]]:
-        """The commands a write of ``values`` at ``address`` asks for; ``CommandError`` if any
-        value is out of range (then nothing is written)."""
+    def commands(self, address: int, values: list[int], now: datetime) -> list[tuple[str, float]]:
+        """The commands a write of ``values`` at ``address`` asks for (``p_limit_pct`` NaN: the
+        limit is no longer enabled); ``CommandError`` if any value is out of range (then nothing
+        is written)."""
         trial = DeviceMap(list(self.wire.models))
         trial.registers = list(self.map.registers)
         start = address - BASE_ADDRESS
@@ -210,6 +248,7 @@ class SimulatedDevice:
             hit = self.map.point_at(address + i)
             if hit is not None:
                 touched.add((hit[0].model.id, hit[1].name))
+        held: list[str] = []
         if ssm.STORAGE in self.wire.models and touched & {
             (ssm.STORAGE, "OutWRte"),
             (ssm.STORAGE, "InWRte"),
@@ -220,9 +259,13 @@ class SimulatedDevice:
             if not all(0.0 <= vals[n] <= 100.0 for n in ("OutWRte", "InWRte")):
                 raise CommandError("storage rates are percent of WChaMax: 0 .. 100")
             out.append(("p_set_kw", ssm.storage_setpoint_kw(vals, self.rating_w)))
+            held.append("storage")
+        limit_touched = touched & {(ssm.CONTROLS, "WMaxLimPct"), (ssm.CONTROLS, "WMaxLim_Ena")}
         for m in ssm.POINT_MAP[self.wire.family]:
             if not m.writable or (m.model, m.name) not in touched or m.point == "p_set_kw":
                 continue
+            if m.point == "p_limit_pct":
+                continue  # below, with its enable
             value = trial.value(m.model, m.name)
             if (
                 value is None
@@ -231,8 +274,35 @@ class SimulatedDevice:
             ):
                 raise CommandError(f"{m.name} = {value} is out of range {m.low} .. {m.high}")
             out.append((m.point, value * m.factor))
+        if limit_touched and ssm.CONTROLS in self.wire.models:
+            pct = trial.value(ssm.CONTROLS, "WMaxLimPct")
+            if pct is None or not 0.0 <= pct <= 100.0:
+                raise CommandError(f"WMaxLimPct = {pct} is out of range 0 .. 100")
+            enabled = trial.raw(ssm.CONTROLS, "WMaxLim_Ena") == 1
+            out.append(("p_limit_pct", pct if enabled else math.nan))
+            held.append("limit")
         self.map.registers = trial.registers
+        for control in held:
+            model, name = REVERT_OF_CONTROL[control]
+            seconds = self.map.raw(model, name)
+            if isinstance(seconds, int) and seconds > 0:
+                self._deadline[control] = now + timedelta(seconds=seconds)
+            else:
+                self._deadline.pop(control, None)
         return out
+
+    def expired(self, now: datetime) -> list[str]:
+        """The controls whose revert timeout ran out without a new write; they are reset in
+        the registers (limit not enabled, storage idle) and no longer held."""
+        gone = [c for c, due in self._deadline.items() if now >= due]
+        for control in gone:
+            del self._deadline[control]
+            if control == "limit":
+                self.map.set_raw(ssm.CONTROLS, "WMaxLim_Ena", 0)
+                self.map.set_value(ssm.CONTROLS, "WMaxLimPct", 100.0)
+            else:
+                self._storage_idle()
+        return gone
 
 
 class DeviceServers:
@@ -241,19 +311,27 @@ class DeviceServers:
     def __init__(
         self,
         site: Site,
-        image: Callable[[], Mapping[str, float]],
-        command: Callable[[str, float], None],
+        plant: FieldPlant,
         *,
+        now: Callable[[], datetime],
         host: str = "127.0.0.1",
         base_port: int = 15020,
         only: frozenset[str] | None = None,
     ) -> None:
         self.site = site
-        self._image = image
-        self._command = command
+        self._plant = plant
+        self._now = now
         self.plan = wire_plan(site, host=host, base_port=base_port, only=only)
         self.devices = {w.id: SimulatedDevice(site, w) for w in self.plan}
-        self._servers: list[ModbusTcpServer] = []
+        self._servers: dict[int, ModbusTcpServer] = {}
+        self._units: dict[int, list[SimulatedDevice]] = {}
+
+    def _apply(self, dev: SimulatedDevice, commands: list[tuple[str, float]]) -> None:
+        for point, value in commands:
+            if point == "p_limit_pct" and value != value:
+                self._plant.release_limit(dev.wire.id)
+            else:
+                self._plant.command(f"{dev.wire.id}/{point}", value)
 
     def _sim_device(self, dev: SimulatedDevice) -> SimDevice:
         regs = dev.map.registers
@@ -275,18 +353,34 @@ class DeviceServers:
             registers: list[int],
             set_values: list[int] | list[bool] | None,
         ) -> ExcCodes | None:
+            if dev.silent:
+                return ExcCodes.GATEWAY_NO_RESPONSE
             if set_values is None:
-                dev.refresh(self._image())
+                dev.refresh(self._plant.read())
                 registers[: len(dev.map.registers)] = dev.map.registers
                 return None
             try:
-                for point, value in dev.commands(address, [int(v) for v in set_values]):
-                    self._command(f"{dev.wire.id}/{point}", value)
+                self._apply(dev, dev.commands(address, [int(v) for v in set_values], self._now()))
             except CommandError:
+                dev.refused += 1
                 return ExcCodes.ILLEGAL_VALUE
+            dev.writes += 1
             return None
 
         return SimDevice(id=dev.wire.unit, simdata=blocks, action=action)
+
+    def revert_expired(self) -> list[tuple[str, str]]:
+        """Reset every control whose revert timeout ran out: ``(device, control)`` pairs."""
+        now = self._now()
+        out = []
+        for dev in self.devices.values():
+            for control in dev.expired(now):
+                if control == "limit":
+                    self._plant.release_limit(dev.wire.id)
+                else:
+                    self._plant.command(f"{dev.wire.id}/p_set_kw", 0.0)
+                out.append((dev.wire.id, control))
+        return out
 
     async def start(self) -> list[WireDevice]:
         """Start listening; return the plan with the ports actually bound."""
@@ -296,11 +390,7 @@ class DeviceServers:
             by_port.setdefault(key, []).append(self.devices[w.id])
         bound: dict[str, int] = {}
         for (host, port, _), devs in by_port.items():
-            server = ModbusTcpServer([self._sim_device(d) for d in devs], address=(host, port))
-            await server.serve_forever(background=True)
-            self._servers.append(server)
-            listener = cast(asyncio.Server, server.transport)
-            actual = int(listener.sockets[0].getsockname()[1])
+            actual = await self._serve(host, port, devs)
             for d in devs:
                 bound[d.wire.id] = actual
         self.plan = [replace(w, port=bound[w.id]) for w in self.plan]
@@ -308,7 +398,40 @@ class DeviceServers:
             self.devices[w.id].wire = w
         return self.plan
 
+    async def _serve(self, host: str, port: int, devs: list[SimulatedDevice]) -> int:
+        server = ModbusTcpServer([self._sim_device(d) for d in devs], address=(host, port))
+        await server.serve_forever(background=True)
+        listener = cast(asyncio.Server, server.transport)
+        actual = int(listener.sockets[0].getsockname()[1])
+        self._servers[actual] = server
+        self._units[actual] = devs
+        return actual
+
+    async def silence(self, device: str) -> None:
+        """The device stops answering: a device with a port of its own closes it (connections
+        refused), one behind a gateway leaves the gateway without an answer (exception 11)."""
+        dev = self._device(device)
+        port = dev.wire.port
+        if len(self._units.get(port, [])) == 1 and port in self._servers:
+            await self._servers.pop(port).shutdown()  # type: ignore[no-untyped-call]
+        dev.silent = True
+
+    async def answer(self, device: str) -> None:
+        """The device answers again."""
+        dev = self._device(device)
+        dev.silent = False
+        port = dev.wire.port
+        if port not in self._servers:
+            await self._serve(dev.wire.host, port, self._units[port])
+
+    def _device(self, device: str) -> SimulatedDevice:
+        try:
+            return self.devices[device]
+        except KeyError:
+            known = ", ".join(sorted(self.devices))
+            raise CommandError(f"no device {device!r} on the wire; devices: {known}") from None
+
     async def stop(self) -> None:
-        for server in self._servers:
+        for server in self._servers.values():
             await server.shutdown()  # type: ignore[no-untyped-call]
         self._servers.clear()

@@ -290,8 +290,8 @@ $("trend-form").addEventListener("submit", (e) => {
   e.preventDefault();
   showTrend($("trend-device").value, $("trend-point").value);
 });
-$("utility-down").addEventListener("click", () => command("pcc", "utility_available", 0));
-$("utility-up").addEventListener("click", () => command("pcc", "utility_available", 1));
+$("switch-open").addEventListener("click", () => command("pcc", "switch_command", 1));
+$("switch-close").addEventListener("click", () => command("pcc", "switch_command", 2));
 $("command-cancel").addEventListener("click", () => $("command-dialog").close());
 $("command-trend").addEventListener("click", () => {
   $("command-dialog").close();

@@ -1,5 +1,6 @@
 """A live MEG with its API on 127.0.0.1, running in a thread of its own (its own event loop),
-stepping the simulated plant in real time; users of every role with known passwords."""
+operating a simulated field over Modbus TCP, both stepped in lockstep; users of every role
+with known passwords."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import SimClock, WallClock
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
+from openmeg.sim.field import Field
+from tests.field_harness import addresses
 from tests.services import free_port
 
 T = TypeVar("T")
@@ -33,8 +36,8 @@ USERS = {
 
 
 class Harness:
-    def __init__(self, tmp: Path, *, step_every_s: float = 0.05, modbus: bool = False) -> None:
-        self.tmp, self.step_every_s, self.modbus = tmp, step_every_s, modbus
+    def __init__(self, tmp: Path, *, step_every_s: float = 0.05) -> None:
+        self.tmp, self.step_every_s = tmp, step_every_s
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -90,15 +93,18 @@ class Harness:
         self.store = Store(sqlite_url(self.tmp / "meg.db"))
         self.store.create_schema()
         self.bus = InProcessBus()
+        site = load_site("demo")
+        self.clock = SimClock(START)
+        self.field = Field(site, clock=self.clock, base_port=0, horizon_h=2.0)
+        await self.field.start()
         self.meg = LiveMeg(
-            load_site("demo"),
-            clock=SimClock(START),
+            site,
+            clock=self.clock,
             bus=self.bus,
             store=self.store,
+            addresses=addresses(self.field),
             step_s=1.0,
             persist_every_s=60.0,
-            horizon_h=2.0,
-            modbus_port=0 if self.modbus else None,
         )
         await self.meg.start()
         self.api = LiveApi(self.meg, WallClock(), port=self.port)
@@ -111,6 +117,8 @@ class Harness:
 
     async def _step(self) -> None:
         while self._running:
+            self.field.step()
+            self.clock.advance(1.0)
             await self.meg.step()
             await asyncio.sleep(self.step_every_s)
 
@@ -121,6 +129,7 @@ class Harness:
             ("the stepping", lambda: self._stepper),
             ("the API", self.api.stop),
             ("the MEG", self.meg.stop),
+            ("the field", self.field.stop),
         ):
             try:
                 await asyncio.wait_for(step(), 30)

@@ -168,18 +168,23 @@ def test_readings_bills_and_history_for_the_owner(h: Harness) -> None:
         ({"device": "bess-h01", "name": "p_set_kw"}, "Field required"),
         ({"device": "nowhere", "name": "p_set_kw", "value": 1.0}, "no device 'nowhere'"),
         ({"device": "pv-h01", "name": "p_kw", "value": 1.0}, "cannot be written"),
-        ({"device": "pcc", "name": "utility_available", "value": 7.0}, "refused by pcc"),
+        ({"device": "pcc", "name": "utility_available", "value": 0.0}, "cannot be written"),
+        ({"device": "pcc", "name": "switch_command", "value": 7.0}, "refused by pcc"),
+        ({"device": "bess-h01", "name": "p_set_kw", "value": 99.0}, "out of bess-h01's rating"),
         ({"device": "bess-h01", "name": "p_set_kw", "value": 1.0, "extra": 1}, "Extra inputs"),
     ],
 )
 def test_bad_commands_get_422_and_change_nothing(
     h: Harness, body: dict[str, object], message: str
 ) -> None:
-    before = h.meg.plant._setpoint_override.copy(), h.meg.plant._utility_override
+    # nothing reaches the wire (the batteries and the CHP are written by their controllers)
+    devices = h.field.servers.devices
+    quiet = [d for d in devices if not d.startswith("bess-") and d != "chp1"]
+    before = {d: devices[d].writes + devices[d].refused for d in quiet}
     with h.client("operator") as op:
         r = op.post("/api/v1/commands", json=body)
     assert r.status_code == 422 and message in r.text, r.text
-    assert (h.meg.plant._setpoint_override, h.meg.plant._utility_override) == before
+    assert {d: devices[d].writes + devices[d].refused for d in quiet} == before
 
 
 def test_bad_trading_settings_get_422_and_change_nothing(h: Harness) -> None:
@@ -267,10 +272,10 @@ def test_client_credentials_and_token_expiry_and_audience(h: Harness) -> None:
         assert r.status_code == 401 and "audience" in r.text.lower()
 
 
-def test_a_command_takes_the_utility_down_and_is_audited(h: Harness) -> None:
+def test_a_command_islands_the_meg_and_is_audited(h: Harness) -> None:
     with h.client("operator") as op:
         r = op.post(
-            "/api/v1/commands", json={"device": "pcc", "name": "utility_available", "value": 0}
+            "/api/v1/commands", json={"device": "pcc", "name": "switch_command", "value": 1}
         )
         assert r.status_code == 200 and r.json()["accepted"] is True
         for _ in range(100):
@@ -280,11 +285,11 @@ def test_a_command_takes_the_utility_down_and_is_audited(h: Harness) -> None:
         else:
             pytest.fail("the MEG did not island")
         r = op.post(
-            "/api/v1/commands", json={"device": "pcc", "name": "utility_available", "value": 1}
+            "/api/v1/commands", json={"device": "pcc", "name": "switch_command", "value": 2}
         )
         assert r.status_code == 200
     last = h.api.services.audit.records(limit=1000)[-1]
-    assert (last.actor, last.action, last.target) == ("op", "command", "pcc/utility_available")
+    assert (last.actor, last.action, last.target) == ("op", "command", "pcc/switch_command")
 
 
 def test_alarms_are_listed_and_acknowledged(h: Harness) -> None:

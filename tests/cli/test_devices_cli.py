@@ -62,8 +62,10 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
     plant = SimulatedPlant(
         other, start=datetime(2026, 6, 1, 12, tzinfo=UTC), step_s=1.0, horizon_h=0.1
     )
-    plant.write({})
-    extra = DeviceServers(other, plant.read, plant.command, base_port=0, only=frozenset({"pv-new"}))
+    plant.step()
+    extra = DeviceServers(
+        other, plant, now=lambda: plant.time, base_port=0, only=frozenset({"pv-new"})
+    )
     [w] = await extra.start()
     broker = f"{mqtt_address[0]}:{mqtt_address[1]}"
     db = tmp_path / "live.db"

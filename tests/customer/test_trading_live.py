@@ -3,17 +3,15 @@ price synchronising unit, the prosumer's battery charging and discharging in exa
 intervals the references select, the accounting server's month from the smart meter's history,
 and trading holding with an alarm while the price server cannot be reached."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from openmeg.app import LiveMeg
 from openmeg.core.bus import Bus
-from openmeg.core.clock import SimClock
 from openmeg.core.messages import AlarmMessage, MarketPrices, TradingAccounts
 from openmeg.core.site import Controller, Site, load_site
 from openmeg.core.store import Store
@@ -21,6 +19,7 @@ from openmeg.customer.revenue_calc import CentralRevenueCalculator
 from openmeg.customer.trading import ReferencePrices
 from openmeg.customer.trading_desk import trading_accounts
 from openmeg.market.price_server import price_app
+from tests.field_harness import LiveSite, live_site
 from tests.services import free_port, http_server
 
 T0 = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # midnight in New York: no sun
@@ -50,37 +49,37 @@ def _site_without_self_consumption() -> Site:
     return site.model_copy(update={"controllers": controllers})
 
 
-def _meg(bus: Bus, store: Store, *, modbus_port: int | None = 0, **kw: object) -> LiveMeg:
-    return LiveMeg(
-        _site_without_self_consumption(),
-        clock=SimClock(START),
-        bus=bus,
-        store=store,
+async def _live(bus: Bus, store: Store, **kw: Any) -> LiveSite:
+    return await live_site(
+        bus,
+        store,
+        start=START,
+        site=_site_without_self_consumption(),
         step_s=60.0,
         persist_every_s=600.0,
         horizon_h=4.0,
-        modbus_port=modbus_port,
         **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
-def _battery_kw(meg: LiveMeg, battery: str, minutes: int) -> np.ndarray:
-    """The battery's power in each minute from T0."""
-    e = meg.plant._engine
+def _battery_kw(live: LiveSite, battery: str, minutes: int) -> np.ndarray:
+    """The battery's power in each minute from T0, as the field's physics had it."""
+    e = live.field.plant._engine
     i = e.plant.bat_ids.index(battery)
-    return np.asarray(e.out.bat[i, 1 : minutes + 1])
+    k0 = e.plant.index.get_loc(T0)
+    return np.asarray(e.out.bat[i, k0 : k0 + minutes])
 
 
 async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store: Store) -> None:
-    meg = _meg(bus, store, market_prices=_prices())
-    meg.trading.set("h01", [ReferencePrices(purchase=0.06, sale=0.20)], user="h01", now=T0)
     market = await bus.subscribe("meg/demo/market/prices")
     accounts = await bus.subscribe("meg/demo/customer/h01/trading")
-    await meg.start()
+    live = await _live(bus, store, market_prices=_prices())
+    meg = live.meg
+    meg.trading.set("h01", [ReferencePrices(purchase=0.06, sale=0.20)], user="h01", now=T0)
     try:
-        await meg.run(asyncio.Event(), max_cycles=182)  # 03:00 of trading, then the last read
+        await live.step(182)  # 03:00 of trading, then the last read
     finally:
-        await meg.stop()
+        await live.stop()
 
     _, first = await market.get(timeout=5)
     assert isinstance(first, MarketPrices)
@@ -89,20 +88,21 @@ async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store:
         [0.10, 0.05, 0.06, 0.10, 0.25, 0.23, 0.10, 0.07, 0.10]
     )
 
-    p = _battery_kw(meg, "bess-h01", 180).reshape(12, 15)
+    p = _battery_kw(live, "bess-h01", 180).reshape(12, 15)
     for interval in range(12):
         want = -5.0 if interval in CHARGE else 5.0 if interval in DISCHARGE else 0.0
         assert p[interval] == pytest.approx(np.full(15, want), abs=1e-9), interval
     # a battery whose owner set no references does not trade
-    assert _battery_kw(meg, "bess-h05", 180) == pytest.approx(np.zeros(180), abs=1e-9)
+    assert _battery_kw(live, "bess-h05", 180) == pytest.approx(np.zeros(180), abs=1e-9)
 
     # the accounting server, from the smart meter's 15-minute history in the MDMS
     report = trading_accounts(meg.readings, meg.book, "m-h01", T0, T0 + timedelta(hours=3))
     assert report.intervals == 12 and report.missing_intervals == 0
     # computed here from the plant's own minutes: m-h01 is load, PV (dark) and the battery
-    e = meg.plant._engine
-    load = np.asarray(e.out.load[e.plant.load_ids.index("load-h01"), 1:181])
-    net_kw = load - _battery_kw(meg, "bess-h01", 180)
+    e = live.field.plant._engine
+    k0 = e.plant.index.get_loc(T0)
+    load = np.asarray(e.out.load[e.plant.load_ids.index("load-h01"), k0 : k0 + 180])
+    net_kw = load - _battery_kw(live, "bess-h01", 180)
     imp = np.clip(net_kw, 0, None).reshape(12, 15).sum(axis=1) / 60
     exp = np.clip(-net_kw, 0, None).reshape(12, 15).sum(axis=1) / 60
     assert exp[list(DISCHARGE)].min() > 4.0 * 0.25  # the house sells what its load leaves
@@ -151,25 +151,25 @@ async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store:
 
 async def test_unreachable_price_server_holds_trading_with_an_alarm(bus: Bus, store: Store) -> None:
     port = free_port()  # nothing answers here yet
-    meg = _meg(bus, store, price_url=f"http://127.0.0.1:{port}", modbus_port=None)
-    meg.trading.set("h01", [ReferencePrices(purchase=0.06, sale=0.20)], user="h01", now=T0)
     alarms = await bus.subscribe("meg/demo/operation/alarms/trading")
-    await meg.start()
+    live = await _live(bus, store, price_url=f"http://127.0.0.1:{port}")
+    meg = live.meg
+    meg.trading.set("h01", [ReferencePrices(purchase=0.06, sale=0.20)], user="h01", now=T0)
     try:
         # intervals 0-3 without a price server: interval 2 and 3 would have charged
-        await meg.run(asyncio.Event(), max_cycles=61)
-        assert _battery_kw(meg, "bess-h01", 60) == pytest.approx(np.zeros(60), abs=1e-9)
+        await live.step(61)
+        assert _battery_kw(live, "bess-h01", 60) == pytest.approx(np.zeros(60), abs=1e-9)
         _, raised = await alarms.get(timeout=5)
         assert isinstance(raised, AlarmMessage) and raised.active
         assert "gave no prices" in raised.text and "trading holds" in raised.text
         assert raised.ts == T0  # after 30 s of holding, at the next cycle
         assert meg.book.last_change() is None  # nothing was traded on, nothing stored
 
-        with http_server(price_app(_prices(), meg.plant_clock), port=port):
-            await meg.run(asyncio.Event(), max_cycles=61 + 60)  # intervals 4-7
-        p = _battery_kw(meg, "bess-h01", 120).reshape(8, 15)
+        with http_server(price_app(_prices(), live.clock), port=port):
+            await live.step(61)  # intervals 4-7 (the field steps the last minute after it)
+        p = _battery_kw(live, "bess-h01", 120).reshape(8, 15)
     finally:
-        await meg.stop()
+        await live.stop()
     _, cleared = await alarms.get(timeout=5)
     assert isinstance(cleared, AlarmMessage) and not cleared.active
     assert cleared.ts == T0 + timedelta(minutes=60)

@@ -25,11 +25,11 @@ T0 = datetime(2026, 6, 1, 16, tzinfo=UTC)
 async def plant_and_servers() -> AsyncIterator[tuple[SimulatedPlant, DeviceServers]]:
     site = load_site("demo")
     plant = SimulatedPlant(site, start=T0, step_s=1.0, horizon_h=0.1)
-    plant.write({})
+    plant.step()
     servers = DeviceServers(
         site,
-        plant.read,
-        plant.command,
+        plant,
+        now=lambda: plant.time,
         base_port=0,
         only=frozenset({"bess-community", "pv-school", "m-factory", "m-h01"}),
     )
@@ -113,7 +113,8 @@ async def test_only_changed_subscribed_items_are_delivered(bus: Bus, plant_and_s
         await clock.sleep(1)
         second = await feeder.poll()  # the plant has not moved: nothing new travels
         assert (second.reads, second.collected, second.delivered) == (4, 3, 0)
-        plant.write({"bess-community/p_set_kw": 40.0})
+        plant.command("bess-community/p_set_kw", 40.0)  # as if its controller wrote it
+        plant.step()
         await clock.sleep(1)
         third = await feeder.poll()
         delivered = await _collect(updates, third.delivered)
@@ -149,9 +150,9 @@ async def test_unreachable_device_alarms_within_three_polls_backs_off_and_recove
 ) -> None:
     site = load_site("demo")
     plant = SimulatedPlant(site, start=T0, step_s=1.0, horizon_h=0.1)
-    plant.write({})
+    plant.step()
     servers = DeviceServers(
-        site, plant.read, plant.command, base_port=0, only=frozenset({"pv-h01"})
+        site, plant, now=lambda: plant.time, base_port=0, only=frozenset({"pv-h01"})
     )
     [wire] = await servers.start()
     clock = SimClock(T0)
@@ -178,7 +179,7 @@ async def test_unreachable_device_alarms_within_three_polls_backs_off_and_recove
         tried_at = [i + 1 for i, n in enumerate(attempts) if n]
         assert tried_at == [1, 2, 3, 5, 9, 17, 25]
         servers2 = DeviceServers(
-            site, plant.read, plant.command, base_port=wire.port, only=frozenset({"pv-h01"})
+            site, plant, now=lambda: plant.time, base_port=wire.port, only=frozenset({"pv-h01"})
         )
         await servers2.start()
         try:
@@ -206,15 +207,15 @@ async def test_commands_are_acknowledged_or_failed_with_the_device_answer(
         await feeder.add(*_addr(servers, "pv-school"))
         ok = await feeder.command("bess-community", "p_set_kw", -60.0)
         assert ok.accepted
-        plant.write({})
+        plant.step()
         assert plant.read()["bess-community/p_kw"] == pytest.approx(-60.0)
         too_much = await feeder.command("bess-community", "p_set_kw", 200.0)  # 133 % of 150 kW
-        assert not too_much.accepted and "exception 3 (illegal data value)" in too_much.reason
-        plant.write({})
+        assert not too_much.accepted and "beyond bess-community's WChaMax" in too_much.reason
+        plant.step()
         assert plant.read()["bess-community/p_kw"] == pytest.approx(-60.0)  # unchanged
         limit = await feeder.command("pv-school", "p_limit_pct", 50.0)
         assert limit.accepted
-        plant.write({})
+        plant.step()
         assert plant.read()["pv-school/p_kw"] <= 13.5 + 1e-9
         bad = [
             await feeder.command("pv-school", "p_limit_pct", 101.0),

@@ -152,9 +152,9 @@ async def test_operator_commands_go_through_the_feeder_and_are_logged(
 
     site = load_site("demo")
     plant = SimulatedPlant(site, start=T0, step_s=1.0, horizon_h=0.1)
-    plant.write({})
+    plant.step()
     servers = DeviceServers(
-        site, plant.read, plant.command, base_port=0, only=frozenset({"bess-community"})
+        site, plant, now=lambda: plant.time, base_port=0, only=frozenset({"bess-community"})
     )
     [w] = await servers.start()
     feeder = DerDataFeeder("demo", bus, SimClock(T0))
@@ -164,7 +164,7 @@ async def test_operator_commands_go_through_the_feeder_and_are_logged(
         ok = await scada.command("bess-community", "p_set_kw", 30.0, user="operator-1", ts=T0)
         refused = await scada.command("bess-community", "soc", 0.5, user="operator-1", ts=T0)
         assert ok.accepted and not refused.accepted
-        plant.write({})
+        plant.step()
         assert plant.read()["bess-community/p_kw"] == pytest.approx(30.0)  # 20.0 % of 150 kW
         texts = [e["text"] for e in store.events("demo", kind="command")]
         assert texts == [

@@ -119,7 +119,6 @@ async def test_the_live_meg_raises_and_clears_the_time_alarm(chrony: int, tmp_pa
         bus=bus,
         store=store,
         step_s=60.0,
-        horizon_h=1.0,
         time_sync=TimeSync(ahead, "127.0.0.1", chrony, max_offset_s=0.5),
         time_sync_every_s=120.0,
     )

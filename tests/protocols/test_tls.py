@@ -9,8 +9,8 @@ from cryptography import x509
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
-from openmeg.api.server import ApiServer
 from openmeg.cli import app as cli
+from openmeg.protocols.http_server import HttpServer
 from tests.services import free_port
 
 
@@ -32,7 +32,7 @@ async def test_https_with_the_site_certificate(tmp_path: Path) -> None:
         return {"status": "ok"}
 
     port = free_port()
-    server = ApiServer(
+    server = HttpServer(
         app, port=port, certfile=tmp_path / "server.pem", keyfile=tmp_path / "server.key"
     )
     await server.start()

@@ -17,7 +17,7 @@ from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers, WireDevice
 
 # model lengths L as the SunSpec information model specification gives them
-SPEC_LENGTH = {1: 66, 103: 50, 123: 24, 124: 24, 203: 105, 64900: 9, 64901: 6}
+SPEC_LENGTH = {1: 66, 103: 50, 123: 24, 124: 24, 203: 105, 64900: 9, 64901: 6, 64902: 7}
 MBPOLL = shutil.which("mbpoll")
 
 
@@ -30,8 +30,8 @@ async def wire() -> AsyncIterator[tuple[SimulatedPlant, DeviceServers, list[Wire
         site, start=datetime(2026, 6, 1, 16, tzinfo=UTC), step_s=1.0, horizon_h=0.1
     )
     for _ in range(3):
-        plant.write({})
-    servers = DeviceServers(site, plant.read, plant.command, base_port=0)
+        plant.step()
+    servers = DeviceServers(site, plant, now=lambda: plant.time, base_port=0)
     plan = await servers.start()
     try:
         yield plant, servers, plan
@@ -81,7 +81,7 @@ def as_int16(v: int) -> int:
 
 async def test_every_device_serves_sunspec_marker_and_model_chain(wire) -> None:  # type: ignore[no-untyped-def]
     _, _, plan = wire
-    assert len(plan) == 1 + 14 + 3 + 22  # transfer switch, DERs, sensors, meters
+    assert len(plan) == 1 + 14 + 1 + 3 + 22  # transfer switch, DERs, heat store, sensors, meters
     for w in plan:
         rc, out = await mbpoll(w, 40000, 4)
         assert rc == 0, out
@@ -130,12 +130,12 @@ async def test_a_control_written_by_mbpoll_reaches_the_plant(wire) -> None:  # t
     assert rc == 0, out
     rc, out = await mbpoll(w, storage.address_of("StorCtl_Mod"), 1, ssm.DISCHARGE_BIT)
     assert rc == 0, out
-    plant.write({"bess-community/p_set_kw": -100.0})  # the device's own setpoint wins
+    plant.step()  # the device holds what was written into its controls
     assert plant.read()["bess-community/p_kw"] == pytest.approx(30.0)
     controls = servers.devices[w.id].map.block(123)
     rc, out = await mbpoll(w, controls.address_of("Conn"), 1, 0)
     assert rc == 0, out
-    plant.write({})
+    plant.step()
     assert plant.read()["bess-community/p_kw"] == 0.0
 
 
@@ -175,8 +175,8 @@ async def test_bad_requests_get_modbus_exceptions_and_change_nothing(wire) -> No
     rc, out = await mbpoll(w, storage.address_of("OutWRte"), 1, 2000)  # 200 %: out of range
     assert rc != 0 and "Illegal data value" in out
     assert servers.devices[w.id].map.registers == before
-    plant.write({"bess-community/p_set_kw": 5.0})  # no device override was left behind
-    assert plant.read()["bess-community/p_kw"] == pytest.approx(5.0)
+    plant.step()  # nothing was held: the battery idles as it did
+    assert plant.read()["bess-community/p_kw"] == 0.0
     # a malformed frame: the server drops it and keeps serving
     with socket.create_connection((w.host, w.port), timeout=2) as s:
         s.sendall(b"\x00\x01\x00\x00\x00\xff\x01\x03garbage")

@@ -64,9 +64,9 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
     expect(flow).to_contain_text(re.compile(r"^[▲▼] \d+\.\d kW (to|from) the bus$"))
     page.screenshot(path=str(ARTIFACTS / "1-single-line.png"), full_page=True)
 
-    # take the utility down (with confirmation): island mode shown within 3 s
-    page.click("#utility-down")
-    expect(page.locator("#confirm-text")).to_have_text("Set pcc/utility_available to 0?")
+    # open the PCC switch (with confirmation): island mode shown within 3 s
+    page.click("#switch-open")
+    expect(page.locator("#confirm-text")).to_have_text("Set pcc/switch_command to 1?")
     clicked = time.monotonic()
     page.click("#confirm-yes")
     expect(page.locator("#mode")).to_have_text("ISLAND", timeout=3_000)
@@ -74,7 +74,7 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
     expect(page.locator("#switch-state")).to_have_text("open")
     expect(page.locator("#utility-state")).to_have_text("down", timeout=3_000)
     page.screenshot(path=str(ARTIFACTS / "2-island.png"), full_page=True)
-    page.click("#utility-up")
+    page.click("#switch-close")
     page.click("#confirm-yes")
     expect(page.locator("#mode")).to_have_text("GRID", timeout=10_000)
 

@@ -1,11 +1,19 @@
-"""The default controllers: self-consumption of batteries and a heat-led CHP."""
+"""The default controllers: self-consumption of batteries and a heat-led CHP.
+
+Each holds a device whose inputs are stale or missing at its safe setpoint (a battery idle, a
+CHP off) and says why, instead of acting on what it does not know.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from openmeg.operation.controllers.laws import heat_led_chp_request_kw, self_consumption_request_kw
-from openmeg.operation.cycle import ProcessImage
+from openmeg.operation.cycle import ProcessImage, Proposal
+from openmeg.operation.process_image import StalePoint
+
+SAFE_SETPOINT_KW = 0.0
+"""A held battery idles; a held CHP stops."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,12 +32,18 @@ class SelfConsumption:
     priority: int
     name: str = "self_consumption"
 
-    def run(self, image: ProcessImage) -> dict[str, float]:
-        out = {}
+    def run(self, image: ProcessImage) -> Proposal:
+        out = Proposal()
         for t in self.targets:
-            # the meter sees demand net of the battery's own output: add it back
-            net = image[f"{t.meter}/import_kw"] + image[f"{t.battery}/p_kw"]
-            out[f"{t.battery}/p_set_kw"] = self_consumption_request_kw(net)
+            key = f"{t.battery}/p_set_kw"
+            try:
+                # the meter sees demand net of the battery's own output: add it back
+                net = image[f"{t.meter}/import_kw"] + image[f"{t.battery}/p_kw"]
+            except StalePoint as err:
+                out.setpoints[key] = SAFE_SETPOINT_KW
+                out.holds[t.battery] = str(err)
+                continue
+            out.setpoints[key] = self_consumption_request_kw(net)
         return out
 
 
@@ -52,13 +66,22 @@ class HeatLedChp:
     priority: int
     name: str = "heat_led_chp"
 
-    def run(self, image: ProcessImage) -> dict[str, float]:
-        out = {}
+    def run(self, image: ProcessImage) -> Proposal:
+        out = Proposal()
         for u in self.units:
-            out[f"{u.chp}/p_set_kw"] = heat_led_chp_request_kw(
-                image[f"{u.chp}/on"] > 0.5,
-                image[f"{u.heat_storage}/soc"],
-                image[f"{u.heat_storage}/heat_demand_kw"],
+            key = f"{u.chp}/p_set_kw"
+            try:
+                running = image[f"{u.chp}/p_kw"] > 0.0
+                soc = image[f"{u.heat_storage}/soc"]
+                demand_kw = image[f"{u.heat_storage}/heat_demand_kw"]
+            except StalePoint as err:
+                out.setpoints[key] = SAFE_SETPOINT_KW
+                out.holds[u.chp] = str(err)
+                continue
+            out.setpoints[key] = heat_led_chp_request_kw(
+                running,
+                soc,
+                demand_kw,
                 u.heat_capacity_kwh,
                 u.eta_el,
                 u.eta_th,

@@ -1,5 +1,5 @@
-"""Serving the API with uvicorn inside the MEG's own event loop (HTTP, or HTTPS with the
-site's certificate)."""
+"""Serving an ASGI app with uvicorn inside the caller's own event loop (HTTP, or HTTPS with the
+site's certificate): the platform's API, and the simulated field's control interface."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Generator
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from openmeg.core.errors import OpenMegError
 
@@ -19,22 +19,27 @@ GRACE_S = 3
 
 
 class _QuietServer(uvicorn.Server):
-    """Leaves signals to the MEG: Ctrl-C stops the MEG, which stops the API."""
+    """Leaves signals to the program: Ctrl-C stops it, and it stops its server."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 
-class ApiServer:
+class HttpServer:
+    """One ASGI app on ``host:port``; ``name`` and ``hint`` say in an error what it is and how
+    to choose another port."""
+
     def __init__(
         self,
-        app: FastAPI,
+        app: ASGIApp,
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
         certfile: Path | None = None,
         keyfile: Path | None = None,
+        name: str = "the API",
+        hint: str = "choose another with --api-port (or --no-api)",
     ) -> None:
         config = uvicorn.Config(
             app,
@@ -51,6 +56,7 @@ class ApiServer:
         self.server = _QuietServer(config)
         self.scheme = "https" if certfile else "http"
         self.host, self.port = host, port
+        self.name, self.hint = name, hint
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -69,13 +75,12 @@ class ApiServer:
         except OSError as err:
             sock.close()
             raise OpenMegError(
-                f"the API cannot listen on {self.host}:{self.port}: {err.strerror}; "
-                "choose another with --api-port (or --no-api)"
+                f"{self.name} cannot listen on {self.host}:{self.port}: {err.strerror}; {self.hint}"
             ) from err
         self.port = sock.getsockname()[1]
         sock.close()
         self.server.config.port = self.port
-        self._task = asyncio.create_task(self.server.serve(), name="openmeg-api")
+        self._task = asyncio.create_task(self.server.serve(), name=f"openmeg-http-{self.port}")
         for _ in range(int(timeout_s / 0.02)):
             if self.server.started:
                 return
@@ -83,7 +88,7 @@ class ApiServer:
                 break
             await asyncio.sleep(0.02)
         await self.stop()
-        raise OpenMegError(f"the API could not listen on {self.host}:{self.port}")
+        raise OpenMegError(f"{self.name} could not listen on {self.host}:{self.port}")
 
     async def stop(self) -> None:
         if self._task is None:

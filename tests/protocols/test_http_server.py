@@ -6,8 +6,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from openmeg.api.server import ApiServer
 from openmeg.core.errors import OpenMegError
+from openmeg.protocols.http_server import HttpServer
 
 
 def _app() -> FastAPI:
@@ -26,8 +26,8 @@ async def test_a_taken_port_is_a_clear_error_and_port_0_takes_a_free_one() -> No
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(OpenMegError, match=f"cannot listen on 127.0.0.1:{port}.*--api-port"):
-            await ApiServer(_app(), port=port).start()
-    server = ApiServer(_app(), port=0)
+            await HttpServer(_app(), port=port).start()
+    server = HttpServer(_app(), port=0)
     await server.start()
     try:
         assert server.port != 0
@@ -41,9 +41,9 @@ async def test_a_client_holding_a_request_open_cannot_stall_a_stop() -> None:
     import asyncio
     import time
 
-    from openmeg.api.server import GRACE_S
+    from openmeg.protocols.http_server import GRACE_S
 
-    server = ApiServer(_app(), port=0)
+    server = HttpServer(_app(), port=0)
     await server.start()
     _, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")

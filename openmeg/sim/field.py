@@ -1,0 +1,114 @@
+"""The simulated field of one site, as its own program: the plant's physics stepped on the
+field's own clock, every device a SunSpec Modbus TCP slave, and a control interface for the
+scenarios (utility outage and return, a device that stops answering).
+
+The platform meets it only at the wire; ``openmeg sim serve`` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from openmeg.core.clock import Clock
+from openmeg.core.site import Site
+from openmeg.sim.live_plant import SimulatedPlant
+from openmeg.sim.wire import DeviceServers, WireDevice
+
+
+class Field:
+    """Every simulated device of ``site``, stepped every ``step_s`` of ``clock``.
+
+    ``state_file`` keeps what must survive a restart of the field (states of charge, the heat
+    store, energy counters, meter registers), written every ``persist_every_s`` and at stop.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        *,
+        clock: Clock,
+        step_s: float = 1.0,
+        host: str = "127.0.0.1",
+        base_port: int = 15020,
+        horizon_h: float = 24.0,
+        only: frozenset[str] | None = None,
+        state_file: Path | None = None,
+        persist_every_s: float = 60.0,
+    ) -> None:
+        self.site, self.clock, self.step_s = site, clock, step_s
+        self.plant = SimulatedPlant(site, start=clock.now(), step_s=step_s, horizon_h=horizon_h)
+        self.servers = DeviceServers(
+            site, self.plant, now=lambda: self.plant.time, host=host, base_port=base_port, only=only
+        )
+        self.state_file = state_file
+        self._persist_every = max(1, round(persist_every_s / step_s))
+        self.steps = 0
+        self.reverted: list[tuple[datetime, str, str]] = []
+        """``(time, device, control)`` of every control that reverted for want of a write."""
+        if state_file is not None and state_file.exists():
+            self.plant.restore(json.loads(state_file.read_text()))
+
+    @property
+    def plan(self) -> list[WireDevice]:
+        return self.servers.plan
+
+    async def start(self) -> list[WireDevice]:
+        """Put every device on the wire; the plan with the ports bound."""
+        return await self.servers.start()
+
+    def step(self) -> None:
+        """One step of the physics, after the controls whose revert timeout ran out reverted."""
+        for device, control in self.servers.revert_expired():
+            self.reverted.append((self.plant.time, device, control))
+        self.plant.step()
+        self.steps += 1
+        if self.steps % self._persist_every == 0:
+            self.save()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Step every ``step_s`` of the clock until ``stop`` is set."""
+        while not stop.is_set():
+            self.step()
+            await self.clock.sleep(self.step_s)
+
+    def save(self) -> None:
+        """Write the plant's state to ``state_file`` (owner-only), atomically."""
+        if self.state_file is None:
+            return
+        state = {device: values for device, values in self.plant.state()}
+        tmp = self.state_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f)
+        tmp.replace(self.state_file)
+
+    async def stop(self) -> None:
+        self.save()
+        await self.servers.stop()
+
+    def status(self) -> dict[str, Any]:
+        """What the control interface reports: the field's time, mode and devices."""
+        image = self.plant.read()
+        return {
+            "time": self.plant.time.isoformat(),
+            "mode": int(image["pcc/mode"]),
+            "utility_available": image["pcc/utility_available"],
+            "steps": self.steps,
+            "devices": [
+                {
+                    **w.as_dict(),
+                    "writes": self.servers.devices[w.id].writes,
+                    "refused": self.servers.devices[w.id].refused,
+                    "silent": self.servers.devices[w.id].silent,
+                }
+                for w in self.plan
+            ],
+            "reverted": [
+                {"time": t.isoformat(), "device": d, "control": c} for t, d, c in self.reverted
+            ],
+        }
