@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from openmeg.core.errors import DeviceError
 from openmeg.der import sunspec_map as ssm
 from openmeg.protocols.modbus import MAX_READ, ModbusMaster
-from openmeg.protocols.sunspec import END_MODEL, MARKER, DeviceMap, ModelBlock, model_def
+from openmeg.protocols.sunspec import END_MODEL, MARKER, DeviceMap, ModelBlock, known, model_def
 
 SEARCH_BASES = (40000, 0, 50000)
 """Where the SunSpec specification lets a map start."""
@@ -84,7 +84,7 @@ async def discover(master: ModbusMaster) -> Discovered:
         if model_id == END_MODEL:
             break
         addresses.append(address)
-        definition = model_def(model_id) if _defined(model_id) else None
+        definition = model_def(model_id) if known(model_id) else None
         if definition is not None and definition.length != length:
             raise DeviceError(
                 f"{master.address}: model {model_id} at {address} says L={length}, "
@@ -94,8 +94,10 @@ async def discover(master: ModbusMaster) -> Discovered:
         address += 2 + length
         if address > base + 65535 or len(chain) > 100:
             raise DeviceError(f"{master.address}: the SunSpec model chain has no end model")
-    known = [(m, a) for m, a in zip(chain, addresses, strict=True) if _defined(m)]
-    dmap = DeviceMap([m for m, _ in known], base=base, placed=([a for _, a in known], address))
+    served = [
+        ModelBlock.at(model_def(m), a) for m, a in zip(chain, addresses, strict=True) if known(m)
+    ]
+    dmap = DeviceMap.placed(served, base=base, end=address)
     for block in dmap.blocks:
         regs: list[int] = []
         size = block.model.length + 2
@@ -139,11 +141,3 @@ async def discover(master: ModbusMaster) -> Discovered:
         points=tuple(points),
         map=dmap,
     )
-
-
-def _defined(model_id: int) -> bool:
-    try:
-        model_def(model_id)
-    except DeviceError:
-        return False
-    return True

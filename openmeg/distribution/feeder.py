@@ -34,7 +34,7 @@ from openmeg.der import sunspec_map as ssm
 from openmeg.distribution.coalesce import coalesce
 from openmeg.distribution.discovery import Discovered, PointAddress, discover
 from openmeg.protocols.modbus import ModbusMaster
-from openmeg.protocols.sunspec import decode, encode, model_def, to_raw
+from openmeg.protocols.sunspec import decode_raw, encode, model_def, to_raw
 
 
 class Clock(Protocol):
@@ -208,9 +208,8 @@ class DerDataFeeder:
         item.polled_at = now
         if digest == item.digest:
             return
-        point_def = model_def(p.model).points[p.name]
-        raw = decode(point_def, raw_regs)
-        sf = decode(model_def(p.model).points[point_def.sf], [sf_reg]) if point_def.sf else 0
+        raw = decode_raw(p.type, raw_regs)
+        sf = decode_raw("sunssf", [sf_reg]) if p.sf_address is not None else 0
         if raw is None or isinstance(raw, str) or sf is None or isinstance(sf, str):
             item.value = None
         else:
