@@ -149,3 +149,167 @@ class SunSpecDevice:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+# example devices: raw values as pysunspec2 takes them
+COMMON = {"Mn": "acme", "Md": "test", "Vr": "1.0", "DA": 1}
+
+SINGLE_PHASE = [
+    (1, {**COMMON, "SN": "sp-0042"}),
+    (
+        101,
+        {
+            "A": 217,
+            "AphA": 217,
+            "A_SF": -1,
+            "PhVphA": 2301,
+            "V_SF": -1,
+            "W": 4990,
+            "W_SF": 0,
+            "Hz": 5002,
+            "Hz_SF": -2,
+            "WH": 123456,
+            "WH_SF": 0,
+            "TmpCab": 412,
+            "Tmp_SF": -1,
+            "St": 4,
+            "Evt1": 0,
+            "Evt2": 0,
+        },
+    ),
+    (120, {"DERTyp": 4, "WRtg": 500, "WRtg_SF": 1, "VARtg": 500, "VARtg_SF": 1}),
+    (
+        123,
+        {
+            "Conn": 1,
+            "WMaxLimPct": 1000,
+            "WMaxLimPct_RvrtTms": 0,
+            "WMaxLim_Ena": 0,
+            "OutPFSet": 100,
+            "OutPFSet_Ena": 0,
+            "VArPct_Ena": 0,
+            "WMaxLimPct_SF": -1,
+            "OutPFSet_SF": -2,
+        },
+    ),
+]
+
+BATTERY_700 = [
+    (1, {**COMMON, "SN": "bat-7"}),
+    (
+        701,
+        {
+            "ACType": 0,
+            "W": -125,
+            "W_SF": 2,
+            "Hz": 5000,
+            "Hz_SF": -2,
+            "LNV": 2300,
+            "V_SF": -1,
+            "TotWhInj": 987654,
+            "TotWhAbs": 1234567,
+            "TotWh_SF": 0,
+            "TmpCab": 305,
+            "Tmp_SF": -1,
+        },
+    ),
+    (
+        702,
+        {
+            "WMaxRtg": 5000,
+            "WMax": 5000,
+            "WChaRteMaxRtg": 4000,
+            "WDisChaRteMaxRtg": 4500,
+            "WChaRteMax": 4000,
+            "WDisChaRteMax": 4500,
+            "PFOvrExtRtg": 80,
+            "PFUndExtRtg": 85,
+            "W_SF": 1,
+            "PF_SF": -2,
+        },
+    ),
+    (
+        704,
+        {
+            "PFWInjEna": 0,
+            "PFWInjEnaRvrt": 0,
+            "PFWInjRvrtTms": 0,
+            "WMaxLimPctEna": 0,
+            "WMaxLimPct": 1000,
+            "WMaxLimPctRvrt": 1000,
+            "WMaxLimPctEnaRvrt": 0,
+            "WMaxLimPctRvrtTms": 0,
+            "WSetEna": 0,
+            "WSetMod": 1,
+            "WSet": 0,
+            "WSetRvrt": 0,
+            "WSetPct": 0,
+            "WSetEnaRvrt": 0,
+            "WSetRvrtTms": 0,
+            "PF_SF": -2,
+            "WMaxLimPct_SF": -1,
+            "WSet_SF": 1,
+            "WSetPct_SF": -1,
+            "PFWInj": {"PF": 100, "Ext": 0},
+        },
+    ),
+    (
+        802,
+        {
+            "AHRtg": 200,
+            "WHRtg": 1000,
+            "WChaRteMax": 400,
+            "WDisChaRteMax": 450,
+            "SoC": 6250,
+            "LocRemCtl": 0,
+            "Typ": 4,
+            "State": 3,
+            "V": 520,
+            "A": -24,
+            "W": -125,
+            "SetOp": 1,
+            "SetInvState": 3,
+            "AlmRst": 0,
+            "AHRtg_SF": 0,
+            "WHRtg_SF": 2,
+            "WChaDisChaMax_SF": 2,
+            "SoC_SF": -2,
+            "V_SF": 0,
+            "CellV_SF": -3,
+            "A_SF": 0,
+            "AMax_SF": 0,
+            "W_SF": 2,
+        },
+    ),
+]
+
+MODULES = [
+    {"ID": 1, "IDStr": "string A", "DCA": 812, "DCV": 3805, "DCW": 3090, "DCWH": 45678, "DCSt": 4},
+    {"ID": 2, "IDStr": "string B", "DCA": 799, "DCV": 3790, "DCW": 3028, "DCWH": 44321, "DCSt": 4},
+]
+WITH_MPPT = [
+    *SINGLE_PHASE[:2],
+    (160, {"DCA_SF": -2, "DCV_SF": -1, "DCW_SF": 0, "DCWH_SF": 0, "N": 2, "module": MODULES}),
+]
+
+STORAGE_124 = [
+    (1, {**COMMON, "SN": "bess-124"}),
+    (103, {"W": -600, "W_SF": 2, "Hz": 5000, "Hz_SF": -2, "St": 4, "Evt1": 0, "Evt2": 0}),
+    (
+        124,
+        {
+            "WChaMax": 1500,
+            "WChaMax_SF": 2,
+            "WChaGra": 100,
+            "WDisChaGra": 100,
+            "WChaDisChaGra_SF": 0,
+            "StorCtl_Mod": 0,
+            "ChaState": 500,
+            "ChaState_SF": -1,
+            "OutWRte": 0,
+            "InWRte": 0,
+            "InOutWRte_RvrtTms": 0,
+            "InOutWRte_SF": -1,
+        },
+    ),
+]
