@@ -4,7 +4,7 @@ against its ratings before anything is written, with their revert timeout and th
 Commands (our vocabulary) and the models that carry them, 700-series first:
 
 - ``p_limit_pct`` (% of ``WMax``): 704 ``WMaxLimPct`` + ``WMaxLimPctEna``; 123 ``WMaxLimPct`` +
-  ``WMaxLim_Ena``.
+  ``WMaxLim_Ena`` (not for storage, whose rates 124 sets).
 - ``p_set_kw`` (storage; kW, positive discharges): 704 ``WSet`` in W with ``WSetMod`` WATTS (or
   ``WSetPct`` of ``WMax`` with ``WSetMod`` W_MAX_PCT) + ``WSetEna``; 124 ``OutWRte``/``InWRte``
   in % of ``WChaMax`` + ``StorCtl_Mod``.
@@ -12,7 +12,8 @@ Commands (our vocabulary) and the models that carry them, 700-series first:
   + ``PFWInj.Ext`` + ``PFWInjEna``; 123 ``OutPFSet`` (signed) + ``OutPFSet_Ena``.
 - ``connected`` (0 or 1): 123 ``Conn``.
 
-A plan's ``requests()`` are the Modbus writes in the order to send them: the revert timeout
+A control counts where the device implements its points (they read a value). A plan's
+``requests()`` are the Modbus writes in the order to send them: the revert timeout
 first (so that the device reverts if the platform falls silent), then the value, then its
 enable. Read ``readback`` back and ask ``confirms(registers)``.
 """
@@ -65,8 +66,8 @@ def commandable(dmap: DeviceMap, family: str) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
     if _has(dmap, 704, "WMaxLimPct", "WMaxLimPctEna"):
         out["p_limit_pct"] = (704, "WMaxLimPct")
-    elif _has(dmap, 123, "WMaxLimPct", "WMaxLim_Ena"):
-        out["p_limit_pct"] = (123, "WMaxLimPct")
+    elif family != "storage" and _has(dmap, 123, "WMaxLimPct", "WMaxLim_Ena"):
+        out["p_limit_pct"] = (123, "WMaxLimPct")  # a battery's rates are 124's to set
     if _has(dmap, 123, "Conn"):
         out["connected"] = (123, "Conn")
     if family == "storage":
@@ -83,20 +84,20 @@ def commandable(dmap: DeviceMap, family: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def _has(dmap: DeviceMap, model: int, *names: str) -> bool:
-    """Whether the device serves ``model`` with ``names`` and their scale factors implemented.
+_UNWRITTEN = frozenset({(124, "OutWRte"), (124, "InWRte"), (124, "StorCtl_Mod")})
+"""Setpoints that may read "not implemented" until a master first writes them."""
 
-    Every 704 point is optional, so a 704 control counts only where it reads implemented; the
-    controls of 123 and 124 count where the model is served (a setpoint a master has never
-    written may read "not implemented" until it is).
-    """
+
+def _has(dmap: DeviceMap, model: int, *names: str) -> bool:
+    """Whether the device serves ``model`` and implements ``names`` and their scale factors
+    (they read a value; 124's rates and mode may read "not implemented" until first written)."""
     if not dmap.serves(model):
         return False
     block = dmap.block(model)
     for name in names:
         if name not in block.points:
             return False
-        if model == 704 and dmap.raw(model, name) is None:
+        if (model, name) not in _UNWRITTEN and dmap.raw(model, name) is None:
             return False
         sf = block.points[name].sf
         if sf is not None and dmap.raw(model, sf) is None:
