@@ -182,3 +182,19 @@ async def test_mppt_modules_are_read_where_pysunspec2_reads_them(devices) -> Non
         assert table == pytest.approx(ours, abs=1e-12)
     finally:
         feeder.close()
+
+
+async def test_curve_counts_are_read_from_the_device(devices) -> None:  # type: ignore[no-untyped-def]
+    curves = {
+        "NCrv": 2,
+        "NPt": 3,
+        "V_SF": -1,
+        "Crv": [{"Pt": [{"V": 1000 + 10 * c + p} for p in range(3)]} for c in range(2)],
+    }
+    device = await _serve(devices, [(1, {**COMMON, "SN": "vv-1"}), (705, curves)])
+    dev, master = await _discover(device)
+    master.close()
+    block = dev.map.block(705)
+    assert (block.counts, block.length) == ({"Crv": 2, "Pt": 3}, 45)
+    assert dev.map.value(705, "Crv[1].Pt[2].V") == 101.2  # 1012 x 10^-1
+    assert dev.monitored_only  # a volt-var curve alone is nothing openmeg operates

@@ -109,3 +109,34 @@ def test_encode_round_trips_and_refuses_what_does_not_fit() -> None:
     with pytest.raises(DeviceError, match="not known"):
         model_def(12345)
     assert from_raw(2005, -1) == 200.5 and from_raw(5, 2) == 500.0
+
+
+def _curves(n_crv: int, n_pt: int) -> dict[str, object]:
+    return {
+        "NCrv": n_crv,
+        "NPt": n_pt,
+        "V_SF": -1,
+        "Crv": [
+            {"ActPt": n_pt, "Pt": [{"V": 1000 + 10 * c + p, "Var": -p} for p in range(n_pt)]}
+            for c in range(n_crv)
+        ],
+    }
+
+
+def test_nested_curves_are_laid_out_as_pysunspec2_lays_them_out() -> None:
+    from tests.sunspec_device import SunSpecDevice
+
+    theirs = SunSpecDevice([(1, {}), (705, _curves(2, 3))])  # not started: only its layout
+    dmap = DeviceMap([1, 705], counts={705: {"Crv": 2, "Pt": 3}})
+    block = dmap.block(705)
+    # 15 registers of fixed points; a curve is 10 registers and 3 points of 2: L = 15 - 2 + 32
+    assert block.length == 45 and (dmap.raw(705, "NCrv"), dmap.raw(705, "NPt")) == (2, 3)
+    assert block.address_of("Crv[1].Pt[2].V") == 40070 + 15 + 16 + 10 + 2 * 2 == 40115
+    for path in ("NPt", "Crv[0].ActPt", "Crv[0].Pt[0].V", "Crv[1].RspTms", "Crv[1].Pt[2].Var"):
+        assert block.address_of(path) == theirs.address(705, path), path
+    assert len(dmap.registers) == len(theirs.registers)
+    for name in ("ID", "L", "NCrv", "NPt"):
+        address = block.address_of(name)
+        assert dmap.registers[address - 40000] == theirs.read(address)[0], name
+    with pytest.raises(ValueError, match="2 repeating groups of variable count"):
+        DeviceMap([705], counts={705: 2})
