@@ -198,3 +198,19 @@ async def test_curve_counts_are_read_from_the_device(devices) -> None:  # type: 
     assert (block.counts, block.length) == ({"Crv": 2, "Pt": 3}, 45)
     assert dev.map.value(705, "Crv[1].Pt[2].V") == 101.2  # 1012 x 10^-1
     assert dev.monitored_only  # a volt-var curve alone is nothing openmeg operates
+
+
+async def test_a_legacy_common_model_of_65_registers_is_read(devices) -> None:  # type: ignore[no-untyped-def]
+    device = SunSpecDevice([(1, {**COMMON, "SN": "old-1"}), SINGLE_PHASE[1]])
+    pad = 2 + 2 + 65  # marker, ID, L, then the 66th register of model 1 is its Pad
+    del device.registers[pad], device.writable[pad]
+    device.registers[3] = 65
+    devices.append(await device.start())
+    dev, master = await _discover(device)
+    master.close()
+    assert [(b.model.id, b.address, b.length) for b in dev.models] == [
+        (1, 40002, 65),
+        (101, 40069, 50),
+    ]
+    assert "Pad" not in dev.map.block(1).points
+    assert (dev.id, dev.family, dev.point("p_kw").address) == ("old-1", "inverter", 40069 + 14)
