@@ -87,8 +87,9 @@ async def test_unchanged_setpoints_are_kept_alive_inside_the_revert_timeout(
         kept = live.writes("chp1") - before
     finally:
         await live.stop()
-    # written again every 10 s (a third of the revert timeout), not every cycle: 3 in 30 s
-    assert kept == 3
+    # written again every 10 s (a third of the revert timeout), not every cycle: 3 times in
+    # 30 s, each time three requests (its revert timeout, the limit, the limit's enable)
+    assert kept == 3 * 3
     assert live.field.reverted == []
 
 
@@ -246,7 +247,7 @@ async def test_the_pcc_switch_opens_and_closes_by_command_on_the_bus(
 @pytest.mark.parametrize(
     ("device", "name", "value", "reason"),
     [
-        ("pcc", "breaker", 0.0, "pcc serves no control for 'breaker'; its controls: switch_"),
+        ("pcc", "breaker", 0.0, "pcc cannot be commanded 'breaker'; its controls: switch_command"),
         ("pcc", "switch_command", 5.0, "5.0 is out of range for pcc/switch_command"),
         ("pcc", "switch_command", 1.5, "pcc/switch_command takes a whole number, got 1.5"),
         ("nowhere", "p_set_kw", 1.0, "unknown device 'nowhere'"),

@@ -125,6 +125,7 @@ UNIT_OF_NAME = {
     "switch_command": "1",
     "connected": "1",
     "p_limit_pct": "%",
+    "pf_set": "1",
     "voltage_v": "V",
     "voltage_min_pu": "pu",
     "voltage_max_pu": "pu",
@@ -133,8 +134,16 @@ UNIT_OF_NAME = {
 """The unit of each point name used across openmeg: one vocabulary end to end."""
 
 
+MPPT_UNITS = {"dc_a": "A", "dc_v": "V", "dc_kw": "kW", "dc_kwh": "kWh"}
+"""Per-module DC points of an inverter's MPPT trackers: ``mppt<n>_<name>``, n from 1."""
+_MPPT = re.compile(r"^mppt[1-9][0-9]*_(dc_a|dc_v|dc_kw|dc_kwh)$")
+
+
 def unit_of(name: str) -> str:
     """The unit of a point name; raises ``KeyError`` for a name outside the vocabulary."""
+    mppt = _MPPT.match(name)
+    if mppt:
+        return MPPT_UNITS[mppt.group(1)]
     try:
         return UNIT_OF_NAME[name]
     except KeyError:

@@ -1,8 +1,9 @@
-"""Which SunSpec models each kind of device serves, and how its points map to ours.
+"""Which SunSpec models each kind of simulated device serves, and how its points map to ours.
 
 ``factor`` converts the SunSpec engineering value (after its scale factor) into our unit:
-W -> kW is 0.001, percent -> fraction is 0.01. The same table serves the simulated devices (to
-fill their registers) and the platform (to read them after discovering the models).
+W -> kW is 0.001, percent -> fraction is 0.01. The simulated devices fill their registers from
+this table; the platform reads any SunSpec device through ``sunspec_catalogue`` (which takes
+the sensor and transfer-switch points from here) and commands it through ``sunspec_controls``.
 """
 
 from __future__ import annotations
@@ -105,14 +106,6 @@ FAMILY_OF_KIND = {
     "transfer_switch": "transfer_switch",
 }
 """The device family of each kind of device that is on the wire."""
-
-
-def family_of_models(model_ids: tuple[int, ...]) -> str:
-    """The family a device belongs to, judged by the models it serves (for discovery)."""
-    for family, models in sorted(MODELS.items(), key=lambda kv: -len(kv[1])):
-        if set(models) <= set(model_ids):
-            return family
-    raise KeyError(f"no device family serves the models {model_ids}")
 
 
 CHARGE_BIT, DISCHARGE_BIT = 1, 2

@@ -13,9 +13,9 @@ other way and are acknowledged, or failed with the device's answer.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -35,7 +35,7 @@ from openmeg.distribution.coalesce import coalesce
 from openmeg.distribution.discovery import Discovered, PointAddress, discover
 from openmeg.distribution.writes import Limits, plan_writes
 from openmeg.protocols.modbus import ModbusMaster
-from openmeg.protocols.sunspec import decode, model_def
+from openmeg.protocols.sunspec import decode_raw
 
 
 class Clock(Protocol):
@@ -216,9 +216,8 @@ class DerDataFeeder:
         item.polled_at = now
         if digest == item.digest:
             return
-        point_def = model_def(p.model).points[p.name]
-        raw = decode(point_def, raw_regs)
-        sf = decode(model_def(p.model).points[point_def.sf], [sf_reg]) if point_def.sf else 0
+        raw = decode_raw(p.type, raw_regs)
+        sf = decode_raw("sunssf", [sf_reg]) if p.sf_address is not None else 0
         if raw is None or isinstance(raw, str) or sf is None or isinstance(sf, str):
             item.value = None
         else:
@@ -330,14 +329,16 @@ class DerDataFeeder:
             raise CommandError(
                 f"unknown device {device!r}; connected: {', '.join(sorted(self.links))}"
             )
-        writes = plan_writes(link.device, point, value, limits=limits, revert_s=revert_s)
+        plan = plan_writes(link.device, point, value, limits=limits, revert_s=revert_s)
         master = link.device.master
-        for address, regs in writes:
+        for address, regs in plan.writes:
             await master.write(address, regs)
-        for address, regs in writes:
-            back = await master.read(address, len(regs))
-            if back != regs:
-                raise CommandError(f"{device}/{point}: read back {back} at {address}, wrote {regs}")
+        back: dict[int, int] = {}
+        for address, count in plan.readback:
+            regs = await master.read(address, count)
+            back.update(zip(range(address, address + count), regs, strict=True))
+        if not plan.confirms(back):
+            raise CommandError(f"{device}/{point}: the device does not hold what was written")
 
     def close(self) -> None:
         for link in self.links.values():

@@ -1,12 +1,11 @@
-"""Setpoints as SunSpec control writes: which registers a command of one of our points becomes
-on a discovered device, checked before anything is written.
+"""Setpoints as SunSpec control writes: what a command of one of our points becomes on a
+discovered device, checked against the site file's ratings before anything is written.
 
-Model 123 (immediate controls): ``p_limit_pct`` is ``WMaxLimPct`` with ``WMaxLim_Ena``, and a
-dispatchable generator's ``p_set_kw`` is the same limit in percent of its rating (a CHP or fuel
-cell runs at its enabled limit); ``connected`` is ``Conn``. Model 124 (storage): ``p_set_kw`` is a
-rate in percent of ``WChaMax`` (``OutWRte`` discharging, ``InWRte`` charging) enabled in
-``StorCtl_Mod``. Each control is written with its revert timeout, so that a device that loses
-the platform reverts by itself.
+The device's own controls (``openmeg.der.sunspec_controls``, through ``Discovered.plan``) carry
+``p_limit_pct``, ``connected``, ``pf_set`` and a storage's ``p_set_kw``; a dispatchable
+generator's ``p_set_kw`` (a CHP, a fuel cell) is its power limit in percent of its rating, which
+it runs at while the limit is enabled. Other writable points (the transfer switch's command) are
+written as they are.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import math
 from dataclasses import dataclass
 
 from openmeg.core.errors import CommandError
-from openmeg.der import sunspec_map as ssm
 from openmeg.distribution.discovery import Discovered
 from openmeg.protocols.sunspec import encode, to_raw
 
@@ -31,27 +29,19 @@ class Limits:
     p_max_kw: float
 
 
-def _regs(device: Discovered, model: int, name: str, value: float) -> list[int]:
-    block = device.map.block(model)
-    p = block.model.points[name]
-    sf = device.map.scale_factor(model, name) if p.sf else 0
-    try:
-        return encode(p, to_raw(value, sf))
-    except ValueError as err:
-        raise CommandError(f"{device.id}: {name} = {value} does not fit the register") from err
+@dataclass(frozen=True, kw_only=True)
+class Planned:
+    """The writes of one command and the registers a read-back must find."""
 
+    writes: Writes
+    expected: dict[int, int]
 
-def _run(device: Discovered, model: int, values: dict[str, float]) -> tuple[int, list[int]]:
-    """One write of consecutive points of ``model`` (``values`` must cover them in order)."""
-    block = device.map.block(model)
-    points = sorted(values, key=lambda n: block.model.points[n].offset)
-    start = block.address_of(points[0])
-    regs: list[int] = []
-    for name in points:
-        if block.address_of(name) != start + len(regs):
-            raise CommandError(f"{device.id}: {', '.join(points)} are not consecutive registers")
-        regs += _regs(device, model, name, values[name])
-    return start, regs
+    @property
+    def readback(self) -> list[tuple[int, int]]:
+        return [(a, len(regs)) for a, regs in self.writes]
+
+    def confirms(self, registers: dict[int, int]) -> bool:
+        return all(registers.get(a) == v for a, v in self.expected.items())
 
 
 def plan_writes(
@@ -61,80 +51,48 @@ def plan_writes(
     *,
     limits: Limits | None = None,
     revert_s: int = 0,
-) -> Writes:
+) -> Planned:
     """The writes that set ``point`` to ``value`` on ``device``; ``CommandError`` (before
     anything is written) when the value is not finite, out of the point's range or of the
     device's ``limits``, or the device serves no control for it."""
     if not math.isfinite(value):
         raise CommandError(f"{device.id}/{point} needs a finite number, got {value}")
-    if (
-        limits is not None
-        and point == "p_set_kw"
-        and not (limits.p_min_kw - 1e-9 <= value <= limits.p_max_kw + 1e-9)
+    if limits is not None and point == "p_set_kw" and not (
+        limits.p_min_kw - 1e-9 <= value <= limits.p_max_kw + 1e-9
     ):
         raise CommandError(
             f"{value} kW is out of {device.id}'s rating: accepted "
             f"{limits.p_min_kw} .. {limits.p_max_kw} kW"
         )
-    served = {b.model.id for b in device.models}
-    revert = float(max(0, min(int(revert_s), 0xFFFE)))
-    if point == "p_set_kw" and ssm.STORAGE in served:
-        w_cha_max = device.map.value(ssm.STORAGE, "WChaMax") or 0.0
-        if w_cha_max <= 0:
-            raise CommandError(f"{device.id} does not tell its WChaMax; cannot scale a setpoint")
-        rates = ssm.storage_setpoint(value, w_cha_max)
-        if max(rates["OutWRte"], rates["InWRte"]) > 100.0 + 1e-9:
-            raise CommandError(
-                f"{value} kW is beyond {device.id}'s WChaMax of {w_cha_max / 1000:g} kW"
-            )
-        return [
-            _run(
-                device,
-                ssm.STORAGE,
-                {
-                    "OutWRte": rates["OutWRte"],
-                    "InWRte": rates["InWRte"],
-                    "InOutWRte_WinTms": 0,
-                    "InOutWRte_RvrtTms": revert,
-                },
-            ),
-            _run(device, ssm.STORAGE, {"StorCtl_Mod": rates["StorCtl_Mod"]}),
-        ]
-    if point in ("p_set_kw", "p_limit_pct") and ssm.CONTROLS in served:
-        if point == "p_set_kw":
-            if limits is None or limits.p_max_kw <= 0:
-                raise CommandError(f"{device.id}: a setpoint in kW needs the unit's rating")
-            pct = value / limits.p_max_kw * 100.0
-        else:
-            pct = value
-        if not 0.0 <= pct <= 100.0 + 1e-9:
-            raise CommandError(f"{device.id}: a power limit of {pct:g} % is out of range 0 .. 100 %")
-        return [
-            _run(
-                device,
-                ssm.CONTROLS,
-                {
-                    "WMaxLimPct": min(pct, 100.0),
-                    "WMaxLimPct_WinTms": 0,
-                    "WMaxLimPct_RvrtTms": revert,
-                    "WMaxLimPct_RmpTms": 0,
-                    "WMaxLim_Ena": 1,
-                },
-            )
-        ]
+    revert = revert_s if revert_s > 0 else None
+    if point == "p_set_kw" and device.family != "storage":
+        if limits is None or limits.p_max_kw <= 0:
+            raise CommandError(f"{device.id}: a setpoint in kW needs the unit's rating")
+        point, value = "p_limit_pct", min(value / limits.p_max_kw * 100.0, 100.0)
+    controls = sorted({p.point for p in device.points if p.writable})
     try:
-        p = device.point(point)
-    except KeyError as err:
-        controls = ", ".join(sorted(p.point for p in device.points if p.writable)) or "none"
-        raise CommandError(
-            f"{device.id} serves no control for {point!r}; its controls: {controls}"
-        ) from err
-    if not p.writable:
-        raise CommandError(f"{device.id}/{point} is read-only")
+        plan = device.plan(point, value, revert_s=revert)
+    except CommandError:
+        if point not in controls:
+            if device.reason is not None or any(p.point == point for p in device.points):
+                raise
+            raise CommandError(
+                f"{device.id} cannot be commanded {point!r}; its controls: "
+                f"{', '.join(controls) or 'none'}"
+            ) from None
+    else:
+        return Planned(writes=plan.requests(), expected=dict(plan.expected))
+    p = device.point(point)
     if (p.low is not None and value < p.low) or (p.high is not None and value > p.high):
         raise CommandError(
             f"{value} is out of range for {device.id}/{point}: accepted {p.low} .. {p.high}"
         )
     if p.type.startswith("enum") and value != int(value):
         raise CommandError(f"{device.id}/{point} takes a whole number, got {value}")
-    return [(p.address, _regs(device, p.model, p.name, value / p.factor))]
+    block = device.map.block(p.model)
+    pdef = block.model.points[p.name]
+    sf = device.map.scale_factor(p.model, p.name) if pdef.sf else 0
+    regs = encode(pdef, to_raw(value / p.factor, sf))
+    return Planned(
+        writes=[(p.address, regs)], expected={p.address + i: r for i, r in enumerate(regs)}
+    )

@@ -1,226 +1,191 @@
-"""SunSpec Modbus: model definitions, register layout, and the encoding of point values.
+"""SunSpec Modbus: a device's register map, laid out from pysunspec2's model definitions.
 
-Model definitions come from pysunspec2's bundled JSON (the SunSpec Alliance's own), plus the
-two vendor models of openmeg in ``sunspec_models/`` (64900 transfer switch, 64901 condition
-sensor). Only a model's fixed top-level group is laid out (no repeating groups). A device's map
-starts at 40000 with the marker ``SunS``; each model is ``ID, L, points``; ``0xFFFF, 0`` ends it.
+A map starts at 40000 (or 0, or 50000) with the marker ``SunS``; each model is ``ID, L,
+points``, its repeating groups laid out as many times as their counts say; ``0xFFFF, 0`` ends
+it. Definitions and layout are in ``sunspec_model``, the encoding of values in
+``sunspec_codec``; this module holds the map of one device and re-exports both.
 """
 
 from __future__ import annotations
 
-import json
-import struct
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from openmeg.core.errors import DeviceError
+from openmeg.protocols.sunspec_codec import (
+    RANGE,
+    RawValue,
+    decode_raw,
+    encode_raw,
+    from_raw,
+    is_float,
+    to_raw,
+)
+from openmeg.protocols.sunspec_model import (
+    VENDOR_DIR,
+    Counts,
+    GroupDef,
+    ModelDef,
+    PointDef,
+    known,
+    model_def,
+    place_points,
+)
+
+__all__ = [
+    "BASE_ADDRESS",
+    "END_MODEL",
+    "MARKER",
+    "VENDOR_DIR",
+    "DeviceMap",
+    "GroupDef",
+    "ModelBlock",
+    "ModelDef",
+    "PointDef",
+    "RawValue",
+    "decode",
+    "decode_raw",
+    "encode",
+    "from_raw",
+    "known",
+    "layout",
+    "model_def",
+    "to_raw",
+]
 
 BASE_ADDRESS = 40000
 MARKER = (0x5375, 0x6E53)  # "SunS"
 END_MODEL = 0xFFFF
-VENDOR_DIR = Path(__file__).resolve().parent / "sunspec_models"
-
-NOT_IMPLEMENTED = {
-    "int16": 0x8000,
-    "uint16": 0xFFFF,
-    "enum16": 0xFFFF,
-    "bitfield16": 0xFFFF,
-    "sunssf": 0x8000,
-    "int32": 0x80000000,
-    "uint32": 0xFFFFFFFF,
-    "enum32": 0xFFFFFFFF,
-    "bitfield32": 0xFFFFFFFF,
-    "acc16": 0,
-    "acc32": 0,
-    "acc64": 0,
-    "uint64": 0xFFFFFFFFFFFFFFFF,
-    "count": 0,
-    "pad": 0x8000,
-}
-_SIGNED = {"int16", "sunssf", "int32"}
-_WIDTH = {
-    "int16": 1,
-    "uint16": 1,
-    "enum16": 1,
-    "bitfield16": 1,
-    "sunssf": 1,
-    "acc16": 1,
-    "count": 1,
-    "pad": 1,
-    "int32": 2,
-    "uint32": 2,
-    "enum32": 2,
-    "bitfield32": 2,
-    "acc32": 2,
-    "float32": 2,
-    "uint64": 4,
-    "acc64": 4,
-}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PointDef:
-    """One point of a model: where it sits (offset from the model's ID register) and its type."""
-
-    name: str
-    type: str
-    size: int
-    offset: int
-    sf: str | None = None
-    units: str = ""
-    writable: bool = False
-    symbols: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelDef:
-    """A SunSpec model: its id, name, length ``L`` (registers after ``ID`` and ``L``), points."""
-
-    id: int
-    name: str
-    length: int
-    points: dict[str, PointDef] = field(default_factory=dict)
-
-
-def _definition_file(model_id: int) -> Path:
-    vendor = VENDOR_DIR / f"model_{model_id}.json"
-    if vendor.exists():
-        return vendor
-    import sunspec2
-
-    return Path(sunspec2.__file__).resolve().parent / "models" / "json" / f"model_{model_id}.json"
-
-
-@cache
-def model_def(model_id: int) -> ModelDef:
-    """The definition of SunSpec model ``model_id``; ``DeviceError`` when it is unknown."""
-    path = _definition_file(model_id)
-    try:
-        group = json.loads(path.read_text())["group"]
-    except (OSError, KeyError, ValueError) as err:
-        raise DeviceError(f"SunSpec model {model_id} is not known (no definition)") from err
-    points: dict[str, PointDef] = {}
-    offset = 0
-    for p in group["points"]:
-        points[p["name"]] = PointDef(
-            name=p["name"],
-            type=p["type"],
-            size=int(p.get("size", 1)),
-            offset=offset,
-            sf=p.get("sf") if isinstance(p.get("sf"), str) else None,
-            units=p.get("units", ""),
-            writable=p.get("access") == "RW",
-            symbols=tuple((s["name"], int(s["value"])) for s in p.get("symbols", [])),
-        )
-        offset += int(p.get("size", 1))
-    return ModelDef(id=model_id, name=group["name"], length=offset - 2, points=points)
-
-
-def encode(point: PointDef, raw: int | str | None) -> list[int]:
+def encode(point: PointDef, raw: RawValue) -> list[int]:
     """Registers of a raw value (already divided by its scale factor); ``None``: not implemented."""
-    if point.type == "string":
-        data = (raw if isinstance(raw, str) else "").encode()[: point.size * 2]
-        data = data.ljust(point.size * 2, b"\0")
-        return list(struct.unpack(f">{point.size}H", data))
-    if isinstance(raw, str):
-        raise ValueError(f"{point.name} is a {point.type}, not a string")
-    width = _WIDTH.get(point.type, point.size)
-    value = NOT_IMPLEMENTED.get(point.type, 0) if raw is None else int(raw)
-    if point.type in _SIGNED and value < 0:
-        value += 1 << (16 * width)
-    if not 0 <= value < (1 << (16 * width)):
-        raise ValueError(f"{raw} does not fit {point.name} ({point.type})")
-    return [(value >> (16 * (width - 1 - i))) & 0xFFFF for i in range(width)]
+    try:
+        return encode_raw(point.type, point.size, raw)
+    except ValueError as err:
+        raise ValueError(f"{point.name}: {err}") from None
 
 
-def decode(point: PointDef, registers: list[int]) -> int | str | None:
+def decode(point: PointDef, registers: list[int]) -> RawValue:
     """The raw value of a point from its registers; ``None`` when it is not implemented."""
-    if point.type == "string":
-        return struct.pack(f">{len(registers)}H", *registers).rstrip(b"\0").decode(errors="replace")
-    value = 0
-    for reg in registers:
-        value = (value << 16) | (reg & 0xFFFF)
-    accumulator = point.type in ("acc16", "acc32", "acc64", "count")
-    if not accumulator and value == NOT_IMPLEMENTED.get(point.type):
-        return None
-    if point.type in _SIGNED and value >= 1 << (16 * len(registers) - 1):
-        value -= 1 << (16 * len(registers))
-    return value
-
-
-def to_raw(value: float, sf: int) -> int:
-    """An engineering value as the integer a register holds under scale factor ``sf``."""
-    return round(value / 10.0**sf)
-
-
-def from_raw(raw: int, sf: int) -> float:
-    return raw * 10.0**sf
+    return decode_raw(point.type, registers)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelBlock:
-    """One model as laid out in a device: its definition and the address of its ``ID``."""
+    """One model as laid out in a device: its definition, the address of its ``ID``, the counts
+    of its repeating groups, its length ``L`` and every point by path."""
 
     model: ModelDef
     address: int
+    counts: Mapping[str, int]
+    length: int
+    points: Mapping[str, PointDef]
 
-    def address_of(self, point: str) -> int:
-        return self.address + self.model.points[point].offset
+    @classmethod
+    def at(cls, model: ModelDef, address: int, counts: Counts | int | None = None) -> ModelBlock:
+        """``model`` at ``address`` with ``counts`` instances of its repeating groups."""
+        resolved = model.counts(counts)
+        return cls(
+            model=model,
+            address=address,
+            counts=resolved,
+            length=model.length_with(resolved),
+            points=place_points(model, resolved),
+        )
+
+    @property
+    def end(self) -> int:
+        """The address just past the model."""
+        return self.address + self.length + 2
+
+    def point(self, path: str) -> PointDef:
+        try:
+            return self.points[path]
+        except KeyError:
+            raise DeviceError(
+                f"SunSpec model {self.model.id} ({self.model.name}) has no point {path!r} "
+                f"with group counts {dict(self.counts)}"
+            ) from None
+
+    def address_of(self, path: str) -> int:
+        return self.address + self.point(path).offset
 
 
-def layout(model_ids: list[int], *, base: int = BASE_ADDRESS) -> tuple[list[ModelBlock], int]:
-    """Where each model sits after the marker, and the address just past the end model."""
+def layout(
+    model_ids: Sequence[int],
+    *,
+    base: int = BASE_ADDRESS,
+    counts: Mapping[int, Counts | int] | None = None,
+) -> tuple[list[ModelBlock], int]:
+    """Where each model sits after the marker, and the address of the end model."""
+    counts = counts or {}
+    unknown = sorted(set(counts) - set(model_ids))
+    if unknown:
+        raise ValueError(f"counts for models {unknown} that are not in the map {list(model_ids)}")
     address = base + 2
     blocks = []
     for mid in model_ids:
-        model = model_def(mid)
-        blocks.append(ModelBlock(model=model, address=address))
-        address += model.length + 2
-    return blocks, address + 2
+        block = ModelBlock.at(model_def(mid), address, counts.get(mid))
+        blocks.append(block)
+        address = block.end
+    return blocks, address
 
 
 class DeviceMap:
     """The SunSpec register map of one device, from ``base`` (40000) to its end model.
 
-    Values are set and read in engineering units through each point's scale factor, which must
-    be set first (``set_raw`` on the ``*_SF`` point).
+    ``counts`` gives the instances of each model's repeating groups, by model id, as a mapping
+    of group name to count or one number for a model of one such group:
+    ``DeviceMap([1, 160], counts={160: 2})`` lays out two MPPT modules and sets ``N`` to 2.
+    Points are named by path (``module[1].DCA``). Values are set and read in engineering units
+    through each point's scale factor, which must be set first (``set_raw`` on the ``*_SF``).
     """
 
     def __init__(
         self,
-        model_ids: list[int],
+        model_ids: Sequence[int],
         *,
         base: int = BASE_ADDRESS,
-        placed: tuple[list[int], int] | None = None,
+        counts: Mapping[int, Counts | int] | None = None,
     ) -> None:
-        """``placed``: the addresses of the models and of the end model, as found on a device
-        (models of unknown definition in between are left out of ``model_ids``)."""
-        self.base = base
-        if placed is None:
-            self.blocks, end = layout(model_ids, base=base)
-        else:
-            addresses, end_address = placed
-            self.blocks = [
-                ModelBlock(model=model_def(m), address=a)
-                for m, a in zip(model_ids, addresses, strict=True)
-            ]
-            end = end_address + 2
-        self.registers = [0] * (end - base)
-        self.registers[0:2] = MARKER
+        blocks, end = layout(model_ids, base=base, counts=counts)
+        self._setup(base, blocks, end)
         for block in self.blocks:
-            for p in block.model.points.values():
+            for p in block.points.values():
                 if p.type != "string":
                     self._put(block.address + p.offset, encode(p, None))
-            self._put(block.address, [block.model.id, block.model.length])
+            self._put(block.address, [block.model.id, block.length])
+            for path, value in _count_points(block).items():
+                self._put(block.address_of(path), encode(block.points[path], value))
+
+    @classmethod
+    def placed(cls, blocks: Sequence[ModelBlock], *, base: int, end: int) -> DeviceMap:
+        """A map of blocks where a device placed them (``end``: the end model's address);
+        registers between them (models openmeg has no definition of) stay 0."""
+        dmap = cls.__new__(cls)
+        dmap._setup(base, list(blocks), end)
+        return dmap
+
+    def _setup(self, base: int, blocks: list[ModelBlock], end: int) -> None:
+        self.base = base
+        self.blocks = blocks
+        self.registers = [0] * (end + 2 - base)
+        self.registers[0:2] = MARKER
         self.registers[-2:] = [END_MODEL, 0]
-        self._by_id = {b.model.id: b for b in self.blocks}
+        self._by_id: dict[int, ModelBlock] = {}
+        for block in blocks:
+            self._by_id.setdefault(block.model.id, block)
 
     def _put(self, address: int, regs: list[int]) -> None:
         i = address - self.base
         self.registers[i : i + len(regs)] = regs
 
+    def serves(self, model_id: int) -> bool:
+        return model_id in self._by_id
+
     def block(self, model_id: int) -> ModelBlock:
+        """The (first) block of ``model_id``."""
         try:
             return self._by_id[model_id]
         except KeyError:
@@ -228,22 +193,21 @@ class DeviceMap:
 
     def _point(self, model_id: int, name: str) -> tuple[ModelBlock, PointDef]:
         block = self.block(model_id)
-        try:
-            return block, block.model.points[name]
-        except KeyError:
-            raise DeviceError(f"SunSpec model {model_id} has no point {name!r}") from None
+        return block, block.point(name)
 
-    def set_raw(self, model_id: int, name: str, raw: int | str | None) -> None:
+    def set_raw(self, model_id: int, name: str, raw: RawValue) -> None:
         block, p = self._point(model_id, name)
         self._put(block.address + p.offset, encode(p, raw))
 
-    def raw(self, model_id: int, name: str) -> int | str | None:
+    def raw(self, model_id: int, name: str) -> RawValue:
         block, p = self._point(model_id, name)
         i = block.address + p.offset - self.base
         return decode(p, self.registers[i : i + p.size])
 
     def scale_factor(self, model_id: int, name: str) -> int:
         _, p = self._point(model_id, name)
+        if p.sf_fixed is not None:
+            return p.sf_fixed
         if p.sf is None:
             return 0
         sf = self.raw(model_id, p.sf)
@@ -257,8 +221,11 @@ class DeviceMap:
             self.set_raw(model_id, name, None)
             return
         _, p = self._point(model_id, name)
+        if is_float(p.type):
+            self.set_raw(model_id, name, float(value))
+            return
         raw = to_raw(value, self.scale_factor(model_id, name))
-        lo, hi = _RANGE.get(p.type, (None, None))
+        lo, hi = RANGE.get(p.type, (None, None))
         if lo is not None and hi is not None:
             raw = min(max(raw, lo), hi)
         self.set_raw(model_id, name, raw)
@@ -272,8 +239,8 @@ class DeviceMap:
     def point_at(self, address: int) -> tuple[ModelBlock, PointDef] | None:
         """The model block and point that register ``address`` belongs to, if any."""
         for block in self.blocks:
-            if block.address <= address < block.address + block.model.length + 2:
-                for p in block.model.points.values():
+            if block.address <= address < block.end:
+                for p in block.points.values():
                     if block.address + p.offset <= address < block.address + p.offset + p.size:
                         return block, p
         return None
@@ -282,7 +249,7 @@ class DeviceMap:
         """``(address, count, writable)`` runs covering the whole map."""
         flags = [False] * len(self.registers)
         for block in self.blocks:
-            for p in block.model.points.values():
+            for p in block.points.values():
                 if p.writable:
                     start = block.address + p.offset - self.base
                     flags[start : start + p.size] = [True] * p.size
@@ -296,13 +263,18 @@ class DeviceMap:
         return runs
 
 
-_RANGE = {
-    "int16": (-0x7FFF, 0x7FFF),
-    "uint16": (0, 0xFFFE),
-    "enum16": (0, 0xFFFE),
-    "int32": (-0x7FFFFFFF, 0x7FFFFFFF),
-    "uint32": (0, 0xFFFFFFFE),
-    "acc32": (0, 0xFFFFFFFF),
-    "acc16": (0, 0xFFFF),
-    "bitfield16": (0, 0x7FFF),
-}
+def _count_points(block: ModelBlock) -> dict[str, int]:
+    """The count points of a block and the values its group counts give them: a group's own
+    count point, or for a legacy group (count 0, known from ``L``) the model's one ``count``
+    point (model 160 ``N``)."""
+    out: dict[str, int] = {}
+    legacy = []
+    for name, g in block.model.repeating().items():
+        if isinstance(g.count, str):
+            out[g.count] = block.counts[name]
+        elif g.count == 0:
+            legacy.append(name)
+    spare = [n for n, p in block.model.points.items() if p.type == "count" and n not in out]
+    if len(legacy) == 1 and len(spare) == 1:
+        out[spare[0]] = block.counts[legacy[0]]
+    return out
