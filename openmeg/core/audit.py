@@ -140,6 +140,11 @@ class AuditLog:
                 for r in conn.execute(q)
             ]
 
+    def count(self) -> int:
+        """How many records the log holds."""
+        with self.store.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one())
+
     def verify(self) -> list[str]:
         """Every break of the chain, in order; empty when the log is intact."""
         problems: list[str] = []

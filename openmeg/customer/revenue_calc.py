@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from openmeg.core.site import Site
-from openmeg.core.store import as_utc
+from openmeg.core.store import Store, as_utc
 from openmeg.customer.price_book import PriceBook
 from openmeg.customer.revenue import revenue
 from openmeg.operation.mdms.store import INTERVAL, MeterReadings
@@ -151,3 +151,27 @@ def per_device_table(
         buy=first.buy,
         priced=first.priced,
     )
+
+
+ARRANGEMENTS = ("central", "per-device")
+"""One calculator for all devices, or one calculator each."""
+
+
+def revenue_table(
+    site: Site,
+    store: Store,
+    devices: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    arrangement: str = "central",
+) -> RevenueTable:
+    """The revenue of ``devices`` (every device with a revenue meter if none) over
+    ``[start, end)``, from one central calculator or one per device (``ARRANGEMENTS``)."""
+    if arrangement not in ARRANGEMENTS:
+        raise ValueError(f"arrangement {arrangement!r}: one of {', '.join(ARRANGEMENTS)}")
+    chosen = list(devices) or revenue_devices(site)
+    readings, book = MeterReadings(store), PriceBook(store, site.site.id)
+    if arrangement == "central":
+        return CentralRevenueCalculator(chosen, readings, book).table(start, end)
+    return per_device_table(chosen, readings, book, start, end)

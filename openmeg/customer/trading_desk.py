@@ -248,6 +248,7 @@ class PriceTrading:
 
 @dataclass(frozen=True, kw_only=True)
 class AccountsReport:
+    meter: str
     accounts: Accounts
     intervals: int
     missing_intervals: int
@@ -276,11 +277,29 @@ def trading_accounts(
     imp_kwh = np.where(known, imp.fillna(0.0).to_numpy(), 0.0)
     exp_kwh = np.where(known, exp.fillna(0.0).to_numpy(), 0.0)
     return AccountsReport(
+        meter=meter,
         accounts=accounting(imp_kwh, exp_kwh, buy, sell, incentive_per_kwh_sold=incentive_per_kwh),
         intervals=int(known.sum()),
         missing_intervals=int(idx.size - known.sum()),
         import_kwh=float(imp_kwh.sum()),
         export_kwh=float(exp_kwh.sum()),
+    )
+
+
+def prosumer_accounts(
+    site: Site, store: Store, customer: str, start: datetime, end: datetime
+) -> AccountsReport:
+    """``trading_accounts`` of the prosumer's smart meter with the incentive of their trading
+    settings; ``TradingError`` if they have no smart meter."""
+    meter = meter_of(site, customer)
+    settings = TradingSettings(store, site).get(customer)
+    return trading_accounts(
+        MeterReadings(store),
+        PriceBook(store, site.site.id),
+        meter,
+        start,
+        end,
+        incentive_per_kwh=settings.incentive_per_kwh if settings else 0.0,
     )
 
 

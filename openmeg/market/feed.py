@@ -3,11 +3,15 @@ price server and pushed on the bus at every new interval."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import pandas as pd
 
 from openmeg.core.bus import Bus
+from openmeg.core.clock import Clock
 from openmeg.core.messages import MarketPrices, PriceChange, market_prices_topic
 
 
@@ -61,3 +65,29 @@ class MarketPriceFeed:
             MarketPrices(site=self.site, ts=now, changes=changes),
         )
         return True
+
+
+class Serving(Protocol):
+    """A server that runs until it is told to stop (``uvicorn.Server``)."""
+
+    async def serve(self) -> None: ...
+
+
+async def serve_with_feed(
+    server: Serving, feed: MarketPriceFeed, clock: Clock, *, every_s: float = 1.0
+) -> None:
+    """Run ``server``, and let ``feed`` push the schedule every ``every_s`` seconds [s] (on each
+    new interval) for as long as the server runs."""
+
+    async def push() -> None:
+        while True:
+            await feed.update(clock.now())
+            await asyncio.sleep(every_s)
+
+    pusher = asyncio.create_task(push())
+    try:
+        await server.serve()
+    finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher

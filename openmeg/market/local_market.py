@@ -20,6 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from openmeg.core.errors import OpenMegError
+from openmeg.core.site import Site
 from openmeg.core.store import Store, as_utc, metadata
 from openmeg.market.clearing import BID, OFFER, Clearing, clear, settle
 
@@ -218,3 +219,13 @@ class LocalMarket:
         )
         frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True)
         return frame
+
+
+def site_market(store: Store, site: Site) -> LocalMarket:
+    """The site's local market, open to every customer with a main meter."""
+    return LocalMarket(store, site.site.id, {m.customer for m in site.meters if m.parent is None})
+
+
+def settlement_totals(rows: pd.DataFrame) -> pd.DataFrame:
+    """Settled ``rows`` summed per customer: local_kwh, utility_kwh and money."""
+    return rows.groupby("customer")[["local_kwh", "utility_kwh", "money"]].sum()

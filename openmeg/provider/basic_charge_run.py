@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pandas as pd
 
@@ -95,6 +96,39 @@ def basic_charge_month(
         )
         for (c, meter, present, peak, at, estimated), a in zip(rows, allocations, strict=True)
     ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BasicChargeIssue:
+    """A month's statements of a building, written out; ``total_cents`` is their sum."""
+
+    statements: list[Statement]
+    currency: str
+    total_cents: int
+
+
+def issue_basic_charge(
+    site: Site,
+    store: Store,
+    building_id: str,
+    period: str,
+    out: Path,
+    *,
+    share_weight: float = 0.5,
+) -> BasicChargeIssue:
+    """The month's statements (``basic_charge_month``), each written as HTML to
+    ``out/basic-charge-<owner>-<period>.html``; ``ValueError`` says why there are none."""
+    statements = basic_charge_month(site, store, building_id, period, share_weight=share_weight)
+    b = next(x for x in site.buildings if x.id == building_id)
+    total = sum(s.cents for s in statements)
+    out.mkdir(parents=True, exist_ok=True)
+    for s in statements:
+        (out / f"basic-charge-{s.owner}-{period}.html").write_text(
+            statement_html(
+                s, building=b.name, period=period, currency=b.currency, total_cents=total
+            )
+        )
+    return BasicChargeIssue(statements=statements, currency=b.currency, total_cents=total)
 
 
 def statement_html(

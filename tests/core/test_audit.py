@@ -36,6 +36,7 @@ def test_an_intact_log_verifies(store: Store) -> None:
     log = _log(store)
     assert log.verify() == []
     assert [r.seq for r in log.records()] == [1, 2, 3, 4, 5]
+    assert log.count() == 5
     assert log.records(after=3)[0].target == "bess-h01/p_set_kw#4"
 
 

@@ -12,12 +12,15 @@ import pandas as pd
 import pytest
 
 from openmeg.core.messages import PriceChange
+from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.customer.price_book import PriceBook, PriceSourceError
 from openmeg.customer.revenue_calc import (
     CentralRevenueCalculator,
     DeviceRevenueCalculator,
     per_device_table,
+    revenue_devices,
+    revenue_table,
 )
 from openmeg.operation.mdms.store import MeterReadings
 
@@ -88,6 +91,20 @@ def test_intervals_without_price_or_reading_count_nothing(store: Store) -> None:
     assert table.totals()["revenue"].tolist() == pytest.approx([0.471, -0.225], abs=1e-12)
     with pytest.raises(ValueError, match="period must be one of"):
         table.by_period("week", "UTC")
+
+
+def test_revenue_table_of_a_site_in_either_arrangement(store: Store) -> None:
+    readings, book = _fill(store)
+    site = load_site("demo")
+    central = CentralRevenueCalculator(DEVICES, readings, book).table(T0, _at(60))
+    for arrangement in ("central", "per-device"):
+        table = revenue_table(site, store, DEVICES, T0, _at(60), arrangement=arrangement)
+        assert table.devices == DEVICES
+        assert table.revenue == pytest.approx(central.revenue, abs=1e-15)
+    every = revenue_table(site, store, [], T0, _at(60))
+    assert every.devices == revenue_devices(site)
+    with pytest.raises(ValueError, match="arrangement 'both': one of central, per-device"):
+        revenue_table(site, store, DEVICES, T0, _at(60), arrangement="both")
 
 
 def test_price_book_keeps_a_price_once_it_has_begun(store: Store) -> None:

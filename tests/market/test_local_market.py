@@ -5,9 +5,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from openmeg.core.site import load_site
 from openmeg.core.store import Store
 from openmeg.market.clearing import BID, OFFER
-from openmeg.market.local_market import LocalMarket, MarketError, Order
+from openmeg.market.local_market import (
+    LocalMarket,
+    MarketError,
+    Order,
+    settlement_totals,
+    site_market,
+)
 
 T = datetime(2026, 6, 1, 16, 0, tzinfo=UTC)
 POSITIONS = {"h01": -2.0, "h03": -1.0, "h02": 1.5, "h04": 2.0}  # kWh, import positive
@@ -97,3 +104,21 @@ def test_bad_orders_are_refused_and_store_nothing(
 def test_malformed_orders(fields: dict[str, object], message: str) -> None:
     with pytest.raises(MarketError, match=message):
         Order(customer="h01", **fields)  # type: ignore[arg-type]
+
+
+def test_settlements_sum_per_customer(store: Store) -> None:
+    market = _market(store)
+    market.clear_interval(T, POSITIONS, buy=0.30, sell=0.05)
+    market.clear_interval(T + timedelta(minutes=15), POSITIONS, buy=0.30, sell=0.05)
+    rows = market.settlement(T, T + timedelta(hours=1))
+    totals = settlement_totals(rows)
+    assert list(totals.columns) == ["local_kwh", "utility_kwh", "money"]
+    assert totals.money.to_dict() == pytest.approx(
+        {"h01": -0.70, "h02": 0.525, "h03": -0.35, "h04": 2 * (0.2625 + 0.5 * 0.30)}
+    )
+
+
+def test_the_site_market_is_open_to_every_main_meter(store: Store) -> None:
+    site = load_site("demo")
+    market = site_market(store, site)
+    assert market.customers == {m.customer for m in site.meters if m.parent is None}

@@ -2,17 +2,18 @@
 of missing readings (estimated and flagged), an owner who moved in on the 16th."""
 
 from datetime import date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from openmeg.core.site import load_site
+from openmeg.core.site import Site, load_site
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.validated import ValidatedReadings
 from openmeg.operation.mdms.vee import VeeConfig
 from openmeg.provider.basic_charge import OwnerMonth, allocate
-from openmeg.provider.basic_charge_run import basic_charge_month
+from openmeg.provider.basic_charge_run import basic_charge_month, issue_basic_charge
 
 TZ = "America/New_York"
 PEAKS = {
@@ -47,7 +48,8 @@ def _readings(owner: str, start: str) -> pd.DataFrame:
     )
 
 
-def test_basic_charge_from_validated_readings(store: Store) -> None:
+def _validated(store: Store) -> Site:
+    """The demo site with o4 in since the 16th, and October's readings validated."""
     site = load_site("demo")
     customers = tuple(
         c.model_copy(update={"since": date(2026, 10, 16)}) if c.id == "o4" else c
@@ -80,6 +82,11 @@ def test_basic_charge_from_validated_readings(store: Store) -> None:
             pd.Timestamp("2026-11-01", tz=TZ).to_pydatetime(),
             cfg,
         )
+    return site
+
+
+def test_basic_charge_from_validated_readings(store: Store) -> None:
+    site = _validated(store)
     statements = basic_charge_month(site, store, "bldg1", "2026-10")
     assert [s.owner for s in statements] == ["o1", "o2", "o3", "o4"]
     assert [s.peak_kw for s in statements] == pytest.approx([10.0, 12.0, 30.0, 20.0])
@@ -99,6 +106,17 @@ def test_basic_charge_from_validated_readings(store: Store) -> None:
     )
     assert [s.cents for s in statements] == [a.cents for a in expected]
     assert sum(s.cents for s in statements) == 138000
+
+
+def test_each_owner_gets_a_statement_file(store: Store, tmp_path: Path) -> None:
+    site = _validated(store)
+    issue = issue_basic_charge(site, store, "bldg1", "2026-10", tmp_path / "out")
+    assert [s.owner for s in issue.statements] == ["o1", "o2", "o3", "o4"]
+    assert issue.total_cents == 138000 and issue.currency == "USD"
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"basic-charge-{o}-2026-10.html" for o in ("o1", "o2", "o3", "o4")]
+    o3 = (tmp_path / "out" / "basic-charge-o3-2026-10.html").read_text()
+    assert "Includes 672 estimated quarter hours" in o3 and "USD 1,380.00" in o3
 
 
 def test_missing_validation_is_reported(store: Store) -> None:

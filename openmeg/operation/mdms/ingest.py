@@ -73,6 +73,11 @@ class IngestService:
                 )
         self.subscriber.ack(deliveries)
 
+    def wait_connected(self) -> None:
+        """Return once the subscriber holds its session on the broker."""
+        while not self.subscriber.connected:
+            self.subscriber.poll(0.1)
+
     def run(self, stop: Callable[[], bool]) -> None:
         while not stop():
             self.subscriber.poll(0.05)

@@ -215,6 +215,25 @@ class MeterReadings:
         )
         return self._series(q)
 
+    def long_frame(self, meters: list[str], start: datetime, end: datetime) -> pd.DataFrame:
+        """Raw readings of every channel of ``meters``, ``start <= interval start < end``, one
+        row per reading (meter, channel, interval_start, value_kwh), meter by meter."""
+        frames = []
+        for m in meters:
+            for channel in CHANNELS:
+                s = self.series(m, channel, start, end)
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "meter": m,
+                            "channel": channel,
+                            "interval_start": s.index,
+                            "value_kwh": s.to_numpy(),
+                        }
+                    )
+                )
+        return pd.concat(frames, ignore_index=True)
+
     def matrix(
         self, meters: list[str], channel: str, start: datetime, end: datetime
     ) -> pd.DataFrame:

@@ -7,21 +7,24 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from openmeg.cli_common import EXIT_BAD_INPUT, err_console
-from openmeg.cli_common import default_store as _default_store
-from openmeg.cli_common import load_site_or_exit as _load_site_or_exit
-from openmeg.cli_common import open_store as _open_store
+from openmeg.cli.common import EXIT_BAD_INPUT, STORE, err_console, load_site_or_exit
+from openmeg.cli.common import default_store as _default_store
 from openmeg.core.errors import OpenMegError
 
 if TYPE_CHECKING:
-    from openmeg.app import LiveApi
+    import asyncio
+
+    from rich.table import Table
+
+    from openmeg.app import LiveMeg
+    from openmeg.core.site import Site
 
 
 def run(
     site: str = typer.Option("demo", help="site file, or a shipped site name"),
     speed: float = typer.Option(1.0, min=0.001, help="times faster than real time"),
     step: float = typer.Option(1.0, min=0.1, max=60.0, help="control cycle, seconds"),
-    store: str = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)"),
+    store: str = STORE,
     mqtt: str = typer.Option("", help="publish on an MQTT broker host:port instead of in-process"),
     cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
     modbus_port: int = typer.Option(
@@ -54,7 +57,7 @@ def run(
 
     from openmeg.market.prices import PriceFileError, load_price_csv
 
-    the_site = _load_site_or_exit(site)
+    the_site = load_site_or_exit(site)
     url = store or _default_store(the_site.site.id)
     live_options: dict[str, object] = {}
     if prices_url:
@@ -107,7 +110,7 @@ def run(
 
 
 async def _run_live(
-    site: object,
+    site: Site,
     speed: float,
     step: float,
     url: str,
@@ -119,127 +122,86 @@ async def _run_live(
     api_options: dict[str, object] | None,
 ) -> None:
     import asyncio
-    import contextlib
-    import signal
-    from datetime import UTC, datetime
 
     from rich.live import Live
-    from rich.table import Table
 
-    from openmeg.app import LiveMeg
-    from openmeg.core.bus import Bus, InProcessBus
-    from openmeg.core.clock import SimClock
-    from openmeg.core.errors import DeviceError
-    from openmeg.core.site import Site
+    from openmeg.live import live_meg
 
-    assert isinstance(site, Site)
-    db = _open_store(url, site.site.id)
-    bus: Bus
-    if mqtt:
-        from openmeg.protocols.mqtt import MqttBus
-
-        host, _, port = mqtt.rpartition(":")
-        bus = await MqttBus(host or "127.0.0.1", int(port)).connect()
-    else:
-        bus = InProcessBus()
-    start = datetime.now(UTC)
-    sync = live_options.get("time_sync")
-    if sync is not None:
-        from openmeg.customer.time_sync import TimeSync
-
-        assert isinstance(sync, TimeSync)
-        result = await asyncio.to_thread(sync.sync)
-        if result.sample is not None:
-            start = sync.clock.now()  # the authorised time
-        err_console.print(result.alarm or f"on the time of {sync.host}:{sync.port}")
-    clock = SimClock(start.replace(microsecond=0), speed=speed)
-    meg = LiveMeg(
+    started = live_meg(
         site,
-        clock=clock,
-        bus=bus,
-        store=db,
+        speed=speed,
         step_s=step,
+        store_url=url,
+        mqtt=mqtt,
         modbus_port=modbus_port,
-        **live_options,  # type: ignore[arg-type]
+        live_options=live_options,
+        api_options=api_options,
+        say=err_console.print,
     )
-    try:
-        await meg.start()
-    except (OSError, RuntimeError, DeviceError) as err:
-        await meg.stop()
-        await bus.close()
-        db.close()
-        raise OpenMegError(
-            f"cannot serve the devices from port {modbus_port}: {err}; "
-            "choose another with --modbus-port, or --no-modbus"
-        ) from err
-    web: LiveApi | None = None
-    if api_options is not None:
-        from openmeg.app import LiveApi
-        from openmeg.core.clock import WallClock
-
-        web = LiveApi(meg, WallClock(), **api_options)  # type: ignore[arg-type]
-        try:
-            await web.start()
-        except OpenMegError:
-            await meg.stop()
-            await bus.close()
-            db.close()
-            raise
-        if web.admin_password:
+    async with started as (meg, web):
+        if web is not None:
+            if web.admin_password:
+                err_console.print(
+                    f"first run: user admin, password {web.admin_password} "
+                    "(shown this once: keep it safe)",
+                    markup=False,
+                )
+            err_console.print(f"API and dashboard on {web.server.url} (API docs at /docs)")
+        if meg.servers is not None:
+            plan = meg.servers.plan
             err_console.print(
-                f"first run: user admin, password {web.admin_password} "
-                "(shown this once: keep it safe)",
-                markup=False,
+                f"{len(plan)} devices on Modbus TCP, ports {min(w.port for w in plan)}"
+                f"..{max(w.port for w in plan)} (openmeg devices lists them)"
             )
-        err_console.print(f"API and dashboard on {web.server.url} (API docs at /docs)")
-    if meg.servers is not None:
-        plan = meg.servers.plan
-        err_console.print(
-            f"{len(plan)} devices on Modbus TCP, ports {min(w.port for w in plan)}"
-            f"..{max(w.port for w in plan)} (openmeg devices lists them)"
-        )
+        stop = _stop_on_signals()
+        if not show:
+            await meg.run(stop, max_cycles=cycles)
+            return
+
+        async def refresh(live: Live) -> None:
+            while not stop.is_set():
+                live.update(_status_view(site, meg))
+                await asyncio.sleep(0.25)
+
+        with Live(_status_view(site, meg), console=err_console, refresh_per_second=4) as live:
+            painter = asyncio.create_task(refresh(live))
+            try:
+                await meg.run(stop, max_cycles=cycles)
+            finally:
+                stop.set()
+                await painter
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM."""
+    import asyncio
+    import contextlib
+    import signal
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    return stop
 
-    def view() -> Table:
-        s = meg.status
-        t = Table(title=f"openmeg live: {site.site.name}", show_header=False)
-        t.add_row("time (UTC)", f"{s.ts:%Y-%m-%d %H:%M:%S}" if s.ts else "-")
-        t.add_row("mode", s.mode)
-        t.add_row("frequency", f"{s.frequency_hz:.3f} Hz")
-        t.add_row("import at PCC", f"{s.import_kw:.1f} kW")
-        for device, soc in s.soc.items():
-            t.add_row(f"{device} state of charge", f"{soc:.1%}")
-        t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
-        t.add_row("commands accepted", str(s.commands))
-        t.add_row("points stored", str(meg.historian.stored))
-        if meg.feeder is not None:
-            t.add_row("devices on the wire", str(len(meg.feeder.links)))
-        t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
-        return t
 
-    async def refresh(live: Live) -> None:
-        while not stop.is_set():
-            live.update(view())
-            await asyncio.sleep(0.25)
+def _status_view(site: Site, meg: LiveMeg) -> Table:
+    """The live status view: time, mode, frequency, import, storage, cycles, alarms."""
+    from rich.table import Table
 
-    try:
-        if show:
-            with Live(view(), console=err_console, refresh_per_second=4) as live:
-                painter = asyncio.create_task(refresh(live))
-                try:
-                    await meg.run(stop, max_cycles=cycles)
-                finally:
-                    stop.set()
-                    await painter
-        else:
-            await meg.run(stop, max_cycles=cycles)
-    finally:
-        if web is not None:
-            await web.stop()
-        await meg.stop()
-        await bus.close()
-        db.close()
+    s = meg.status
+    t = Table(title=f"openmeg live: {site.site.name}", show_header=False)
+    t.add_row("time (UTC)", f"{s.ts:%Y-%m-%d %H:%M:%S}" if s.ts else "-")
+    t.add_row("mode", s.mode)
+    t.add_row("frequency", f"{s.frequency_hz:.3f} Hz")
+    t.add_row("import at PCC", f"{s.import_kw:.1f} kW")
+    for device, soc in s.soc.items():
+        t.add_row(f"{device} state of charge", f"{soc:.1%}")
+    t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
+    t.add_row("commands accepted", str(s.commands))
+    t.add_row("points stored", str(meg.historian.stored))
+    if meg.feeder is not None:
+        t.add_row("devices on the wire", str(len(meg.feeder.links)))
+    t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
+    return t

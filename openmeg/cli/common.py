@@ -19,6 +19,9 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
 
+SITE = typer.Option("demo", help="site file, or a shipped site name")
+STORE = typer.Option("", help="store URL (default: SQLite file openmeg-<site>.db)")
+
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """Say what is wrong on stderr and exit (2: bad input)."""
@@ -56,6 +59,12 @@ def open_store(url: str, site_id: str) -> Store:
     return db
 
 
+def open_site_store(site_name: str, store: str) -> tuple[Site, Store]:
+    """The site (or exit 2) and its store."""
+    site = load_site_or_exit(site_name)
+    return site, open_store(store, site.site.id)
+
+
 def utc(text: str) -> datetime:
     """An ISO 8601 instant; UTC when it names no zone."""
     from datetime import UTC
@@ -63,3 +72,20 @@ def utc(text: str) -> datetime:
 
     t = dt.fromisoformat(text.replace("Z", "+00:00"))
     return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def period(start: str, end: str) -> tuple[datetime, datetime]:
+    """``--from`` and ``--to`` as instants, or exit 2 saying what is wrong with them."""
+    try:
+        t0, t1 = utc(start), utc(end)
+    except ValueError as err:
+        fail(f"not an instant: {err}")
+    if t1 <= t0:
+        fail("--to must come after --from")
+    return t0, t1
+
+
+def broker_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` of an MQTT broker (host 127.0.0.1 when only ``:PORT`` is given)."""
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port)

@@ -1,0 +1,75 @@
+"""``openmeg bill`` and ``openmeg basic-charge``: what the provider charges for a month."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from openmeg.cli.common import (
+    EXIT_BAD_INPUT,
+    SITE,
+    STORE,
+    err_console,
+    load_site_or_exit,
+    open_store,
+)
+
+
+def bill_cmd(
+    period: str = typer.Option(..., help="month to bill, YYYY-MM (local time)"),
+    site: str = SITE,
+    store: str = STORE,
+    out: Path = typer.Option(Path("out/bills"), help="folder for the HTML and PDF bills"),
+    customer: list[str] = typer.Option([], help="bill only these customers"),
+) -> None:
+    """Bill each customer for a month from validated readings; a bill in HTML and PDF each."""
+    from openmeg.provider.billing_run import run_billing
+
+    the_site = load_site_or_exit(site)
+    db = open_store(store, the_site.site.id)
+    try:
+        outcomes = run_billing(the_site, db, period, out, set(customer) or None)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    finally:
+        db.close()
+    failed = 0
+    for o in outcomes:
+        if o.bill is None:
+            failed += 1
+            err_console.print(f"{o.customer}: not billed: {o.problem}", markup=False)
+        else:
+            print(f"{o.customer}: {o.bill.total:,.2f} ({len(o.bill.lines)} lines)")
+    if failed:
+        raise typer.Exit(1)
+
+
+def basic_charge_cmd(
+    building: str = typer.Option(..., help="building id"),
+    month: str = typer.Option(..., help="month, YYYY-MM (local time)"),
+    site: str = SITE,
+    store: str = STORE,
+    share_weight: float = typer.Option(0.5, min=0.0, max=1.0, help="part shared by ownership"),
+    out: Path = typer.Option(Path("out/basic-charge"), help="folder for the owners' statements"),
+) -> None:
+    """Share an aggregate building's basic charge among its owners; a statement for each."""
+    from openmeg.provider.basic_charge_run import issue_basic_charge
+
+    the_site = load_site_or_exit(site)
+    db = open_store(store, the_site.site.id)
+    try:
+        issue = issue_basic_charge(the_site, db, building, month, out, share_weight=share_weight)
+    except ValueError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    finally:
+        db.close()
+    for s in issue.statements:
+        flag = f"  ({s.estimated_intervals} estimated intervals)" if s.estimated_intervals else ""
+        print(
+            f"{s.owner}: peak {s.peak_kw:.2f} kW, {s.days_present}/{s.days_in_month} days, "
+            f"{issue.currency} {s.amount:,.2f}{flag}"
+        )
+    print(f"total: {issue.currency} {issue.total_cents / 100:,.2f}")

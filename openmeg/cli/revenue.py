@@ -1,0 +1,57 @@
+"""``openmeg revenue``: the energy revenue calculating system."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from openmeg.cli.common import SITE, STORE, fail, open_site_store, period
+
+
+def revenue_cmd(
+    start: str = typer.Option(..., "--from", help="first instant (ISO 8601; UTC if no zone)"),
+    end: str = typer.Option(..., "--to", help="end instant, excluded"),
+    device: list[str] = typer.Option(
+        [], help="a device (repeatable; default: every device with a meter of its own)"
+    ),
+    by: str = typer.Option("day", help="interval, hour, day or month"),
+    arrangement: str = typer.Option(
+        "central", help="central (one calculator) or per-device (one calculator each)"
+    ),
+    csv: Path | None = typer.Option(None, help="also write the table to this CSV file"),
+    site: str = SITE,
+    store: str = STORE,
+) -> None:
+    """What each power device earned: energy out x sale price - energy in x purchase price."""
+    from openmeg.customer.revenue_calc import (
+        ARRANGEMENTS,
+        PERIODS,
+        revenue_devices,
+        revenue_table,
+    )
+
+    if by not in PERIODS:
+        fail(f"--by must be one of {', '.join(PERIODS)}")
+    if arrangement not in ARRANGEMENTS:
+        fail("--arrangement must be central or per-device")
+    the_site, db = open_site_store(site, store)
+    try:
+        known = revenue_devices(the_site)
+        unknown = [d for d in device if d not in known]
+        if unknown:
+            fail(f"no revenue meter on {', '.join(unknown)}; devices with one: {', '.join(known)}")
+        t0, t1 = period(start, end)
+        table = revenue_table(the_site, db, device, t0, t1, arrangement=arrangement)
+    finally:
+        db.close()
+    frame = table.by_period(by, the_site.site.timezone)
+    totals = table.totals()
+    for d, row in totals.iterrows():
+        print(f"{d}: out {row.out_kwh:.3f} kWh, in {row.in_kwh:.3f} kWh, revenue {row.revenue:.2f}")
+    print(f"all devices: {totals.revenue.sum():.2f} (in the market prices' currency)")
+    if table.unpriced_intervals:
+        print(f"{table.unpriced_intervals} intervals without a market price count nothing")
+    if csv is not None:
+        frame.round(6).to_csv(csv)
+        print(f"wrote {csv}")

@@ -1,0 +1,51 @@
+"""``openmeg vee``: validation, estimation and editing of meter data."""
+
+from __future__ import annotations
+
+import typer
+
+from openmeg.cli.common import (
+    EXIT_BAD_INPUT,
+    SITE,
+    STORE,
+    err_console,
+    load_site_or_exit,
+    open_store,
+)
+
+vee_app = typer.Typer(
+    help="Validation, estimation and editing of meter data.", no_args_is_help=True
+)
+
+
+@vee_app.command("run")
+def vee_run(
+    period: str = typer.Option(..., help="month to validate, YYYY-MM (local time)"),
+    site: str = SITE,
+    store: str = STORE,
+) -> None:
+    """Validate every meter channel of a month; estimate what must be; store new versions."""
+    from openmeg.operation.mdms.vee_run import vee_site
+    from openmeg.provider.billing_run import month_bounds
+
+    the_site = load_site_or_exit(site)
+    try:
+        start, end = month_bounds(period, the_site.site.timezone)
+    except ValueError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    db = open_store(store, the_site.site.id)
+    try:
+        for r in vee_site(the_site, db, start.to_pydatetime(), end.to_pydatetime()):
+            if r.problem:
+                err_console.print(
+                    f"{r.meter} {r.channel}: cannot estimate: {r.problem}", markup=False
+                )
+                continue
+            rules = ", ".join(f"{k} {n}" for k, n in r.rules)
+            print(
+                f"{r.meter} {r.channel}: {r.new_versions} new versions, {r.estimated} estimated"
+                + (f"; flags: {rules}" if rules else "")
+            )
+    finally:
+        db.close()

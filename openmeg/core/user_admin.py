@@ -1,0 +1,44 @@
+"""Users and API clients added and their secrets replaced, each change in the audit log."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from openmeg.core.audit import AuditLog
+from openmeg.core.identity import Identities
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from openmeg.core.store import Store
+
+
+def add_principal(
+    store: Store,
+    name: str,
+    role: str,
+    *,
+    customer: str | None,
+    kind: Literal["user", "client"],
+    now: datetime,
+    actor: str,
+) -> str:
+    """A new user or client with a generated password or secret (returned, to be shown once);
+    ``ValueError`` says why not."""
+    secret = Identities(store).create(name, role, customer=customer, kind=kind, now=now)
+    AuditLog(store).append(
+        ts=now,
+        actor=actor,
+        action="config",
+        target=f"{kind}/{name}",
+        detail={"role": role, "customer": customer},
+    )
+    return secret
+
+
+def reset_secret(store: Store, name: str, *, now: datetime, actor: str) -> str:
+    """A new generated password or secret for ``name`` (returned, to be shown once); the old
+    one stops working; ``ValueError`` if there is nobody of that name."""
+    secret = Identities(store).reset(name)
+    AuditLog(store).append(ts=now, actor=actor, action="config", target=f"password/{name}")
+    return secret

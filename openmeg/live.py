@@ -1,0 +1,94 @@
+"""The MEG live for as long as it runs: its store and bus opened, its authorised time taken, the
+MEG and its API started, then everything shut down in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from openmeg.app import LiveApi, LiveMeg
+from openmeg.core.bus import Bus, InProcessBus
+from openmeg.core.clock import SimClock, WallClock
+from openmeg.core.errors import DeviceError, OpenMegError
+from openmeg.core.site import Site
+from openmeg.core.store import Store
+from openmeg.customer.time_sync import TimeSync
+
+
+async def _connect_bus(mqtt: str) -> Bus:
+    if not mqtt:
+        return InProcessBus()
+    from openmeg.protocols.mqtt import MqttBus
+
+    host, _, port = mqtt.rpartition(":")
+    return await MqttBus(host or "127.0.0.1", int(port)).connect()
+
+
+@asynccontextmanager
+async def live_meg(
+    site: Site,
+    *,
+    speed: float,
+    step_s: float,
+    store_url: str,
+    mqtt: str,
+    modbus_port: int | None,
+    live_options: dict[str, object],
+    api_options: dict[str, object] | None,
+    say: Callable[[str], object],
+) -> AsyncIterator[tuple[LiveMeg, LiveApi | None]]:
+    """The MEG (and its API with ``api_options``) started on the store at ``store_url`` and a bus
+    (MQTT at ``mqtt`` HOST:PORT, or in-process), on a clock ``speed`` times faster than real time
+    from now, or from the authorised time with a ``time_sync`` in ``live_options``; ``say``
+    tells how the time was taken. Leaving the block stops them and closes bus and store."""
+    db = Store(store_url)
+    db.create_schema()
+    bus = await _connect_bus(mqtt)
+    start = datetime.now(UTC)
+    sync = live_options.get("time_sync")
+    if sync is not None:
+        assert isinstance(sync, TimeSync)
+        result = await asyncio.to_thread(sync.sync)
+        if result.sample is not None:
+            start = sync.clock.now()  # the authorised time
+        say(result.alarm or f"on the time of {sync.host}:{sync.port}")
+    clock = SimClock(start.replace(microsecond=0), speed=speed)
+    meg = LiveMeg(
+        site,
+        clock=clock,
+        bus=bus,
+        store=db,
+        step_s=step_s,
+        modbus_port=modbus_port,
+        **live_options,  # type: ignore[arg-type]
+    )
+    try:
+        await meg.start()
+    except (OSError, RuntimeError, DeviceError) as err:
+        await meg.stop()
+        await bus.close()
+        db.close()
+        raise OpenMegError(
+            f"cannot serve the devices from port {modbus_port}: {err}; "
+            "choose another with --modbus-port, or --no-modbus"
+        ) from err
+    web: LiveApi | None = None
+    if api_options is not None:
+        web = LiveApi(meg, WallClock(), **api_options)  # type: ignore[arg-type]
+        try:
+            await web.start()
+        except OpenMegError:
+            await meg.stop()
+            await bus.close()
+            db.close()
+            raise
+    try:
+        yield meg, web
+    finally:
+        if web is not None:
+            await web.stop()
+        await meg.stop()
+        await bus.close()
+        db.close()
