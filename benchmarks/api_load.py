@@ -18,10 +18,12 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from openmeg.app import LiveApi, LiveMeg
+from openmeg.cli.field_process import simulated_field
 from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import SimClock, WallClock
 from openmeg.core.site import load_site
@@ -55,12 +57,18 @@ class LiveServer:
     async def _start(self) -> None:
         store = Store(sqlite_url(self.folder / "meg.db"))
         store.create_schema()
+        start = datetime.now(UTC).replace(microsecond=0)
+        anchor = time.time()
+        self.field = simulated_field(
+            "demo", start=start, anchor_epoch_s=anchor, speed=1.0, step_s=1.0, base_port=0
+        )
+        field = await self.field.__aenter__()
         self.meg = LiveMeg(
             load_site("demo"),
-            clock=SimClock(datetime.now(UTC).replace(microsecond=0), speed=1.0),
+            clock=SimClock(start, speed=1.0, anchor_epoch_s=anchor),
             bus=InProcessBus(),
             store=store,
-            modbus_port=0,
+            addresses=field.addresses,
         )
         await self.meg.start()
         self.api = LiveApi(self.meg, WallClock(), port=self.port)
@@ -70,6 +78,14 @@ class LiveServer:
         )
         self.stop = asyncio.Event()
         self.task = asyncio.create_task(self.meg.run(self.stop))
+
+    async def close(self) -> None:
+        """Stop cycling, then the API, the MEG and the field's program."""
+        self.stop.set()
+        await self.task
+        await self.api.stop()
+        await self.meg.stop()
+        await self.field.__aexit__(None, None, None)
 
     def token(self) -> str:
         import httpx
@@ -207,7 +223,7 @@ def main() -> None:
         rps, p99 = wrk(server.port, token)
         fan_p99, frames = fanout(server.port, token)
         cycle_ms = server.meg.status.cycle_ms
-        server.loop.call_soon_threadsafe(server.stop.set)
+        asyncio.run_coroutine_threadsafe(server.close(), server.loop).result(60)
     print(f"# {frames} frames delivered to {SUBSCRIBERS} subscribers; last cycle {cycle_ms:.1f} ms")
     for metric, value, unit, target in (
         ("api_rps", round(rps), "requests/s", ">=2000"),

@@ -4,14 +4,16 @@ MEG and its API started, then everything shut down in order."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 
 from openmeg.app import LiveApi, LiveMeg
+from openmeg.core.addresses import DeviceAddress
 from openmeg.core.bus import Bus, InProcessBus
 from openmeg.core.clock import SimClock, WallClock
-from openmeg.core.errors import DeviceError, OpenMegError
+from openmeg.core.errors import OpenMegError
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.time_sync import TimeSync
@@ -34,7 +36,7 @@ async def live_meg(
     step_s: float,
     store_url: str,
     mqtt: str,
-    modbus_port: int | None,
+    field: Callable[[datetime, float], AbstractAsyncContextManager[Sequence[DeviceAddress]]],
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
     say: Callable[[str], object],
@@ -42,7 +44,9 @@ async def live_meg(
     """The MEG (and its API with ``api_options``) started on the store at ``store_url`` and a bus
     (MQTT at ``mqtt`` HOST:PORT, or in-process), on a clock ``speed`` times faster than real time
     from now, or from the authorised time with a ``time_sync`` in ``live_options``; ``say``
-    tells how the time was taken. Leaving the block stops them and closes bus and store."""
+    tells how the time was taken. ``field(start, anchor_epoch_s)`` gives the devices' addresses
+    for as long as the MEG runs (a simulated field started on the same clock, or the site
+    file's). Leaving the block stops them and closes bus and store."""
     db = Store(store_url)
     db.create_schema()
     bus = await _connect_bus(mqtt)
@@ -54,26 +58,26 @@ async def live_meg(
         if result.sample is not None:
             start = sync.clock.now()  # the authorised time
         say(result.alarm or f"on the time of {sync.host}:{sync.port}")
-    clock = SimClock(start.replace(microsecond=0), speed=speed)
+    start = start.replace(microsecond=0)
+    anchor = time.time()
+    clock = SimClock(start, speed=speed, anchor_epoch_s=anchor)
+    try:
+        field_cm = field(start, anchor)
+        addresses = await field_cm.__aenter__()
+    except BaseException:
+        await bus.close()
+        db.close()
+        raise
     meg = LiveMeg(
         site,
         clock=clock,
         bus=bus,
         store=db,
         step_s=step_s,
-        modbus_port=modbus_port,
+        addresses=addresses,
         **live_options,  # type: ignore[arg-type]
     )
-    try:
-        await meg.start()
-    except (OSError, RuntimeError, DeviceError) as err:
-        await meg.stop()
-        await bus.close()
-        db.close()
-        raise OpenMegError(
-            f"cannot serve the devices from port {modbus_port}: {err}; "
-            "choose another with --modbus-port, or --no-modbus"
-        ) from err
+    await meg.start()
     web: LiveApi | None = None
     if api_options is not None:
         web = LiveApi(meg, WallClock(), **api_options)  # type: ignore[arg-type]
@@ -81,6 +85,7 @@ async def live_meg(
             await web.start()
         except OpenMegError:
             await meg.stop()
+            await field_cm.__aexit__(None, None, None)
             await bus.close()
             db.close()
             raise
@@ -90,5 +95,6 @@ async def live_meg(
         if web is not None:
             await web.stop()
         await meg.stop()
+        await field_cm.__aexit__(None, None, None)
         await bus.close()
         db.close()

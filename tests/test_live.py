@@ -307,6 +307,7 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        cwd=tmp_path,
     )
     store = Store(sqlite_url(db))
     try:
@@ -328,6 +329,11 @@ def test_run_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         assert "stopped cleanly" in out
         # no default password: the first run made one and showed it once
         assert len(re.findall(r"first run: user admin, password \S{20,}", err)) == 1
+        # the field ran as a program of its own, and stopped with the platform
+        [field_pid] = re.findall(r"simulated field \(process (\d+)\)", err)
+        assert int(field_pid) != proc.pid
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(field_pid), 0)
     finally:
         if proc.poll() is None:
             proc.kill()

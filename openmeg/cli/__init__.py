@@ -13,6 +13,7 @@ from openmeg.cli.meters import meters_app
 from openmeg.cli.prices import prices_app
 from openmeg.cli.revenue import revenue_cmd
 from openmeg.cli.run import run
+from openmeg.cli.sim import sim_app
 from openmeg.cli.simulate import simulate
 from openmeg.cli.site import site_app
 from openmeg.cli.trade import trade_app
@@ -37,6 +38,7 @@ app.add_typer(vee_app, name="vee")
 app.command("bill")(bill_cmd)
 app.command("basic-charge")(basic_charge_cmd)
 app.add_typer(prices_app, name="prices")
+app.add_typer(sim_app, name="sim")
 
 
 def main() -> None:

@@ -28,9 +28,11 @@ def run(
     mqtt: str = typer.Option("", help="publish on an MQTT broker host:port instead of in-process"),
     cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
     modbus_port: int = typer.Option(
-        15020, min=0, max=65000, help="first Modbus TCP port of the devices (0: free ports)"
+        15020,
+        min=0,
+        max=65000,
+        help="first Modbus TCP port of the simulated field's devices (0: free ports)",
     ),
-    modbus: bool = typer.Option(True, help="serve the simulated devices over Modbus TCP"),
     status: bool = typer.Option(True, help="show the live status view"),
     prices_url: str = typer.Option(
         "", help="market prices from a price server (openmeg prices serve), e.g. http://host:8100"
@@ -49,7 +51,11 @@ def run(
         help="serve HTTPS with server.pem and server.key from this folder (openmeg certs init)",
     ),
 ) -> None:
-    """Run the MEG live (simulated plant), persisted to the store; Ctrl-C stops cleanly.
+    """Run the MEG live, persisted to the store; Ctrl-C stops cleanly.
+
+    The platform operates its devices over Modbus TCP only. For the demo (and any site whose
+    file gives no device addresses) it first starts the simulated field as its own program
+    (``openmeg sim serve``, on the same clock) and stops it last.
 
     Market prices come from a price server, a CSV file, or else an embedded market with seeded
     synthetic prices; they are pushed on the bus either way."""
@@ -98,7 +104,8 @@ def run(
                 mqtt,
                 cycles or None,
                 status,
-                modbus_port if modbus else None,
+                site,
+                modbus_port,
                 live_options,
                 api_options,
             )
@@ -106,7 +113,7 @@ def run(
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(1) from err
-    print(f"stopped cleanly; state and points saved in {url}")
+    print(f"stopped cleanly; points saved in {url}")
 
 
 async def _run_live(
@@ -117,15 +124,39 @@ async def _run_live(
     mqtt: str,
     cycles: int | None,
     show: bool,
-    modbus_port: int | None,
+    site_arg: str,
+    modbus_port: int,
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
 ) -> None:
     import asyncio
+    from collections.abc import AsyncIterator, Sequence
+    from contextlib import asynccontextmanager
+    from datetime import datetime
 
     from rich.live import Live
 
+    from openmeg.cli.field_process import simulated_field
+    from openmeg.core.addresses import DeviceAddress
     from openmeg.live import live_meg
+
+    @asynccontextmanager
+    async def field(start: datetime, anchor: float) -> AsyncIterator[Sequence[DeviceAddress]]:
+        async with simulated_field(
+            site_arg,
+            start=start,
+            anchor_epoch_s=anchor,
+            speed=speed,
+            step_s=step,
+            base_port=modbus_port,
+            state_file=f"openmeg-{site.site.id}-field.json",
+        ) as f:
+            ports = [a.port for a in f.addresses]
+            err_console.print(
+                f"simulated field (process {f.pid}): {len(ports)} devices on Modbus TCP, ports "
+                f"{min(ports)}..{max(ports)}; its control interface on {f.control_url}"
+            )
+            yield f.addresses
 
     started = live_meg(
         site,
@@ -133,7 +164,7 @@ async def _run_live(
         step_s=step,
         store_url=url,
         mqtt=mqtt,
-        modbus_port=modbus_port,
+        field=field,
         live_options=live_options,
         api_options=api_options,
         say=err_console.print,
@@ -147,13 +178,7 @@ async def _run_live(
                     markup=False,
                 )
             err_console.print(f"API and dashboard on {web.server.url} (API docs at /docs)")
-        if meg.servers is not None:
-            plan = meg.servers.plan
-            err_console.print(
-                f"{len(plan)} devices on Modbus TCP, ports {min(w.port for w in plan)}"
-                f"..{max(w.port for w in plan)} (openmeg devices lists them)"
-            )
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         if not show:
             await meg.run(stop, max_cycles=cycles)
             return
@@ -172,7 +197,7 @@ async def _run_live(
                 await painter
 
 
-def _stop_on_signals() -> asyncio.Event:
+def stop_on_signals() -> asyncio.Event:
     """An event set by SIGINT or SIGTERM."""
     import asyncio
     import contextlib
@@ -201,7 +226,9 @@ def _status_view(site: Site, meg: LiveMeg) -> Table:
     t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
     t.add_row("commands accepted", str(s.commands))
     t.add_row("points stored", str(meg.historian.stored))
-    if meg.feeder is not None:
-        t.add_row("devices on the wire", str(len(meg.feeder.links)))
+    t.add_row("devices on the wire", str(len(meg.feeder.links)))
+    t.add_row("setpoints written", str(meg.writer.writes_total))
+    if s.held:
+        t.add_row("held safe", ", ".join(f"{d}: {why}" for d, why in s.held.items()))
     t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
     return t

@@ -55,14 +55,22 @@ class SimClock:
     make simulated time lag behind: at speed 1 it keeps pace with the wall clock.
     """
 
-    def __init__(self, start: datetime, *, speed: float = 0.0) -> None:
+    def __init__(
+        self, start: datetime, *, speed: float = 0.0, anchor_epoch_s: float | None = None
+    ) -> None:
+        """``anchor_epoch_s``: the wall-clock instant (seconds since the epoch) at which it is
+        ``start``; two clocks with the same start, speed and anchor keep the same time in two
+        processes (the platform and the simulated field)."""
         if start.tzinfo is None:
             raise ValueError("SimClock needs an aware start time (e.g. 2026-01-01T00:00:00+00:00)")
         if speed < 0:
             raise ValueError(f"SimClock speed must be >= 0, got {speed}")
         self._now = start.astimezone(UTC)
         self._speed = speed
-        self._anchor: tuple[float, datetime] | None = None  # (monotonic s, simulated instant)
+        self._anchor: tuple[float, datetime] | None = None  # (real s, simulated instant)
+        self._real: Callable[[], float] = time.monotonic
+        if anchor_epoch_s is not None:
+            self._anchor, self._real = (anchor_epoch_s, self._now), time.time
 
     @property
     def speed(self) -> float:
@@ -80,11 +88,11 @@ class SimClock:
     async def sleep(self, seconds: float) -> None:
         if self._speed > 0:
             if self._anchor is None:
-                self._anchor = (time.monotonic(), self._now)
+                self._anchor = (self._real(), self._now)
             real0, sim0 = self._anchor
             target = self._now + timedelta(seconds=seconds)
             due = real0 + (target - sim0).total_seconds() / self._speed
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            await asyncio.sleep(max(0.0, due - self._real()))
         else:
             await asyncio.sleep(0)
         self.advance(seconds)

@@ -57,8 +57,10 @@ def plan_writes(
     device's ``limits``, or the device serves no control for it."""
     if not math.isfinite(value):
         raise CommandError(f"{device.id}/{point} needs a finite number, got {value}")
-    if limits is not None and point == "p_set_kw" and not (
-        limits.p_min_kw - 1e-9 <= value <= limits.p_max_kw + 1e-9
+    if (
+        limits is not None
+        and point == "p_set_kw"
+        and not (limits.p_min_kw - 1e-9 <= value <= limits.p_max_kw + 1e-9)
     ):
         raise CommandError(
             f"{value} kW is out of {device.id}'s rating: accepted "
