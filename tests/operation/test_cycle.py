@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from openmeg.operation.controllers.default import BatteryTarget, SelfConsumption
-from openmeg.operation.controllers.laws import heat_led_chp_request_kw
+from openmeg.der.operating_modes import heat_led_chp_request_kw
 from openmeg.operation.cycle import ControlCycle, ProcessImage
 
 

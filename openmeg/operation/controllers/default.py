@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openmeg.operation.controllers.laws import heat_led_chp_request_kw, self_consumption_request_kw
+from openmeg.der.operating_modes import heat_led_chp_request_kw, self_consumption_request_kw
 from openmeg.operation.cycle import ProcessImage
 
 

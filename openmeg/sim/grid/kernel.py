@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from openmeg.core.jit import njit
-from openmeg.operation.controllers.laws import heat_led_chp_request_kw, self_consumption_request_kw
+from openmeg.der.operating_modes import heat_led_chp_request_kw, self_consumption_request_kw
 from openmeg.sim.physics.battery import battery_limits_kw, battery_step
 from openmeg.sim.physics.chp import chp_heat_kw, chp_step, ramp_toward
 from openmeg.sim.physics.heat import heat_storage_step

@@ -1,5 +1,6 @@
-"""Control laws of the default controllers: pure, compiled, shared by the live control cycle and
-the year-long simulation so both run the very same rules.
+"""What a device does by itself: a hybrid inverter's self-consumption mode on its own meter, a
+CHP's heat-led thermostat mode. Pure and compiled: the simulated field runs them as the devices'
+own behaviour and the platform's default controllers send the same requests, one copy of each.
 
 Sign: a positive battery request discharges into the MEG bus.
 """
