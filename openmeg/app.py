@@ -71,7 +71,9 @@ def default_controllers(site: Site, desk: TradingDesk | None = None) -> list[Con
         if c.kind == "self_consumption":
             targets = [
                 BatteryTarget(
-                    battery=b.id, meter="pcc" if b.owner == "community" else meter_of[b.id]
+                    battery=b.id,
+                    meter="pcc" if b.owner == "community" else meter_of[b.id],
+                    reserve_soc=b.reserve_soc,
                 )
                 for b in site.devices_of("battery")
             ]

@@ -40,7 +40,8 @@ def test_energy_is_conserved_every_step(island_run: Engine) -> None:
 def test_batteries_stay_within_soc_and_power_limits(island_run: Engine) -> None:
     p, o = island_run.plant, island_run.out
     for i in range(len(p.bat_ids)):
-        _, pc, pd, _, _, smin, smax, _, _ = p.bat_par[i]
+        pc, pd = p.bat_par[i, kernel.B_PC], p.bat_par[i, kernel.B_PD]
+        smin, smax = p.bat_par[i, kernel.B_SMIN], p.bat_par[i, kernel.B_SMAX]
         assert o.soc[i].min() >= smin - 1e-12 and o.soc[i].max() <= smax + 1e-12
         assert o.bat[i].min() >= -pc - 1e-9 and o.bat[i].max() <= pd + 1e-9
 

@@ -10,15 +10,18 @@ from openmeg.operation.cycle import ProcessImage
 
 @dataclass(frozen=True, kw_only=True)
 class BatteryTarget:
-    """A battery and the meter whose net demand it serves (``pcc`` for the community's)."""
+    """A battery, the meter whose net demand it serves (``pcc`` for the community's) and the
+    state of charge it keeps for outages while grid-connected (0: no reserve)."""
 
     battery: str
     meter: str
+    reserve_soc: float = 0.0
 
 
 @dataclass(kw_only=True)
 class SelfConsumption:
-    """Each battery covers the deficit, or absorbs the surplus, seen at its meter."""
+    """Each battery covers the deficit, or absorbs the surplus, seen at its meter, keeping its
+    outage reserve while the MEG is grid-connected."""
 
     targets: list[BatteryTarget]
     priority: int
@@ -26,10 +29,13 @@ class SelfConsumption:
 
     def run(self, image: ProcessImage) -> dict[str, float]:
         out = {}
+        grid_connected = image["pcc/mode"] == 0.0
         for t in self.targets:
             # the meter sees demand net of the battery's own output: add it back
             net = image[f"{t.meter}/import_kw"] + image[f"{t.battery}/p_kw"]
-            out[f"{t.battery}/p_set_kw"] = self_consumption_request_kw(net)
+            out[f"{t.battery}/p_set_kw"] = self_consumption_request_kw(
+                net, image[f"{t.battery}/soc"], t.reserve_soc, grid_connected
+            )
         return out
 
 
