@@ -73,6 +73,27 @@ def test_islanding_shed_critical_served_and_resync(island_run: Engine) -> None:
     assert codes == ["islanded", "resynchronised"]
 
 
+def test_island_sheds_only_what_the_raised_units_cannot_carry(island_run: Engine) -> None:
+    """On every island step with load shed, the CHP and the fuel cell are at their maximum or as
+    far up as their ramp allows (the open-transition break of the first step is not shedding)."""
+    p, o = island_run.plant, island_run.out
+    chp = p.chp_par[0]
+    fc = p.fc_par[0]
+    k_loss = p.index.get_loc(LOSS)
+    brk = np.zeros(p.n_steps)
+    brk[k_loss] = island_run.transfer_frac
+    shed = (p.load_dem * (1 - brk) - o.load).sum(axis=0) > 1e-9
+    steps = np.flatnonzero(shed & (o.mode == kernel.ISLAND))
+    assert len(steps) > 0
+    for k in steps:
+        prev = o.chp[0, k - 1]
+        dt_min = p.dt_h * 60.0
+        most = chp[kernel.C_PMIN] if prev == 0.0 else prev + chp[kernel.C_RAMP] * dt_min
+        assert o.chp[0, k] == pytest.approx(min(chp[kernel.C_PMAX], most))
+        most = o.fc[0, k - 1] + fc[kernel.F_RAMP] * dt_min
+        assert o.fc[0, k] == pytest.approx(min(fc[kernel.F_PMAX], most))
+
+
 def test_resync_waits_for_the_sync_check() -> None:
     site = _site(outages=(Outage(start=LOSS, end=BACK),))
     sync = site.utility.sync_check.model_copy(update={"max_df_hz": 0.004})
