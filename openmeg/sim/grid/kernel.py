@@ -15,8 +15,9 @@ secondary control has reached and ``K = sum(P_n / (droop * f0))``. Secondary con
 toward ``D`` with a 60 s time constant; the frequency reported for a step is the one at its end,
 the shedding decision uses the one at its start. The island uses what it has before it sheds:
 the dispatchable units on their own modes (non-grid-forming CHPs, fuel cells; not those under a
-command) are raised toward their maximum within their ramp limits and minimum down times (a
-running CHP is kept on), and the grid-forming CHPs carry what they can within their ramp, the
+command) are raised toward their maximum within their ramp limits and minimum down times (one
+its own mode would stop is kept on if the island needs it, and none ramps down by its own mode
+while load is shed), and the grid-forming CHPs carry what they can within their ramp, the
 grid-forming batteries taking the rest; both only as far as the grid-forming units can absorb
 the surplus (charging the batteries) without renewables being curtailed. Loads are shed by
 priority (lowest number first, never critical ones) only for what is left: while the frequency
