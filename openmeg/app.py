@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -78,7 +78,9 @@ def default_controllers(site: Site, desk: TradingDesk | None = None) -> list[Con
         if c.kind == "self_consumption":
             targets = [
                 BatteryTarget(
-                    battery=b.id, meter="pcc" if b.owner == "community" else meter_of[b.id]
+                    battery=b.id,
+                    meter="pcc" if b.owner == "community" else meter_of[b.id],
+                    reserve_soc=b.reserve_soc,
                 )
                 for b in site.devices_of("battery")
             ]
@@ -295,7 +297,7 @@ class LiveMeg:
         if self.status.cycles % self.persist_every == 0:
             self.historian.flush()
 
-    async def _write_phase(self, setpoints: dict[str, float], now: datetime) -> None:
+    async def _write_phase(self, setpoints: Mapping[str, float], now: datetime) -> None:
         """The controllers' setpoints, less those an operator holds by hand, to the wire."""
         for key in [k for k, until in self._manual.items() if now >= until]:
             del self._manual[key]

@@ -22,6 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from openmeg.core.equipment import (
+    EVCharger,
+    HeatLoad,
+    Load,
+    Meter,
+    Sensor,
+    ShiftableLoad,
+)
 from openmeg.core.errors import Problem, SiteFileError
 from openmeg.core.network import (
     NETWORK_CATALOGUE,
@@ -30,17 +38,9 @@ from openmeg.core.network import (
     network_outline,
 )
 from openmeg.core.points import unit_of
-from openmeg.customer.equipment import (
-    EVCharger,
-    HeatLoad,
-    Load,
-    Meter,
-    Sensor,
-    ShiftableLoad,
-)
+from openmeg.core.tariff import Tariff
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
-from openmeg.provider.tariff import Tariff
 
 T = TypeVar("T")
 SITES_DIR = Path(__file__).resolve().parent.parent / "sites"

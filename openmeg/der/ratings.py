@@ -101,6 +101,16 @@ class Battery(DeviceBase):
     soc_min: float = Field(0.1, ge=0, lt=1)
     soc_max: float = Field(0.95, gt=0, le=1)
     soc_initial: float = Field(0.5, ge=0, le=1)
+    outage_reserve_soc: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "state of charge kept for outages, fraction of capacity: grid-connected "
+            "self-consumption does not discharge below it; off the grid the battery may go down "
+            "to soc_min. Unset: no reserve (self-consumption uses the battery down to soc_min)"
+        ),
+    )
     grid_forming: bool = False
     droop_pct: float = Field(4.0, gt=0, le=20)
 
@@ -110,7 +120,18 @@ class Battery(DeviceBase):
             raise ValueError("soc_min must be below soc_max")
         if not self.soc_min <= self.soc_initial <= self.soc_max:
             raise ValueError("soc_initial must lie between soc_min and soc_max")
+        reserve = self.outage_reserve_soc
+        if reserve is not None and not self.soc_min <= reserve <= self.soc_max:
+            raise ValueError(
+                f"outage_reserve_soc {reserve:g} must lie between soc_min {self.soc_min:g} "
+                f"and soc_max {self.soc_max:g}"
+            )
         return self
+
+    @property
+    def reserve_soc(self) -> float:
+        """The outage reserve in force: ``outage_reserve_soc``, or ``soc_min`` when unset."""
+        return self.soc_min if self.outage_reserve_soc is None else self.outage_reserve_soc
 
 
 class HeatStorage(DeviceBase):

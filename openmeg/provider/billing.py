@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import numpy as np
 import pandas as pd
 
-from openmeg.provider.tariff import Tariff, Tier
+from openmeg.core.tariff import Tariff, Tier
 
 CENT = Decimal("0.01")
 INTERVAL_H = 0.25

@@ -10,7 +10,7 @@ import pandas as pd
 from openmeg.core.bus import Bus
 from openmeg.core.messages import PriceSignal, price_topic
 from openmeg.core.site import Site
-from openmeg.provider.tariff import Tariff
+from openmeg.core.tariff import Tariff
 
 
 def price_at(tariff: Tariff, ts: datetime, timezone: str) -> tuple[float, float, str]:

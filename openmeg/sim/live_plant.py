@@ -219,9 +219,10 @@ class SimulatedPlant:
                 for i, c in enumerate(p.chp_ids)
             ]
         )
+        # NaN: a cell without a limit runs its own setpoint, which an island may raise
         fc = np.array(
             [
-                self._dispatched(f, p.fc_par[i, kernel.F_PSET], p.fc_par[i, kernel.F_PMAX])
+                self._dispatched(f, np.nan, p.fc_par[i, kernel.F_PMAX])
                 for i, f in enumerate(p.fc_ids)
             ]
         )

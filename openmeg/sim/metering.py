@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from openmeg.core.equipment import Sensor
 from openmeg.core.site import Site
-from openmeg.customer.equipment import Sensor
 from openmeg.sim.engine import Outputs
 from openmeg.sim.physics.pv import FloatArray
 from openmeg.sim.physics.sensors import sensor_readings

@@ -67,6 +67,23 @@ def test_negative_capacity(tmp_path: Path) -> None:
     assert f"devices[{i}](battery).capacity_kwh: Input should be greater than 0" in msg
 
 
+@pytest.mark.parametrize("reserve", [0.05, 0.96])
+def test_outage_reserve_outside_the_soc_window(tmp_path: Path, reserve: float) -> None:
+    data = _demo()
+    i = next(i for i, d in enumerate(data["devices"]) if d["id"] == "bess-community")
+    data["devices"][i]["outage_reserve_soc"] = reserve
+    [msg] = _problems(_write(tmp_path, data))
+    assert f"devices[{i}](battery): Value error, outage_reserve_soc {reserve:g} must lie " in msg
+    assert "between soc_min 0.1 and soc_max 0.95" in msg
+
+
+def test_outage_reserve_defaults_to_soc_min() -> None:
+    site = load_site("demo")
+    by_id = {b.id: b for b in site.devices_of("battery")}
+    assert by_id["bess-community"].reserve_soc == 0.3
+    assert by_id["bess-h01"].outage_reserve_soc is None and by_id["bess-h01"].reserve_soc == 0.1
+
+
 def test_bus_not_in_network(tmp_path: Path) -> None:
     data = _demo()
     data["devices"][2]["bus"] = "Bus Z9"

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 import pytest
 
 from openmeg.operation.controllers.default import BatteryTarget, SelfConsumption
-from openmeg.operation.controllers.laws import heat_led_chp_request_kw
 from openmeg.operation.cycle import ControlCycle, ProcessImage
 
 
@@ -56,18 +55,18 @@ def test_duplicate_priorities_are_refused() -> None:
 
 def test_self_consumption_adds_back_the_batterys_own_output() -> None:
     ctrl = SelfConsumption(targets=[BatteryTarget(battery="b1", meter="m1")], priority=1)
+    grid = {"pcc/mode": 0.0, "b1/soc": 0.5}
     # the meter imports 2 kW while the battery already discharges 3 kW: net demand is 5 kW
-    assert ctrl.run({"m1/import_kw": 2.0, "b1/p_kw": 3.0}) == {"b1/p_set_kw": 5.0}
+    assert ctrl.run({**grid, "m1/import_kw": 2.0, "b1/p_kw": 3.0}) == {"b1/p_set_kw": 5.0}
     # the meter exports 4 kW while the battery idles: absorb 4 kW
-    assert ctrl.run({"m1/import_kw": -4.0, "b1/p_kw": 0.0}) == {"b1/p_set_kw": -4.0}
+    assert ctrl.run({**grid, "m1/import_kw": -4.0, "b1/p_kw": 0.0}) == {"b1/p_set_kw": -4.0}
 
 
-def test_heat_led_law_hysteresis_and_output() -> None:
-    args = (100.0, 600.0, 0.33, 0.55, 25.0, 50.0)  # demand kW, capacity kWh, etas, limits
-    assert heat_led_chp_request_kw(False, 0.5, *args) == 0.0  # in the band, off stays off
-    # in the band, on stays on: (100 + 0.2*600) kW heat * 0.33/0.55 = 132 kW -> max 50
-    assert heat_led_chp_request_kw(True, 0.5, *args) == 50.0
-    assert heat_led_chp_request_kw(False, 0.3, 10.0, 600.0, 0.33, 0.55, 25.0, 50.0) == 50.0
-    # soc 0.69: (10 + 0.01*600) = 16 kW heat -> 9.6 kW el -> raised to the minimum load
-    assert heat_led_chp_request_kw(True, 0.69, 10.0, 600.0, 0.33, 0.55, 25.0, 50.0) == 25.0
-    assert heat_led_chp_request_kw(True, 0.9, *args) == 0.0
+def test_self_consumption_keeps_the_outage_reserve_while_grid_connected() -> None:
+    target = BatteryTarget(battery="b1", meter="m1", reserve_soc=0.3)
+    ctrl = SelfConsumption(targets=[target], priority=1)
+    at_reserve = {"b1/soc": 0.3, "m1/import_kw": 2.0, "b1/p_kw": 0.0}
+    assert ctrl.run({**at_reserve, "pcc/mode": 0.0}) == {"b1/p_set_kw": 0.0}
+    assert ctrl.run({**at_reserve, "pcc/mode": 1.0}) == {"b1/p_set_kw": 2.0}  # islanded
+    surplus = {**at_reserve, "m1/import_kw": -4.0, "pcc/mode": 0.0}
+    assert ctrl.run(surplus) == {"b1/p_set_kw": -4.0}  # it still charges

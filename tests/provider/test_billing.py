@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from openmeg.core.tariff import Tariff
 from openmeg.provider.billing import bill
-from openmeg.provider.tariff import Tariff
 
 TZ = "America/New_York"
 START = pd.Timestamp("2026-10-01", tz=TZ)

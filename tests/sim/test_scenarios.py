@@ -40,7 +40,8 @@ def test_energy_is_conserved_every_step(island_run: Engine) -> None:
 def test_batteries_stay_within_soc_and_power_limits(island_run: Engine) -> None:
     p, o = island_run.plant, island_run.out
     for i in range(len(p.bat_ids)):
-        _, pc, pd, _, _, smin, smax, _, _ = p.bat_par[i]
+        pc, pd = p.bat_par[i, kernel.B_PC], p.bat_par[i, kernel.B_PD]
+        smin, smax = p.bat_par[i, kernel.B_SMIN], p.bat_par[i, kernel.B_SMAX]
         assert o.soc[i].min() >= smin - 1e-12 and o.soc[i].max() <= smax + 1e-12
         assert o.bat[i].min() >= -pc - 1e-9 and o.bat[i].max() <= pd + 1e-9
 
@@ -70,6 +71,27 @@ def test_islanding_shed_critical_served_and_resync(island_run: Engine) -> None:
     assert np.any(was_shed[:, :-1] & ~was_shed[:, 1:])
     codes = [e["code"] for e in island_run.event_list()]
     assert codes == ["islanded", "resynchronised"]
+
+
+def test_island_sheds_only_what_the_raised_units_cannot_carry(island_run: Engine) -> None:
+    """On every island step with load shed, the CHP and the fuel cell are at their maximum or as
+    far up as their ramp allows (the open-transition break of the first step is not shedding)."""
+    p, o = island_run.plant, island_run.out
+    chp = p.chp_par[0]
+    fc = p.fc_par[0]
+    k_loss = p.index.get_loc(LOSS)
+    brk = np.zeros(p.n_steps)
+    brk[k_loss] = island_run.transfer_frac
+    shed = (p.load_dem * (1 - brk) - o.load).sum(axis=0) > 1e-9
+    steps = np.flatnonzero(shed & (o.mode == kernel.ISLAND))
+    assert len(steps) > 0
+    for k in steps:
+        prev = o.chp[0, k - 1]
+        dt_min = p.dt_h * 60.0
+        most = chp[kernel.C_PMIN] if prev == 0.0 else prev + chp[kernel.C_RAMP] * dt_min
+        assert o.chp[0, k] == pytest.approx(min(chp[kernel.C_PMAX], most))
+        most = o.fc[0, k - 1] + fc[kernel.F_RAMP] * dt_min
+        assert o.fc[0, k] == pytest.approx(min(fc[kernel.F_PMAX], most))
 
 
 def test_resync_waits_for_the_sync_check() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from openmeg.operation.controllers.laws import heat_led_chp_request_kw, self_consumption_request_kw
+from openmeg.der.operating_modes import heat_led_chp_request_kw, self_consumption_request_kw
 from openmeg.operation.cycle import ProcessImage, Proposal
 from openmeg.operation.process_image import StalePoint
 
@@ -18,15 +18,18 @@ SAFE_SETPOINT_KW = 0.0
 
 @dataclass(frozen=True, kw_only=True)
 class BatteryTarget:
-    """A battery and the meter whose net demand it serves (``pcc`` for the community's)."""
+    """A battery, the meter whose net demand it serves (``pcc`` for the community's) and the
+    state of charge it keeps for outages while grid-connected (0: no reserve)."""
 
     battery: str
     meter: str
+    reserve_soc: float = 0.0
 
 
 @dataclass(kw_only=True)
 class SelfConsumption:
-    """Each battery covers the deficit, or absorbs the surplus, seen at its meter."""
+    """Each battery covers the deficit, or absorbs the surplus, seen at its meter, keeping its
+    outage reserve while the MEG is grid-connected."""
 
     targets: list[BatteryTarget]
     priority: int
@@ -34,16 +37,23 @@ class SelfConsumption:
 
     def run(self, image: ProcessImage) -> Proposal:
         out = Proposal()
+        try:
+            grid_connected = image["pcc/mode"] == 0.0
+        except StalePoint:
+            grid_connected = True  # not known to be islanded: the outage reserve stays
         for t in self.targets:
             key = f"{t.battery}/p_set_kw"
             try:
                 # the meter sees demand net of the battery's own output: add it back
                 net = image[f"{t.meter}/import_kw"] + image[f"{t.battery}/p_kw"]
+                soc = image[f"{t.battery}/soc"]
             except StalePoint as err:
                 out.setpoints[key] = SAFE_SETPOINT_KW
                 out.holds[t.battery] = str(err)
                 continue
-            out.setpoints[key] = self_consumption_request_kw(net)
+            out.setpoints[key] = self_consumption_request_kw(
+                net, soc, t.reserve_soc, grid_connected
+            )
         return out
 
 

@@ -1,4 +1,4 @@
-"""The plant's step loop: power balance, controllers' laws, islanding, droop and load shedding.
+"""The plant's step loop: power balance, devices' own modes, islanding, droop and load shedding.
 
 Compiled with numba; ``run_steps`` advances the whole MEG from step ``k0`` to ``k1`` and writes
 every device's power into the output arrays. Units: kW, kWh, Hz; power into the bus positive.
@@ -6,15 +6,24 @@ every device's power into the output arrays. Units: kW, kWh, Hz; power into the 
 Balance every step (kW):
 ``ren_out + chp + fc + import + discharge = served + export + charge + losses + spill``.
 
-Island operation: the grid-forming units (batteries and CHPs flagged ``grid_forming``) share the
-imbalance by droop; the frequency is ``f0 - (D - S) / K`` where ``D`` is what they must supply,
-``S`` the setpoint their secondary control has reached and ``K = sum(P_n / (droop * f0))``.
-Secondary control moves ``S`` toward ``D`` with a 60 s time constant; the frequency
-reported for a step is the one at its end, the shedding decision uses the one at its start.
-Loads are shed by priority
-(lowest number first, never critical ones) while the frequency would fall below
-``shed_below_hz`` or the units cannot supply ``D``; renewables are curtailed when the frequency
-would rise as far above nominal. Shed loads come back one per step when there is headroom.
+Grid-connected, batteries in self-consumption do not discharge below their outage reserve
+(``reserve_soc``); off the grid the reserve is released and they may go down to ``soc_min``.
+
+Island operation: the grid-forming units (batteries and CHPs flagged ``grid_forming``) take the
+imbalance ``D``; the frequency is ``f0 - (D - S) / K`` where ``S`` is the setpoint their
+secondary control has reached and ``K = sum(P_n / (droop * f0))``. Secondary control moves ``S``
+toward ``D`` with a 60 s time constant; the frequency reported for a step is the one at its end,
+the shedding decision uses the one at its start. The island uses what it has before it sheds:
+the dispatchable units on their own modes (non-grid-forming CHPs, fuel cells; not those under a
+command) are raised toward their maximum within their ramp limits and minimum down times (one
+its own mode would stop is kept on if the island needs it, and none ramps down by its own mode
+while load is shed), and the grid-forming CHPs carry what they can within their ramp, the
+grid-forming batteries taking the rest; both only as far as the grid-forming units can absorb
+the surplus (charging the batteries) without renewables being curtailed. Loads are shed by
+priority (lowest number first, never critical ones) only for what is left: while the frequency
+would fall below ``shed_below_hz`` or the units cannot supply ``D``; renewables are curtailed
+when the frequency would rise as far above nominal. Shed loads come back one per step when there
+is headroom.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import math
 import numpy as np
 
 from openmeg.core.jit import njit
-from openmeg.operation.controllers.laws import heat_led_chp_request_kw, self_consumption_request_kw
+from openmeg.der.operating_modes import heat_led_chp_request_kw, self_consumption_request_kw
 from openmeg.sim.physics.battery import battery_limits_kw, battery_step
 from openmeg.sim.physics.chp import chp_heat_kw, chp_step, ramp_toward
 from openmeg.sim.physics.heat import heat_storage_step
@@ -42,8 +51,9 @@ BATTERY_COLUMNS = (
     "soc_max",
     "droop_pct",
     "grid_forming",
+    "reserve_soc",
 )
-B_CAP, B_PC, B_PD, B_EC, B_ED, B_SMIN, B_SMAX, B_DROOP, B_GF = range(len(BATTERY_COLUMNS))
+B_CAP, B_PC, B_PD, B_EC, B_ED, B_SMIN, B_SMAX, B_DROOP, B_GF, B_RES = range(len(BATTERY_COLUMNS))
 CHP_COLUMNS = (
     "p_el_min_kw",
     "p_el_max_kw",
@@ -61,7 +71,6 @@ FUEL_CELL_COLUMNS = ("p_min_kw", "p_max_kw", "p_set_kw", "ramp_kw_per_min")
 F_PMIN, F_PMAX, F_PSET, F_RAMP = range(len(FUEL_CELL_COLUMNS))
 HEAT_STORAGE_COLUMNS = ("capacity_kwh", "loss_per_h", "boiler_kw")
 H_CAP, H_LOSS, H_BOILER = range(len(HEAT_STORAGE_COLUMNS))
-# mode state: mode, secondary setpoint S (kW), last frequency (Hz), events recorded
 # mode state: mode, secondary setpoint S (kW), last frequency (Hz), events recorded,
 # island phase angle against the utility (deg), waiting for the sync check (0/1)
 M_MODE, M_SSET, M_FREQ, M_NEV, M_PHASE, M_WAIT = range(6)
@@ -80,9 +89,18 @@ def _record(events: np.ndarray, state: np.ndarray, k: int, code: int) -> None:
 
 @njit
 def _battery_step(
-    soc: np.ndarray, b: int, p_request_kw: float, dt_h: float, bat_par: np.ndarray
+    soc: np.ndarray,
+    b: int,
+    p_request_kw: float,
+    dt_h: float,
+    bat_par: np.ndarray,
+    soc_floor: float = 0.0,
 ) -> tuple[float, float]:
-    """``battery_step`` for battery ``b`` of the parameter table."""
+    """``battery_step`` for battery ``b`` of the parameter table; a discharge request stops at
+    ``soc_floor`` when it lies above ``soc_min`` (the outage reserve)."""
+    s_min = bat_par[b, B_SMIN]
+    if p_request_kw > 0.0:
+        s_min = max(s_min, soc_floor)
     return battery_step(
         soc[b],
         p_request_kw,
@@ -92,7 +110,7 @@ def _battery_step(
         bat_par[b, B_PD],
         bat_par[b, B_EC],
         bat_par[b, B_ED],
-        bat_par[b, B_SMIN],
+        s_min,
         bat_par[b, B_SMAX],
     )
 
@@ -130,6 +148,37 @@ def _next_to_shed(shed: np.ndarray, served: np.ndarray, load_prio: np.ndarray) -
         if sheddable and (j < 0 or load_prio[i] < load_prio[j]):
             j = i
     return j
+
+
+@njit
+def _raise_units(
+    need_kw: float,
+    chp_room: np.ndarray,
+    chp_jump: np.ndarray,
+    chp_p: np.ndarray,
+    fc_room: np.ndarray,
+    fc_p: np.ndarray,
+) -> float:
+    """Raise the dispatchable units by up to ``need_kw`` in all, CHPs first, each within its
+    room this step (kW); a unit that must jump to a minimum load (a start) is raised only when
+    the need covers the jump. Returns the raise, kW."""
+    raised = 0.0
+    for c in range(chp_room.shape[0]):
+        left = need_kw - raised
+        if chp_room[c] > 0.0 and left > 0.0 and left >= chp_jump[c]:
+            give = min(chp_room[c], left)
+            chp_p[c] += give
+            chp_room[c] -= give
+            chp_jump[c] = 0.0
+            raised += give
+    for f in range(fc_room.shape[0]):
+        left = need_kw - raised
+        if fc_room[f] > 0.0 and left > 0.0:
+            give = min(fc_room[f], left)
+            fc_p[f] += give
+            fc_room[f] -= give
+            raised += give
+    return raised
 
 
 @njit
@@ -209,6 +258,14 @@ def run_steps(
     served = np.zeros(n_load)
     ren = np.zeros(n_ren)
     bat_p = np.zeros(n_b)
+    bat_floor = np.zeros(n_b)
+    # what the island may still raise each dispatchable unit by this step (kW), and the minimum
+    # load a unit that is off must jump to; the CHPs' state before the step
+    chp_room = np.zeros(n_c)
+    chp_jump = np.zeros(n_c)
+    chp_was_on = np.zeros(n_c)
+    chp_was_tmin = np.zeros(n_c)
+    fc_room = np.zeros(n_f)
     dt_min = dt_h * 60.0
     alpha = 1.0 - math.exp(-dt_h * 3600.0 / SECONDARY_TAU_S)
     k_gf = 0.0  # kW per Hz of all grid-forming units
@@ -263,24 +320,33 @@ def run_steps(
             dead = shed[i] or not load_alive[i]
             served[i] = 0.0 if dead else load_dem[i, k] * (1.0 - interruption)
             served_total += served[i]
+        # -- in island, while load is shed, units on their own modes hold what they were raised to
+        hold = False
+        if mode == ISLAND:
+            for i in range(n_load):
+                hold = hold or (shed[i] > 0 and load_alive[i] > 0)
         # -- fuel cells follow their setpoint within their ramp
         fc_total = 0.0
         for f in range(n_f):
             target = fc_cmd[f] if not math.isnan(fc_cmd[f]) else fc_par[f, F_PSET]
+            if hold and math.isnan(fc_cmd[f]):
+                target = max(target, fc_p[f])
+            fc_room[f] = 0.0
             if target <= 0.0:  # a command of 0 stops the cell
                 fc_p[f] = 0.0
             else:
-                fc_p[f] = ramp_toward(
-                    max(fc_p[f], fc_par[f, F_PMIN]),
-                    target,
-                    fc_par[f, F_RAMP] * dt_min,
-                    fc_par[f, F_PMIN],
-                    fc_par[f, F_PMAX],
-                )
+                start = max(fc_p[f], fc_par[f, F_PMIN])
+                ramp = fc_par[f, F_RAMP] * dt_min
+                lo, hi = fc_par[f, F_PMIN], fc_par[f, F_PMAX]
+                fc_p[f] = ramp_toward(start, target, ramp, lo, hi)
+                if mode == ISLAND and math.isnan(fc_cmd[f]):
+                    fc_room[f] = ramp_toward(start, hi, ramp, lo, hi) - fc_p[f]
             fc_total += fc_p[f]
         # -- CHPs not forming the island grid follow their heat-led law or command
         chp_fixed = 0.0
         for c in range(n_c):
+            chp_room[c] = 0.0
+            chp_jump[c] = 0.0
             if mode == ISLAND and chp_par[c, C_GF] > 0:
                 continue
             h = int(chp_par[c, C_HS])
@@ -298,6 +364,24 @@ def run_steps(
                         chp_par[c, C_PMIN],
                         chp_par[c, C_PMAX],
                     )
+            if mode == ISLAND and math.isnan(chp_cmd[c]):
+                # the island may raise it: up its ramp if running (and keep it on), to its
+                # minimum load if it may start
+                ramp = chp_par[c, C_RAMP] * dt_min
+                hi = 0.0
+                lo = 0.0
+                if chp_on[c] > 0:
+                    hi = min(chp_par[c, C_PMAX], chp_p[c] + ramp)
+                    lo = max(chp_par[c, C_PMIN], chp_p[c] - ramp)
+                elif chp_tmin[c] >= chp_par[c, C_DOWN]:
+                    hi = chp_par[c, C_PMIN]
+                    lo = hi
+                chp_was_on[c] = chp_on[c]
+                chp_was_tmin[c] = chp_tmin[c]
+                chp_room[c] = hi
+                chp_jump[c] = lo
+                if hold and chp_on[c] > 0:
+                    req = max(req, chp_p[c])
             on, tmin, p = chp_step(
                 chp_on[c] > 0,
                 chp_tmin[c],
@@ -313,6 +397,8 @@ def run_steps(
             chp_on[c] = 1.0 if on else 0.0
             chp_tmin[c] = tmin
             chp_p[c] = p
+            chp_room[c] = max(0.0, chp_room[c] - p)
+            chp_jump[c] = 0.0 if p > 0.0 else chp_jump[c]
             chp_fixed += p
         # -- batteries behind a customer's meter: self-consumption of that customer
         for g in range(n_groups):
@@ -329,17 +415,20 @@ def run_steps(
             if bat_group[b] < 0:
                 continue
             req = bat_cmd[b]
+            floor = 0.0
             if math.isnan(req):
-                req = (
-                    self_consumption_request_kw(group_net[bat_group[b]])
-                    if ctrl_self_consumption
-                    else 0.0
-                )
+                req = 0.0
+                if ctrl_self_consumption:
+                    req = self_consumption_request_kw(
+                        group_net[bat_group[b]], soc[b], bat_par[b, B_RES], mode == GRID
+                    )
+                    floor = bat_par[b, B_RES] if mode == GRID else 0.0
             bat_p[b] = req
+            bat_floor[b] = floor
             bat_fixed += req  # limits applied below
         for b in range(n_b):
             if bat_group[b] >= 0:
-                p, s_after = _battery_step(soc, b, bat_p[b], dt_h, bat_par)
+                p, s_after = _battery_step(soc, b, bat_p[b], dt_h, bat_par, bat_floor[b])
                 bat_fixed += p - bat_p[b]
                 bat_p[b] = p
                 soc[b] = s_after
@@ -351,9 +440,13 @@ def run_steps(
                 if bat_group[b] >= 0:
                     continue
                 req = bat_cmd[b]
+                floor = 0.0
                 if math.isnan(req):
-                    req = self_consumption_request_kw(pcc) if ctrl_self_consumption else 0.0
-                p, s_after = _battery_step(soc, b, req, dt_h, bat_par)
+                    req = 0.0
+                    if ctrl_self_consumption:
+                        req = self_consumption_request_kw(pcc, soc[b], bat_par[b, B_RES], True)
+                        floor = bat_par[b, B_RES]
+                p, s_after = _battery_step(soc, b, req, dt_h, bat_par, floor)
                 bat_p[b] = p
                 soc[b] = s_after
                 pcc -= p
@@ -423,6 +516,9 @@ def run_steps(
             s_set = state[M_SSET]
             d = served_total * (1.0 + loss_ratio) - ren_total - fc_total - chp_fixed - bat_fixed
             if mode == ISLAND and k_gf > 0.0:
+                # raise the dispatchable units as far as the grid-forming units can take it
+                d_floor = max(cap_down, s_set - (f_hi - f0) * k_gf)
+                d -= _raise_units(d - d_floor, chp_room, chp_jump, chp_p, fc_room, fc_p)
                 # bring back the most important shed load that fits in the headroom; the
                 # secondary control takes it up with the breaker (pre-dispatch), so f holds
                 if abs(state[M_FREQ] - f0) < (f0 - shed_below_hz):
@@ -439,6 +535,14 @@ def run_steps(
                         served_total += served[best]
                         d += extra
                         s_set += extra
+                # what the restored load needs of the units' room; shedding only for what is left
+                d_floor = max(cap_down, s_set - (f_hi - f0) * k_gf)
+                d -= _raise_units(d - d_floor, chp_room, chp_jump, chp_p, fc_room, fc_p)
+                for c in range(n_c):
+                    if chp_par[c, C_GF] == 0 and chp_p[c] > 0.0 and chp_on[c] == 0.0:
+                        # raised from off: it started, or it was kept on
+                        chp_on[c] = 1.0
+                        chp_tmin[c] = chp_was_tmin[c] + dt_min if chp_was_on[c] > 0 else dt_min
                 # shed by priority while the frequency would fall too far or supply is short
                 while d > cap_up or (f0 - (d - s_set) / k_gf) < shed_below_hz:
                     j = _next_to_shed(shed, served, load_prio)
@@ -487,7 +591,8 @@ def run_steps(
                 out_grid[k] = 0.0
                 losses = 0.0
             else:
-                # share d by droop: CHPs first within their ramp, batteries take the rest
+                # secondary control: the grid-forming CHPs carry what they can within their
+                # ramp, the batteries take the rest (and back the CHPs down if they cannot)
                 k_chp = 0.0
                 for c in range(n_c):
                     if chp_par[c, C_GF] > 0:
@@ -495,10 +600,8 @@ def run_steps(
                 remaining = d
                 for c in range(n_c):
                     if chp_par[c, C_GF] > 0:
-                        share = d * (chp_par[c, C_PMAX] / (chp_par[c, C_DROOP] / 100.0 * f0)) / k_gf
-                        p = min(max(share, chp_lo[c]), chp_hi[c])
-                        remaining -= p
-                        chp_p[c] = p
+                        remaining -= chp_hi[c]
+                        chp_p[c] = chp_hi[c]
                 bat_room_up = cap_up
                 bat_room_down = cap_down
                 for c in range(n_c):

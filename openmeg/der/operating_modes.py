@@ -1,5 +1,6 @@
-"""Control laws of the default controllers: pure, compiled, shared by the live control cycle and
-the year-long simulation so both run the very same rules.
+"""What a device does by itself: a hybrid inverter's self-consumption mode on its own meter, a
+CHP's heat-led thermostat mode. Pure and compiled: the simulated field runs them as the devices'
+own behaviour and the platform's default controllers send the same requests, one copy of each.
 
 Sign: a positive battery request discharges into the MEG bus.
 """
@@ -17,12 +18,32 @@ HEAT_HORIZON_H = 1.0
 
 
 @njit
-def self_consumption_request_kw(net_demand_kw: float) -> float:
+def self_consumption_request_kw(
+    net_demand_kw: float, soc: float, reserve_soc: float, grid_connected: bool
+) -> float:
     """Battery request: cover the deficit (discharge) or absorb the surplus (charge).
 
-    ``net_demand_kw`` is demand minus local generation behind the battery's meter (or at the PCC
-    for a community battery). The battery's own limits are applied by the battery.
+    Parameters
+    ----------
+    net_demand_kw : float
+        Demand minus local generation behind the battery's meter (or at the PCC for a
+        community battery), kW.
+    soc : float
+        The battery's state of charge, fraction of capacity.
+    reserve_soc : float
+        The outage reserve, fraction of capacity: while grid-connected the battery does not
+        discharge at or below it (it still charges); off the grid the reserve is released.
+    grid_connected : bool
+        Whether the MEG is connected to the utility grid.
+
+    Returns
+    -------
+    float
+        The request, kW; the battery's own limits (power, soc_min, soc_max) are applied by the
+        battery.
     """
+    if grid_connected and net_demand_kw > 0.0 and soc <= reserve_soc:
+        return 0.0
     return net_demand_kw
 
 

@@ -1,4 +1,4 @@
-"""Tariffs in the structure of NREL's Utility Rate Database (URDB) JSON, validated with pydantic.
+"""The site file's tariff schema: NREL's Utility Rate Database (URDB) JSON, with pydantic.
 
 Fields used: ``energyratestructure`` (periods of tiers ``{max, rate, adj, sell}``, kWh per
 month), ``energyweekdayschedule``/``energyweekendschedule`` (12 x 24 period indices),
@@ -7,6 +7,8 @@ and ``flatdemandmonths`` (monthly demand), ``fixedchargefirstmeter`` ($/month), 
 ($/month) and ``dgrules`` ("Net Metering", "Net Billing Instantaneous", "Net Billing Hourly",
 "Buy All Sell All"). openmeg adds ``realtime``: hourly buy and sell prices that replace the
 energy rates when present.
+
+Only the schema lives here (the site file validates it); billing is in ``openmeg.provider``.
 """
 
 from __future__ import annotations

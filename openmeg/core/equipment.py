@@ -1,4 +1,8 @@
-"""What the customer domain's equipment is to the platform: loads, EV chargers, meters, sensors."""
+"""Equipment that is not DER, as a site file describes it: loads, EV chargers, meters, sensors.
+
+Shared by the platform (customer and distribution domains) and the simulated field, so it lives
+with the site file rather than in either.
+"""
 
 from __future__ import annotations
 
