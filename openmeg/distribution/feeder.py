@@ -17,12 +17,8 @@ A device's changes go on the bus as soon as its answer is in.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import fnmatch
 import time
-from collections import deque
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -33,6 +29,7 @@ from openmeg.core.messages import AlarmMessage, PointUpdate, alarm_topic, point_
 from openmeg.core.points import Quality, unit_of
 from openmeg.distribution.discovery import Discovered, discover
 from openmeg.distribution.feeder_commands import FeederCommands
+from openmeg.distribution.poll_cycle import PollCycle
 from openmeg.distribution.poll_plan import Item, ReadPlan, Route, plan, route
 from openmeg.protocols.modbus import ModbusMaster
 
@@ -76,26 +73,6 @@ class PollReport:
     delivered: int = 0
     failed_devices: list[str] = field(default_factory=list)
     duration_ms: float = 0.0
-
-
-class _Cycle:
-    """The devices one cycle is reading, and the answers in, in the order they came."""
-
-    def __init__(self) -> None:
-        self.jobs: dict[asyncio.Task[None], Link] = {}
-        self.ready: deque[tuple[Link, ReadPlan, list[bytes]]] = deque()
-        self.wake = asyncio.Event()
-        self.unfinished = 0
-
-    def start(self, link: Link, job: Coroutine[None, None, None]) -> None:
-        task = asyncio.create_task(job)
-        self.jobs[task] = link
-        self.unfinished += 1
-        task.add_done_callback(self._finished)
-
-    def _finished(self, _: asyncio.Task[None]) -> None:
-        self.unfinished -= 1
-        self.wake.set()
 
 
 class DerDataFeeder(FeederCommands):
@@ -190,7 +167,7 @@ class DerDataFeeder(FeederCommands):
         now_s = now.timestamp()
         report = PollReport()
         snapshot = self._last_snapshot is None or now - self._last_snapshot >= self.snapshot_every
-        cycle = _Cycle()
+        cycle = PollCycle(self.deadline_s)
         for link in self.links.values():
             if link.next_try is not None and now < link.next_try:
                 continue
@@ -205,9 +182,16 @@ class DerDataFeeder(FeederCommands):
             if read_plan is None:
                 routes = [link.routes[i] for i in due]
                 read_plan = link.plans[due] = plan(routes, max_gap=self.max_gap)
-            cycle.start(link, self._read(link, read_plan, cycle, report))
-        if cycle.jobs:
-            await self._settle(cycle, now, snapshot, report)
+            cycle.read(link, read_plan)
+        while answers := await cycle.answers():
+            for link, read_plan, data in answers:
+                await self._collected(link, read_plan, data, now, snapshot, report)
+        report.reads = cycle.reads
+        for link, reason in cycle.failed:
+            report.failed_devices.append(link.device.id)
+            await self._failed(link, now, reason, report)
+        if cycle.errors:
+            raise cycle.errors[0]
         if snapshot:
             for link in self.links.values():
                 for r in link.routes:
@@ -217,55 +201,6 @@ class DerDataFeeder(FeederCommands):
         self.delivered_total += report.delivered
         report.duration_ms = (time.perf_counter() - started) * 1000.0
         return report
-
-    @staticmethod
-    async def _read(link: Link, read_plan: ReadPlan, cycle: _Cycle, report: PollReport) -> None:
-        """Step 2 for one device: its reads, one after the other on its connection."""
-        master = link.device.master
-        answers = []
-        for start, count in read_plan.reads:
-            answers.append(await master.read_bytes(start, count))
-            report.reads += 1
-        cycle.ready.append((link, read_plan, answers))
-
-    async def _settle(
-        self, cycle: _Cycle, now: datetime, snapshot: bool, report: PollReport
-    ) -> None:
-        """Take each answer as it comes in until all are in or the deadline passes; then fail
-        the devices that missed it or failed."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.deadline_s
-        while True:
-            while cycle.ready:
-                await self._collected(*cycle.ready.popleft(), now, snapshot, report)
-            left = deadline - loop.time()
-            if cycle.unfinished == 0 or left <= 0:
-                break
-            cycle.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(left):
-                    await cycle.wake.wait()
-        late = [task for task in cycle.jobs if not task.done()]
-        for task in late:
-            task.cancel()  # still on the wire: given up for this cycle
-        if late:
-            await asyncio.wait(late)
-        while cycle.ready:  # answered as the deadline passed
-            await self._collected(*cycle.ready.popleft(), now, snapshot, report)
-        errors: list[BaseException] = []
-        for task, link in cycle.jobs.items():
-            if task.cancelled():
-                reason = f"no answer within the poll deadline of {self.deadline_s:g} s"
-            elif isinstance(err := task.exception(), DeviceError):
-                reason = str(err)
-            else:
-                if err is not None:
-                    errors.append(err)
-                continue
-            report.failed_devices.append(link.device.id)
-            await self._failed(link, now, reason, report)
-        if errors:
-            raise errors[0]
 
     async def _collected(
         self,

@@ -41,6 +41,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self, address: str) -> None:
         self.address = address
         self.transport: asyncio.Transport | None = None
+        self.loop = asyncio.get_running_loop()
         self.waiting: dict[int, asyncio.Future[bytes]] = {}
         self._buffer = b""
 
@@ -131,13 +132,29 @@ class ModbusMaster:
         """Read ``count`` holding registers from ``address``, as the ``2 * count`` bytes sent."""
         if not 1 <= count <= MAX_READ:
             raise ValueError(f"a read takes 1 to {MAX_READ} registers, not {count}")
-        self.requests += 1
         if not self.connected:
-            await self.connect()
+            try:
+                await self.connect()
+            except DeviceError:
+                self.requests += 1
+                raise
+        answer = await self._wait(self.send_read(address, count), f"reading {count} at {address}")
+        return self.registers_of(answer, address, count)
+
+    def send_read(self, address: int, count: int) -> asyncio.Future[bytes]:
+        """Send a read at once on the open connection (``DeviceError`` if there is none); the
+        future gets the answer, for ``registers_of``. It has no timeout of its own: a caller
+        that gives up on it cancels it and closes the connection."""
+        if not 1 <= count <= MAX_READ:
+            raise ValueError(f"a read takes 1 to {MAX_READ} registers, not {count}")
+        self.requests += 1
         tid = self._tid = (self._tid + 1) & 0xFFFF
-        frame = _READ.pack(tid, 0, 6, self.unit, 3, address, count)
+        return self._send(tid, _READ.pack(tid, 0, 6, self.unit, 3, address, count))
+
+    def registers_of(self, answer: bytes, address: int, count: int) -> bytes:
+        """The register bytes of the answer to a read; ``DeviceError`` if it refused or is not
+        an answer to that read."""
         what = f"reading {count} at {address}"
-        answer = await self._exchange(tid, frame, what)
         if answer[0] != self.unit:
             self.close()
             raise DeviceError(f"{self.address}: {what}: answered by unit {answer[0]}")
@@ -153,15 +170,19 @@ class ModbusMaster:
         count = len(values)
         if not 1 <= count <= MAX_WRITE:
             raise ValueError(f"a write takes 1 to {MAX_WRITE} registers, not {count}")
-        self.requests += 1
         if not self.connected:
-            await self.connect()
+            try:
+                await self.connect()
+            except DeviceError:
+                self.requests += 1
+                raise
+        self.requests += 1
         tid = self._tid = (self._tid + 1) & 0xFFFF
         frame = struct.pack(
             f">HHHBBHHB{count}H", tid, 0, 7 + 2 * count, self.unit, 16, address, count, 2 * count,
             *values,
         )  # fmt: skip
-        answer = await self._exchange(tid, frame, f"writing at {address}")
+        answer = await self._wait(self._send(tid, frame), f"writing at {address}")
         if answer[1] == 0x90:
             raise CommandError(
                 f"{self.address} refused the write at {address}: {_exception(answer)}"
@@ -170,14 +191,17 @@ class ModbusMaster:
             self.close()
             raise DeviceError(f"{self.address}: writing at {address}: the answer is malformed")
 
-    async def _exchange(self, tid: int, frame: bytes, what: str) -> bytes:
+    def _send(self, tid: int, frame: bytes) -> asyncio.Future[bytes]:
         conn = self._conn
-        assert conn is not None and conn.transport is not None
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[bytes] = loop.create_future()
+        if conn is None or conn.transport is None:
+            raise DeviceError(f"{self.address} is not connected")
+        future: asyncio.Future[bytes] = conn.loop.create_future()
         conn.waiting[tid] = future
         conn.transport.write(frame)
-        timer = loop.call_later(self.timeout_s, _expire, future)
+        return future
+
+    async def _wait(self, future: asyncio.Future[bytes], what: str) -> bytes:
+        timer = asyncio.get_running_loop().call_later(self.timeout_s, _expire, future)
         try:
             return await future
         except TimeoutError as err:
@@ -193,7 +217,6 @@ class ModbusMaster:
             raise
         finally:
             timer.cancel()
-            conn.waiting.pop(tid, None)
 
 
 def _exception(answer: bytes) -> str:
