@@ -112,6 +112,7 @@ class DerDataFeeder(FeederCommands):
         self.table: dict[str, Item] = {}
         self._last_snapshot: datetime | None = None
         self._routed = False
+        self._epoch: datetime | None = None
         self.delivered_total = 0
 
     # step 1: master connections and subscriptions
@@ -164,7 +165,9 @@ class DerDataFeeder(FeederCommands):
         if not self._routed:
             self._route()
         now = self.clock.now()
-        now_s = now.timestamp()
+        if self._epoch is None:
+            self._epoch = now
+        now_s = (now - self._epoch).total_seconds()  # small: exact to the microsecond
         report = PollReport()
         snapshot = self._last_snapshot is None or now - self._last_snapshot >= self.snapshot_every
         cycle = PollCycle(self.deadline_s)
@@ -174,7 +177,7 @@ class DerDataFeeder(FeederCommands):
             due = tuple(
                 i
                 for i, r in enumerate(link.routes)
-                if r.polled_s is None or now_s - r.polled_s >= r.interval_s - 1e-9
+                if r.polled_s is None or now_s - r.polled_s >= r.interval_s - 1e-6
             )
             if not due:
                 continue
@@ -185,7 +188,7 @@ class DerDataFeeder(FeederCommands):
             cycle.read(link, read_plan)
         while answers := await cycle.answers():
             for link, read_plan, data in answers:
-                await self._collected(link, read_plan, data, now, snapshot, report)
+                await self._collected(link, read_plan, data, now, now_s, snapshot, report)
         report.reads = cycle.reads
         for link, reason in cycle.failed:
             report.failed_devices.append(link.device.id)
@@ -208,6 +211,7 @@ class DerDataFeeder(FeederCommands):
         read_plan: ReadPlan,
         answers: list[bytes],
         now: datetime,
+        now_s: float,
         snapshot: bool,
         report: PollReport,
     ) -> None:
@@ -216,7 +220,7 @@ class DerDataFeeder(FeederCommands):
         recovered = link.unreachable
         if link.unreachable or link.failures:
             await self._answered(link, now)
-        changed = self._hash(read_plan, answers, now)
+        changed = self._hash(read_plan, answers, now, now_s)
         if snapshot:
             return
         for r in link.routes if recovered else changed:  # recovered: stale ones good again
@@ -240,9 +244,10 @@ class DerDataFeeder(FeederCommands):
             return True
         return abs(item.value - item.delivered_value) >= r.deadband
 
-    def _hash(self, read_plan: ReadPlan, answers: list[bytes], now: datetime) -> list[Route]:
+    def _hash(
+        self, read_plan: ReadPlan, answers: list[bytes], now: datetime, now_s: float
+    ) -> list[Route]:
         """Steps 3-6: the routes whose registers changed, their values decoded and stored."""
-        now_s = now.timestamp()
         if answers == read_plan.last:  # nothing moved on this device: no point to look at
             for s in read_plan.slices:
                 s.route.polled_s = now_s

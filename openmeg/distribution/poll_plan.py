@@ -38,7 +38,7 @@ class Route:
     deadband: float
     decode: Decoder
     item: Item
-    polled_s: float | None = None  # the clock's POSIX time of the last collection
+    polled_s: float | None = None  # when last collected: seconds since the feeder's first poll
 
 
 def route(
