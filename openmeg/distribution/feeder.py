@@ -64,6 +64,7 @@ class Link:
     next_try: datetime | None = None
     routes: list[Route] = field(default_factory=list)
     plans: dict[tuple[int, ...], ReadPlan] = field(default_factory=dict)
+    last_plan: ReadPlan | None = None  # the reads of its last answer
 
 
 @dataclass(kw_only=True)
@@ -220,6 +221,9 @@ class DerDataFeeder(FeederCommands):
         recovered = link.unreachable
         if link.unreachable or link.failures:
             await self._answered(link, now)
+        if link.last_plan is not read_plan:  # another set of points was read since
+            read_plan.last = []
+            link.last_plan = read_plan
         changed = self._hash(read_plan, answers, now, now_s)
         if snapshot:
             return

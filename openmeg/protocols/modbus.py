@@ -94,6 +94,7 @@ class ModbusMaster:
         self.timeout_s = timeout_s
         self.requests = 0  # requests attempted, answered or not
         self._conn: _Connection | None = None
+        self._connecting = asyncio.Lock()
         self._tid = 0
 
     @property
@@ -108,15 +109,19 @@ class ModbusMaster:
         """Open the connection; ``DeviceError`` when the device does not answer."""
         if self.connected:
             return
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(self.address), self.host, self.port
-                )
-        except (OSError, TimeoutError) as err:
-            raise DeviceError(f"cannot connect to {self.address}: {err or 'no answer'}") from err
-        self._conn = conn
+        async with self._connecting:  # a poll and a command at once share one connection
+            if self.connected:
+                return
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(self.address), self.host, self.port
+                    )
+            except (OSError, TimeoutError) as err:
+                reason = err or "no answer"
+                raise DeviceError(f"cannot connect to {self.address}: {reason}") from err
+            self._conn = conn
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
