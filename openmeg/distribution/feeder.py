@@ -18,6 +18,7 @@ A device's changes go on the bus as soon as its answer is in.
 from __future__ import annotations
 
 import fnmatch
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,6 +66,8 @@ class Link:
     routes: list[Route] = field(default_factory=list)
     plans: dict[tuple[int, ...], ReadPlan] = field(default_factory=dict)
     last_plan: ReadPlan | None = None  # the reads of its last answer
+    every_s: float | None = None  # the interval all its routes share, if they share one
+    due_at: float = -math.inf  # when a route is next due (seconds since the first poll)
 
 
 @dataclass(kw_only=True)
@@ -139,7 +142,7 @@ class DerDataFeeder(FeederCommands):
     def _route(self) -> None:
         """Resolve the subscriptions once per change: each link's subscribed points."""
         for device_id, link in self.links.items():
-            link.routes, link.plans = [], {}
+            link.routes, link.plans, link.due_at = [], {}, -math.inf
             domain = self.domains.get(device_id, "der")
             for p in link.device.points:
                 hits = [s for s in self.subscriptions if s.matches(device_id, p.point)]
@@ -157,6 +160,8 @@ class DerDataFeeder(FeederCommands):
                         item=self.table.get(key) or Item(),
                     )
                 )
+            intervals = {r.interval_s for r in link.routes}
+            link.every_s = intervals.pop() if len(intervals) == 1 else None
         self._routed = True
 
     # steps 2-7
@@ -173,13 +178,16 @@ class DerDataFeeder(FeederCommands):
         snapshot = self._last_snapshot is None or now - self._last_snapshot >= self.snapshot_every
         cycle = PollCycle(self.deadline_s)
         for link in self.links.values():
-            if link.next_try is not None and now < link.next_try:
+            if now_s < link.due_at - 1e-6 or (link.next_try is not None and now < link.next_try):
                 continue
-            due = tuple(
-                i
-                for i, r in enumerate(link.routes)
-                if r.polled_s is None or now_s - r.polled_s >= r.interval_s - 1e-6
-            )
+            if link.every_s is not None:  # polled together: all due at once
+                due = tuple(range(len(link.routes)))
+            else:
+                due = tuple(
+                    i
+                    for i, r in enumerate(link.routes)
+                    if r.polled_s is None or now_s - r.polled_s >= r.interval_s - 1e-6
+                )
             if not due:
                 continue
             read_plan = link.plans.get(due)
@@ -225,6 +233,12 @@ class DerDataFeeder(FeederCommands):
             read_plan.last = []
             link.last_plan = read_plan
         changed = self._hash(read_plan, answers, now, now_s)
+        if link.every_s is not None:
+            link.due_at = now_s + link.every_s
+        else:
+            link.due_at = min(
+                -math.inf if r.polled_s is None else r.polled_s + r.interval_s for r in link.routes
+            )
         if snapshot:
             return
         for r in link.routes if recovered else changed:  # recovered: stale ones good again
