@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 from openmeg.core.errors import CommandError
+from openmeg.der.sunspec_controls import commandable
 from openmeg.distribution.discovery import Discovered
 from openmeg.protocols.sunspec import encode, to_raw
 
@@ -71,19 +72,16 @@ def plan_writes(
         if limits is None or limits.p_max_kw <= 0:
             raise CommandError(f"{device.id}: a setpoint in kW needs the unit's rating")
         point, value = "p_limit_pct", min(value / limits.p_max_kw * 100.0, 100.0)
-    controls = sorted({p.point for p in device.points if p.writable})
-    try:
+    if device.reason is None and point in commandable(device.map, device.family):
         plan = device.plan(point, value, revert_s=revert)
-    except CommandError:
-        if point not in controls:
-            if device.reason is not None or any(p.point == point for p in device.points):
-                raise
-            raise CommandError(
-                f"{device.id} cannot be commanded {point!r}; its controls: "
-                f"{', '.join(controls) or 'none'}"
-            ) from None
-    else:
         return Planned(writes=plan.requests(), expected=dict(plan.expected))
+    controls = sorted({p.point for p in device.points if p.writable})
+    if device.reason is not None or point not in controls:
+        why = f"it is monitored only: {device.reason}" if device.reason else ""
+        raise CommandError(
+            f"{device.id} cannot be commanded {point!r}; "
+            + (why or f"its controls: {', '.join(controls) or 'none'}")
+        )
     p = device.point(point)
     if (p.low is not None and value < p.low) or (p.high is not None and value > p.high):
         raise CommandError(

@@ -34,11 +34,11 @@ def test_family_by_served_models(models: tuple[int, ...], family: str, operable:
 def test_reasons_say_what_is_missing() -> None:
     assert family_of((1,))[1] == (
         "it serves only the common model 1, no measurement model openmeg reads "
-        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901)"
+        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901, 64902)"
     )
     assert family_of((1, 705))[1] == (
         "it serves models 1, 705, no measurement model openmeg reads "
-        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901)"
+        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901, 64902)"
     )
 
 

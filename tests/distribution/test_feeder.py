@@ -210,7 +210,10 @@ async def test_commands_are_acknowledged_or_failed_with_the_device_answer(
         plant.step()
         assert plant.read()["bess-community/p_kw"] == pytest.approx(-60.0)
         too_much = await feeder.command("bess-community", "p_set_kw", 200.0)  # 133 % of 150 kW
-        assert not too_much.accepted and "beyond bess-community's WChaMax" in too_much.reason
+        assert (
+            not too_much.accepted
+            and "is -150 .. 150 kW (its charge and discharge" in too_much.reason
+        )
         plant.step()
         assert plant.read()["bess-community/p_kw"] == pytest.approx(-60.0)  # unchanged
         limit = await feeder.command("pv-school", "p_limit_pct", 50.0)
@@ -223,7 +226,8 @@ async def test_commands_are_acknowledged_or_failed_with_the_device_answer(
             await feeder.command("nowhere", "p_kw", 1.0),
         ]
         assert [r.accepted for r in bad] == [False, False, False]
-        assert "out of range" in bad[0].reason and "read-only" in bad[1].reason
+        assert "is 0 .. 100 % of WMax, not 101.0" in bad[0].reason
+        assert "cannot be commanded 'p_kw'" in bad[1].reason
         assert "unknown device 'nowhere'" in bad[2].reason
         got = [await results.get(timeout=5) for _ in range(6)]
         assert all(isinstance(m, CommandResult) for _, m in got)
