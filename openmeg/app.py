@@ -47,10 +47,12 @@ from openmeg.customer.trading_desk import (
 )
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
+from openmeg.distribution.discovery import Discovered
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
 from openmeg.distribution.setpoint_writer import SetpointWriter
 from openmeg.distribution.writes import Limits
+from openmeg.operation.assets import ADDED, Asset, AssetRegistry
 from openmeg.operation.controllers.default import (
     BatteryTarget,
     ChpUnit,
@@ -81,6 +83,7 @@ def default_controllers(site: Site, desk: TradingDesk | None = None) -> list[Con
                     battery=b.id,
                     meter="pcc" if b.owner == "community" else meter_of[b.id],
                     reserve_soc=b.reserve_soc,
+                    rating_kw=max(b.p_charge_max_kw, b.p_discharge_max_kw),
                 )
                 for b in site.devices_of("battery")
             ]
@@ -213,10 +216,12 @@ class LiveMeg:
             limits=site_limits(site),
             commander=self._operator_write,
         )
+        self.assets = AssetRegistry(site.site.id, store)
+        self.audit = AuditLog(store)
         self.manual_hold = timedelta(seconds=manual_hold_s)
         self._manual: dict[str, datetime] = {}
         self.retry_connect = timedelta(seconds=retry_connect_s)
-        self._unconnected: dict[str, datetime] = {}
+        self._unconnected: dict[str, tuple[DeviceAddress, str, datetime]] = {}
         self._adds: BusSubscription | None = None
         self._commands: BusSubscription | None = None
         self.head_end = HeadEnd(site.site.id, {m.id for m in site.meters})
@@ -248,19 +253,65 @@ class LiveMeg:
             for pattern in ("customer/+/+", "+/+/energy_kwh", "+/+/energy_in_kwh")
         ]
         for a in self.addresses:
-            await self._connect(a)
+            await self._connect(a, "site")
+        for a in self.assets.remembered():
+            if a.id not in self.feeder.links:
+                await self._connect(a, ADDED)
 
-    async def _connect(self, a: DeviceAddress) -> None:
+    async def _connect(self, a: DeviceAddress, origin: str) -> None:
         now = self.clock.now()
         try:
-            await self.feeder.add(a.host, a.port, a.unit, device_id=a.id)
+            device = await self.feeder.add(a.host, a.port, a.unit, device_id=a.id)
         except DeviceError as err:
             if a.id not in self._unconnected:
                 await self._alarm(a.id, "device_unreachable", f"cannot connect: {err}", now, True)
-            self._unconnected[a.id] = now + self.retry_connect
+            self._unconnected[a.id] = (a, origin, now + self.retry_connect)
             return
         if self._unconnected.pop(a.id, None) is not None:
             await self._alarm(a.id, "device_unreachable", "connected", now, False)
+        await self._adopt(device, a, origin)
+
+    async def _adopt(self, device: Discovered, address: DeviceAddress, origin: str) -> None:
+        """A connected device joins the platform: the asset registry (and, added at run time,
+        the store), the write phase's limits from its ratings, and the control cycle by its
+        kind (a battery serves the MEG's net demand at the PCC beside the others there)."""
+        now = self.clock.now()
+        asset = Asset(
+            address=address,
+            family=device.family,
+            models=tuple(b.model.id for b in device.models),
+            origin=origin,
+            manufacturer=device.manufacturer,
+            model_name=device.model_name,
+            monitored_only=device.reason,
+        )
+        self.assets.record(asset, now)
+        if device.reason is not None:
+            await self._alarm(
+                device.id, "monitored_only", f"monitored only: {device.reason}", now, True
+            )
+            return
+        if origin != ADDED or device.id in self.writer.limits:
+            return
+        r = device.ratings
+        if device.family == "storage" and r.w_charge_max_w and r.w_discharge_max_w:
+            self.writer.limits[device.id] = Limits(
+                p_min_kw=-r.w_charge_max_w / 1000.0, p_max_kw=r.w_discharge_max_w / 1000.0
+            )
+            for c in self.runtime.cycle.controllers:
+                if isinstance(c, SelfConsumption):
+                    c.targets.append(
+                        BatteryTarget(
+                            battery=device.id,
+                            meter="pcc",
+                            rating_kw=max(r.w_charge_max_w, r.w_discharge_max_w) / 1000.0,
+                        )
+                    )
+                    self.runtime.batteries += (device.id,)
+        elif (r.w_max_w or r.w_rating_w) and device.family == "inverter":
+            self.writer.limits[device.id] = Limits(
+                p_min_kw=0.0, p_max_kw=float(r.w_max_w or r.w_rating_w or 0.0) / 1000.0
+            )
 
     async def _alarm(self, source: str, code: str, text: str, ts: datetime, active: bool) -> None:
         await self.bus.publish(
@@ -281,10 +332,9 @@ class LiveMeg:
         now = self.clock.now()
         await self.economics.before_cycle()
         await self._handle_device_adds()
-        for a in self.addresses:
-            due = self._unconnected.get(a.id)
-            if due is not None and now >= due:
-                await self._connect(a)
+        for address, origin, due in list(self._unconnected.values()):
+            if now >= due:
+                await self._connect(address, origin)
         t0 = time.perf_counter()
         await self.feeder.poll()
         self.feeder_poll_ms = (time.perf_counter() - t0) * 1000.0
@@ -413,6 +463,7 @@ class LiveMeg:
             _, msg = await self._adds.get()
             if not isinstance(msg, DeviceAdd):
                 continue
+            now = self.clock.now()
             try:
                 host, port, unit = parse_device_address(msg.address)
                 device = await self.feeder.add(host, port, unit)
@@ -422,9 +473,11 @@ class LiveMeg:
                     address=msg.address,
                     ok=False,
                     reason=str(err),
-                    ts=self.clock.now(),
+                    ts=now,
                 )
             else:
+                address = DeviceAddress(id=device.id, host=host, port=port, unit=unit)
+                await self._adopt(device, address, ADDED)
                 reply = DeviceAdded(
                     site=self.site.site.id,
                     address=msg.address,
@@ -432,8 +485,16 @@ class LiveMeg:
                     device=device.id,
                     models=[b.model.id for b in device.models],
                     points=[p.point for p in device.points],
-                    ts=self.clock.now(),
+                    reason=f"monitored only: {device.reason}" if device.reason else "",
+                    ts=now,
                 )
+            self.audit.append(
+                ts=now,
+                actor="bus",
+                action="device_add",
+                target=reply.device or msg.address,
+                detail={"address": msg.address, "ok": reply.ok, "reason": reply.reason},
+            )
             await self.bus.publish(device_added_topic(self.site.site.id), reply)
 
 
@@ -457,6 +518,7 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         book=meg.book,
         local_market=meg.local_market,
         figures=meg.figures,
+        assets=lambda: meg.assets.assets,
     )
 
 

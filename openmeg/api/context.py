@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException
@@ -17,6 +17,7 @@ from openmeg.core.store import Store
 from openmeg.customer.price_book import PriceBook
 from openmeg.customer.trading_desk import TradingSettings
 from openmeg.market.local_market import LocalMarket
+from openmeg.operation.assets import Asset
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.runtime import Status
 from openmeg.operation.scada import DerManagementServer
@@ -42,6 +43,8 @@ class ApiServices:
     trading: TradingSettings
     book: PriceBook
     local_market: LocalMarket
+    assets: Callable[[], Mapping[str, Asset]] = dict
+    """The devices on the wire (those of the site file and those added at run time)."""
     figures: Callable[[], dict[str, float]] = dict
     """The MEG's running figures for /metrics (cycle time, feeder poll time, ingest, ...)."""
     limiter: LoginLimiter = field(default_factory=LoginLimiter)

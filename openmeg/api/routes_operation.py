@@ -61,25 +61,48 @@ def site_summary(svc: ApiServices = Depends(services), seen: Scope = Depends(sco
 
 
 def _device(svc: ApiServices, device_id: str) -> DeviceOut:
-    d = next((d for d in svc.site.devices if d.id == device_id), None)
-    if d is None:
-        raise HTTPException(404, f"no device {device_id!r}")
     values = svc.scada.state.values.get(device_id, {})
+    live = {n: v.value for n, v in values.items() if v.value == v.value}
+    d = next((d for d in svc.site.devices if d.id == device_id), None)
+    asset = svc.assets().get(device_id)
+    if d is not None:
+        return DeviceOut(
+            id=d.id,
+            kind=d.kind,
+            bus=d.bus,
+            owner=getattr(d, "owner", None),
+            domain=svc.site.domains().get(d.id, "der"),
+            values=live,
+            origin="site",
+            monitored_only=asset.monitored_only if asset else None,
+        )
+    if asset is None:
+        raise HTTPException(404, f"no device {device_id!r}")
     return DeviceOut(
-        id=d.id,
-        kind=d.kind,
-        bus=d.bus,
-        owner=getattr(d, "owner", None),
-        domain=svc.site.domains().get(d.id, "der"),
-        values={n: v.value for n, v in values.items() if v.value == v.value},
+        id=asset.id,
+        kind=asset.family,
+        bus="",
+        owner=None,
+        domain="customer" if asset.family == "meter" else "der",
+        values=live,
+        origin=asset.origin,
+        address=str(asset.address),
+        models=list(asset.models),
+        monitored_only=asset.monitored_only,
     )
+
+
+def _device_ids(svc: ApiServices) -> list[str]:
+    """The site file's devices, then those added at run time."""
+    ids = [d.id for d in svc.site.devices]
+    return ids + [a for a in svc.assets() if a not in set(ids)]
 
 
 @router.get("/devices", response_model=list[DeviceOut])
 def devices_list(
     svc: ApiServices = Depends(services), seen: Scope = Depends(scope)
 ) -> list[DeviceOut]:
-    return [_device(svc, d.id) for d in svc.site.devices if seen.sees_device(d.id)]
+    return [_device(svc, d) for d in _device_ids(svc) if seen.sees_device(d)]
 
 
 @router.get("/devices/{device}", response_model=DeviceOut)
@@ -167,7 +190,7 @@ async def send_command(
     body: CommandIn, who: Principal = Depends(principal), svc: ApiServices = Depends(services)
 ) -> CommandOut:
     """Write a point on a device (a setpoint, a limit, a switch); acknowledged by the device."""
-    known = {d.id for d in svc.site.devices} | {"pcc"}
+    known = set(_device_ids(svc)) | {"pcc"}
     if body.device not in known:
         raise HTTPException(422, f"no device {body.device!r}")
     if body.name not in WRITABLE:

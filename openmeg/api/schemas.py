@@ -46,6 +46,12 @@ class DeviceOut(_Out):
     owner: str | None
     domain: str
     values: dict[str, float]
+    origin: str = "site"
+    """``site``: named in the site file; ``added``: added at run time by its address."""
+    address: str | None = None
+    models: list[int] = []
+    monitored_only: str | None = None
+    """Why openmeg can only monitor this device (``null``: it operates it)."""
 
 
 class LiveOut(_Out):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -119,6 +120,7 @@ class DerDataFeeder(FeederCommands):
         self._routed = False
         self._epoch: datetime | None = None
         self.delivered_total = 0
+        self.writes_sent: Counter[str] = Counter()
         self.listeners: list[Callable[[PointUpdate], None]] = []
         """Called with every update as it is delivered (the control cycle's process image)."""
 

@@ -3,6 +3,7 @@ failed with the reason (Y.2071 clause 10.2, the way down)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +27,8 @@ class FeederCommands:
     bus: Bus
     clock: _Clock
     links: dict[str, Link]
+    writes_sent: Counter[str]
+    """Write requests sent to each device (the devices' own counts must agree)."""
 
     async def command(
         self,
@@ -71,6 +74,7 @@ class FeederCommands:
         plan = plan_writes(link.device, point, value, limits=limits, revert_s=revert_s)
         master = link.device.master
         for address, regs in plan.writes:
+            self.writes_sent[device] += 1
             await master.write(address, regs)
         back: dict[int, int] = {}
         for address, count in plan.readback:

@@ -76,12 +76,15 @@ def plan_writes(
         plan = device.plan(point, value, revert_s=revert)
         return Planned(writes=plan.requests(), expected=dict(plan.expected))
     controls = sorted({p.point for p in device.points if p.writable})
-    if device.reason is not None or point not in controls:
-        why = f"it is monitored only: {device.reason}" if device.reason else ""
+    if device.reason is not None:
         raise CommandError(
-            f"{device.id} cannot be commanded {point!r}; "
-            + (why or f"its controls: {', '.join(controls) or 'none'}")
+            f"{device.id} cannot be commanded {point!r}; it is monitored only: {device.reason}"
         )
+    if point not in controls:
+        listed = f"its controls: {', '.join(controls) or 'none'}"
+        if any(p.point == point for p in device.points):
+            raise CommandError(f"{device.id}/{point} is read-only; {listed}")
+        raise CommandError(f"{device.id} cannot be commanded {point!r}; {listed}")
     p = device.point(point)
     if (p.low is not None and value < p.low) or (p.high is not None and value > p.high):
         raise CommandError(

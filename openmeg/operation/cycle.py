@@ -9,13 +9,12 @@ change a setpoint an earlier one has written.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-ProcessImage = Mapping[str, float]
-"""Point values of one instant, keyed ``device/name`` (``openmeg.operation.process_image``
-raises ``StalePoint`` for a value that is missing, stale or invalid)."""
+from openmeg.operation.process_image import ProcessImage
+
+__all__ = ["ControlCycle", "Controller", "CycleResult", "ProcessImage", "Proposal"]
 
 
 @dataclass(kw_only=True)

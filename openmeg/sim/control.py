@@ -20,7 +20,11 @@ def control_app(field: Field) -> Starlette:
     ``GET /field/image``: every value the plant has now;
     ``POST /field/utility`` ``{"available": false}``: the utility grid goes (or comes back);
     ``POST /field/devices/{id}/silence`` and ``.../answer``: a device stops answering, or answers
-    again."""
+    again;
+    ``GET /field/devices/{id}/writes``: the commands its last writes carried, with the
+    wall-clock time each arrived (epoch s);
+    ``POST /field/loads/{id}/step`` ``{"kw": 1.5}``: a load draws that much more from the next
+    step; ``GET /field/loads``: the wall-clock time each load's last step reached the meters."""
 
     async def status(request: Request) -> JSONResponse:
         return JSONResponse(field.status())
@@ -59,8 +63,38 @@ def control_app(field: Field) -> Starlette:
             return _refused(str(err), status=404)
         return JSONResponse({"device": request.path_params["device"], "silent": False})
 
+    async def writes(request: Request) -> JSONResponse:
+        dev = field.servers.devices.get(request.path_params["device"])
+        if dev is None:
+            return _refused(f"no device {request.path_params['device']!r}", status=404)
+        return JSONResponse(
+            [{"at": at, "commands": [[p, _finite(v)] for p, v in cmds]} for at, cmds in dev.log]
+        )
+
+    async def load_step(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _refused('a JSON body {"kw": <number>} is needed')
+        kw = body.get("kw") if isinstance(body, dict) else None
+        if not isinstance(kw, int | float) or isinstance(kw, bool) or not math.isfinite(kw):
+            return _refused('"kw" must be a finite number')
+        if abs(kw) > 1000:
+            return _refused('"kw" is at most 1000 kW either way')
+        try:
+            field.step_load(request.path_params["load"], float(kw))
+        except KeyError as err:
+            return _refused(str(err.args[0]), status=404)
+        return JSONResponse({"load": request.path_params["load"], "kw": kw})
+
+    async def loads(request: Request) -> JSONResponse:
+        return JSONResponse(field.load_steps)
+
     return Starlette(
         routes=[
+            Route("/field/devices/{device}/writes", writes),
+            Route("/field/loads", loads),
+            Route("/field/loads/{load}/step", load_step, methods=["POST"]),
             Route("/field", status),
             Route("/field/image", image),
             Route("/field/utility", utility, methods=["POST"]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ class Field:
         self.state_file = state_file
         self._persist_every = max(1, round(persist_every_s / step_s))
         self.steps = 0
+        self.load_steps: dict[str, float] = {}
+        """Each load's last scenario step: the wall-clock time (epoch s) its meter changed."""
+        self._stepping: list[str] = []
         self.reverted: list[tuple[datetime, str, str]] = []
         """``(time, device, control)`` of every control that reverted for want of a write."""
         if state_file is not None and state_file.exists():
@@ -66,6 +70,9 @@ class Field:
         for device, control in self.servers.revert_expired():
             self.reverted.append((self.plant.time, device, control))
         self.plant.step()
+        for load in self._stepping:  # the step is in the registers from now on
+            self.load_steps[load] = time.time()
+        self._stepping.clear()
         self.steps += 1
         if self.steps % self._persist_every == 0:
             self.save()
@@ -75,6 +82,11 @@ class Field:
         while not stop.is_set():
             self.step()
             await self.clock.sleep(self.step_s)
+
+    def step_load(self, load: str, kw: float) -> None:
+        """A load step of ``kw`` on ``load`` from the next step (``KeyError`` if unknown)."""
+        self.plant.add_load_kw(load, kw)
+        self._stepping.append(load)
 
     def save(self) -> None:
         """Write the plant's state to ``state_file`` (owner-only), atomically."""

@@ -114,6 +114,7 @@ class SimulatedPlant:
         self._setpoint_override: dict[str, float] = {}
         self._limit_pct: dict[str, float] = {}
         self._disconnected: set[str] = set()
+        self._extra_load_kw: dict[str, float] = {}
         self.energy_kwh: dict[str, float] = {}
         self.energy_in_kwh: dict[str, float] = {}
         evs = {d.id for d in site.devices_of("ev_charger")}
@@ -204,6 +205,9 @@ class SimulatedPlant:
         p, k = e.plant, e.k
         if self._utility_override is not None:
             p.grid_up[k] = 1 if self._utility_override else 0
+        for i, d in enumerate(p.load_ids):
+            if d in self._extra_load_kw:
+                p.load_dem[i, k] = max(0.0, p.load_dem[i, k] + self._extra_load_kw[d])
         for r, d in enumerate(p.ren_ids):
             limit = 0.0 if d in self._disconnected else self._limit_pct.get(d, 100.0)
             p.ren_avail[r, k] = min(p.ren_avail[r, k], limit / 100.0 * p.ren_rating_kw[r])
@@ -260,6 +264,14 @@ class SimulatedPlant:
         if limit is None:
             return default_kw
         return limit / 100.0 * p_max_kw
+
+    def add_load_kw(self, load: str, kw: float) -> None:
+        """A scenario's load step: ``load`` draws ``kw`` more (or less) from the next step on;
+        ``KeyError`` names the loads there are."""
+        if load not in self._engine.plant.load_ids:
+            known = ", ".join(self._engine.plant.load_ids)
+            raise KeyError(f"no load {load!r}; loads: {known}")
+        self._extra_load_kw[load] = self._extra_load_kw.get(load, 0.0) + kw
 
     def revert(self, device: str) -> None:
         """The device lost its controller: it drops every held control (idle, no limit)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -175,6 +177,8 @@ class SimulatedDevice:
         """Write requests this device refused (exception 3)."""
         self.silent = False
         """A device that stops answering (a scenario of the field's control interface)."""
+        self.log: deque[tuple[float, list[tuple[str, float]]]] = deque(maxlen=1000)
+        """The commands its accepted writes carried, with the wall-clock time (epoch s)."""
         self._deadline: dict[str, datetime] = {}
         for block in self.map.blocks:
             for name, p in block.model.points.items():
@@ -360,11 +364,14 @@ class DeviceServers:
                 registers[: len(dev.map.registers)] = dev.map.registers
                 return None
             try:
-                self._apply(dev, dev.commands(address, [int(v) for v in set_values], self._now()))
+                commands = dev.commands(address, [int(v) for v in set_values], self._now())
+                self._apply(dev, commands)
             except CommandError:
                 dev.refused += 1
                 return ExcCodes.ILLEGAL_VALUE
             dev.writes += 1
+            if commands:
+                dev.log.append((time.time(), commands))
             return None
 
         return SimDevice(id=dev.wire.unit, simdata=blocks, action=action)

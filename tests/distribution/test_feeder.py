@@ -227,7 +227,7 @@ async def test_commands_are_acknowledged_or_failed_with_the_device_answer(
         ]
         assert [r.accepted for r in bad] == [False, False, False]
         assert "is 0 .. 100 % of WMax, not 101.0" in bad[0].reason
-        assert "cannot be commanded 'p_kw'" in bad[1].reason
+        assert bad[1].reason == "pv-school/p_kw is read-only; its controls: connected, p_limit_pct"
         assert "unknown device 'nowhere'" in bad[2].reason
         got = [await results.get(timeout=5) for _ in range(6)]
         assert all(isinstance(m, CommandResult) for _, m in got)

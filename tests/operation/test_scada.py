@@ -169,7 +169,8 @@ async def test_operator_commands_go_through_the_feeder_and_are_logged(
         texts = [e["text"] for e in store.events("demo", kind="command")]
         assert texts == [
             "operator-1 set bess-community/p_set_kw = 30.0: done",
-            "operator-1 set bess-community/soc = 0.5: refused: bess-community/soc is read-only",
+            "operator-1 set bess-community/soc = 0.5: refused: bess-community/soc is read-only; "
+            "its controls: connected, p_set_kw",
         ]
     finally:
         feeder.close()

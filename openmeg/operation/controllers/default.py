@@ -18,18 +18,23 @@ SAFE_SETPOINT_KW = 0.0
 
 @dataclass(frozen=True, kw_only=True)
 class BatteryTarget:
-    """A battery, the meter whose net demand it serves (``pcc`` for the community's) and the
-    state of charge it keeps for outages while grid-connected (0: no reserve)."""
+    """A battery, the meter whose net demand it serves (``pcc`` for the community's), the
+    state of charge it keeps for outages while grid-connected (0: no reserve), and its rating
+    (kW), by which batteries behind the same meter share its net demand."""
 
     battery: str
     meter: str
     reserve_soc: float = 0.0
+    rating_kw: float = 1.0
 
 
 @dataclass(kw_only=True)
 class SelfConsumption:
-    """Each battery covers the deficit, or absorbs the surplus, seen at its meter, keeping its
-    outage reserve while the MEG is grid-connected."""
+    """The batteries behind each meter cover the deficit, or absorb the surplus, seen there,
+    shared by their ratings, each keeping its outage reserve while the MEG is grid-connected.
+
+    A battery whose own values are stale is held idle (its last known output still counts in
+    its meter's balance); a meter whose reading is stale holds all its batteries."""
 
     targets: list[BatteryTarget]
     priority: int
@@ -41,20 +46,47 @@ class SelfConsumption:
             grid_connected = image["pcc/mode"] == 0.0
         except StalePoint:
             grid_connected = True  # not known to be islanded: the outage reserve stays
+        by_meter: dict[str, list[BatteryTarget]] = {}
         for t in self.targets:
-            key = f"{t.battery}/p_set_kw"
-            try:
-                # the meter sees demand net of the battery's own output: add it back
-                net = image[f"{t.meter}/import_kw"] + image[f"{t.battery}/p_kw"]
-                soc = image[f"{t.battery}/soc"]
-            except StalePoint as err:
-                out.setpoints[key] = SAFE_SETPOINT_KW
-                out.holds[t.battery] = str(err)
-                continue
-            out.setpoints[key] = self_consumption_request_kw(
-                net, soc, t.reserve_soc, grid_connected
-            )
+            by_meter.setdefault(t.meter, []).append(t)
+        for meter, targets in by_meter.items():
+            self._share(image, meter, targets, grid_connected, out)
         return out
+
+    @staticmethod
+    def _share(
+        image: ProcessImage,
+        meter: str,
+        targets: list[BatteryTarget],
+        grid_connected: bool,
+        out: Proposal,
+    ) -> None:
+        live: list[tuple[BatteryTarget, float]] = []  # (target, soc)
+        own_kw = 0.0  # the batteries' output the meter sees: added back to its reading
+        for t in targets:
+            try:
+                p_kw, soc = image[f"{t.battery}/p_kw"], image[f"{t.battery}/soc"]
+            except StalePoint as err:
+                out.setpoints[f"{t.battery}/p_set_kw"] = SAFE_SETPOINT_KW
+                out.holds[t.battery] = str(err)
+                last = image.sample(f"{t.battery}/p_kw")
+                own_kw += last.value if last is not None and last.value == last.value else 0.0
+                continue
+            own_kw += p_kw
+            live.append((t, soc))
+        try:
+            net = image[f"{meter}/import_kw"] + own_kw
+        except StalePoint as err:
+            for t, _ in live:
+                out.setpoints[f"{t.battery}/p_set_kw"] = SAFE_SETPOINT_KW
+                out.holds[t.battery] = str(err)
+            return
+        total = sum(t.rating_kw for t, _ in live)
+        for t, soc in live:
+            share = net * t.rating_kw / total
+            out.setpoints[f"{t.battery}/p_set_kw"] = self_consumption_request_kw(
+                share, soc, t.reserve_soc, grid_connected
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
