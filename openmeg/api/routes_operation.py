@@ -95,7 +95,8 @@ def _device(svc: ApiServices, device_id: str) -> DeviceOut:
 def _device_ids(svc: ApiServices) -> list[str]:
     """The site file's devices, then those added at run time."""
     ids = [d.id for d in svc.site.devices]
-    return ids + [a for a in svc.assets() if a not in set(ids)]
+    added = [a.id for a in svc.assets().values() if a.origin == "added" and a.id not in ids]
+    return ids + added
 
 
 @router.get("/devices", response_model=list[DeviceOut])

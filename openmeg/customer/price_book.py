@@ -8,13 +8,11 @@ ahead, never one that has begun.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import httpx
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -190,24 +188,28 @@ class BusPriceSync:
 
 
 class HttpPriceSync:
-    """Fetches the change schedule from a market price server over HTTP."""
+    """Fetches the change schedule from a market price server over HTTP (an async client: the
+    MEG's event loop never waits on the network)."""
 
     def __init__(self, book: PriceBook, url: str, *, hours: int = 24, timeout_s: float = 2.0):
         self.book, self.url = book, url.rstrip("/")
         self.hours, self.timeout_s = hours, timeout_s
 
-    def fetch(self) -> list[PriceChange]:
-        url = f"{self.url}/schedule?hours={self.hours}"
+    async def fetch(self) -> list[PriceChange]:
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
-                body = json.load(response)
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                response = await client.get(f"{self.url}/schedule", params={"hours": self.hours})
+                response.raise_for_status()
+                body = response.json()
             return [
                 PriceChange(effective_from=r["interval_start"], buy=r["buy"], sell=r["sell"])
                 for r in body
             ]
-        except (OSError, urllib.error.URLError, ValueError, KeyError, TypeError) as err:
-            raise PriceSourceError(f"price server {self.url} gave no prices: {err}") from err
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
+            raise PriceSourceError(
+                f"price server {self.url} gave no prices: {err or type(err).__name__}"
+            ) from err
 
-    def sync(self, now: datetime) -> int:
+    async def sync(self, now: datetime) -> int:
         """Fetch and store; ``PriceSourceError`` if the server cannot be had."""
-        return self.book.record(self.fetch(), now)
+        return self.book.record(await self.fetch(), now)

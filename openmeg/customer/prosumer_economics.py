@@ -166,7 +166,7 @@ class ProsumerEconomics:
         ):
             self._price_interval = interval
             try:
-                self.http_prices.sync(now)
+                await self.http_prices.sync(now)
                 self._price_problem = ""
             except PriceSourceError as err:
                 self._price_problem = str(err)

@@ -59,7 +59,8 @@ function buildSingleLine(devices) {
   const groups = {};
   for (const d of devices) {
     const letter = (d.bus.match(/^Bus ([A-Z])/) || [])[1];
-    const name = state.me.role === "prosumer" ? "My premises" : FEEDERS[letter] || "On the MEG bus";
+    const name = state.me.role === "prosumer" ? "My premises"
+      : d.origin === "added" ? "Added at run time" : FEEDERS[letter] || "On the MEG bus";
     (groups[name] = groups[name] || []).push(d);
   }
   const root = $("feeders");
@@ -75,6 +76,16 @@ function buildSingleLine(devices) {
   }
   $("device-ids").innerHTML = ["pcc", ...devices.map((d) => d.id)]
     .map((id) => `<option value="${id}">`).join("");
+  state.deviceCount = devices.length;
+}
+
+async function refreshDevices() {
+  // a device added at run time joins the single-line view
+  const devices = await api("/api/v1/devices");
+  if (devices.length !== state.deviceCount) {
+    buildSingleLine(devices);
+    await refreshLive();
+  }
 }
 
 const power = {};
@@ -281,7 +292,7 @@ async function start() {
   await Promise.all([refreshAlarms(), refreshPrice(), showMine()]);
   connectStream();
   state.timers = [setInterval(refreshLive, 5000), setInterval(refreshAlarms, 3000),
-    setInterval(refreshPrice, 30000)];
+    setInterval(refreshPrice, 30000), setInterval(refreshDevices, 10000)];
 }
 
 $("login-form").addEventListener("submit", login);

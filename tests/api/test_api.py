@@ -415,3 +415,48 @@ def test_a_meter_edit_is_versioned_and_audited(h: Harness) -> None:
     last = [r for r in h.api.services.audit.records(limit=10_000) if r.action == "meter_edit"]
     assert len(last) == 1 and last[0].actor == "op"
     assert last[0].detail["after_kwh"] == 0.3 and last[0].target.startswith("m-h01/import/")
+
+
+def test_a_device_added_at_run_time_is_listed_commandable_and_audited(h: Harness) -> None:
+    from openmeg.core.messages import DeviceAdd, device_add_topic
+    from tests.sunspec_device import BATTERY_700, SunSpecDevice
+
+    battery = h.call(
+        SunSpecDevice([(1, {**BATTERY_700[0][1], "SN": "api-bat"}), *BATTERY_700[1:]]).start()
+    )
+    try:
+        h.call(
+            h.bus.publish(
+                device_add_topic("demo"),
+                DeviceAdd(site="demo", address=f"127.0.0.1:{battery.port}:1", ts=START),
+            )
+        )
+        with h.client("operator") as op:
+            for _ in range(100):
+                listed = {d["id"]: d for d in op.get("/api/v1/devices").json()}
+                if "api-bat" in listed:
+                    break
+                time.sleep(0.05)
+            added = listed["api-bat"]
+            assert (added["origin"], added["kind"], added["monitored_only"]) == (
+                "added",
+                "storage",
+                None,
+            )
+            assert added["address"] == f"127.0.0.1:{battery.port}:1"
+            assert added["models"] == [1, 701, 702, 704, 802]
+            assert op.get("/api/v1/devices/api-bat").status_code == 200
+            r = op.post(
+                "/api/v1/commands", json={"device": "api-bat", "name": "p_set_kw", "value": -2.0}
+            )
+            assert r.status_code == 200 and r.json()["accepted"] is True, r.text
+            r = op.post(
+                "/api/v1/commands", json={"device": "api-bat", "name": "p_set_kw", "value": 90.0}
+            )
+            assert r.status_code == 422 and "rating" in r.text
+        with h.client("prosumer") as pro:  # the community's device, not a prosumer's
+            assert "api-bat" not in {d["id"] for d in pro.get("/api/v1/devices").json()}
+    finally:
+        h.call(battery.stop())
+    actions = [(r.action, r.target) for r in h.api.services.audit.records(limit=1000)]
+    assert ("device_add", "api-bat") in actions and ("command", "api-bat/p_set_kw") in actions
