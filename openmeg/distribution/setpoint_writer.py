@@ -12,25 +12,11 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from openmeg.core.bus import Bus
 from openmeg.core.messages import AlarmMessage, CommandResult, alarm_topic
+from openmeg.distribution.feeder_commands import FeederCommands
 from openmeg.distribution.writes import Limits
-
-
-class Commander(Protocol):
-    async def command(
-        self,
-        device: str,
-        point: str,
-        value: float,
-        *,
-        user: str = "system",
-        limits: Limits | None = None,
-        revert_s: int = 0,
-        publish: bool = True,
-    ) -> CommandResult: ...
 
 
 @dataclass(kw_only=True)
@@ -53,7 +39,7 @@ class SetpointWriter:
     def __init__(
         self,
         site: str,
-        feeder: Commander,
+        feeder: FeederCommands,
         bus: Bus,
         *,
         limits: Mapping[str, Limits] | None = None,

@@ -128,6 +128,15 @@ class ModbusMaster:
         if conn is not None:
             conn.shut(DeviceError(f"{self.address}: the connection was closed"))
 
+    async def _connected(self) -> None:
+        """Open the connection if it is not; a failed attempt counts as a request."""
+        if not self.connected:
+            try:
+                await self.connect()
+            except DeviceError:
+                self.requests += 1
+                raise
+
     async def read(self, address: int, count: int) -> list[int]:
         """Read ``count`` holding registers from ``address``."""
         data = await self.read_bytes(address, count)
@@ -137,12 +146,7 @@ class ModbusMaster:
         """Read ``count`` holding registers from ``address``, as the ``2 * count`` bytes sent."""
         if not 1 <= count <= MAX_READ:
             raise ValueError(f"a read takes 1 to {MAX_READ} registers, not {count}")
-        if not self.connected:
-            try:
-                await self.connect()
-            except DeviceError:
-                self.requests += 1
-                raise
+        await self._connected()
         answer = await self._wait(self.send_read(address, count), f"reading {count} at {address}")
         return self.registers_of(answer, address, count)
 
@@ -175,12 +179,7 @@ class ModbusMaster:
         count = len(values)
         if not 1 <= count <= MAX_WRITE:
             raise ValueError(f"a write takes 1 to {MAX_WRITE} registers, not {count}")
-        if not self.connected:
-            try:
-                await self.connect()
-            except DeviceError:
-                self.requests += 1
-                raise
+        await self._connected()
         self.requests += 1
         tid = self._tid = (self._tid + 1) & 0xFFFF
         frame = struct.pack(
