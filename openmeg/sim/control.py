@@ -17,7 +17,8 @@ from openmeg.sim.field import Field
 
 
 def control_app(field: Field) -> Starlette:
-    """``GET /field``: time, mode and devices (with the writes each accepted);
+    """``GET /field``: time, mode and devices (with the writes each accepted), and the network:
+    the fault, the dark buses, every switching operation in order (open, close, trip, reset);
     ``GET /field/image``: every value the plant has now (the switches' ``<id>/switch_closed``
     and ``<id>/fault_passed`` among them);
     ``POST /field/utility`` ``{"available": false}``: the utility grid goes (or comes back);
@@ -85,7 +86,7 @@ def control_app(field: Field) -> Starlette:
             tripped = gear.inject(line)
         except CommandError as err:
             return _refused(str(err))
-        return JSONResponse({"line": line, "tripped": tripped, "dark_buses": sorted(gear.dead)})
+        return JSONResponse({"line": line, "tripped": tripped, "dark_buses": gear.dark_bus_names()})
 
     async def fault_clear(request: Request) -> JSONResponse:
         try:

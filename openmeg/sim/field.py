@@ -92,9 +92,16 @@ class Field:
         await self.servers.stop()
 
     def status(self) -> dict[str, Any]:
-        """What the control interface reports: the field's time, mode and devices."""
+        """What the control interface reports: the field's time, mode, devices, and its
+        network (the fault, the dark buses, every switching operation in order)."""
         image = self.plant.read()
+        gear = self.plant.switchgear
         return {
+            "network": {
+                "fault": gear.fault,
+                "dark_buses": gear.dark_bus_names(),
+                "switching": [{"switch": s, "action": a} for s, a in gear.log],
+            },
             "time": self.plant.time.isoformat(),
             "mode": int(image["pcc/mode"]),
             "utility_available": image["pcc/utility_available"],

@@ -44,6 +44,8 @@ class Switchgear:
         """The faulted line, until it is cleared."""
         self.trips: list[str] = []
         """Every trip by protection, in order."""
+        self.log: list[tuple[str, str]] = []
+        """Every operation in order: ``(switch, "open" | "close" | "trip" | "reset")``."""
         self.dead: set[int] = set()
         """The buses the source does not reach."""
 
@@ -58,6 +60,9 @@ class Switchgear:
             out[f"{s}/fault_passed"] = 1.0 if self.indicator[s] else 0.0
             out[f"{s}/switch_kind"] = float(KIND_CODE[kind])
         return out
+
+    def dark_bus_names(self) -> list[str]:
+        return sorted(str(self._net.bus.at[b, "name"]) for b in self.dead)
 
     def inject(self, line: str) -> list[str]:
         """A fault on ``line``: the switches that tripped (none when the line is dark);
@@ -96,8 +101,10 @@ class Switchgear:
             )
         if value == RESET:
             self.indicator[switch] = False
+            self.log.append((switch, "reset"))
         elif value in (OPEN, CLOSE):
             self.closed[self._index[switch]] = value == CLOSE
+            self.log.append((switch, "close" if value == CLOSE else "open"))
         self._protect()
 
     def _fed(self, line: str) -> bool:
@@ -116,5 +123,6 @@ class Switchgear:
             tripping = protecting(self._net, path)
             self.closed[tripping] = False
             self.trips.append(names[tripping])
+            self.log.append((names[tripping], "trip"))
         buses = {int(b) for b in self._net.bus.index}
         self.dead = buses - energised(self._net, self.closed)
