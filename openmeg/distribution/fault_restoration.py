@@ -12,9 +12,10 @@ until the healthy parts are supplied again, and ``section_isolated`` while the s
 The repair is reported when the indicator at the faulted section (the indicating switch
 farthest from the source) is reset: by the repair crew in the field, or by the operator's
 ``switch_command`` 3. The service then resets the other latched indicators and returns the
-network to its normal state (``flisr.plan_return_to_normal``). A breaker that trips again while
-the service acts locks it out (``flisr_lockout``) until the operator has put every switch back
-to normal by hand.
+network to its normal state (``flisr.plan_return_to_normal``). A switch that moves outside the
+plan while the service acts (a breaker that trips again: the fault is not where the indicators
+said), a command refused or not carried out in ``confirm_s`` lock it out (``flisr_lockout``)
+until the operator has put every switch back to normal by hand.
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ class FaultRestoration:
         self.pending: Pending | None = None
         self.done: list[tuple[str, Verb]] = []
         """Every step carried out and confirmed, in order."""
+        self.active: set[str] = set()
+        """The alarms the service holds raised."""
+        self.expected = dict(self.normal)
+        """Where the switches should be: as found at the trip, then as each step left them."""
         self._estimate: tuple[FloatArray, FloatArray] | None = None
 
     async def step(self) -> None:
@@ -108,9 +113,10 @@ class FaultRestoration:
             await self._watch(now, values, position, latched)
         elif self.phase == "locked_out":
             if position == self.normal and not any(latched.values()):
-                await self._alarm("flisr_lockout", "switches back to normal by hand", now, False)
+                for code in sorted(self.active):
+                    await self._alarm(code, "switches back to normal by hand", now, False)
                 self.phase = "normal"
-        elif await self._tripped_again(now, position):
+        elif await self._moved_outside_the_plan(now, position):
             return
         elif self.pending is not None:
             await self._confirm(now, position, latched)
@@ -134,6 +140,7 @@ class FaultRestoration:
         p, q = self._estimate or bus_injections(self.site, self.net, values)
         plan = plan_from_indicators(self.net, indicating, p, q, closed=position)
         self.plan, self.phase, self.queue = plan, "restoring", list(plan.steps)
+        self.expected = dict(position)
         where = ", ".join(plan.section_lines)
         await self._alarm(
             "feeder_fault",
@@ -144,22 +151,19 @@ class FaultRestoration:
         )
         self._event(now, "located", f"fault located in {where}; plan: {_steps(plan.steps)}")
 
-    async def _tripped_again(self, now: datetime, position: dict[str, bool]) -> bool:
-        """A breaker the plan closed reads open without being told: lockout."""
-        ours = {s for s, verb in self.done if verb == "close"}
-        if self.pending is not None and self.pending.verb == "open":
-            ours.discard(self.pending.switch)
-        again = [b for b in self.breakers if b in ours and not position[b]]
-        if not again:
+    async def _moved_outside_the_plan(self, now: datetime, position: dict[str, bool]) -> bool:
+        """A switch that reads otherwise than the plan left it (protection tripped it: the fault
+        is not where the indicators said; or someone else switched it): lockout."""
+        moved = [
+            s
+            for s in self.switches
+            if position[s] != self.expected[s]
+            and (self.pending is None or s != self.pending.switch)
+        ]
+        if not moved:
             return False
-        self.phase, self.queue, self.pending = "locked_out", [], None
-        await self._alarm(
-            "flisr_lockout",
-            f"{', '.join(again)} tripped again after closing: the fault is not where the "
-            "indicators said; restoration stopped, switch by hand",
-            now,
-            True,
-        )
+        what = ", ".join(f"{s} {'closed' if position[s] else 'opened'}" for s in moved)
+        await self._give_up(now, f"{what} outside the plan")
         return True
 
     async def _confirm(
@@ -173,6 +177,8 @@ class FaultRestoration:
             there = position[pending.switch] == (pending.verb == "close")
         if there:
             self.done.append((pending.switch, pending.verb))
+            if pending.verb != "reset":
+                self.expected[pending.switch] = pending.verb == "close"
             self.pending = None
         elif now - pending.sent_at > self.confirm:
             await self._give_up(
@@ -202,7 +208,7 @@ class FaultRestoration:
             self._event(now, "restored", f"isolated and restored: {_steps(self.done)}")
         elif self.phase == "isolated":
             if not latched[self.plan.indicating[-1]]:
-                self.return_to_normal(position, latched)
+                self._return_to_normal(position, latched)
                 self._event(now, "repaired", f"repair reported: {_steps(self.queue)}")
                 await self._next(now, position, latched)
         else:  # returning, all done
@@ -210,7 +216,7 @@ class FaultRestoration:
             await self._alarm("section_isolated", "repaired: the network is normal", now, False)
             self._event(now, "normal", "the network is back to its normal state")
 
-    def return_to_normal(self, position: dict[str, bool], latched: dict[str, bool]) -> None:
+    def _return_to_normal(self, position: dict[str, bool], latched: dict[str, bool]) -> None:
         """Queue the return to the normal state: reset what is latched, then the switching."""
         assert self.net is not None
         self.phase = "returning"
@@ -255,6 +261,10 @@ class FaultRestoration:
         *,
         severity: Severity = "critical",
     ) -> None:
+        if active:
+            self.active.add(code)
+        else:
+            self.active.discard(code)
         await announce_alarm(
             self.bus,
             self.store,

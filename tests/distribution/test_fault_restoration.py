@@ -3,7 +3,8 @@ own program (``openmeg sim serve``), the platform (``LiveMeg``) operating it ove
 the fault played through the field's control interface. The outcome is the study's
 (``test_flisr.py``) for the same fault: the same switches, in the same order, the same buses dark
 after the trip and after the restoration; then the repair and the return to normal, the MEG
-cycling throughout."""
+cycling throughout. The operator's part and the lockout are played in lockstep with a field in
+the same event loop (``tests/field_harness.py``), still over Modbus TCP only."""
 
 import asyncio
 import time
@@ -21,6 +22,7 @@ from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import SimClock
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
+from tests.field_harness import LiveSite, live_site
 
 START = datetime(2026, 6, 10, 16, tzinfo=UTC)
 SPEED = 10.0
@@ -185,3 +187,76 @@ async def _more(meg: LiveMeg, cycles: int) -> bool:
 
 def _alarms(meg: LiveMeg) -> set[str]:
     return {a.code for a in meg.scada.alarms(active_only=True) if a.source == "flisr"}
+
+
+async def _lockstep(tmp_path: Path) -> LiveSite:
+    store = Store(sqlite_url(tmp_path / "lockstep.db"))
+    store.create_schema()
+    live = await live_site(InProcessBus(), store, start=START)
+    await live.step(2)
+    return live
+
+
+async def test_the_operator_hands_the_section_back_by_resetting_its_indicator(
+    tmp_path: Path,
+) -> None:
+    live = await _lockstep(tmp_path)
+    meg, gear = live.meg, live.field.plant.switchgear
+    try:
+        gear.inject("Line R6-R7")
+        await live.step(8)
+        assert meg.restoration.phase == "isolated" and set(gear.dark_bus_names()) == SECTION
+        gear.clear(reset_indicators=False)  # repaired; the indicators left for the operator
+        await live.step(3)
+        assert meg.restoration.phase == "isolated"
+        result = await meg.command("sw-r5", "switch_command", 3, user="operator")
+        assert result.accepted, result.reason
+        await live.step(8)
+        assert meg.restoration.phase == "normal" and gear.dark_bus_names() == []
+        assert gear.log[5:] == [
+            ("sw-r5", "reset"),  # the operator's
+            ("cb-r", "reset"),
+            ("sw-r3", "reset"),
+            ("sw-r5", "close"),
+            ("tie-r18-c20", "open"),
+            ("sw-r9", "close"),
+        ]
+    finally:
+        await live.stop()
+    audit = [(r.actor, r.target, r.detail["value"]) for r in AuditLog(meg.store).records()]
+    assert audit[4:7] == [
+        ("operator", "sw-r5/switch_command", 3),
+        ("flisr", "cb-r/switch_command", 3.0),
+        ("flisr", "sw-r3/switch_command", 3.0),
+    ]
+
+
+async def test_a_failed_indicator_mislocates_the_fault_and_the_service_locks_out(
+    tmp_path: Path,
+) -> None:
+    live = await _lockstep(tmp_path)
+    meg, gear = live.meg, live.field.plant.switchgear
+    flisr = meg.restoration
+    try:
+        gear.inject("Line R6-R7")
+        gear.indicator["sw-r5"] = False  # it failed to latch: the fault looks upstream of it
+        await live.step(8)
+        assert flisr.plan is not None and flisr.plan.opened == ("sw-r3", "sw-r5")
+        # the tie closed onto the fault through sw-r9, which the protection opened
+        assert gear.log[-2:] == [("tie-r18-c20", "close"), ("sw-r9", "trip")]
+        assert flisr.phase == "locked_out"
+        [lockout] = [a for a in meg.scada.alarms(active_only=True) if a.code == "flisr_lockout"]
+        assert "sw-r9 opened outside the plan" in lockout.text
+        commands = len(flisr.done)
+        await live.step(3)
+        assert len(flisr.done) == commands  # it does nothing more
+        # the repair, and the operator puts the network back by hand
+        gear.clear()
+        for switch, value in (("sw-r3", 2), ("sw-r5", 2), ("tie-r18-c20", 1), ("sw-r9", 2)):
+            result = await meg.command(switch, "switch_command", value, user="operator")
+            assert result.accepted, result.reason
+        await live.step(2)
+        assert flisr.phase == "normal" and _alarms(meg) == set()
+        assert gear.dark_bus_names() == []
+    finally:
+        await live.stop()
