@@ -318,7 +318,8 @@ class SimulatedPlant:
                 self._disconnected.add(device)
 
     def state(self) -> list[tuple[str, dict[str, Any]]]:
-        """What must survive a restart: device states, energy counters and meter registers."""
+        """What must survive a restart: device states, energy counters, meter registers, and
+        the network's switches and fault."""
         e = self._engine
         out: dict[str, dict[str, Any]] = {}
         for i, b in enumerate(e.plant.bat_ids):
@@ -331,9 +332,10 @@ class SimulatedPlant:
             out.setdefault(d, {})["energy_in_kwh"] = kwh
         for m, r in self.registers.items():
             out.setdefault(m, {}).update(import_kwh=r[0], export_kwh=r[1])
-        return list(out.items())
+        return list(out.items()) + self.switchgear.state()
 
     def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
+        self.switchgear.restore(saved)
         e = self._engine
         for i, b in enumerate(e.plant.bat_ids):
             if "soc" in saved.get(b, {}):

@@ -8,6 +8,7 @@ fault current again: the breaker trips again. The fault stays until it is cleare
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from openmeg.core.errors import CommandError
@@ -25,6 +26,8 @@ KIND_CODE = {"breaker": 1, "sectionalizer": 2, "tie": 3}
 """``switch_kind`` values (model 64903 ``Typ``)."""
 OPEN, CLOSE, RESET = 1, 2, 3
 """``switch_command`` values (model 64903 ``Cmd``); 0 does nothing."""
+FAULT_KEY = "_fault"
+"""The fault's entry in the field's state file (no device id starts with '_')."""
 
 
 class Switchgear:
@@ -105,6 +108,23 @@ class Switchgear:
         elif value in (OPEN, CLOSE):
             self.closed[self._index[switch]] = value == CLOSE
             self.log.append((switch, "close" if value == CLOSE else "open"))
+        self._protect()
+
+    def state(self) -> list[tuple[str, dict[str, Any]]]:
+        """What survives a restart of the field: positions, indicators, the fault."""
+        out: list[tuple[str, dict[str, Any]]] = [
+            (s, {"switch_closed": self.position(s), "fault_passed": self.indicator[s]})
+            for s in self.kind
+        ]
+        return out + ([(FAULT_KEY, {"line": self.fault})] if self.fault is not None else [])
+
+    def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
+        for s in self.kind:
+            if s in saved:
+                self.closed[self._index[s]] = bool(saved[s].get("switch_closed", True))
+                self.indicator[s] = bool(saved[s].get("fault_passed", False))
+        line = saved.get(FAULT_KEY, {}).get("line")
+        self.fault = line if line in self._lines else None
         self._protect()
 
     def _fed(self, line: str) -> bool:

@@ -80,3 +80,18 @@ def test_what_the_field_cannot_do_is_refused_and_changes_nothing() -> None:
     gear.inject("Line R6-R7")
     with pytest.raises(CommandError, match="Line R6-R7 is faulted already"):
         gear.inject("Line R2-R3")
+
+
+def test_positions_indicators_and_the_fault_survive_a_restart() -> None:
+    gear = Switchgear(SITE, NET)
+    gear.inject("Line R6-R7")
+    gear.command("sw-r5", OPEN)
+    gear.command("cb-r", CLOSE)
+    saved = dict(gear.state())
+    assert saved["sw-r5"] == {"switch_closed": False, "fault_passed": True}
+    assert saved["_fault"] == {"line": "Line R6-R7"}
+    again = Switchgear(SITE, NET)
+    again.restore(saved)
+    assert again.fault == "Line R6-R7" and again.read() == gear.read()
+    assert _dark(again) == _dark(gear) == SECTION | {"R10", "R18"}
+    assert again.trips == []  # the fault is not fed: nothing trips on restoring
