@@ -138,7 +138,12 @@ class FaultRestoration:
                 self._estimate = bus_injections(self.site, self.net, values)
             return
         p, q = self._estimate or bus_injections(self.site, self.net, values)
-        plan = plan_from_indicators(self.net, indicating, p, q, closed=position)
+        try:
+            plan = plan_from_indicators(self.net, indicating, p, q, closed=position)
+        except (KeyError, ValueError) as err:
+            self.expected = dict(position)
+            await self._give_up(now, f"{', '.join(tripped)} tripped but cannot be located: {err}")
+            return
         self.plan, self.phase, self.queue = plan, "restoring", list(plan.steps)
         self.expected = dict(position)
         where = ", ".join(plan.section_lines)

@@ -251,7 +251,11 @@ def _check(
         if b in section or (p_mw[b] == 0 and q_mvar[b] == 0):
             continue
         pp.create_load(trial, bus=b, p_mw=-float(p_mw[b]), q_mvar=-float(q_mvar[b]))
-    pp.runpp(trial)
+    try:
+        pp.runpp(trial)
+    except pp.LoadflowNotConverged:  # no operating point: the tie may not close
+        nan = float("nan")
+        return TieCheck(tie=tie, vm_min_pu=nan, vm_max_pu=nan, loading_max_pct=nan, ok=False)
     vm = trial.res_bus.vm_pu.to_numpy()
     vm = vm[~np.isnan(vm)]
     loading = np.concatenate(
