@@ -1,6 +1,7 @@
 """The simulated field of one site, as its own program: the plant's physics stepped on the
-field's own clock, every device a SunSpec Modbus TCP slave, and a control interface for the
-scenarios (utility outage and return, a device that stops answering).
+field's own clock, every device (line switches and ties included) a SunSpec Modbus TCP slave,
+and a control interface for the scenarios (utility outage and return, a device that stops
+answering, a fault on a line and its repair).
 
 The platform meets it only at the wire; ``openmeg sim serve`` runs it.
 """
