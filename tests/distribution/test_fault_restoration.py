@@ -79,6 +79,14 @@ async def test_a_fault_in_the_field_is_isolated_restored_and_repaired_over_the_w
 
             await _until(switches_heard, "the platform to read every switch")
             assert (await status())["dark_buses"] == []
+            # what the field cannot do is refused and changes nothing
+            r = await http.post("/field/fault", json={"line": "Line X"})
+            assert r.status_code == 422 and "no line 'Line X'" in r.text
+            r = await http.post("/field/fault", json={"line": "Line C3-C4"})
+            assert r.status_code == 422 and "put a breaker on its feeder" in r.text
+            r = await http.post("/field/fault/clear")
+            assert r.status_code == 409 and "no fault" in r.text
+            assert (await status())["switching"] == []
             # the fault: the field's protection trips the breaker, the indicators latch
             r = await http.post("/field/fault", json={"line": "Line R6-R7"})
             assert r.status_code == 200, r.text
