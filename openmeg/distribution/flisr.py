@@ -5,7 +5,12 @@ the source and the fault locate the faulted section (the part of the network bou
 switches, downstream of the deepest indicating switch); its bounding switches open; the breaker
 recloses; dark healthy sections are restored through normally open ties, each tie closing only
 after a power flow of the new configuration keeps every voltage and loading within limits.
-The plan is pure: it reads a pandapower net and the bus injections, and returns the steps.
+
+``plan_from_indicators`` plans from the switches whose indicators latched (as they come over
+the wire), ``plan_flisr`` from a faulted line a study names; ``plan_return_to_normal`` gives the
+switching back to the normal state after the repair. The plans are pure: they read a pandapower
+net (its topology from ``openmeg.core.topology``, which the field's protection uses too), the
+switch positions and the bus injections, and return the steps.
 """
 
 from __future__ import annotations
