@@ -48,6 +48,7 @@ from openmeg.customer.trading_desk import (
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
 from openmeg.distribution.discovery import Discovered
+from openmeg.distribution.fault_restoration import FaultRestoration
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
 from openmeg.distribution.setpoint_writer import SetpointWriter
@@ -197,6 +198,9 @@ class LiveMeg:
         )
         self.images = ImageKeeper(site.site.id, bus, local=lambda d: d in self.feeder.links)
         self.feeder.listeners.append(self.images.take)
+        self.restoration = FaultRestoration(
+            site, feeder=self.feeder, images=self.images, clock=clock, bus=bus, store=store
+        )
         self.runtime = Runtime(
             site.site.id,
             self.images,
@@ -338,6 +342,7 @@ class LiveMeg:
         t0 = time.perf_counter()
         await self.feeder.poll()
         self.feeder_poll_ms = (time.perf_counter() - t0) * 1000.0
+        await self.restoration.step()
         await self._handle_bus_commands()
         await self.runtime.step()
         await self.prices.update(now)

@@ -33,8 +33,9 @@ def serve(
 ) -> None:
     """Serve every device of the site as a SunSpec Modbus TCP slave, with its physics, on the
     field's own clock; a control interface on 127.0.0.1 plays scenarios (utility outage and
-    return, a device that stops answering). Prints one JSON line with the control interface's
-    address and every device's address; Ctrl-C stops it and saves its state."""
+    return, a device that stops answering, a fault on a line and its repair). Prints one JSON
+    line with the control interface's address and every device's address; Ctrl-C stops it and
+    saves its state."""
     import asyncio
     from datetime import UTC, datetime
 

@@ -123,6 +123,8 @@ UNIT_OF_NAME = {
     "utility_available": "1",
     "switch_closed": "1",
     "switch_command": "1",
+    "switch_kind": "1",
+    "fault_passed": "1",
     "connected": "1",
     "p_limit_pct": "%",
     "pf_set": "1",

@@ -281,9 +281,12 @@ class Site(_Frozen):
         return device
 
     def domains(self) -> dict[str, str]:
-        """``device or meter id -> domain`` for every device, meter, the PCC and the cycle."""
+        """``device or meter id -> domain`` for every device, meter, line switch and tie, the
+        PCC and the cycle."""
         out = {d.id: DOMAIN_OF_KIND[d.kind] for d in self.devices}
         out |= {m.id: "customer" for m in self.meters}
+        out |= {s.id: "distribution" for s in self.network.switches}
+        out |= {t.id: "distribution" for t in self.network.ties}
         return out | {"pcc": "distribution", "grid": "distribution", "cycle": "operation"}
 
     def devices_of(self, kind: str) -> list[Any]:

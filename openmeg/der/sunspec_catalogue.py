@@ -81,7 +81,7 @@ READINGS: dict[str, dict[str, tuple[Source, ...]]] = {
             for m in ssm.POINT_MAP[family]
             if not m.writable
         }
-        for family in ("sensor", "transfer_switch", "heat_storage")
+        for family in ("sensor", "transfer_switch", "heat_storage", "line_switch")
     },
 }
 """Read-only points by family: our point -> its SunSpec sources, first served wins."""
@@ -153,6 +153,8 @@ def family_of(model_ids: tuple[int, ...]) -> tuple[str, str | None]:
     served = set(model_ids)
     if ssm.TRANSFER_SWITCH in served:
         return "transfer_switch", None
+    if ssm.LINE_SWITCH in served:
+        return "line_switch", None
     if ssm.CONDITION_SENSOR in served:
         return "sensor", None
     if ssm.HEAT_STORE in served:
@@ -177,7 +179,7 @@ def family_of(model_ids: tuple[int, ...]) -> tuple[str, str | None]:
     return "unknown", (
         f"it serves {what}, no measurement model openmeg reads "
         f"({_list(AC_MEASUREMENT)}, {_list(METER_MODELS)}, "
-        f"{ssm.TRANSFER_SWITCH}, {ssm.CONDITION_SENSOR}, {ssm.HEAT_STORE})"
+        f"{ssm.TRANSFER_SWITCH}, {ssm.CONDITION_SENSOR}, {ssm.HEAT_STORE}, {ssm.LINE_SWITCH})"
     )
 
 

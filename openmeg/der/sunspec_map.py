@@ -18,6 +18,7 @@ METER = 203
 TRANSFER_SWITCH = 64900
 CONDITION_SENSOR = 64901
 HEAT_STORE = 64902
+LINE_SWITCH = 64903
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,6 +82,12 @@ POINT_MAP: dict[str, tuple[Mapped, ...]] = {
             point="switch_command", model=TRANSFER_SWITCH, name="Cmd", writable=True, low=0, high=2
         ),
     ),
+    "line_switch": (
+        Mapped(point="switch_closed", model=LINE_SWITCH, name="Pos"),
+        Mapped(point="fault_passed", model=LINE_SWITCH, name="FPI"),
+        Mapped(point="switch_kind", model=LINE_SWITCH, name="Typ"),
+        Mapped(point="switch_command", model=LINE_SWITCH, name="Cmd", writable=True, low=0, high=3),
+    ),
 }
 """Point maps by device family."""
 
@@ -91,6 +98,7 @@ MODELS: dict[str, tuple[int, ...]] = {
     "sensor": (COMMON, CONDITION_SENSOR),
     "heat_storage": (COMMON, HEAT_STORE),
     "transfer_switch": (COMMON, TRANSFER_SWITCH),
+    "line_switch": (COMMON, LINE_SWITCH),
 }
 """The SunSpec models each device family serves, in map order (common model first)."""
 
@@ -104,6 +112,7 @@ FAMILY_OF_KIND = {
     "heat_storage": "heat_storage",
     "meter": "meter",
     "transfer_switch": "transfer_switch",
+    "line_switch": "line_switch",
 }
 """The device family of each kind of device that is on the wire."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from openmeg.core.errors import CommandError, DeviceError
 from openmeg.der import sunspec_catalogue as cat
 from openmeg.der import sunspec_controls as ctl
+from openmeg.der import sunspec_map as ssm
 from openmeg.protocols.modbus import MAX_READ, ModbusMaster
 from openmeg.protocols.sunspec import (
     END_MODEL,
@@ -33,7 +34,6 @@ LIMITS = {
     "p_limit_pct": (0.0, 100.0),
     "connected": (0.0, 1.0),
     "pf_set": (-1.0, 1.0),
-    "switch_command": (0.0, 2.0),
 }
 """The ranges of commandable points (p_set_kw is checked against the ratings by its plan)."""
 
@@ -210,11 +210,20 @@ async def discover(master: ModbusMaster) -> Discovered:
 
 
 def _address(
-    dmap: DeviceMap, point: str, model: int, name: str, factor: float, *, writable: bool = False
+    dmap: DeviceMap,
+    point: str,
+    model: int,
+    name: str,
+    factor: float,
+    *,
+    writable: bool = False,
+    limits: tuple[float | None, float | None] | None = None,
 ) -> PointAddress:
     block = dmap.block(model)
     p = block.point(name)
-    low, high = LIMITS.get(point, (None, None)) if writable else (None, None)
+    low, high = (None, None)
+    if writable:
+        low, high = limits if limits is not None else LIMITS.get(point, (None, None))
     return PointAddress(
         point=point,
         model=model,
@@ -261,8 +270,14 @@ def _commands(dmap: DeviceMap, family: str) -> list[PointAddress]:
         _address(dmap, point, model, name, 0.001 if name == "WSet" else 1.0, writable=True)
         for point, (model, name) in ctl.commandable(dmap, family).items()
     ]
-    if family == "transfer_switch":
-        out.append(_address(dmap, "switch_command", 64900, "Cmd", 1.0, writable=True))
+    if family in ("transfer_switch", "line_switch"):  # vendor models: written as they are
+        out += [
+            _address(
+                dmap, m.point, m.model, m.name, m.factor, writable=True, limits=(m.low, m.high)
+            )
+            for m in ssm.POINT_MAP[family]
+            if m.writable and dmap.serves(m.model)
+        ]
     return out
 
 

@@ -1,6 +1,7 @@
 """The simulated field of one site, as its own program: the plant's physics stepped on the
-field's own clock, every device a SunSpec Modbus TCP slave, and a control interface for the
-scenarios (utility outage and return, a device that stops answering).
+field's own clock, every device (line switches and ties included) a SunSpec Modbus TCP slave,
+and a control interface for the scenarios (utility outage and return, a device that stops
+answering, a fault on a line and its repair).
 
 The platform meets it only at the wire; ``openmeg sim serve`` runs it.
 """
@@ -104,9 +105,16 @@ class Field:
         await self.servers.stop()
 
     def status(self) -> dict[str, Any]:
-        """What the control interface reports: the field's time, mode and devices."""
+        """What the control interface reports: the field's time, mode, devices, and its
+        network (the fault, the dark buses, every switching operation in order)."""
         image = self.plant.read()
+        gear = self.plant.switchgear
         return {
+            "network": {
+                "fault": gear.fault,
+                "dark_buses": gear.dark_bus_names(),
+                "switching": [{"switch": s, "action": a} for s, a in gear.log],
+            },
             "time": self.plant.time.isoformat(),
             "mode": int(image["pcc/mode"]),
             "utility_available": image["pcc/utility_available"],

@@ -22,6 +22,7 @@ from openmeg.sim.engine import Engine, PlantState
 from openmeg.sim.grid import kernel
 from openmeg.sim.metering import MeterMap, sensor_series
 from openmeg.sim.plant import build_plant
+from openmeg.sim.switchgear import Switchgear
 
 UTILITY_COMMANDS = {
     "pcc/utility_available": PointSpec(
@@ -75,6 +76,15 @@ def device_commands(site: Site) -> dict[str, PointSpec]:
                 high=1,
                 description="0 disconnects the unit, 1 connects it",
             )
+    for switch in [s.id for s in site.network.switches] + [t.id for t in site.network.ties]:
+        out[f"{switch}/switch_command"] = PointSpec(
+            name="switch_command",
+            unit="1",
+            access=rw,
+            low=0,
+            high=3,
+            description="1 opens the line switch, 2 closes it, 3 resets its fault indicator",
+        )
     return out
 
 
@@ -96,6 +106,7 @@ class SimulatedPlant:
         self.step_s = step_s
         self._horizon_steps = max(1, round(horizon_h * 3600 / step_s))
         self._net = network_of(site)
+        self.switchgear = Switchgear(site, self._net)
         self._engine = self._build(start.replace(microsecond=0), None)
         self._meters = MeterMap.of(site, self._engine.plant)
         bus_of = {
@@ -147,7 +158,7 @@ class SimulatedPlant:
         if self._image_key != key:
             self._image = self._read()
             self._image_key = key
-        return dict(self._image)
+        return self._image | self.switchgear.read()  # a switch moves between steps
 
     def _read(self) -> dict[str, float]:
         e = self._engine
@@ -208,6 +219,7 @@ class SimulatedPlant:
         for i, d in enumerate(p.load_ids):
             if d in self._extra_load_kw:
                 p.load_dem[i, k] = max(0.0, p.load_dem[i, k] + self._extra_load_kw[d])
+        e.set_dead_buses(self.switchgear.dead)
         for r, d in enumerate(p.ren_ids):
             limit = 0.0 if d in self._disconnected else self._limit_pct.get(d, 100.0)
             p.ren_avail[r, k] = min(p.ren_avail[r, k], limit / 100.0 * p.ren_rating_kw[r])
@@ -296,6 +308,9 @@ class SimulatedPlant:
         except ValueError as err:
             raise CommandError(str(err)) from err
         device, name = point.split("/")
+        if device in self.switchgear.kind:
+            self.switchgear.command(device, value)
+            return
         if name in ("utility_available", "connected") and value not in (0.0, 1.0):
             raise CommandError(f"{point} takes 0 or 1, got {value}")
         if name == "switch_command" and value not in (0.0, 1.0, 2.0):
@@ -315,7 +330,8 @@ class SimulatedPlant:
                 self._disconnected.add(device)
 
     def state(self) -> list[tuple[str, dict[str, Any]]]:
-        """What must survive a restart: device states, energy counters and meter registers."""
+        """What must survive a restart: device states, energy counters, meter registers, and
+        the network's switches and fault."""
         e = self._engine
         out: dict[str, dict[str, Any]] = {}
         for i, b in enumerate(e.plant.bat_ids):
@@ -328,9 +344,10 @@ class SimulatedPlant:
             out.setdefault(d, {})["energy_in_kwh"] = kwh
         for m, r in self.registers.items():
             out.setdefault(m, {}).update(import_kwh=r[0], export_kwh=r[1])
-        return list(out.items())
+        return list(out.items()) + self.switchgear.state()
 
     def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
+        self.switchgear.restore(saved)
         e = self._engine
         for i, b in enumerate(e.plant.bat_ids):
             if "soc" in saved.get(b, {}):

@@ -1,8 +1,9 @@
 """The simulated devices on the wire: each one a Modbus TCP slave on 127.0.0.1 serving SunSpec
 models with live values from the simulated plant, and taking commands written to its controls.
 
-DERs, condition sensors and the transfer switch have a port each (unit id 1); the meters sit
-behind one gateway port, one unit id per meter, as on an RS-485 line behind a gateway.
+DERs, condition sensors, the transfer switch and the line switches and ties of the network
+have a port each (unit id 1); the meters sit behind one gateway port, one unit id per meter,
+as on an RS-485 line behind a gateway.
 """
 
 from __future__ import annotations
@@ -135,6 +136,9 @@ def wire_plan(
     for unit, m in enumerate(site.meters, start=1):
         if wanted(m.id):
             add(m.id, "meter", gateway, unit)
+    switches = [s.id for s in site.network.switches] + [t.id for t in site.network.ties]
+    for i, switch in enumerate(s for s in switches if wanted(s)):
+        add(switch, "line_switch", 0 if base_port == 0 else gateway + 1 + i)
     return plan
 
 
@@ -202,6 +206,8 @@ class SimulatedDevice:
             switch = site.utility.transfer_switch
             self.map.set_raw(ssm.TRANSFER_SWITCH, "Typ", 1 if switch == "ats" else 2)
             self.map.set_raw(ssm.TRANSFER_SWITCH, "Cmd", 0)
+        if ssm.LINE_SWITCH in wire.models:
+            self.map.set_raw(ssm.LINE_SWITCH, "Cmd", 0)
         if ssm.HEAT_STORE in wire.models:
             capacity = getattr(site.device(wire.id), "capacity_kwh", 0.0)
             self.map.set_value(ssm.HEAT_STORE, "WHRtg", capacity * 1000.0)
@@ -226,7 +232,7 @@ class SimulatedDevice:
                 continue
             if m.point == "frequency_hz":
                 value = f_hz
-            elif m.point == "switch_closed":
+            elif m.point == "switch_closed" and self.wire.family == "transfer_switch":
                 value = 1.0 if image.get("pcc/mode", 0.0) == 0.0 else 0.0
             else:
                 value = image.get(f"{dev}/{m.point}", math.nan)

@@ -44,8 +44,17 @@ async def test_devices_lists_every_device_with_its_address() -> None:
     assert len({d["port"] for d in meters}) == 1 and [d["unit"] for d in meters] == list(
         range(1, 23)
     )
-    # the transfer switch, 14 DERs, the heat store and 3 sensors: a port each
-    assert {d["port"] for d in plan if d["kind"] != "meter"} == set(range(20000, 20019))
+    # the transfer switch, 14 DERs, the heat store and 3 sensors: a port each; the meters'
+    # gateway; then the network's 4 line switches and its tie, a port each
+    assert meters[0]["port"] == 20019
+    assert {d["port"] for d in plan if d["kind"] != "meter"} == set(range(20000, 20025)) - {20019}
+    assert [d["id"] for d in plan if d["kind"] == "line_switch"] == [
+        "cb-r",
+        "sw-r3",
+        "sw-r5",
+        "sw-r9",
+        "tie-r18-c20",
+    ]
 
 
 async def test_devices_add_connects_a_running_meg_to_a_new_device(

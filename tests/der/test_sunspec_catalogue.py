@@ -22,6 +22,8 @@ from openmeg.der.sunspec_catalogue import MPPT_READINGS, READINGS, family_of
         ((1, 201, 101), "inverter", True),  # an inverter with its own meter
         ((1, 64900), "transfer_switch", True),
         ((1, 64901), "sensor", True),
+        ((1, 64902), "heat_storage", True),
+        ((1, 64903), "line_switch", True),
         ((1,), "unknown", False),
         ((1, 705), "unknown", False),
     ],
@@ -34,11 +36,11 @@ def test_family_by_served_models(models: tuple[int, ...], family: str, operable:
 def test_reasons_say_what_is_missing() -> None:
     assert family_of((1,))[1] == (
         "it serves only the common model 1, no measurement model openmeg reads "
-        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901, 64902)"
+        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901, 64902, 64903)"
     )
     assert family_of((1, 705))[1] == (
         "it serves models 1, 705, no measurement model openmeg reads "
-        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901, 64902)"
+        "(101, 102, 103, 111, 112, 113, 701, 201, 202, 203, 204, 64900, 64901, 64902, 64903)"
     )
 
 

@@ -1,7 +1,9 @@
 """Fault location, isolation and service restoration on the demo's residential feeder.
 
-The study in simulated time composes the platform's FLISR with the simulated field here, in the
-tests: the field imports no platform logic and the platform never imports the field.
+The study in simulated time composes the platform's FLISR (located from the indicators) with the
+simulated field's protection and switches here, in the tests: the field imports no platform
+logic and the platform never imports the field. The same fault over the wire, with the field as
+its own program, is in ``test_fault_restoration.py``.
 """
 
 from dataclasses import dataclass, field
@@ -11,10 +13,16 @@ import numpy as np
 import pytest
 
 from openmeg.core.site import Site, load_site, network_of
-from openmeg.distribution.flisr import FlisrPlan, plan_flisr
+from openmeg.distribution.flisr import (
+    FlisrPlan,
+    plan_flisr,
+    plan_from_indicators,
+    plan_return_to_normal,
+)
 from openmeg.sim.engine import Engine
 from openmeg.sim.scenario import make_engine
 from openmeg.sim.summary import balance_residual_kw
+from openmeg.sim.switchgear import CLOSE, OPEN, Switchgear
 
 SITE = load_site("demo")
 NET = network_of(SITE)
@@ -44,10 +52,14 @@ def run_feeder_fault(
     restore_after: timedelta = timedelta(minutes=1),
     repair_after: timedelta = timedelta(hours=2),
 ) -> FaultRun:
-    """Simulate ``site`` with a fault on ``line`` at ``fault_at``: the breaker trips, FLISR
-    locates and isolates the section and restores the healthy parts ``restore_after`` it, the
-    repair crew ``repair_after`` it puts the network back to normal."""
+    """Simulate ``site`` with a fault on ``line`` at ``fault_at``: the field's protection trips
+    the breaker and latches the indicators (``Switchgear``), FLISR locates the section from the
+    indicators and ``restore_after`` it isolates the section and restores the healthy parts,
+    the repair crew ``repair_after`` it clears the fault and the network goes back to normal;
+    the engine's dark buses follow the switches."""
     engine = make_engine(site, start=start, days=days, step_s=step_s)
+    net = network_of(site)
+    gear = Switchgear(site, net)
     index = engine.plant.index
     k_fault = int(index.get_indexer([fault_at])[0])
     if k_fault < 1:
@@ -56,14 +68,19 @@ def run_feeder_fault(
     k_repaired = k_fault + max(1, round(repair_after.total_seconds() / step_s))
     engine.run_until(k_fault)
     p_mw, q_mvar = engine.bus_injections_mw(k_fault - 1)
-    plan = plan_flisr(network_of(site), line, p_mw, q_mvar)
+    tripped = gear.inject(line)
+    indicating = [s for s, latched in gear.indicator.items() if latched]
+    closed = {s: gear.position(s) for s in gear.kind}
+    plan = plan_from_indicators(net, indicating, p_mw, q_mvar, closed=closed)
     run = FaultRun(
         engine=engine, plan=plan, k_fault=k_fault, k_restored=k_restored, k_repaired=k_repaired
     )
-    run.timeline.append((fault_at, f"fault on {line}: {plan.breaker} trips"))
-    engine.set_dead_buses(set(plan.dark_after_trip))
+    run.timeline.append((fault_at, f"fault on {line}: {', '.join(tripped)} trips"))
+    engine.set_dead_buses(gear.dead)
     engine.run_until(k_restored)
     restored_at = index[min(k_restored, len(index) - 1)].to_pydatetime()
+    for switch, verb in plan.steps:
+        gear.command(switch, OPEN if verb == "open" else CLOSE)
     run.timeline.append(
         (
             restored_at,
@@ -71,9 +88,13 @@ def run_feeder_fault(
             f"{', '.join(plan.opened)}; closed {', '.join(plan.closed) or 'nothing'}",
         )
     )
-    engine.set_dead_buses(set(plan.dark_after_restoration))
+    engine.set_dead_buses(gear.dead)
     engine.run_until(k_repaired)
-    engine.set_dead_buses(set())
+    gear.clear()
+    back = plan_return_to_normal(net, {s: gear.position(s) for s in gear.kind})
+    for switch, verb in back:
+        gear.command(switch, OPEN if verb == "open" else CLOSE)
+    engine.set_dead_buses(gear.dead)
     repaired_at = index[min(k_repaired, len(index) - 1)].to_pydatetime()
     run.timeline.append((repaired_at, f"{line} repaired: switches back to normal"))
     engine.run()
@@ -192,3 +213,43 @@ def test_fault_scenario_in_simulated_time() -> None:
     assert np.all(e.out.bat[p.bat_ids.index("bess-h05"), k1:k2] == 0.0)
     assert np.abs(balance_residual_kw(e)).max() * p.dt_h < 1e-9
     assert [t for _, t in run.timeline][1].startswith("located in Line R6-R16, Line R6-R7")
+
+
+def test_the_indicators_locate_what_the_study_was_told() -> None:
+    told = plan_flisr(NET, "Line R6-R7", *_uniform(2.0))
+    tripped = {s: s != "cb-r" for s in ("cb-r", "sw-r3", "sw-r5", "sw-r9")} | {"tie-r18-c20": False}
+    located = plan_from_indicators(NET, ["sw-r5", "cb-r", "sw-r3"], *_uniform(2.0), closed=tripped)
+    assert located.faulted_line is None and told.faulted_line == "Line R6-R7"
+    for name in ("breaker", "indicating", "section_lines", "section_buses", "opened", "closed"):
+        assert getattr(located, name) == getattr(told, name), name
+    assert located.dark_after_trip == told.dark_after_trip
+    assert located.dark_after_restoration == told.dark_after_restoration
+    assert located.steps == (
+        ("sw-r5", "open"),
+        ("sw-r9", "open"),
+        ("cb-r", "close"),
+        ("tie-r18-c20", "close"),
+    )
+    with pytest.raises(KeyError, match="no switch sw-x"):
+        plan_from_indicators(NET, ["sw-x"], *_uniform(2.0))
+    with pytest.raises(ValueError, match="no fault passage indicator latched"):
+        plan_from_indicators(NET, [], *_uniform(2.0))
+
+
+def test_the_return_to_normal_never_closes_a_loop() -> None:
+    # after FLISR of a fault on Line R6-R7: the section out, the tie feeding R10 and R18
+    isolated = {"cb-r": True, "sw-r3": True, "sw-r5": False, "sw-r9": False, "tie-r18-c20": True}
+    assert plan_return_to_normal(NET, isolated) == (
+        ("sw-r5", "close"),  # R5 supplied, R6 dark: no loop
+        ("tie-r18-c20", "open"),  # sw-r9 would join R9 and R10, both supplied
+        ("sw-r9", "close"),
+    )
+    # a fault next to the breaker: the breaker stays open with sw-r3, the tie feeds R4 on
+    next_to_breaker = isolated | {"cb-r": False, "sw-r3": False, "sw-r5": True, "sw-r9": True}
+    assert plan_return_to_normal(NET, next_to_breaker) == (
+        ("cb-r", "close"),
+        ("tie-r18-c20", "open"),
+        ("sw-r3", "close"),
+    )
+    normal = dict.fromkeys(("cb-r", "sw-r3", "sw-r5", "sw-r9"), True) | {"tie-r18-c20": False}
+    assert plan_return_to_normal(NET, normal) == ()

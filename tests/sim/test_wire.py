@@ -17,7 +17,7 @@ from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers, WireDevice
 
 # model lengths L as the SunSpec information model specification gives them
-SPEC_LENGTH = {1: 66, 103: 50, 123: 24, 124: 24, 203: 105, 64900: 9, 64901: 6, 64902: 7}
+SPEC_LENGTH = {1: 66, 103: 50, 123: 24, 124: 24, 203: 105, 64900: 9, 64901: 6, 64902: 7, 64903: 4}
 MBPOLL = shutil.which("mbpoll")
 
 
@@ -81,7 +81,8 @@ def as_int16(v: int) -> int:
 
 async def test_every_device_serves_sunspec_marker_and_model_chain(wire) -> None:  # type: ignore[no-untyped-def]
     _, _, plan = wire
-    assert len(plan) == 1 + 14 + 1 + 3 + 22  # transfer switch, DERs, heat store, sensors, meters
+    # transfer switch, DERs, heat store, sensors, meters, line switches and the tie
+    assert len(plan) == 1 + 14 + 1 + 3 + 22 + 5
     for w in plan:
         rc, out = await mbpoll(w, 40000, 4)
         assert rc == 0, out
@@ -184,3 +185,26 @@ async def test_bad_requests_get_modbus_exceptions_and_change_nothing(wire) -> No
     rc, out = await mbpoll(w, 40000, 2)
     assert rc == 0 and registers(out) == [0x5375, 0x6E53]
     assert model_def(124).points["OutWRte"].writable
+
+
+async def test_a_line_switch_is_commanded_and_its_protection_read_by_mbpoll(wire) -> None:  # type: ignore[no-untyped-def]
+    plant, servers, plan = wire
+    by_id = {w.id: w for w in plan}
+    block = servers.devices["sw-r5"].map.block(ssm.LINE_SWITCH)
+    typ, pos, fpi, cmd = (block.address_of(n) for n in ("Typ", "Pos", "FPI", "Cmd"))
+    rc, out = await mbpoll(by_id["sw-r5"], typ, 4)
+    assert rc == 0 and registers(out) == [2, 1, 0, 0]  # sectionalizer, closed, clear, none
+    assert plant.switchgear.inject("Line R6-R7") == ["cb-r"]
+    rc, out = await mbpoll(by_id["cb-r"], typ, 4)
+    assert rc == 0 and registers(out) == [1, 0, 1, 0]  # breaker, tripped, latched
+    rc, out = await mbpoll(by_id["sw-r5"], cmd, 1, 1)  # open
+    assert rc == 0, out
+    rc, out = await mbpoll(by_id["sw-r5"], typ, 4)
+    assert rc == 0 and registers(out) == [2, 0, 1, 1]  # open, latched; Cmd reads back 1
+    rc, out = await mbpoll(by_id["sw-r5"], cmd, 1, 3)  # reset the indicator
+    assert rc == 0 and plant.read()["sw-r5/fault_passed"] == 0.0
+    rc, out = await mbpoll(by_id["sw-r5"], cmd, 1, 4)
+    assert rc != 0 and "Illegal data value" in out
+    rc, out = await mbpoll(by_id["sw-r5"], pos, 1, 1)  # the position is read-only
+    assert rc != 0 and "Illegal data address" in out
+    assert fpi == pos + 1
