@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -47,6 +48,7 @@ from openmeg.customer.trading_desk import (
 )
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
+from openmeg.distribution.discovery import unexpected_models
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
 from openmeg.distribution.setpoint_writer import SetpointWriter
@@ -253,7 +255,7 @@ class LiveMeg:
     async def _connect(self, a: DeviceAddress) -> None:
         now = self.clock.now()
         try:
-            await self.feeder.add(a.host, a.port, a.unit, device_id=a.id)
+            found = await self.feeder.add(a.host, a.port, a.unit, device_id=a.id)
         except DeviceError as err:
             if a.id not in self._unconnected:
                 await self._alarm(a.id, "device_unreachable", f"cannot connect: {err}", now, True)
@@ -261,8 +263,19 @@ class LiveMeg:
             return
         if self._unconnected.pop(a.id, None) is not None:
             await self._alarm(a.id, "device_unreachable", "connected", now, False)
+        surprise = unexpected_models(a, [b.model.id for b in found.models])
+        if surprise:
+            await self._alarm(a.id, "unexpected_models", surprise, now, True, "warning")
 
-    async def _alarm(self, source: str, code: str, text: str, ts: datetime, active: bool) -> None:
+    async def _alarm(
+        self,
+        source: str,
+        code: str,
+        text: str,
+        ts: datetime,
+        active: bool,
+        severity: Literal["info", "warning", "critical"] | None = None,
+    ) -> None:
         await self.bus.publish(
             alarm_topic(self.site.site.id, source),
             AlarmMessage(
@@ -272,7 +285,7 @@ class LiveMeg:
                 text=text,
                 active=active,
                 ts=ts,
-                severity="critical" if active else "info",
+                severity=severity or ("critical" if active else "info"),
             ),
         )
 

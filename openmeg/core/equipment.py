@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from openmeg.der.ratings import DeviceBase
+from openmeg.core.addresses import ModbusAddress
+from openmeg.der.ratings import DeviceBase, WiredDevice
 
 ElectricProfile = Literal[
     "h0", "h0_dyn", "g0", "g1", "g2", "g3", "g4", "g5", "g6", "l0", "l1", "l2"
@@ -75,7 +76,7 @@ class EVCharger(DeviceBase):
     shed_priority: int = Field(60, ge=0)
 
 
-class Sensor(DeviceBase):
+class Sensor(WiredDevice):
     """Temperature, vibration and noise of a piece of equipment."""
 
     kind: Literal["sensor"]
@@ -95,4 +96,11 @@ class Meter(BaseModel):
     customer: str
     devices: tuple[str, ...] = Field(default=(), description="devices behind this meter")
     parent: str | None = Field(None, description="the main meter of a sub-meter")
-    interval_min: Literal[5, 15, 30, 60] = 15
+    interval_min: Literal[5, 15, 30, 60] = Field(15, description="interval length [min]")
+    address: ModbusAddress | None = Field(
+        None,
+        description=(
+            "where the meter answers Modbus TCP, often a unit id behind a gateway (unset: the "
+            "simulated field puts every meter behind one gateway port)"
+        ),
+    )

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from openmeg.core.addresses import ModbusAddress
 from openmeg.core.equipment import (
     EVCharger,
     HeatLoad,
@@ -39,6 +40,7 @@ from openmeg.core.network import (
 )
 from openmeg.core.points import unit_of
 from openmeg.core.tariff import Tariff
+from openmeg.core.wiring import address_problems
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
 
@@ -73,6 +75,9 @@ DEVICE_KINDS = (
     "sensor",
 )
 CONTROLLER_KINDS = ("self_consumption", "heat_led_chp")
+DEFAULT_CONTROLLERS = (("heat_led_chp", 10, "chp"), ("self_consumption", 20, "battery"))
+"""A site file without a ``controllers`` section runs these: ``(kind, priority, device kind
+it needs)``, each where the site has such a device; ``controllers: []`` runs none."""
 DOMAIN_OF_KIND = {
     "pv": "der",
     "wind": "der",
@@ -168,7 +173,17 @@ class Utility(_Frozen):
     pcc_bus: str
     import_limit_kw: float = Field(gt=0)
     export_limit_kw: float = Field(ge=0)
-    transfer_switch: Literal["ats", "ctts"] = "ats"
+    transfer_switch: Literal["ats", "ctts"] = Field(
+        "ats",
+        description="ats: automatic transfer switch (open transition); ctts: closed transition",
+    )
+    transfer_switch_address: ModbusAddress | None = Field(
+        None,
+        description=(
+            "where the transfer switch (device pcc) answers Modbus TCP (unset: the simulated "
+            "field lays it out from --base-port)"
+        ),
+    )
     transfer_time_s: float = Field(0.2, ge=0, le=60, description="open-transition break time")
     co2_kg_per_kwh: float = Field(0.4, ge=0)
     outages: tuple[Outage, ...] = ()
@@ -261,11 +276,32 @@ class Site(_Frozen):
     buildings: tuple[Building, ...] = ()
     devices: tuple[Device, ...]
     meters: tuple[Meter, ...]
-    controllers: tuple[Controller, ...] = ()
+    controllers: tuple[Controller, ...] = Field(
+        (),
+        description=(
+            "the controllers of the control cycle, run in priority order; absent: heat_led_chp "
+            "(priority 10) where there is a CHP and self_consumption (priority 20) where there "
+            "is a battery; [] runs none"
+        ),
+    )
     alarm_limits: tuple[AlarmLimit, ...] = ()
     vee: VeeSettings = VeeSettings()
     simulation: Simulation = Simulation()
     tariffs: dict[str, Tariff] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_controllers(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "controllers" in data:
+            return data
+        devices = data.get("devices") or ()
+        kinds = {
+            d.get("kind") if isinstance(d, dict) else getattr(d, "kind", None) for d in devices
+        }
+        defaults = [
+            {"kind": k, "priority": p} for k, p, need in DEFAULT_CONTROLLERS if need in kinds
+        ]
+        return {**data, "controllers": defaults}
 
     def device(self, device_id: str) -> Device:
         for d in self.devices:
@@ -288,6 +324,14 @@ class Site(_Frozen):
 
     def devices_of(self, kind: str) -> list[Any]:
         return [d for d in self.devices if d.kind == kind]
+
+
+def site_schema() -> dict[str, Any]:
+    """The JSON Schema of a site file: every field with its description, units and limits."""
+    schema = Site.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "openmeg site file"
+    return schema
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -320,6 +364,11 @@ def resolve_site_path(name_or_path: str) -> Path:
             )
         ]
     )
+
+
+def is_shipped_demo(path: Path) -> bool:
+    """Whether ``path`` is a site shipped with openmeg to load by name (``demo``)."""
+    return path.resolve().parent == SITES_DIR
 
 
 def load_site(name_or_path: str | Path) -> Site:
@@ -488,6 +537,7 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
                     "an owner in an aggregate building needs both building and share",
                 )
             )
+    out += address_problems(site)
     for prio, n in Counter(c.priority for c in site.controllers).items():
         if n > 1:
             out.append(

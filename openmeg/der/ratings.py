@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from openmeg.core.addresses import ModbusAddress
+
 
 class DeviceBase(BaseModel):
     """Fields every device has: identity, where it connects, who owns it."""
@@ -19,10 +21,22 @@ class DeviceBase(BaseModel):
     bus: str = Field(description="name of the network bus the device connects to")
     owner: str = Field(description="customer id of the owner, or 'community'")
     critical: bool = Field(False, description="a critical device is never shed")
-    name: str = ""
+    name: str = Field("", description="a name for people (the id names it on the bus)")
 
 
-class PV(DeviceBase):
+class WiredDevice(DeviceBase):
+    """A device on the wire: it answers Modbus TCP (SunSpec) at its ``address``."""
+
+    address: ModbusAddress | None = Field(
+        None,
+        description=(
+            "where the device answers Modbus TCP (unset: the simulated field lays it out from "
+            "--base-port)"
+        ),
+    )
+
+
+class PV(WiredDevice):
     """Rooftop or ground PV with its inverter (pvlib PVWatts)."""
 
     kind: Literal["pv"]
@@ -34,7 +48,7 @@ class PV(DeviceBase):
     gamma_pdc_per_c: float = Field(-0.004, lt=0, gt=-0.02)
 
 
-class Wind(DeviceBase):
+class Wind(WiredDevice):
     """A wind turbine with a power curve from windpowerlib's turbine library."""
 
     kind: Literal["wind"]
@@ -46,7 +60,7 @@ class Wind(DeviceBase):
     roughness_length_m: float = Field(0.15, gt=0, lt=5)
 
 
-class CHP(DeviceBase):
+class CHP(WiredDevice):
     """Combined heat and power unit (gas engine) feeding a heat storage."""
 
     kind: Literal["chp"]
@@ -71,7 +85,7 @@ class CHP(DeviceBase):
         return self
 
 
-class FuelCell(DeviceBase):
+class FuelCell(WiredDevice):
     """A fuel cell running at a commanded setpoint within its ramp limit."""
 
     kind: Literal["fuel_cell"]
@@ -89,7 +103,7 @@ class FuelCell(DeviceBase):
         return self
 
 
-class Battery(DeviceBase):
+class Battery(WiredDevice):
     """A battery energy storage system with its inverter."""
 
     kind: Literal["battery"]
@@ -134,7 +148,7 @@ class Battery(DeviceBase):
         return self.soc_min if self.outage_reserve_soc is None else self.outage_reserve_soc
 
 
-class HeatStorage(DeviceBase):
+class HeatStorage(WiredDevice):
     """A hot-water heat store with standing losses and a backup boiler."""
 
     kind: Literal["heat_storage"]
