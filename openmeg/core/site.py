@@ -40,7 +40,7 @@ from openmeg.core.network import (
 )
 from openmeg.core.points import unit_of
 from openmeg.core.tariff import Tariff
-from openmeg.core.wiring import address_problems
+from openmeg.core.wiring import ON_WIRE_KINDS, address_problems
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
 
@@ -526,6 +526,11 @@ def load_site(name_or_path: str | Path) -> Site:
             if e["type"] == "union_tag_invalid":
                 kind = e["input"].get("kind") if isinstance(e["input"], dict) else None
                 msg = f"unknown device kind {kind!r}; accepted: {', '.join(DEVICE_KINDS)}"
+            elif e["type"] == "extra_forbidden" and e["loc"][-1] == "address":
+                msg = (
+                    "this kind of device is not on the wire and takes no address; these do: "
+                    f"{', '.join(ON_WIRE_KINDS)}, meters and utility.transfer_switch_address"
+                )
             elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
                 msg = f"{msg} (got {e['input']!r})"
             problems.append(Problem(file=file, field=_field(tuple(e["loc"])), message=msg))
