@@ -92,7 +92,7 @@ async def _serve(
         raise OpenMegError(
             f"cannot serve the devices (at the site file's addresses, the others from port "
             f"{base_port}): {err}; correct the addresses, or choose another --base-port "
-            "(0: free ports for every device)"
+            "(0: free ports for every device; openmeg run: --modbus-port)"
         ) from err
     control = HttpServer(
         control_app(field),
