@@ -282,3 +282,18 @@ def test_docs_site_file_md_matches_the_schema_and_the_example() -> None:
     assert doc.render(committed) == committed, "run python scripts/site_file_doc.py"
     assert SMALL_LAN.read_text().rstrip() in committed
     assert "openmeg run --site mysite.yaml --field site" in committed
+
+
+def test_devices_add_takes_addresses_by_the_same_rules() -> None:
+    from openmeg.core.messages import parse_device_address
+
+    assert parse_device_address("fe80::1:502:247") == ("fe80::1", 502, 247)
+    with pytest.raises(ValueError) as info:
+        parse_device_address("10.0.0.7:502:248")
+    assert str(info.value) == "device address '10.0.0.7:502:248': port 1..65535 and unit id 0..247"
+    with pytest.raises(ValueError) as info:
+        parse_device_address("not a host:502:1")
+    assert str(info.value) == (
+        "host 'not a host' is neither an IP address nor a host name: "
+        "give e.g. 192.168.1.21 or inverter-1.local"
+    )
