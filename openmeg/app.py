@@ -8,6 +8,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -47,7 +48,7 @@ from openmeg.customer.trading_desk import (
 )
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
-from openmeg.distribution.discovery import Discovered
+from openmeg.distribution.discovery import Discovered, unexpected_models
 from openmeg.distribution.fault_restoration import FaultRestoration
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
@@ -273,6 +274,9 @@ class LiveMeg:
             return
         if self._unconnected.pop(a.id, None) is not None:
             await self._alarm(a.id, "device_unreachable", "connected", now, False)
+        surprise = unexpected_models(a, [b.model.id for b in device.models])
+        if surprise:
+            await self._alarm(a.id, "unexpected_models", surprise, now, True, "warning")
         await self._adopt(device, a, origin)
 
     async def _adopt(self, device: Discovered, address: DeviceAddress, origin: str) -> None:
@@ -317,7 +321,15 @@ class LiveMeg:
                 p_min_kw=0.0, p_max_kw=float(r.w_max_w or r.w_rating_w or 0.0) / 1000.0
             )
 
-    async def _alarm(self, source: str, code: str, text: str, ts: datetime, active: bool) -> None:
+    async def _alarm(
+        self,
+        source: str,
+        code: str,
+        text: str,
+        ts: datetime,
+        active: bool,
+        severity: Literal["info", "warning", "critical"] | None = None,
+    ) -> None:
         await self.bus.publish(
             alarm_topic(self.site.site.id, source),
             AlarmMessage(
@@ -327,7 +339,7 @@ class LiveMeg:
                 text=text,
                 active=active,
                 ts=ts,
-                severity="critical" if active else "info",
+                severity=severity or ("critical" if active else "info"),
             ),
         )
 

@@ -96,7 +96,7 @@ async def test_every_setpoint_crosses_the_wire_to_the_separate_field(
     assert meg.writer.writes_total > 0 and meg.status.held == {}
     # the platform holds no reference to the plant: nothing of openmeg.sim is reachable
     assert not {m for m in reachable_modules(meg) if m.startswith("openmeg.sim")}
-    assert len(meg.feeder.links) == len(status["devices"]) == 41
+    assert len(meg.feeder.links) == len(status["devices"]) == 46
 
 
 async def test_islanding_played_through_the_fields_control_interface(

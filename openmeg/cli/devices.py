@@ -20,10 +20,13 @@ devices_app = typer.Typer(help="Devices on the wire (SunSpec Modbus).")
 def devices(
     ctx: typer.Context,
     site: str = typer.Option("demo", help="site file, or a shipped site name"),
-    base_port: int = typer.Option(15020, min=1, max=65000, help="first Modbus TCP port"),
+    base_port: int = typer.Option(
+        15020, min=1, max=65000, help="first Modbus TCP port of devices without an address"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
 ) -> None:
-    """List the devices on the wire: id, kind, host, port, unit id and SunSpec models."""
+    """List the devices on the wire as the simulated field serves them: id, kind, host, port,
+    unit id and SunSpec models (at the site file's addresses, the others from --base-port)."""
     if ctx.invoked_subcommand is not None:
         return
     import json

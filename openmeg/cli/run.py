@@ -9,6 +9,7 @@ import typer
 
 from openmeg.cli.common import EXIT_BAD_INPUT, STORE, err_console, load_site_or_exit
 from openmeg.cli.common import default_store as _default_store
+from openmeg.cli.field_choice import FieldSource, choose_field
 from openmeg.core.errors import OpenMegError
 
 if TYPE_CHECKING:
@@ -27,11 +28,19 @@ def run(
     store: str = STORE,
     mqtt: str = typer.Option("", help="publish on an MQTT broker host:port instead of in-process"),
     cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
+    field_source: FieldSource = typer.Option(
+        FieldSource.auto,
+        "--field",
+        help="sim: start the simulated field and use the addresses it reports; site: connect "
+        "to the site file's addresses (a real site, nothing simulated); auto: site when every "
+        "device on the wire has an address and the site is not a shipped demo, else sim",
+    ),
     modbus_port: int = typer.Option(
         15020,
         min=0,
         max=65000,
-        help="first Modbus TCP port of the simulated field's devices (0: free ports)",
+        help="first Modbus TCP port of the simulated field's devices without an address in the "
+        "site file (0: free ports for every device)",
     ),
     status: bool = typer.Option(True, help="show the live status view"),
     prices_url: str = typer.Option(
@@ -53,17 +62,25 @@ def run(
 ) -> None:
     """Run the MEG live, persisted to the store; Ctrl-C stops cleanly.
 
-    The platform operates its devices over Modbus TCP only. For the demo (and any site whose
-    file gives no device addresses) it first starts the simulated field as its own program
-    (``openmeg sim serve``, on the same clock) and stops it last.
+    The platform operates its devices over Modbus TCP only. With --field site it connects to
+    the addresses in the site file (a real site). With --field sim (what auto takes for the
+    demo and for a site whose devices lack addresses) it first starts the simulated field as
+    its own program (openmeg sim serve, on the same clock), uses the addresses it reports, and
+    stops it last.
 
     Market prices come from a price server, a CSV file, or else an embedded market with seeded
     synthetic prices; they are pushed on the bus either way."""
     import asyncio
 
+    from openmeg.core.site import resolve_site_path
     from openmeg.market.prices import PriceFileError, load_price_csv
 
     the_site = load_site_or_exit(site)
+    try:
+        source = choose_field(the_site, resolve_site_path(site), field_source)
+    except ValueError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
     url = store or _default_store(the_site.site.id)
     live_options: dict[str, object] = {}
     if prices_url:
@@ -105,7 +122,7 @@ def run(
                 cycles or None,
                 status,
                 site,
-                modbus_port,
+                modbus_port if source is FieldSource.sim else None,
                 live_options,
                 api_options,
             )
@@ -125,7 +142,7 @@ async def _run_live(
     cycles: int | None,
     show: bool,
     site_arg: str,
-    modbus_port: int,
+    modbus_port: int | None,
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
 ) -> None:
@@ -138,10 +155,20 @@ async def _run_live(
 
     from openmeg.cli.field_process import simulated_field
     from openmeg.core.addresses import DeviceAddress
+    from openmeg.core.wiring import site_addresses
     from openmeg.live import live_meg
 
     @asynccontextmanager
     async def field(start: datetime, anchor: float) -> AsyncIterator[Sequence[DeviceAddress]]:
+        if modbus_port is None:
+            addresses = site_addresses(site)
+            hosts = sorted({a.host for a in addresses})
+            err_console.print(
+                f"the site's field: {len(addresses)} devices on Modbus TCP at the site file's "
+                f"addresses, hosts {', '.join(hosts)}"
+            )
+            yield addresses
+            return
         async with simulated_field(
             site_arg,
             start=start,

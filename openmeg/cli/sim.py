@@ -24,18 +24,22 @@ def serve(
     ),
     step: float = typer.Option(1.0, min=0.1, max=60.0, help="physics step, seconds"),
     base_port: int = typer.Option(
-        15020, min=0, max=65000, help="first Modbus TCP port of the devices (0: free ports)"
+        15020,
+        min=0,
+        max=65000,
+        help="first Modbus TCP port of the devices without an address in the site file "
+        "(0: free ports on 127.0.0.1 for every device)",
     ),
     control_port: int = typer.Option(
         15019, min=0, max=65535, help="the control interface's HTTP port (0: a free one)"
     ),
     state: Path | None = typer.Option(None, help="keep the field's state in this file"),
 ) -> None:
-    """Serve every device of the site as a SunSpec Modbus TCP slave, with its physics, on the
-    field's own clock; a control interface on 127.0.0.1 plays scenarios (utility outage and
-    return, a device that stops answering, a fault on a line and its repair). Prints one JSON
-    line with the control interface's address and every device's address; Ctrl-C stops it and
-    saves its state."""
+    """Serve every device of the site as a SunSpec Modbus TCP slave (at its address in the site
+    file, or laid out from --base-port), with its physics, on the field's own clock; a control
+    interface on 127.0.0.1 plays scenarios (utility outage and return, a device that stops
+    answering, a fault on a line and its repair). Prints one JSON line with the control
+    interface's address and every device's address; Ctrl-C stops it and saves its state."""
     import asyncio
     from datetime import UTC, datetime
 
@@ -86,8 +90,9 @@ async def _serve(
     except (OSError, RuntimeError) as err:
         await field.stop()
         raise OpenMegError(
-            f"cannot serve the devices from port {base_port}: {err}; choose another with "
-            "--base-port (0: free ports)"
+            f"cannot serve the devices (at the site file's addresses, the others from port "
+            f"{base_port}): {err}; correct the addresses, or choose another --base-port "
+            "(0: free ports for every device; openmeg run: --modbus-port)"
         ) from err
     control = HttpServer(
         control_app(field),

@@ -12,8 +12,25 @@ site_app = typer.Typer(help="Site files: the description of one MEG.", no_args_i
 @site_app.command("check")
 def site_check(file: str = typer.Argument(..., help="site file, or a shipped site name")) -> None:
     """Validate a site file: exit 0, or 2 with one line per problem."""
+    import yaml
+
+    from openmeg.core.site import resolve_site_path
+
     site = load_site_or_exit(file)
     print(
         f"{file}: ok: site {site.site.id!r}, {len(site.devices)} devices, "
         f"{len(site.meters)} meters, {len(site.customers)} customers"
     )
+    if "controllers" not in yaml.safe_load(resolve_site_path(file).read_text(encoding="utf-8")):
+        running = ", ".join(f"{c.kind} (priority {c.priority})" for c in site.controllers)
+        print(f"{file}: no controllers section: the defaults run: {running or 'none'}")
+
+
+@site_app.command("schema")
+def site_schema() -> None:
+    """Print the JSON Schema of a site file (fields, units, accepted values)."""
+    import json
+
+    from openmeg.core.site import site_schema as schema
+
+    print(json.dumps(schema(), indent=2))

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from openmeg.core.addresses import UNIT_MAX, check_host
 from openmeg.core.points import Point, PointId, Quality
 
 SCHEMA_VERSION = 1
@@ -266,8 +267,9 @@ def parse_device_address(text: str) -> tuple[str, int, int]:
         raise ValueError(
             f"device address {text!r} must be HOST:PORT:UNIT, e.g. 127.0.0.1:502:1"
         ) from None
-    if not host or not 1 <= port <= 65535 or not 0 <= unit <= 255:
-        raise ValueError(f"device address {text!r}: port 1..65535 and unit id 0..255")
+    if not host or not 1 <= port <= 65535 or not 0 <= unit <= UNIT_MAX:
+        raise ValueError(f"device address {text!r}: port 1..65535 and unit id 0..{UNIT_MAX}")
+    check_host(host)
     return host, port, unit
 
 

@@ -7,18 +7,13 @@ every problem found, and never writes anything.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, TypeVar
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -37,8 +32,26 @@ from openmeg.core.network import (
     load_network,
     network_outline,
 )
-from openmeg.core.points import unit_of
+from openmeg.core.site_sections import (
+    AlarmLimit,
+    Building,
+    Controller,
+    Customer,
+    Frozen,
+    Network,
+    Simulation,
+    SiteInfo,
+    Utility,
+    VeeSettings,
+)
+
+# the sections a site file is made of, importable from here as before
+from openmeg.core.site_sections import LineSwitch as LineSwitch
+from openmeg.core.site_sections import Outage as Outage
+from openmeg.core.site_sections import SyncCheck as SyncCheck
+from openmeg.core.site_sections import Tie as Tie
 from openmeg.core.tariff import Tariff
+from openmeg.core.wiring import ON_WIRE_KINDS, address_problems
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, HeatStorage, Wind
 from openmeg.der.wind_curves import library_curve
 
@@ -73,6 +86,9 @@ DEVICE_KINDS = (
     "sensor",
 )
 CONTROLLER_KINDS = ("self_consumption", "heat_led_chp")
+DEFAULT_CONTROLLERS = (("heat_led_chp", 10, "chp"), ("self_consumption", 20, "battery"))
+"""A site file without a ``controllers`` section runs these: ``(kind, priority, device kind
+it needs)``, each where the site has such a device; ``controllers: []`` runs none."""
 DOMAIN_OF_KIND = {
     "pv": "der",
     "wind": "der",
@@ -89,183 +105,56 @@ DOMAIN_OF_KIND = {
 """The Y.2071 domain (clause 8) each kind of device belongs to; it names the bus topics."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SiteInfo(_Frozen):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", max_length=64)
-    name: str
-    timezone: str
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    altitude_m: float = 0.0
-    frequency_hz: Literal[50, 60] = 50
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(
-                f"unknown time zone {v!r}: use an IANA name such as Europe/Berlin"
-            ) from err
-        return v
-
-
-class LineSwitch(_Frozen):
-    """A switch on a network line: a protective breaker or a remote-controlled sectionalizer."""
-
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
-    line: str = Field(description="name of the line the switch sits on")
-    kind: Literal["breaker", "sectionalizer"] = "sectionalizer"
-
-
-class Tie(_Frozen):
-    """A normally open tie line between two feeders, closed to restore supply after a fault."""
-
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
-    from_bus: str
-    to_bus: str
-    std_type: str
-    length_km: float = Field(gt=0)
-
-
-class Network(_Frozen):
-    catalogue: Literal["cigre_lv"] | None = None
-    file: str | None = Field(None, description="pandapower JSON file, relative to the site file")
-    switches: tuple[LineSwitch, ...] = ()
-    ties: tuple[Tie, ...] = ()
-
-
-class Outage(_Frozen):
-    """A utility outage, and how the utility comes back: its voltage for a while, its angle."""
-
-    start: datetime
-    end: datetime
-    return_voltage_pu: float = Field(1.0, gt=0.5, lt=1.5)
-    recovery_min: float = Field(0.0, ge=0)
-    return_phase_deg: float = Field(90.0, gt=-180, le=180)
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-06-15T14:00:00Z")
-        return v
-
-
-class SyncCheck(_Frozen):
-    max_dv_pu: float = Field(0.05, gt=0)
-    max_df_hz: float = Field(0.2, gt=0)
-    max_dphi_deg: float = Field(10.0, gt=0)
-
-
-class Utility(_Frozen):
-    """The utility-grid connection at the point of common coupling."""
-
-    pcc_bus: str
-    import_limit_kw: float = Field(gt=0)
-    export_limit_kw: float = Field(ge=0)
-    transfer_switch: Literal["ats", "ctts"] = "ats"
-    transfer_time_s: float = Field(0.2, ge=0, le=60, description="open-transition break time")
-    co2_kg_per_kwh: float = Field(0.4, ge=0)
-    outages: tuple[Outage, ...] = ()
-    sync_check: SyncCheck = SyncCheck()
-
-
-class Customer(_Frozen):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
-    name: str
-    kind: Literal["residential", "commercial", "industrial", "community"]
-    building: str | None = None
-    share: float | None = Field(None, gt=0, le=1)
-    tariff: str | None = Field(None, description="id of the customer's tariff in `tariffs`")
-    since: date | None = Field(None, description="the day the customer joined (owner moved in)")
-
-
-class Building(_Frozen):
-    """An aggregate building with partitioned owners who share one basic charge."""
-
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
-    name: str
-    contracted_kw: float = Field(gt=0)
-    basic_charge_per_month: float = Field(ge=0)
-    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
-    main_meter: str
-
-
-class Controller(_Frozen):
-    kind: Literal["self_consumption", "heat_led_chp", "price_trading"]
-    priority: int = Field(ge=0)
-    enabled: bool = True
-
-
-class AlarmLimit(_Frozen):
-    """An alarm limit of the SCADA on a point name, for the devices matching ``device`` (a
-    glob); it replaces the built-in limit on the same point and devices, or adds one."""
-
-    point: str
-    device: str = Field("*", max_length=64)
-    low: float | None = None
-    high: float | None = None
-    band: float = Field(0.0, ge=0, description="how far back inside the limit clears the alarm")
-    severity: Literal["info", "warning", "critical"] = "warning"
-
-    @field_validator("point")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        try:
-            unit_of(v)
-        except KeyError as err:
-            raise ValueError(str(err.args[0])) from None
-        return v
-
-    @model_validator(mode="after")
-    def _bounds(self) -> AlarmLimit:
-        if self.low is None and self.high is None:
-            raise ValueError("give a low or a high limit (or both)")
-        if self.low is not None and self.high is not None and self.low >= self.high:
-            raise ValueError(f"low {self.low} must lie below high {self.high}")
-        return self
-
-
-class VeeSettings(_Frozen):
-    """Limits of the MDMS's validation rules for this site (energies per 15 minutes, kWh)."""
-
-    time_tolerance_s: float = Field(60.0, gt=0, description="meter clock tolerance")
-    spike_ratio: float = Field(4.0, gt=1, description="a spike: this many times its neighbours")
-    spike_min_kwh: float = Field(0.5, ge=0, description="and at least this much")
-    high_kwh: float | None = Field(None, gt=0, description="no interval above this")
-    low_kwh: float | None = Field(None, ge=0, description="no interval below this")
-    zero_run_intervals: int = Field(96, ge=1, description="zeros in a row on an active meter")
-    register_tolerance_kwh: float = Field(0.01, ge=0)
-
-
-class Simulation(_Frozen):
-    powerflow_interval_min: int = Field(60, gt=0)
-    f_min_hz_ok: float = 49.5
-    f_max_hz_ok: float = 50.5
-    shed_below_hz: float = Field(49.6, description="under-frequency load shedding threshold")
-
-
-class Site(_Frozen):
+class Site(Frozen):
     """One MEG."""
 
-    site: SiteInfo
-    network: Network
+    site: SiteInfo = Field(description="identity and location of the MEG")
+    network: Network = Field(
+        description=(
+            "the electric network: a catalogue name or a pandapower JSON file, with "
+            "switches and ties"
+        )
+    )
     weather_tmy3: str = Field(description="TMY3 file: pvlib's bundled file name, or a path")
-    utility: Utility
-    customers: tuple[Customer, ...]
-    buildings: tuple[Building, ...] = ()
-    devices: tuple[Device, ...]
-    meters: tuple[Meter, ...]
-    controllers: tuple[Controller, ...] = ()
-    alarm_limits: tuple[AlarmLimit, ...] = ()
-    vee: VeeSettings = VeeSettings()
-    simulation: Simulation = Simulation()
-    tariffs: dict[str, Tariff] = {}
+    utility: Utility = Field(description="the utility connection at the point of common coupling")
+    customers: tuple[Customer, ...] = Field(description="the customers of the MEG")
+    buildings: tuple[Building, ...] = Field(
+        (), description="aggregate buildings whose owners share one basic charge"
+    )
+    devices: tuple[Device, ...] = Field(
+        description="every piece of equipment: DERs, loads, EV chargers, sensors (by kind)"
+    )
+    meters: tuple[Meter, ...] = Field(description="smart meters and sub-meters")
+    controllers: tuple[Controller, ...] = Field(
+        (),
+        description=(
+            "the controllers of the control cycle, run in priority order; absent: heat_led_chp "
+            "(priority 10) where there is a CHP and self_consumption (priority 20) where there "
+            "is a battery; [] runs none"
+        ),
+    )
+    alarm_limits: tuple[AlarmLimit, ...] = Field(
+        (), description="SCADA alarm limits beyond (or instead of) the built-in ones"
+    )
+    vee: VeeSettings = Field(VeeSettings(), description="limits of the MDMS's validation rules")
+    simulation: Simulation = Field(Simulation(), description="settings of the simulation")
+    tariffs: dict[str, Tariff] = Field(
+        {}, description="tariffs by id, in the structure of NREL's Utility Rate Database"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_controllers(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "controllers" in data:
+            return data
+        devices = data.get("devices") or ()
+        kinds = {
+            d.get("kind") if isinstance(d, dict) else getattr(d, "kind", None) for d in devices
+        }
+        defaults = [
+            {"kind": k, "priority": p} for k, p, need in DEFAULT_CONTROLLERS if need in kinds
+        ]
+        return {**data, "controllers": defaults}
 
     def device(self, device_id: str) -> Device:
         for d in self.devices:
@@ -291,6 +180,14 @@ class Site(_Frozen):
 
     def devices_of(self, kind: str) -> list[Any]:
         return [d for d in self.devices if d.kind == kind]
+
+
+def site_schema() -> dict[str, Any]:
+    """The JSON Schema of a site file: every field with its description, units and limits."""
+    schema = Site.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "openmeg site file"
+    return schema
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -323,6 +220,11 @@ def resolve_site_path(name_or_path: str) -> Path:
             )
         ]
     )
+
+
+def is_shipped_demo(path: Path) -> bool:
+    """Whether ``path`` is a site shipped with openmeg to load by name (``demo``)."""
+    return path.resolve().parent == SITES_DIR
 
 
 def load_site(name_or_path: str | Path) -> Site:
@@ -361,6 +263,11 @@ def load_site(name_or_path: str | Path) -> Site:
             if e["type"] == "union_tag_invalid":
                 kind = e["input"].get("kind") if isinstance(e["input"], dict) else None
                 msg = f"unknown device kind {kind!r}; accepted: {', '.join(DEVICE_KINDS)}"
+            elif e["type"] == "extra_forbidden" and e["loc"][-1] == "address":
+                msg = (
+                    "this kind of device is not on the wire and takes no address; these do: "
+                    f"{', '.join(ON_WIRE_KINDS)}, meters and utility.transfer_switch_address"
+                )
             elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
                 msg = f"{msg} (got {e['input']!r})"
             problems.append(Problem(file=file, field=_field(tuple(e["loc"])), message=msg))
@@ -491,6 +398,7 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
                     "an owner in an aggregate building needs both building and share",
                 )
             )
+    out += address_problems(site)
     for prio, n in Counter(c.priority for c in site.controllers).items():
         if n > 1:
             out.append(

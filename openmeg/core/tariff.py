@@ -22,16 +22,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 class Tier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     max: float | None = Field(None, gt=0, description="upper bound of the tier, kWh or kW")
-    rate: float = 0.0
-    adj: float = 0.0
-    sell: float = 0.0
+    rate: float = Field(
+        0.0, description="price of the tier [currency per kWh, or per kW for demand]"
+    )
+    adj: float = Field(0.0, description="adjustment added to the rate [currency per kWh or kW]")
+    sell: float = Field(
+        0.0, description="price paid for energy exported in this tier [currency per kWh]"
+    )
 
 
 class RealTimePrice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    start: datetime
-    buy: float
-    sell: float
+    start: datetime = Field(description="start of the hour the prices hold for, with a time zone")
+    buy: float = Field(description="price of imported energy [currency per kWh]")
+    sell: float = Field(description="price paid for exported energy [currency per kWh]")
 
 
 Schedule = list[list[int]]
@@ -40,21 +44,56 @@ Schedule = list[list[int]]
 class Tariff(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    name: str = "tariff"
-    energyratestructure: list[list[Tier]] = []
-    energyweekdayschedule: Schedule | None = None
-    energyweekendschedule: Schedule | None = None
-    demandratestructure: list[list[Tier]] = []
-    demandweekdayschedule: Schedule | None = None
-    demandweekendschedule: Schedule | None = None
-    flatdemandstructure: list[list[Tier]] = []
-    flatdemandmonths: list[int] | None = None
-    fixedchargefirstmeter: float = 0.0
-    mincharge: float = 0.0
+    name: str = Field("tariff", description="the tariff's name (on bills)")
+    energyratestructure: list[list[Tier]] = Field(
+        [],
+        description=(
+            "energy rate periods, each a list of tiers {max [kWh per month], rate, adj, sell}"
+        ),
+    )
+    energyweekdayschedule: Schedule | None = Field(
+        None,
+        description=(
+            "energy period index for each month (12 rows) and local hour (24 columns) on weekdays"
+        ),
+    )
+    energyweekendschedule: Schedule | None = Field(
+        None, description="energy period index for each month and local hour on weekends"
+    )
+    demandratestructure: list[list[Tier]] = Field(
+        [],
+        description=(
+            "time-of-use demand charge periods, each a list of tiers {max [kW], rate "
+            "[currency per kW]}"
+        ),
+    )
+    demandweekdayschedule: Schedule | None = Field(
+        None, description="demand period index for each month and local hour on weekdays"
+    )
+    demandweekendschedule: Schedule | None = Field(
+        None, description="demand period index for each month and local hour on weekends"
+    )
+    flatdemandstructure: list[list[Tier]] = Field(
+        [],
+        description="monthly (flat) demand charge periods, each a list of tiers [currency per kW]",
+    )
+    flatdemandmonths: list[int] | None = Field(
+        None, description="flat demand period index for each of the 12 months"
+    )
+    fixedchargefirstmeter: float = Field(0.0, description="fixed charge [currency per month]")
+    mincharge: float = Field(0.0, description="minimum bill [currency per month]")
     dgrules: Literal[
         "Net Metering", "Net Billing Instantaneous", "Net Billing Hourly", "Buy All Sell All"
-    ] = "Net Billing Instantaneous"
-    realtime: list[RealTimePrice] = []
+    ] = Field(
+        "Net Billing Instantaneous",
+        description=(
+            "how exports are credited: Net Metering, Net Billing Instantaneous, Net Billing "
+            "Hourly or Buy All Sell All"
+        ),
+    )
+    realtime: list[RealTimePrice] = Field(
+        [], description="hourly buy and sell prices that replace the energy rates when present"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Tariff:

@@ -9,58 +9,99 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from openmeg.core.addresses import ModbusAddress
+
 
 class DeviceBase(BaseModel):
     """Fields every device has: identity, where it connects, who owns it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", max_length=64)
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        max_length=64,
+        description=(
+            "the device's id: letters, digits, _ . -; unique in the site; it names "
+            "the device on the bus"
+        ),
+    )
     bus: str = Field(description="name of the network bus the device connects to")
     owner: str = Field(description="customer id of the owner, or 'community'")
     critical: bool = Field(False, description="a critical device is never shed")
-    name: str = ""
+    name: str = Field("", description="a name for people (the id names it on the bus)")
 
 
-class PV(DeviceBase):
+class WiredDevice(DeviceBase):
+    """A device on the wire: it answers Modbus TCP (SunSpec) at its ``address``."""
+
+    address: ModbusAddress | None = Field(
+        None,
+        description=(
+            "where the device answers Modbus TCP (unset: the simulated field lays it out from "
+            "--base-port)"
+        ),
+    )
+
+
+class PV(WiredDevice):
     """Rooftop or ground PV with its inverter (pvlib PVWatts)."""
 
-    kind: Literal["pv"]
+    kind: Literal["pv"] = Field(description="the kind of device: pv")
     dc_kwp: float = Field(gt=0, description="DC rating at STC, kWp")
     inverter_kw: float = Field(gt=0, description="AC rating of the inverter, kW")
-    tilt_deg: float = Field(25.0, ge=0, le=90)
-    azimuth_deg: float = Field(180.0, ge=0, lt=360)
+    tilt_deg: float = Field(
+        25.0, ge=0, le=90, description="tilt of the modules from horizontal [degrees, 0..90]"
+    )
+    azimuth_deg: float = Field(
+        180.0,
+        ge=0,
+        lt=360,
+        description="azimuth of the modules [degrees from north, clockwise; 180: south]",
+    )
     system_losses: float = Field(0.14, ge=0, lt=1, description="PVWatts system losses, fraction")
-    gamma_pdc_per_c: float = Field(-0.004, lt=0, gt=-0.02)
+    gamma_pdc_per_c: float = Field(
+        -0.004, lt=0, gt=-0.02, description="temperature coefficient of DC power [1/C]"
+    )
 
 
-class Wind(DeviceBase):
+class Wind(WiredDevice):
     """A wind turbine with a power curve from windpowerlib's turbine library."""
 
-    kind: Literal["wind"]
+    kind: Literal["wind"] = Field(description="the kind of device: wind")
     turbine_type: str = Field(description="turbine type in windpowerlib's library, e.g. E-53/800")
-    hub_height_m: float = Field(gt=0)
+    hub_height_m: float = Field(gt=0, description="hub height [m]")
     rated_kw: float | None = Field(
         None, gt=0, description="scale the library curve to this rating (a smaller turbine)"
     )
-    roughness_length_m: float = Field(0.15, gt=0, lt=5)
+    roughness_length_m: float = Field(
+        0.15, gt=0, lt=5, description="roughness length of the terrain [m]"
+    )
 
 
-class CHP(DeviceBase):
+class CHP(WiredDevice):
     """Combined heat and power unit (gas engine) feeding a heat storage."""
 
-    kind: Literal["chp"]
-    p_el_max_kw: float = Field(gt=0)
+    kind: Literal["chp"] = Field(description="the kind of device: chp")
+    p_el_max_kw: float = Field(gt=0, description="largest electric output [kW]")
     p_el_min_kw: float = Field(ge=0, description="minimum stable electric load while running")
-    eta_el: float = Field(gt=0, lt=1)
-    eta_th: float = Field(gt=0, lt=1)
-    ramp_kw_per_min: float = Field(gt=0)
-    min_up_min: int = Field(ge=0)
-    min_down_min: int = Field(ge=0)
+    eta_el: float = Field(gt=0, lt=1, description="electric efficiency [fraction of fuel energy]")
+    eta_th: float = Field(gt=0, lt=1, description="thermal efficiency [fraction of fuel energy]")
+    ramp_kw_per_min: float = Field(gt=0, description="largest change of electric output [kW/min]")
+    min_up_min: int = Field(ge=0, description="shortest run once started [min]")
+    min_down_min: int = Field(ge=0, description="shortest stop once stopped [min]")
     heat_storage: str = Field(description="id of the heat storage it charges")
-    co2_kg_per_kwh_fuel: float = Field(0.202, ge=0)
-    grid_forming: bool = True
-    droop_pct: float = Field(4.0, gt=0, le=20)
+    co2_kg_per_kwh_fuel: float = Field(
+        0.202, ge=0, description="CO2 intensity of its fuel [kg/kWh of fuel]"
+    )
+    grid_forming: bool = Field(
+        True, description="whether it forms the grid (voltage and frequency) in island"
+    )
+    droop_pct: float = Field(
+        4.0,
+        gt=0,
+        le=20,
+        description="frequency droop [% of nominal frequency at full output, 0..20]",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CHP:
@@ -71,16 +112,18 @@ class CHP(DeviceBase):
         return self
 
 
-class FuelCell(DeviceBase):
+class FuelCell(WiredDevice):
     """A fuel cell running at a commanded setpoint within its ramp limit."""
 
-    kind: Literal["fuel_cell"]
-    p_max_kw: float = Field(gt=0)
-    p_min_kw: float = Field(0.0, ge=0)
+    kind: Literal["fuel_cell"] = Field(description="the kind of device: fuel_cell")
+    p_max_kw: float = Field(gt=0, description="largest output [kW]")
+    p_min_kw: float = Field(0.0, ge=0, description="smallest output while running [kW]")
     p_set_kw: float = Field(ge=0, description="setpoint, kW")
-    eta_el: float = Field(gt=0, lt=1)
-    ramp_kw_per_min: float = Field(gt=0)
-    co2_kg_per_kwh_fuel: float = Field(0.0, ge=0)
+    eta_el: float = Field(gt=0, lt=1, description="electric efficiency [fraction of fuel energy]")
+    ramp_kw_per_min: float = Field(gt=0, description="largest change of output [kW/min]")
+    co2_kg_per_kwh_fuel: float = Field(
+        0.0, ge=0, description="CO2 intensity of its fuel [kg/kWh of fuel]"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FuelCell:
@@ -89,18 +132,27 @@ class FuelCell(DeviceBase):
         return self
 
 
-class Battery(DeviceBase):
+class Battery(WiredDevice):
     """A battery energy storage system with its inverter."""
 
-    kind: Literal["battery"]
-    capacity_kwh: float = Field(gt=0)
-    p_charge_max_kw: float = Field(gt=0)
-    p_discharge_max_kw: float = Field(gt=0)
-    eta_charge: float = Field(0.95, gt=0, le=1)
-    eta_discharge: float = Field(0.95, gt=0, le=1)
-    soc_min: float = Field(0.1, ge=0, lt=1)
-    soc_max: float = Field(0.95, gt=0, le=1)
-    soc_initial: float = Field(0.5, ge=0, le=1)
+    kind: Literal["battery"] = Field(description="the kind of device: battery")
+    capacity_kwh: float = Field(gt=0, description="usable energy capacity [kWh]")
+    p_charge_max_kw: float = Field(gt=0, description="largest charging power [kW]")
+    p_discharge_max_kw: float = Field(gt=0, description="largest discharging power [kW]")
+    eta_charge: float = Field(0.95, gt=0, le=1, description="charging efficiency [fraction]")
+    eta_discharge: float = Field(0.95, gt=0, le=1, description="discharging efficiency [fraction]")
+    soc_min: float = Field(
+        0.1, ge=0, lt=1, description="lowest state of charge [fraction of capacity]"
+    )
+    soc_max: float = Field(
+        0.95, gt=0, le=1, description="highest state of charge [fraction of capacity]"
+    )
+    soc_initial: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="state of charge at the start of a simulation [fraction of capacity]",
+    )
     outage_reserve_soc: float | None = Field(
         None,
         ge=0,
@@ -111,8 +163,15 @@ class Battery(DeviceBase):
             "to soc_min. Unset: no reserve (self-consumption uses the battery down to soc_min)"
         ),
     )
-    grid_forming: bool = False
-    droop_pct: float = Field(4.0, gt=0, le=20)
+    grid_forming: bool = Field(
+        False, description="whether it forms the grid (voltage and frequency) in island"
+    )
+    droop_pct: float = Field(
+        4.0,
+        gt=0,
+        le=20,
+        description="frequency droop [% of nominal frequency at full output, 0..20]",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Battery:
@@ -134,13 +193,22 @@ class Battery(DeviceBase):
         return self.soc_min if self.outage_reserve_soc is None else self.outage_reserve_soc
 
 
-class HeatStorage(DeviceBase):
+class HeatStorage(WiredDevice):
     """A hot-water heat store with standing losses and a backup boiler."""
 
-    kind: Literal["heat_storage"]
-    capacity_kwh: float = Field(gt=0)
+    kind: Literal["heat_storage"] = Field(description="the kind of device: heat_storage")
+    capacity_kwh: float = Field(gt=0, description="heat capacity [kWh]")
     loss_per_h: float = Field(0.005, ge=0, lt=1, description="standing loss, fraction per hour")
-    soc_initial: float = Field(0.5, ge=0, le=1)
+    soc_initial: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="state of charge at the start of a simulation [fraction of capacity]",
+    )
     boiler_kw: float = Field(ge=0, description="backup boiler that covers what storage cannot")
-    boiler_eta: float = Field(0.9, gt=0, le=1)
-    boiler_co2_kg_per_kwh_fuel: float = Field(0.202, ge=0)
+    boiler_eta: float = Field(
+        0.9, gt=0, le=1, description="efficiency of the backup boiler [fraction]"
+    )
+    boiler_co2_kg_per_kwh_fuel: float = Field(
+        0.202, ge=0, description="CO2 intensity of the boiler's fuel [kg/kWh of fuel]"
+    )

@@ -10,8 +10,10 @@ returned monitored-only, with the reason.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from openmeg.core.addresses import DeviceAddress
 from openmeg.core.errors import CommandError, DeviceError
 from openmeg.der import sunspec_catalogue as cat
 from openmeg.der import sunspec_controls as ctl
@@ -290,3 +292,19 @@ def _ratings(dmap: DeviceMap) -> cat.Ratings:
                 found[field] = dmap.value(s.model, s.name)
                 break
     return cat.Ratings(**found)
+
+
+def unexpected_models(address: DeviceAddress, found: Sequence[int]) -> str | None:
+    """What differs between the SunSpec models discovery ``found`` and those the site file
+    expects at ``address`` (``None``: nothing, or no expectation)."""
+    if not address.models or set(found) == set(address.models):
+        return None
+    missing = [m for m in address.models if m not in found]
+    extra = [m for m in found if m not in address.models]
+    parts = [f"missing {', '.join(map(str, missing))}"] if missing else []
+    parts += [f"not expected {', '.join(map(str, extra))}"] if extra else []
+    return (
+        f"discovery at {address} found SunSpec models {', '.join(map(str, found))}; the site "
+        f"file expects {', '.join(map(str, address.models))} ({'; '.join(parts)}): check the "
+        "device, or correct its models in the site file"
+    )

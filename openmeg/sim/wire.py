@@ -1,9 +1,10 @@
-"""The simulated devices on the wire: each one a Modbus TCP slave on 127.0.0.1 serving SunSpec
-models with live values from the simulated plant, and taking commands written to its controls.
+"""The simulated devices on the wire: each one a Modbus TCP slave serving SunSpec models with
+live values from the simulated plant, and taking commands written to its controls.
 
-DERs, condition sensors, the transfer switch and the line switches and ties of the network
-have a port each (unit id 1); the meters sit behind one gateway port, one unit id per meter,
-as on an RS-485 line behind a gateway.
+Each device answers at the address its site file gives; a device without one is laid out on
+127.0.0.1: DERs, condition sensors, the transfer switch and the network's line switches and
+ties a port each (unit id 1), the meters behind one gateway port, one unit id per meter, as on
+an RS-485 line behind a gateway.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from openmeg.core.errors import CommandError
 from openmeg.core.site import Site
+from openmeg.core.wiring import ON_WIRE_KINDS, on_wire
 from openmeg.der import sunspec_map as ssm
 from openmeg.der.ratings import CHP, PV, Battery, FuelCell, Wind
 from openmeg.der.wind_curves import library_curve
 from openmeg.protocols.sunspec import BASE_ADDRESS, DeviceMap
 
-ON_WIRE = ("pv", "wind", "chp", "fuel_cell", "battery", "heat_storage", "sensor")
 DEFAULT_SF = {
     "Hz_SF": -2,
     "V_SF": -1,
@@ -88,9 +89,13 @@ class WireDevice:
     port: int
     unit: int
     models: tuple[int, ...]
+    server: str = ""
+    """Devices with the same ``server`` are served by one Modbus TCP server (one port)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        del out["server"]
+        return out
 
 
 def wire_plan(
@@ -100,45 +105,58 @@ def wire_plan(
     base_port: int = 15020,
     only: frozenset[str] | None = None,
 ) -> list[WireDevice]:
-    """Every device of ``site`` that is on the wire, with its address.
+    """Every device of ``site`` that is on the wire (those in ``only``), with its address.
 
-    Ports count up from ``base_port``; with ``base_port=0`` every server takes a free port
-    when it starts (``DeviceServers.start`` tells which).
+    A device the site file gives an address is served there: the site file wins. The others
+    are served on ``host``, a port each counting up from ``base_port`` (the transfer switch
+    first, then the devices), the meters behind one gateway port after them with unit ids
+    1, 2, ... in the order of the site's meters; the count skips every port of the site file.
+    With ``base_port=0`` every device is served on ``host`` at a free port taken when it starts
+    (``DeviceServers.start`` tells which), the site file's addresses keeping their unit ids and
+    which devices share a port.
     """
+    wired = on_wire(site)
+    taken = {w.address.port for w in wired if w.address is not None}
+    unit_of_meter = {m.id: i for i, m in enumerate(site.meters, start=1)}
+    counted = base_port
+    gateway: int | None = None
+
+    def fresh() -> int:
+        nonlocal counted
+        if base_port == 0:
+            return 0
+        while counted in taken:
+            counted += 1
+        counted += 1
+        return counted - 1
+
     plan: list[WireDevice] = []
-
-    def port(i: int) -> int:
-        return 0 if base_port == 0 else base_port + i
-
-    def add(device_id: str, kind: str, p: int, unit: int = 1) -> None:
-        family = ssm.FAMILY_OF_KIND[kind]
+    for w in wired:
+        if only is not None and w.id not in only:
+            continue
+        a = w.address
+        if a is not None:
+            at = (host, 0) if base_port == 0 else (a.host, a.port)
+            server, unit = f"{a.host}:{a.port}", a.unit
+        elif w.kind == "meter":
+            gateway = fresh() if gateway is None else gateway
+            at, server, unit = (host, gateway), "gateway", unit_of_meter[w.id]
+        else:
+            port = fresh()
+            at, server, unit = (host, port), w.id, 1
+        family = ssm.FAMILY_OF_KIND[w.kind]
         plan.append(
             WireDevice(
-                id=device_id,
-                kind=kind,
+                id=w.id,
+                kind=w.kind,
                 family=family,
-                host=host,
-                port=p,
+                host=at[0],
+                port=at[1],
                 unit=unit,
                 models=ssm.MODELS[family],
+                server=server if base_port == 0 else f"{at[0]}:{at[1]}",
             )
         )
-
-    def wanted(device_id: str) -> bool:
-        return only is None or device_id in only
-
-    if wanted("pcc"):
-        add("pcc", "transfer_switch", port(0))
-    for d in site.devices:
-        if d.kind in ON_WIRE and wanted(d.id):
-            add(d.id, d.kind, port(len(plan)))
-    gateway = port(len(plan))
-    for unit, m in enumerate(site.meters, start=1):
-        if wanted(m.id):
-            add(m.id, "meter", gateway, unit)
-    switches = [s.id for s in site.network.switches] + [t.id for t in site.network.ties]
-    for i, switch in enumerate(s for s in switches if wanted(s)):
-        add(switch, "line_switch", 0 if base_port == 0 else gateway + 1 + i)
     return plan
 
 
@@ -174,7 +192,7 @@ class SimulatedDevice:
         self.site = site
         self.wire = wire
         self.map = DeviceMap(list(wire.models))
-        self.rating_w = _rating_w(site, wire.id) if wire.kind in ON_WIRE else 500_000.0
+        self.rating_w = _rating_w(site, wire.id) if wire.kind in ON_WIRE_KINDS else 500_000.0
         self.writes = 0
         """Write requests this device accepted."""
         self.refused = 0
@@ -333,8 +351,8 @@ class DeviceServers:
         self._now = now
         self.plan = wire_plan(site, host=host, base_port=base_port, only=only)
         self.devices = {w.id: SimulatedDevice(site, w) for w in self.plan}
-        self._servers: dict[int, ModbusTcpServer] = {}
-        self._units: dict[int, list[SimulatedDevice]] = {}
+        self._servers: dict[tuple[str, int], ModbusTcpServer] = {}
+        self._units: dict[tuple[str, int], list[SimulatedDevice]] = {}
 
     def _apply(self, dev: SimulatedDevice, commands: list[tuple[str, float]]) -> None:
         for point, value in commands:
@@ -397,12 +415,11 @@ class DeviceServers:
 
     async def start(self) -> list[WireDevice]:
         """Start listening; return the plan with the ports actually bound."""
-        by_port: dict[tuple[str, int, int], list[SimulatedDevice]] = {}
-        for i, w in enumerate(self.plan):
-            key = (w.host, w.port, i if w.port == 0 and w.kind != "meter" else -1)
-            by_port.setdefault(key, []).append(self.devices[w.id])
+        by_server: dict[tuple[str, int, str], list[SimulatedDevice]] = {}
+        for w in self.plan:
+            by_server.setdefault((w.host, w.port, w.server), []).append(self.devices[w.id])
         bound: dict[str, int] = {}
-        for (host, port, _), devs in by_port.items():
+        for (host, port, _), devs in by_server.items():
             actual = await self._serve(host, port, devs)
             for d in devs:
                 bound[d.wire.id] = actual
@@ -416,26 +433,26 @@ class DeviceServers:
         await server.serve_forever(background=True)
         listener = cast(asyncio.Server, server.transport)
         actual = int(listener.sockets[0].getsockname()[1])
-        self._servers[actual] = server
-        self._units[actual] = devs
+        self._servers[(host, actual)] = server
+        self._units[(host, actual)] = devs
         return actual
 
     async def silence(self, device: str) -> None:
         """The device stops answering: a device with a port of its own closes it (connections
         refused), one behind a gateway leaves the gateway without an answer (exception 11)."""
         dev = self._device(device)
-        port = dev.wire.port
-        if len(self._units.get(port, [])) == 1 and port in self._servers:
-            await self._servers.pop(port).shutdown()  # type: ignore[no-untyped-call]
+        at = (dev.wire.host, dev.wire.port)
+        if len(self._units.get(at, [])) == 1 and at in self._servers:
+            await self._servers.pop(at).shutdown()  # type: ignore[no-untyped-call]
         dev.silent = True
 
     async def answer(self, device: str) -> None:
         """The device answers again."""
         dev = self._device(device)
         dev.silent = False
-        port = dev.wire.port
-        if port not in self._servers:
-            await self._serve(dev.wire.host, port, self._units[port])
+        at = (dev.wire.host, dev.wire.port)
+        if at not in self._servers:
+            await self._serve(*at, self._units[at])
 
     def _device(self, device: str) -> SimulatedDevice:
         try:

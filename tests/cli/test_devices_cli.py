@@ -7,8 +7,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+
 from openmeg.core.points import PointId
-from openmeg.core.site import load_site
+from openmeg.core.site import SITES_DIR, load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
@@ -27,7 +29,8 @@ async def _openmeg(*args: str, timeout: float = 60) -> tuple[int, str]:
     return proc.returncode or 0, out.decode()
 
 
-async def test_devices_lists_every_device_with_its_address() -> None:
+async def test_devices_lists_every_device_at_its_address_in_the_site_file() -> None:
+    # the demo gives every device its address: a base port shifts none of them
     rc, out = await _openmeg("devices", "--site", "demo", "--json", "--base-port", "20000")
     assert rc == 0
     plan = json.loads(out)
@@ -36,18 +39,16 @@ async def test_devices_lists_every_device_with_its_address() -> None:
         "kind": "transfer_switch",
         "family": "transfer_switch",
         "host": "127.0.0.1",
-        "port": 20000,
+        "port": 15020,
         "unit": 1,
         "models": [1, 64900],
     }
     meters = [d for d in plan if d["kind"] == "meter"]
-    assert len({d["port"] for d in meters}) == 1 and [d["unit"] for d in meters] == list(
-        range(1, 23)
-    )
+    assert {d["port"] for d in meters} == {15039}
+    assert [d["unit"] for d in meters] == list(range(1, 23))
     # the transfer switch, 14 DERs, the heat store and 3 sensors: a port each; the meters'
     # gateway; then the network's 4 line switches and its tie, a port each
-    assert meters[0]["port"] == 20019
-    assert {d["port"] for d in plan if d["kind"] != "meter"} == set(range(20000, 20025)) - {20019}
+    assert {d["port"] for d in plan if d["kind"] != "meter"} == set(range(15020, 15045)) - {15039}
     assert [d["id"] for d in plan if d["kind"] == "line_switch"] == [
         "cb-r",
         "sw-r3",
@@ -55,6 +56,24 @@ async def test_devices_lists_every_device_with_its_address() -> None:
         "sw-r9",
         "tie-r18-c20",
     ]
+
+
+async def test_devices_without_addresses_are_laid_out_from_the_base_port(tmp_path: Path) -> None:
+    data = yaml.safe_load((SITES_DIR / "demo.yaml").read_text())
+    data["utility"].pop("transfer_switch_address")
+    network = data["network"]
+    for entry in data["devices"] + data["meters"] + network["switches"] + network["ties"]:
+        entry.pop("address", None)
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(data))
+    rc, out = await _openmeg("devices", "--site", str(site), "--json", "--base-port", "20000")
+    assert rc == 0
+    plan = json.loads(out)
+    assert plan[0]["id"] == "pcc" and plan[0]["port"] == 20000
+    assert {d["port"] for d in plan if d["kind"] != "meter"} == set(range(20000, 20025)) - {20019}
+    assert {(d["port"], d["unit"]) for d in plan if d["kind"] == "meter"} == {
+        (20019, u) for u in range(1, 23)
+    }
 
 
 async def test_devices_add_connects_a_running_meg_to_a_new_device(

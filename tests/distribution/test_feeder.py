@@ -7,6 +7,7 @@ import pytest
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from openmeg.core.addresses import ModbusAddress
 from openmeg.core.bus import Bus
 from openmeg.core.clock import SimClock
 from openmeg.core.errors import DeviceError
@@ -178,9 +179,14 @@ async def test_unreachable_device_alarms_within_three_polls_backs_off_and_recove
         # polls 1-3 try at once; then the waits double (2, 4, 8 s) and stay at the cap
         tried_at = [i + 1 for i, n in enumerate(attempts) if n]
         assert tried_at == [1, 2, 3, 5, 9, 17, 25]
-        servers2 = DeviceServers(
-            site, plant, now=lambda: plant.time, base_port=wire.port, only=frozenset({"pv-h01"})
+        # the device comes back at the address it had
+        back = site.device("pv-h01").model_copy(
+            update={"address": ModbusAddress(host=wire.host, port=wire.port)}
         )
+        same = site.model_copy(
+            update={"devices": tuple(back if d.id == "pv-h01" else d for d in site.devices)}
+        )
+        servers2 = DeviceServers(same, plant, now=lambda: plant.time, only=frozenset({"pv-h01"}))
         await servers2.start()
         try:
             for _ in range(10):
