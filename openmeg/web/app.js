@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const FEEDERS = { R: "Residential feeder", I: "Industrial feeder", C: "Commercial feeder" };
-const state = { token: sessionStorage.getItem("openmeg-token"), me: null, now: null,
+const state = { meterOf: {}, metered: {}, token: sessionStorage.getItem("openmeg-token"), me: null, now: null,
   trend: null, trendPoints: [], socket: null, timers: [] };
 
 async function api(path, options = {}) {
@@ -48,11 +48,32 @@ function node(device) {
   el.className = "node";
   el.id = `node-${device.id}`;
   el.dataset.device = device.id;
+  // a load is not on the wire: its premises' meter measures it
+  const behind = state.meterOf[device.id];
+  const idle = behind && !WIRED.has(device.kind) ? `metered by ${behind}` : "–";
   el.innerHTML = `<div class="id">${device.id}</div><div class="kind">${device.kind}</div>` +
-    `<div class="value" data-point="p_kw">–</div>` +
+    `<div class="value" data-point="p_kw">${idle}</div>` +
     (device.kind === "battery" ? `<div class="soc"><i style="width:0%"></i></div>` : "");
   el.addEventListener("click", () => openDevice(device.id));
   return el;
+}
+
+const WIRED = new Set(["pv", "wind", "chp", "fuel_cell", "battery", "heat_storage", "storage",
+  "inverter", "sensor"]);
+
+function learnMeters(meters) {
+  // each device's top-level meter: a feeder's flow is its premises' meters plus what no meter
+  // measures (the community's units)
+  const byId = Object.fromEntries(meters.map((m) => [m.id, m]));
+  const top = (m) => (m.parent && byId[m.parent] ? top(byId[m.parent]) : m.id);
+  state.meterOf = {};
+  state.metered = {};
+  for (const m of meters) {
+    for (const d of m.devices) {
+      state.meterOf[d] = top(m);
+      (state.metered[top(m)] = state.metered[top(m)] || []).push(d);
+    }
+  }
 }
 
 function buildSingleLine(devices) {
@@ -91,10 +112,18 @@ async function refreshDevices() {
 const power = {};
 
 function showFlows() {
-  // each feeder's net power: into the MEG bus (its generation exceeds its use) or out of it
+  // each feeder's net power: into the MEG bus (its generation exceeds its use) or out of it;
+  // premises by their meter (counted once), the units no meter measures by their own power
   for (const f of document.querySelectorAll(".feeder")) {
-    const ids = f.dataset.devices.split(" ");
-    const net = ids.reduce((sum, id) => sum + (power[id] || 0), 0);
+    const ids = new Set(f.dataset.devices.split(" "));
+    // a meter whose devices are all on this feeder counts for them; a meter spread over
+    // several feeders (the community's) leaves its units to count by their own power
+    const whole = (m) => (state.metered[m] || []).every((d) => ids.has(d));
+    const counted = new Set([...ids].map((id) => {
+      const m = state.meterOf[id];
+      return m && whole(m) ? m : id;
+    }));
+    const net = [...counted].reduce((sum, id) => sum + (power[id] || 0), 0);
     const label = f.querySelector(".flow");
     label.textContent = `${net >= 0 ? "▲" : "▼"} ${fmt(Math.abs(net))} kW ${net >= 0 ? "to" : "from"} the bus`;
     label.classList.toggle("gen", net >= 0);
@@ -110,6 +139,7 @@ function showPoint(device, name, value, ts) {
   }
   const el = $(`node-${device}`);
   if (name === "p_kw" && value !== null) power[device] = value;
+  if (name === "import_kw" && value !== null && device !== "pcc") power[device] = -value;
   if (el && name === "p_kw") {
     const v = el.querySelector(".value");
     v.textContent = `${fmt(value, 2)} kW`;
@@ -287,6 +317,7 @@ async function start() {
   $("who").textContent = `${state.me.name} (${state.me.role})`;
   const site = await api("/api/v1/site");
   $("site-name").textContent = site.name;
+  learnMeters(await api("/api/v1/meters"));
   buildSingleLine(await api("/api/v1/devices"));
   await refreshLive();
   await Promise.all([refreshAlarms(), refreshPrice(), showMine()]);
