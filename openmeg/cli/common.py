@@ -45,6 +45,29 @@ def load_site_or_exit(name_or_path: str) -> Site:
         _fail_site(err)
 
 
+def load_site_with_notes_or_exit(name_or_path: str) -> tuple[Site, list[str]]:
+    """The site and its deprecation notes, or exit 2 with one line per problem."""
+    from openmeg.core.site import load_site_with_notes
+
+    try:
+        return load_site_with_notes(name_or_path)
+    except SiteFileError as err:
+        _fail_site(err)
+
+
+def load_simulated_site_or_exit(name_or_path: str) -> Site:
+    """The site with a scenario the simulated field can play, or exit 2 with one line per
+    problem (a site without a scenario section, a device without its physics)."""
+    from openmeg.core.site import load_site, resolve_site_path, simulated_scenario
+
+    try:
+        site = load_site(name_or_path)
+        simulated_scenario(site, str(resolve_site_path(name_or_path)))
+    except SiteFileError as err:
+        _fail_site(err)
+    return site
+
+
 def default_store(site_id: str) -> str:
     """The SQLite file the commands share when no store URL is given."""
     return f"sqlite+pysqlite:///openmeg-{site_id}.db"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_site_or_exit
+from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_simulated_site_or_exit
 from openmeg.core.errors import OpenMegError
 
 sim_app = typer.Typer(
@@ -43,7 +43,7 @@ def serve(
     import asyncio
     from datetime import UTC, datetime
 
-    the_site = load_site_or_exit(site)
+    the_site = load_simulated_site_or_exit(site)
     try:
         first = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
     except ValueError as err:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_site_or_exit
+from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_simulated_site_or_exit
 
 
 def simulate(
@@ -28,7 +28,7 @@ def simulate(
     from openmeg.sim.scenario import simulate as run_simulation
     from openmeg.sim.summary import summarize
 
-    the_site = load_site_or_exit(site)
+    the_site = load_simulated_site_or_exit(site)
     try:
         step_s = parse_step_s(step)
         first = datetime.fromisoformat(start.replace("Z", "+00:00"))

@@ -32,6 +32,13 @@ from openmeg.core.network import (
     load_network,
     network_outline,
 )
+from openmeg.core.scenario import (
+    Scenario,
+    missing_physics,
+    move_to_scenario,
+    tag_kinds,
+    unknown_scenario_devices,
+)
 from openmeg.core.site_sections import (
     AlarmLimit,
     Building,
@@ -39,7 +46,6 @@ from openmeg.core.site_sections import (
     Customer,
     Frozen,
     Network,
-    Simulation,
     SiteInfo,
     Utility,
     VeeSettings,
@@ -48,6 +54,7 @@ from openmeg.core.site_sections import (
 # the sections a site file is made of, importable from here as before
 from openmeg.core.site_sections import LineSwitch as LineSwitch
 from openmeg.core.site_sections import Outage as Outage
+from openmeg.core.site_sections import Simulation as Simulation
 from openmeg.core.site_sections import SyncCheck as SyncCheck
 from openmeg.core.site_sections import Tie as Tie
 from openmeg.core.tariff import Tariff
@@ -115,7 +122,6 @@ class Site(Frozen):
             "switches and ties"
         )
     )
-    weather_tmy3: str = Field(description="TMY3 file: pvlib's bundled file name, or a path")
     utility: Utility = Field(description="the utility connection at the point of common coupling")
     customers: tuple[Customer, ...] = Field(description="the customers of the MEG")
     buildings: tuple[Building, ...] = Field(
@@ -137,10 +143,25 @@ class Site(Frozen):
         (), description="SCADA alarm limits beyond (or instead of) the built-in ones"
     )
     vee: VeeSettings = Field(VeeSettings(), description="limits of the MDMS's validation rules")
-    simulation: Simulation = Field(Simulation(), description="settings of the simulation")
     tariffs: dict[str, Tariff] = Field(
         {}, description="tariffs by id, in the structure of NREL's Utility Rate Database"
     )
+    scenario: Scenario | None = Field(
+        None,
+        description=(
+            "the simulated plant, read only by the simulated field (openmeg sim serve, openmeg "
+            "simulate): weather, scheduled outages, simulation settings and each device's "
+            "physics; a site of real equipment needs none"
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scenario(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        moved, _ = move_to_scenario(data)
+        return tag_kinds(moved)
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +206,10 @@ class Site(Frozen):
 def site_schema() -> dict[str, Any]:
     """The JSON Schema of a site file: every field with its description, units and limits."""
     schema = Site.model_json_schema()
+    # a scenario entry takes its kind from its device: any of the kinds' physics, no tag needed
+    physics = schema["$defs"]["Scenario"]["properties"]["devices"]["additionalProperties"]
+    physics["anyOf"] = physics.pop("oneOf")
+    del physics["discriminator"]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "openmeg site file"
     return schema
@@ -195,7 +220,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in DEVICE_KINDS and out.startswith("devices["):
+        elif part in DEVICE_KINDS and out.startswith(("devices[", "scenario.devices.")):
             out += f"({part})"
         else:
             out += f".{part}" if out else str(part)
@@ -229,6 +254,12 @@ def is_shipped_demo(path: Path) -> bool:
 
 def load_site(name_or_path: str | Path) -> Site:
     """Read, validate and cross-check a site file; raise ``SiteFileError`` listing every problem."""
+    return load_site_with_notes(name_or_path)[0]
+
+
+def load_site_with_notes(name_or_path: str | Path) -> tuple[Site, list[str]]:
+    """``load_site``, and a deprecation note for each field found in its old place (moved into
+    the scenario as the site is loaded)."""
     path = resolve_site_path(str(name_or_path))
     file = str(path)
     try:
@@ -255,9 +286,18 @@ def load_site(name_or_path: str | Path) -> Site:
             ]
         )
     try:
+        raw, notes = move_to_scenario(raw)
+    except ValueError as err:
+        raise SiteFileError([Problem(file=file, field="scenario", message=str(err))]) from err
+    raw, strangers = unknown_scenario_devices(raw)
+    unknown = [
+        Problem(file=file, field=f"scenario.devices.{s}", message=f"{s!r} is not a device id")
+        for s in strangers
+    ]
+    try:
         site = Site.model_validate(raw)
     except ValidationError as err:
-        problems = []
+        problems = list(unknown)
         for e in err.errors():
             msg = e["msg"]
             if e["type"] == "union_tag_invalid":
@@ -268,14 +308,16 @@ def load_site(name_or_path: str | Path) -> Site:
                     "this kind of device is not on the wire and takes no address; these do: "
                     f"{', '.join(ON_WIRE_KINDS)}, meters and utility.transfer_switch_address"
                 )
+            elif e["type"] == "union_tag_not_found" and e["loc"][:2] == ("scenario", "devices"):
+                msg = f"{e['loc'][-1]!r} is not a device id of this site"
             elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
                 msg = f"{msg} (got {e['input']!r})"
             problems.append(Problem(file=file, field=_field(tuple(e["loc"])), message=msg))
         raise SiteFileError(problems) from err
     found = cross_check(site, path)
-    if found:
-        raise SiteFileError([Problem(file=file, field=f, message=m) for f, m in found])
-    return site
+    if found or unknown:
+        raise SiteFileError(unknown + [Problem(file=file, field=f, message=m) for f, m in found])
+    return site, notes
 
 
 def network_of(site: Site, site_path: Path | None = None) -> Any:
@@ -404,12 +446,64 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
             out.append(
                 ("controllers", f"priority {prio} is used {n} times; priorities must be unique")
             )
-    for o in site.utility.outages:
+    if site.scenario is not None:
+        out += scenario_problems(site, site.scenario)
+    return out
+
+
+def scenario_problems(site: Site, scenario: Scenario) -> list[tuple[str, str]]:
+    """Problems of the scenario against the site: device ids and kinds, states, outages."""
+    out: list[tuple[str, str]] = []
+    devices: dict[str, Any] = {}
+    for d in site.devices:
+        devices.setdefault(d.id, d)
+    for device_id, physics in scenario.devices.items():
+        where = f"scenario.devices.{device_id}"
+        device = devices.get(device_id)
+        if device is None:
+            out.append((where, f"{device_id!r} is not a device id of this site"))
+        elif physics.kind != device.kind:
+            out.append((f"{where}.kind", f"the device is a {device.kind}, not a {physics.kind}"))
+        elif isinstance(device, Battery):
+            soc = physics.soc_initial  # type: ignore[union-attr]
+            if not device.soc_min <= soc <= device.soc_max:
+                out.append(
+                    (
+                        f"{where}.soc_initial",
+                        f"soc_initial {soc:g} must lie between the battery's soc_min "
+                        f"{device.soc_min:g} and soc_max {device.soc_max:g}",
+                    )
+                )
+    for o in scenario.outages:
         if o.end <= o.start:
             out.append(
                 (
-                    "utility.outages",
+                    "scenario.outages",
                     f"outage starting {o.start.isoformat()} must end after it starts",
                 )
             )
     return out
+
+
+def simulated_scenario(site: Site, file: str | None = None) -> Scenario:
+    """The scenario of ``site``, complete enough for the simulated field to play; else
+    ``SiteFileError`` naming what is missing (``file``: the site file, for the messages)."""
+    where = file or f"site {site.site.id!r}"
+    if site.scenario is None:
+        raise SiteFileError(
+            [
+                Problem(
+                    file=where,
+                    field="scenario",
+                    message=(
+                        "the simulated field needs a scenario section: weather_tmy3 and the "
+                        "physics of the devices (see docs/site-file.md, scenario); the platform "
+                        "alone (openmeg run --field site) needs none"
+                    ),
+                )
+            ]
+        )
+    missing = missing_physics(site.scenario, [(d.id, d.kind) for d in site.devices])
+    if missing:
+        raise SiteFileError([Problem(file=where, field=f, message=m) for f, m in missing])
+    return site.scenario
