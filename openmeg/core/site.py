@@ -34,7 +34,6 @@ from openmeg.core.network import (
 )
 from openmeg.core.scenario import (
     Scenario,
-    missing_physics,
     move_to_scenario,
     tag_kinds,
     unknown_scenario_devices,
@@ -220,7 +219,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in DEVICE_KINDS and out.startswith(("devices[", "scenario.devices.")):
+        elif part in DEVICE_KINDS and out.startswith(("devices[", "devices.", "scenario.devices.")):
             out += f"({part})"
         else:
             out += f".{part}" if out else str(part)
@@ -252,15 +251,9 @@ def is_shipped_demo(path: Path) -> bool:
     return path.resolve().parent == SITES_DIR
 
 
-def load_site(name_or_path: str | Path) -> Site:
-    """Read, validate and cross-check a site file; raise ``SiteFileError`` listing every problem."""
-    return load_site_with_notes(name_or_path)[0]
-
-
-def load_site_with_notes(name_or_path: str | Path) -> tuple[Site, list[str]]:
-    """``load_site``, and a deprecation note for each field found in its old place (moved into
-    the scenario as the site is loaded)."""
-    path = resolve_site_path(str(name_or_path))
+def read_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The YAML mapping in ``path``; ``SiteFileError`` naming the file when it cannot be read,
+    is not YAML, or is not a mapping (``what``: what the file should be)."""
     file = str(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -271,20 +264,26 @@ def load_site_with_notes(name_or_path: str | Path) -> tuple[Site, list[str]]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
-        what = getattr(err, "problem", None) or str(err)
+        what_went_wrong = getattr(err, "problem", None) or str(err)
         raise SiteFileError(
-            [Problem(file=file, field=where, message=f"YAML syntax error: {what}")]
+            [Problem(file=file, field=where, message=f"YAML syntax error: {what_went_wrong}")]
         ) from err
     if not isinstance(raw, dict):
-        raise SiteFileError(
-            [
-                Problem(
-                    file=file,
-                    field="(top level)",
-                    message="a site file is a YAML mapping with keys site, network, devices, ...",
-                )
-            ]
-        )
+        raise SiteFileError([Problem(file=file, field="(top level)", message=what)])
+    return raw
+
+
+def load_site(name_or_path: str | Path) -> Site:
+    """Read, validate and cross-check a site file; raise ``SiteFileError`` listing every problem."""
+    return load_site_with_notes(name_or_path)[0]
+
+
+def load_site_with_notes(name_or_path: str | Path) -> tuple[Site, list[str]]:
+    """``load_site``, and a deprecation note for each field found in its old place (moved into
+    the scenario as the site is loaded)."""
+    path = resolve_site_path(str(name_or_path))
+    file = str(path)
+    raw = read_mapping(path, "a site file is a YAML mapping with keys site, network, devices, ...")
     try:
         raw, notes = move_to_scenario(raw)
     except ValueError as err:
@@ -297,27 +296,36 @@ def load_site_with_notes(name_or_path: str | Path) -> tuple[Site, list[str]]:
     try:
         site = Site.model_validate(raw)
     except ValidationError as err:
-        problems = list(unknown)
-        for e in err.errors():
-            msg = e["msg"]
-            if e["type"] == "union_tag_invalid":
-                kind = e["input"].get("kind") if isinstance(e["input"], dict) else None
-                msg = f"unknown device kind {kind!r}; accepted: {', '.join(DEVICE_KINDS)}"
-            elif e["type"] == "extra_forbidden" and e["loc"][-1] == "address":
-                msg = (
-                    "this kind of device is not on the wire and takes no address; these do: "
-                    f"{', '.join(ON_WIRE_KINDS)}, meters and utility.transfer_switch_address"
-                )
-            elif e["type"] == "union_tag_not_found" and e["loc"][:2] == ("scenario", "devices"):
-                msg = f"{e['loc'][-1]!r} is not a device id of this site"
-            elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
-                msg = f"{msg} (got {e['input']!r})"
-            problems.append(Problem(file=file, field=_field(tuple(e["loc"])), message=msg))
-        raise SiteFileError(problems) from err
+        raise SiteFileError(unknown + validation_problems(err, file)) from err
     found = cross_check(site, path)
     if found or unknown:
         raise SiteFileError(unknown + [Problem(file=file, field=f, message=m) for f, m in found])
     return site, notes
+
+
+def validation_problems(
+    err: ValidationError, file: str, scenario_at: tuple[str, ...] = ("scenario",)
+) -> list[Problem]:
+    """The problems of a failed validation, each named by its field (``scenario_at``: where the
+    scenario's fields are: in a site file under scenario, in a scenario file at the top)."""
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        msg = e["msg"]
+        if e["type"] == "union_tag_invalid":
+            kind = e["input"].get("kind") if isinstance(e["input"], dict) else None
+            msg = f"unknown device kind {kind!r}; accepted: {', '.join(DEVICE_KINDS)}"
+        elif e["type"] == "extra_forbidden" and loc[-1] == "address":
+            msg = (
+                "this kind of device is not on the wire and takes no address; these do: "
+                f"{', '.join(ON_WIRE_KINDS)}, meters and utility.transfer_switch_address"
+            )
+        elif e["type"] == "union_tag_not_found" and loc[:-1] == (*scenario_at, "devices"):
+            msg = f"{loc[-1]!r} is not a device id of this site"
+        elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
+            msg = f"{msg} (got {e['input']!r})"
+        problems.append(Problem(file=file, field=_field(loc), message=msg))
+    return problems
 
 
 def network_of(site: Site, site_path: Path | None = None) -> Any:
@@ -483,27 +491,3 @@ def scenario_problems(site: Site, scenario: Scenario) -> list[tuple[str, str]]:
                 )
             )
     return out
-
-
-def simulated_scenario(site: Site, file: str | None = None) -> Scenario:
-    """The scenario of ``site``, complete enough for the simulated field to play; else
-    ``SiteFileError`` naming what is missing (``file``: the site file, for the messages)."""
-    where = file or f"site {site.site.id!r}"
-    if site.scenario is None:
-        raise SiteFileError(
-            [
-                Problem(
-                    file=where,
-                    field="scenario",
-                    message=(
-                        "the simulated field needs a scenario section: weather_tmy3 and the "
-                        "physics of the devices (see docs/site-file.md, scenario); the platform "
-                        "alone (openmeg run --field site) needs none"
-                    ),
-                )
-            ]
-        )
-    missing = missing_physics(site.scenario, [(d.id, d.kind) for d in site.devices])
-    if missing:
-        raise SiteFileError([Problem(file=where, field=f, message=m) for f, m in missing])
-    return site.scenario

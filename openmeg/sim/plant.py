@@ -12,7 +12,8 @@ import pandas as pd
 import pvlib
 
 from openmeg.core.scenario import Scenario
-from openmeg.core.site import Site, simulated_scenario
+from openmeg.core.scenario_file import simulated_scenario
+from openmeg.core.site import Site
 from openmeg.der.wind_curves import library_curve
 from openmeg.sim.grid import kernel
 from openmeg.sim.physics import flexible, pv, wind

@@ -12,6 +12,7 @@ import yaml
 from openmeg.app import default_controllers, setpoint_limits
 from openmeg.core.errors import SiteFileError
 from openmeg.core.scenario import PHYSICS_FIELDS
+from openmeg.core.scenario_file import simulated_scenario, with_scenario_file
 from openmeg.core.site import (
     SITES_DIR,
     load_site,
@@ -180,3 +181,50 @@ def test_the_schema_describes_the_scenario_with_units() -> None:
     assert "[min]" in defs["Simulation"]["properties"]["powerflow_interval_min"]["description"]
     assert "dc_kwp" not in defs["PV"]["properties"]
     assert {"inverter_kw", "address"} <= set(defs["PV"]["properties"])
+
+
+def test_a_scenario_file_takes_the_place_of_the_section(tmp_path: Path) -> None:
+    data = _demo()
+    scenario = data.pop("scenario")
+    scenario["outages"] = scenario["outages"][:1]
+    bare = load_site(_write(tmp_path, data))
+    played = with_scenario_file(bare, _write(tmp_path, scenario, "scenario.yaml"))
+    demo = load_site("demo")
+    assert played.scenario is not None and demo.scenario is not None
+    assert played.scenario.outages == demo.scenario.outages[:1]
+    assert played.scenario.devices == demo.scenario.devices
+    assert played.model_copy(update={"scenario": demo.scenario}) == demo
+    assert simulated_scenario(played) is played.scenario
+
+
+def test_a_bad_scenario_file_names_its_problems(tmp_path: Path) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text("{devices: {pv-x: {dc_kwp: 1}, pv-h01: {dc_kwp: -1}}}\n")
+    with pytest.raises(SiteFileError) as info:
+        with_scenario_file(load_site("demo"), path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}: devices.pv-x: 'pv-x' is not a device id of the site",
+        f"{path}: weather_tmy3: Field required",
+        f"{path}: devices.pv-h01(pv).dc_kwp: Input should be greater than 0",
+    ]
+    path.write_text("[1, 2]\n")
+    with pytest.raises(SiteFileError) as info:
+        with_scenario_file(load_site("demo"), path)
+    [problem] = info.value.problems
+    assert problem.field == "(top level)" and "a scenario file is a YAML mapping" in problem.message
+
+
+def test_simulate_plays_a_scenario_file(tmp_path: Path) -> None:
+    data = _demo()
+    scenario = data.pop("scenario")
+    site = _write(tmp_path, data)
+    played = _write(tmp_path, scenario, "scenario.yaml")
+    args = ["--site", str(site), "--scenario", str(played), "--days", "0.05"]
+    run = subprocess.run(
+        [sys.executable, "-m", "openmeg", "simulate", *args, "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out" / "summary.json").exists()

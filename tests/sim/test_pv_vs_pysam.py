@@ -23,7 +23,9 @@ def hourly() -> tuple[np.ndarray, np.ndarray]:
     plant = build_plant(site, network_of(site), datetime(2026, 1, 1, tzinfo=UTC), 525600, 60.0)
     ours = plant.ren_avail[plant.ren_ids.index(pv.id)].reshape(-1, 60).mean(axis=1)  # UTC hours
 
-    data, meta = pvlib.iotools.read_tmy3(str(tmy3_path(site.scenario.weather_tmy3)), map_variables=True)
+    data, meta = pvlib.iotools.read_tmy3(
+        str(tmy3_path(site.scenario.weather_tmy3)), map_variables=True
+    )
     hour_start = data.index - pd.Timedelta(hours=1)  # TMY3 labels the end of each hour
     sam = pvwatts.default("PVWattsNone")
     sam.SolarResource.solar_resource_data = {
