@@ -45,6 +45,33 @@ def load_site_or_exit(name_or_path: str) -> Site:
         _fail_site(err)
 
 
+def load_site_with_notes_or_exit(name_or_path: str) -> tuple[Site, list[str]]:
+    """The site and its deprecation notes, or exit 2 with one line per problem."""
+    from openmeg.core.site import load_site_with_notes
+
+    try:
+        return load_site_with_notes(name_or_path)
+    except SiteFileError as err:
+        _fail_site(err)
+
+
+def load_simulated_site_or_exit(name_or_path: str, scenario: str | None = None) -> Site:
+    """The site with a scenario the simulated field can play (its own, or the scenario file
+    ``scenario`` in its place), or exit 2 with one line per problem (a site without a scenario,
+    a device without its physics)."""
+    from openmeg.core.scenario_file import simulated_scenario, with_scenario_file
+    from openmeg.core.site import load_site, resolve_site_path
+
+    try:
+        site = load_site(name_or_path)
+        if scenario:
+            site = with_scenario_file(site, scenario)
+        simulated_scenario(site, scenario or str(resolve_site_path(name_or_path)))
+    except SiteFileError as err:
+        _fail_site(err)
+    return site
+
+
 def default_store(site_id: str) -> str:
     """The SQLite file the commands share when no store URL is given."""
     return f"sqlite+pysqlite:///openmeg-{site_id}.db"

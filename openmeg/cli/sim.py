@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_site_or_exit
+from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_simulated_site_or_exit
 from openmeg.core.errors import OpenMegError
 
 sim_app = typer.Typer(
@@ -34,6 +34,11 @@ def serve(
         15019, min=0, max=65535, help="the control interface's HTTP port (0: a free one)"
     ),
     state: Path | None = typer.Option(None, help="keep the field's state in this file"),
+    scenario: str = typer.Option(
+        "",
+        help="scenario file played in place of the site file's scenario section (weather, "
+        "outages, simulation settings, device physics)",
+    ),
 ) -> None:
     """Serve every device of the site as a SunSpec Modbus TCP slave (at its address in the site
     file, or laid out from --base-port), with its physics, on the field's own clock; a control
@@ -43,7 +48,7 @@ def serve(
     import asyncio
     from datetime import UTC, datetime
 
-    the_site = load_site_or_exit(site)
+    the_site = load_simulated_site_or_exit(site, scenario or None)
     try:
         first = datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
     except ValueError as err:

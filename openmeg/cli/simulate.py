@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_site_or_exit
+from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_simulated_site_or_exit
 
 
 def simulate(
@@ -17,6 +17,11 @@ def simulate(
         "2026-01-01T00:00:00Z", help="first instant (ISO 8601, UTC if no zone)"
     ),
     out: Path = typer.Option(Path("out/simulation"), help="folder for summary, Parquet and report"),
+    scenario: str = typer.Option(
+        "",
+        help="scenario file played in place of the site file's scenario section (weather, "
+        "outages, simulation settings, device physics)",
+    ),
 ) -> None:
     """Run the whole MEG in simulated time; write summary.json, timeseries.parquet, report.html."""
     from datetime import UTC, datetime
@@ -28,7 +33,7 @@ def simulate(
     from openmeg.sim.scenario import simulate as run_simulation
     from openmeg.sim.summary import summarize
 
-    the_site = load_site_or_exit(site)
+    the_site = load_simulated_site_or_exit(site, scenario or None)
     try:
         step_s = parse_step_s(step)
         first = datetime.fromisoformat(start.replace("Z", "+00:00"))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from openmeg.cli.common import load_site_or_exit
-
 site_app = typer.Typer(help="Site files: the description of one MEG.", no_args_is_help=True)
 
 
@@ -14,9 +12,18 @@ def site_check(file: str = typer.Argument(..., help="site file, or a shipped sit
     """Validate a site file: exit 0, or 2 with one line per problem."""
     import yaml
 
+    from openmeg.cli.common import err_console, load_site_with_notes_or_exit
     from openmeg.core.site import resolve_site_path
 
-    site = load_site_or_exit(file)
+    site, notes = load_site_with_notes_or_exit(file)
+    for note in notes:
+        err_console.print(
+            f"deprecated: {file}: {note} (the simulated plant's description belongs in "
+            "scenario; see docs/site-file.md)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     print(
         f"{file}: ok: site {site.site.id!r}, {len(site.devices)} devices, "
         f"{len(site.meters)} meters, {len(site.customers)} customers"

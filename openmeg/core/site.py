@@ -32,6 +32,12 @@ from openmeg.core.network import (
     load_network,
     network_outline,
 )
+from openmeg.core.scenario import (
+    Scenario,
+    move_to_scenario,
+    tag_kinds,
+    unknown_scenario_devices,
+)
 from openmeg.core.site_sections import (
     AlarmLimit,
     Building,
@@ -39,7 +45,6 @@ from openmeg.core.site_sections import (
     Customer,
     Frozen,
     Network,
-    Simulation,
     SiteInfo,
     Utility,
     VeeSettings,
@@ -48,6 +53,7 @@ from openmeg.core.site_sections import (
 # the sections a site file is made of, importable from here as before
 from openmeg.core.site_sections import LineSwitch as LineSwitch
 from openmeg.core.site_sections import Outage as Outage
+from openmeg.core.site_sections import Simulation as Simulation
 from openmeg.core.site_sections import SyncCheck as SyncCheck
 from openmeg.core.site_sections import Tie as Tie
 from openmeg.core.tariff import Tariff
@@ -115,7 +121,6 @@ class Site(Frozen):
             "switches and ties"
         )
     )
-    weather_tmy3: str = Field(description="TMY3 file: pvlib's bundled file name, or a path")
     utility: Utility = Field(description="the utility connection at the point of common coupling")
     customers: tuple[Customer, ...] = Field(description="the customers of the MEG")
     buildings: tuple[Building, ...] = Field(
@@ -137,10 +142,25 @@ class Site(Frozen):
         (), description="SCADA alarm limits beyond (or instead of) the built-in ones"
     )
     vee: VeeSettings = Field(VeeSettings(), description="limits of the MDMS's validation rules")
-    simulation: Simulation = Field(Simulation(), description="settings of the simulation")
     tariffs: dict[str, Tariff] = Field(
         {}, description="tariffs by id, in the structure of NREL's Utility Rate Database"
     )
+    scenario: Scenario | None = Field(
+        None,
+        description=(
+            "the simulated plant, read only by the simulated field (openmeg sim serve, openmeg "
+            "simulate): weather, scheduled outages, simulation settings and each device's "
+            "physics; a site of real equipment needs none"
+        ),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scenario(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        moved, _ = move_to_scenario(data)
+        return tag_kinds(moved)
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +205,10 @@ class Site(Frozen):
 def site_schema() -> dict[str, Any]:
     """The JSON Schema of a site file: every field with its description, units and limits."""
     schema = Site.model_json_schema()
+    # a scenario entry takes its kind from its device: any of the kinds' physics, no tag needed
+    physics = schema["$defs"]["Scenario"]["properties"]["devices"]["additionalProperties"]
+    physics["anyOf"] = physics.pop("oneOf")
+    del physics["discriminator"]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "openmeg site file"
     return schema
@@ -195,7 +219,7 @@ def _field(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in DEVICE_KINDS and out.startswith("devices["):
+        elif part in DEVICE_KINDS and out.startswith(("devices[", "devices.", "scenario.devices.")):
             out += f"({part})"
         else:
             out += f".{part}" if out else str(part)
@@ -227,9 +251,9 @@ def is_shipped_demo(path: Path) -> bool:
     return path.resolve().parent == SITES_DIR
 
 
-def load_site(name_or_path: str | Path) -> Site:
-    """Read, validate and cross-check a site file; raise ``SiteFileError`` listing every problem."""
-    path = resolve_site_path(str(name_or_path))
+def read_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The YAML mapping in ``path``; ``SiteFileError`` naming the file when it cannot be read,
+    is not YAML, or is not a mapping (``what``: what the file should be)."""
     file = str(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -240,42 +264,68 @@ def load_site(name_or_path: str | Path) -> Site:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
-        what = getattr(err, "problem", None) or str(err)
+        what_went_wrong = getattr(err, "problem", None) or str(err)
         raise SiteFileError(
-            [Problem(file=file, field=where, message=f"YAML syntax error: {what}")]
+            [Problem(file=file, field=where, message=f"YAML syntax error: {what_went_wrong}")]
         ) from err
     if not isinstance(raw, dict):
-        raise SiteFileError(
-            [
-                Problem(
-                    file=file,
-                    field="(top level)",
-                    message="a site file is a YAML mapping with keys site, network, devices, ...",
-                )
-            ]
-        )
+        raise SiteFileError([Problem(file=file, field="(top level)", message=what)])
+    return raw
+
+
+def load_site(name_or_path: str | Path) -> Site:
+    """Read, validate and cross-check a site file; raise ``SiteFileError`` listing every problem."""
+    return load_site_with_notes(name_or_path)[0]
+
+
+def load_site_with_notes(name_or_path: str | Path) -> tuple[Site, list[str]]:
+    """``load_site``, and a deprecation note for each field found in its old place (moved into
+    the scenario as the site is loaded)."""
+    path = resolve_site_path(str(name_or_path))
+    file = str(path)
+    raw = read_mapping(path, "a site file is a YAML mapping with keys site, network, devices, ...")
+    try:
+        raw, notes = move_to_scenario(raw)
+    except ValueError as err:
+        raise SiteFileError([Problem(file=file, field="scenario", message=str(err))]) from err
+    raw, strangers = unknown_scenario_devices(raw)
+    unknown = [
+        Problem(file=file, field=f"scenario.devices.{s}", message=f"{s!r} is not a device id")
+        for s in strangers
+    ]
     try:
         site = Site.model_validate(raw)
     except ValidationError as err:
-        problems = []
-        for e in err.errors():
-            msg = e["msg"]
-            if e["type"] == "union_tag_invalid":
-                kind = e["input"].get("kind") if isinstance(e["input"], dict) else None
-                msg = f"unknown device kind {kind!r}; accepted: {', '.join(DEVICE_KINDS)}"
-            elif e["type"] == "extra_forbidden" and e["loc"][-1] == "address":
-                msg = (
-                    "this kind of device is not on the wire and takes no address; these do: "
-                    f"{', '.join(ON_WIRE_KINDS)}, meters and utility.transfer_switch_address"
-                )
-            elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
-                msg = f"{msg} (got {e['input']!r})"
-            problems.append(Problem(file=file, field=_field(tuple(e["loc"])), message=msg))
-        raise SiteFileError(problems) from err
+        raise SiteFileError(unknown + validation_problems(err, file)) from err
     found = cross_check(site, path)
-    if found:
-        raise SiteFileError([Problem(file=file, field=f, message=m) for f, m in found])
-    return site
+    if found or unknown:
+        raise SiteFileError(unknown + [Problem(file=file, field=f, message=m) for f, m in found])
+    return site, notes
+
+
+def validation_problems(
+    err: ValidationError, file: str, scenario_at: tuple[str, ...] = ("scenario",)
+) -> list[Problem]:
+    """The problems of a failed validation, each named by its field (``scenario_at``: where the
+    scenario's fields are: in a site file under scenario, in a scenario file at the top)."""
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        msg = e["msg"]
+        if e["type"] == "union_tag_invalid":
+            kind = e["input"].get("kind") if isinstance(e["input"], dict) else None
+            msg = f"unknown device kind {kind!r}; accepted: {', '.join(DEVICE_KINDS)}"
+        elif e["type"] == "extra_forbidden" and loc[-1] == "address":
+            msg = (
+                "this kind of device is not on the wire and takes no address; these do: "
+                f"{', '.join(ON_WIRE_KINDS)}, meters and utility.transfer_switch_address"
+            )
+        elif e["type"] == "union_tag_not_found" and loc[:-1] == (*scenario_at, "devices"):
+            msg = f"{loc[-1]!r} is not a device id of this site"
+        elif e["type"] == "literal_error" and "expected" in e.get("ctx", {}):
+            msg = f"{msg} (got {e['input']!r})"
+        problems.append(Problem(file=file, field=_field(loc), message=msg))
+    return problems
 
 
 def network_of(site: Site, site_path: Path | None = None) -> Any:
@@ -404,11 +454,39 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
             out.append(
                 ("controllers", f"priority {prio} is used {n} times; priorities must be unique")
             )
-    for o in site.utility.outages:
+    if site.scenario is not None:
+        out += scenario_problems(site, site.scenario)
+    return out
+
+
+def scenario_problems(site: Site, scenario: Scenario) -> list[tuple[str, str]]:
+    """Problems of the scenario against the site: device ids and kinds, states, outages."""
+    out: list[tuple[str, str]] = []
+    devices: dict[str, Any] = {}
+    for d in site.devices:
+        devices.setdefault(d.id, d)
+    for device_id, physics in scenario.devices.items():
+        where = f"scenario.devices.{device_id}"
+        device = devices.get(device_id)
+        if device is None:
+            out.append((where, f"{device_id!r} is not a device id of this site"))
+        elif physics.kind != device.kind:
+            out.append((f"{where}.kind", f"the device is a {device.kind}, not a {physics.kind}"))
+        elif isinstance(device, Battery):
+            soc = physics.soc_initial  # type: ignore[union-attr]
+            if not device.soc_min <= soc <= device.soc_max:
+                out.append(
+                    (
+                        f"{where}.soc_initial",
+                        f"soc_initial {soc:g} must lie between the battery's soc_min "
+                        f"{device.soc_min:g} and soc_max {device.soc_max:g}",
+                    )
+                )
+    for o in scenario.outages:
         if o.end <= o.start:
             out.append(
                 (
-                    "utility.outages",
+                    "scenario.outages",
                     f"outage starting {o.start.isoformat()} must end after it starts",
                 )
             )

@@ -1,6 +1,7 @@
 """The sections of a site file (all but its devices, meters and tariffs): where the MEG is, its
-network, its utility connection, customers, buildings, controllers, alarm limits, VEE limits
-and simulation settings; ``openmeg.core.site`` puts them together."""
+network, its utility connection, customers, buildings, controllers, alarm limits and VEE limits,
+and the outages and settings the scenario's simulation plays; ``openmeg.core.site`` puts them
+together."""
 
 from __future__ import annotations
 
@@ -182,7 +183,6 @@ class Utility(Frozen):
     )
     transfer_time_s: float = Field(0.2, ge=0, le=60, description="open-transition break time")
     co2_kg_per_kwh: float = Field(0.4, ge=0, description="CO2 intensity of utility power [kg/kWh]")
-    outages: tuple[Outage, ...] = Field((), description="utility outages the simulated field plays")
     sync_check: SyncCheck = Field(
         SyncCheck(), description="limits of the synchronism check before the MEG reconnects"
     )
@@ -295,6 +295,8 @@ class VeeSettings(Frozen):
 
 
 class Simulation(Frozen):
+    """Settings of the simulated field's grid (a part of the scenario)."""
+
     powerflow_interval_min: int = Field(
         60, gt=0, description="how often the simulation runs a full power flow [min]"
     )
@@ -304,4 +306,4 @@ class Simulation(Frozen):
     f_max_hz_ok: float = Field(
         50.5, description="highest frequency counted as within limits in the summary [Hz]"
     )
-    shed_below_hz: float = Field(49.6, description="under-frequency load shedding threshold")
+    shed_below_hz: float = Field(49.6, description="under-frequency load shedding threshold [Hz]")

@@ -1,6 +1,8 @@
 """What each kind of DER is to the platform: its ratings and limits, as written in a site file.
 
-Units are in the field names; power into the MEG bus is positive (see ``openmeg.core.units``).
+Their physics (PV orientation, hub heights, ramps, efficiencies, initial states) is in the
+scenario (``openmeg.core.scenario``), which only the simulated field reads. Units are in the field
+names; power into the MEG bus is positive (see ``openmeg.core.units``).
 """
 
 from __future__ import annotations
@@ -44,24 +46,10 @@ class WiredDevice(DeviceBase):
 
 
 class PV(WiredDevice):
-    """Rooftop or ground PV with its inverter (pvlib PVWatts)."""
+    """Rooftop or ground PV with its inverter."""
 
     kind: Literal["pv"] = Field(description="the kind of device: pv")
-    dc_kwp: float = Field(gt=0, description="DC rating at STC, kWp")
     inverter_kw: float = Field(gt=0, description="AC rating of the inverter, kW")
-    tilt_deg: float = Field(
-        25.0, ge=0, le=90, description="tilt of the modules from horizontal [degrees, 0..90]"
-    )
-    azimuth_deg: float = Field(
-        180.0,
-        ge=0,
-        lt=360,
-        description="azimuth of the modules [degrees from north, clockwise; 180: south]",
-    )
-    system_losses: float = Field(0.14, ge=0, lt=1, description="PVWatts system losses, fraction")
-    gamma_pdc_per_c: float = Field(
-        -0.004, lt=0, gt=-0.02, description="temperature coefficient of DC power [1/C]"
-    )
 
 
 class Wind(WiredDevice):
@@ -69,12 +57,8 @@ class Wind(WiredDevice):
 
     kind: Literal["wind"] = Field(description="the kind of device: wind")
     turbine_type: str = Field(description="turbine type in windpowerlib's library, e.g. E-53/800")
-    hub_height_m: float = Field(gt=0, description="hub height [m]")
     rated_kw: float | None = Field(
         None, gt=0, description="scale the library curve to this rating (a smaller turbine)"
-    )
-    roughness_length_m: float = Field(
-        0.15, gt=0, lt=5, description="roughness length of the terrain [m]"
     )
 
 
@@ -86,9 +70,6 @@ class CHP(WiredDevice):
     p_el_min_kw: float = Field(ge=0, description="minimum stable electric load while running")
     eta_el: float = Field(gt=0, lt=1, description="electric efficiency [fraction of fuel energy]")
     eta_th: float = Field(gt=0, lt=1, description="thermal efficiency [fraction of fuel energy]")
-    ramp_kw_per_min: float = Field(gt=0, description="largest change of electric output [kW/min]")
-    min_up_min: int = Field(ge=0, description="shortest run once started [min]")
-    min_down_min: int = Field(ge=0, description="shortest stop once stopped [min]")
     heat_storage: str = Field(description="id of the heat storage it charges")
     co2_kg_per_kwh_fuel: float = Field(
         0.202, ge=0, description="CO2 intensity of its fuel [kg/kWh of fuel]"
@@ -113,14 +94,13 @@ class CHP(WiredDevice):
 
 
 class FuelCell(WiredDevice):
-    """A fuel cell running at a commanded setpoint within its ramp limit."""
+    """A fuel cell running at a commanded setpoint."""
 
     kind: Literal["fuel_cell"] = Field(description="the kind of device: fuel_cell")
     p_max_kw: float = Field(gt=0, description="largest output [kW]")
     p_min_kw: float = Field(0.0, ge=0, description="smallest output while running [kW]")
     p_set_kw: float = Field(ge=0, description="setpoint, kW")
     eta_el: float = Field(gt=0, lt=1, description="electric efficiency [fraction of fuel energy]")
-    ramp_kw_per_min: float = Field(gt=0, description="largest change of output [kW/min]")
     co2_kg_per_kwh_fuel: float = Field(
         0.0, ge=0, description="CO2 intensity of its fuel [kg/kWh of fuel]"
     )
@@ -139,19 +119,11 @@ class Battery(WiredDevice):
     capacity_kwh: float = Field(gt=0, description="usable energy capacity [kWh]")
     p_charge_max_kw: float = Field(gt=0, description="largest charging power [kW]")
     p_discharge_max_kw: float = Field(gt=0, description="largest discharging power [kW]")
-    eta_charge: float = Field(0.95, gt=0, le=1, description="charging efficiency [fraction]")
-    eta_discharge: float = Field(0.95, gt=0, le=1, description="discharging efficiency [fraction]")
     soc_min: float = Field(
         0.1, ge=0, lt=1, description="lowest state of charge [fraction of capacity]"
     )
     soc_max: float = Field(
         0.95, gt=0, le=1, description="highest state of charge [fraction of capacity]"
-    )
-    soc_initial: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="state of charge at the start of a simulation [fraction of capacity]",
     )
     outage_reserve_soc: float | None = Field(
         None,
@@ -177,8 +149,6 @@ class Battery(WiredDevice):
     def _check(self) -> Battery:
         if self.soc_min >= self.soc_max:
             raise ValueError("soc_min must be below soc_max")
-        if not self.soc_min <= self.soc_initial <= self.soc_max:
-            raise ValueError("soc_initial must lie between soc_min and soc_max")
         reserve = self.outage_reserve_soc
         if reserve is not None and not self.soc_min <= reserve <= self.soc_max:
             raise ValueError(
@@ -194,17 +164,10 @@ class Battery(WiredDevice):
 
 
 class HeatStorage(WiredDevice):
-    """A hot-water heat store with standing losses and a backup boiler."""
+    """A hot-water heat store with a backup boiler."""
 
     kind: Literal["heat_storage"] = Field(description="the kind of device: heat_storage")
     capacity_kwh: float = Field(gt=0, description="heat capacity [kWh]")
-    loss_per_h: float = Field(0.005, ge=0, lt=1, description="standing loss, fraction per hour")
-    soc_initial: float = Field(
-        0.5,
-        ge=0,
-        le=1,
-        description="state of charge at the start of a simulation [fraction of capacity]",
-    )
     boiler_kw: float = Field(ge=0, description="backup boiler that covers what storage cannot")
     boiler_eta: float = Field(
         0.9, gt=0, le=1, description="efficiency of the backup boiler [fraction]"

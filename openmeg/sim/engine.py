@@ -162,7 +162,7 @@ class Engine:
             k1,
             p.dt_h,
             self.f0,
-            self.site.simulation.shed_below_hz,
+            self.plant.scenario.simulation.shed_below_hz,
             u.sync_check.max_df_hz,
             u.sync_check.max_dphi_deg,
             u.sync_check.max_dv_pu,
@@ -286,7 +286,7 @@ class Engine:
     def run_until(self, k_stop: int, progress: Callable[[int], None] | None = None) -> None:
         """Run up to step ``k_stop``, a power flow at every ``powerflow_interval_min`` boundary."""
         pf_steps = max(
-            1, round(self.site.simulation.powerflow_interval_min * 60 / self.plant.step_s)
+            1, round(self.plant.scenario.simulation.powerflow_interval_min * 60 / self.plant.step_s)
         )
         k_stop = min(k_stop, self.plant.n_steps)
         while self.k < k_stop:

@@ -84,12 +84,13 @@ def sensor_series(
     for s in site.devices_of("sensor"):
         assert isinstance(s, Sensor)
         loading = device_loading(plant, out, s.watches, steps)
+        physics = plant.scenario.physics(s.id, s.kind)
         result[s.id] = sensor_readings(
             loading,
             plant.weather.temp_air_c[steps],
-            temp_rise_c=s.temp_rise_c,
-            vibration_full_mm_s=s.vibration_mm_s_full_load,
-            noise_full_db=s.noise_db_full_load,
-            seed=s.seed + start,
+            temp_rise_c=physics.temp_rise_c,
+            vibration_full_mm_s=physics.vibration_mm_s_full_load,
+            noise_full_db=physics.noise_db_full_load,
+            seed=physics.seed + start,
         )
     return result

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pvlib
 
+from openmeg.core.scenario import Scenario
+from openmeg.core.scenario_file import simulated_scenario
 from openmeg.core.site import Site
 from openmeg.der.wind_curves import library_curve
 from openmeg.sim.grid import kernel
@@ -28,6 +30,7 @@ class Plant:
 
     index: pd.DatetimeIndex
     step_s: float
+    scenario: Scenario
     weather: Weather
     ren_ids: list[str]
     ren_kind: list[str]
@@ -116,31 +119,38 @@ class _Rows:
 
 
 def _table(
-    devices: list[Any], columns: tuple[str, ...], **convert: Callable[[Any], float]
+    scenario: Scenario,
+    devices: list[Any],
+    columns: tuple[str, ...],
+    **convert: Callable[[Any], float],
 ) -> FloatArray:
-    """A parameter table: one row per device, one column per attribute named in ``columns``."""
-    rows = [
-        [float(convert[c](getattr(d, c)) if c in convert else getattr(d, c)) for c in columns]
-        for d in devices
-    ]
+    """A parameter table: one row per device, one column per attribute named in ``columns``,
+    taken from the device's physics in the scenario or else from its ratings."""
+
+    def value(d: Any, c: str) -> float:
+        physics = scenario.physics(d.id, d.kind)
+        v = getattr(physics, c) if c in type(physics).model_fields else getattr(d, c)
+        return float(convert[c](v) if c in convert else v)
+
+    rows = [[value(d, c) for c in columns] for d in devices]
     return np.array(rows, dtype=float).reshape(-1, len(columns))
 
 
-def outage_mask(site: Site, index: pd.DatetimeIndex) -> IntArray:
+def outage_mask(scenario: Scenario, index: pd.DatetimeIndex) -> IntArray:
     """1 where the utility grid is up, 0 during a scheduled outage."""
     up = np.ones(len(index), dtype=np.uint8)
-    for o in site.utility.outages:
+    for o in scenario.outages:
         up[(index >= pd.Timestamp(o.start)) & (index < pd.Timestamp(o.end))] = 0
     return up
 
 
-def utility_return(site: Site, index: pd.DatetimeIndex) -> tuple[FloatArray, FloatArray]:
+def utility_return(scenario: Scenario, index: pd.DatetimeIndex) -> tuple[FloatArray, FloatArray]:
     """The utility's voltage (p.u.) and phase angle against the island (deg) at each step:
     after an outage it comes back at ``return_voltage_pu`` for ``recovery_min`` and at
     ``return_phase_deg``."""
     v = np.ones(len(index))
     angle = np.zeros(len(index))
-    for o in site.utility.outages:
+    for o in scenario.outages:
         end = pd.Timestamp(o.end)
         after = index >= end
         angle[after] = o.return_phase_deg
@@ -149,11 +159,17 @@ def utility_return(site: Site, index: pd.DatetimeIndex) -> tuple[FloatArray, Flo
 
 
 def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: float) -> Plant:
-    """Every exogenous series of ``site`` at ``n_steps`` steps of ``step_s`` from ``start``."""
+    """Every exogenous series of ``site`` at ``n_steps`` steps of ``step_s`` from ``start``,
+    from its scenario (``SiteFileError`` when the site has none, or it lacks a device)."""
+    scenario = simulated_scenario(site)
+
+    def physics(d: Any) -> Any:
+        return scenario.physics(d.id, d.kind)
+
     index = pd.date_range(
         pd.Timestamp(start).tz_convert("UTC"), periods=n_steps, freq=pd.Timedelta(seconds=step_s)
     )
-    weather = load_weather(site.weather_tmy3, index)
+    weather = load_weather(scenario.weather_tmy3, index)
     tz = site.site.timezone
     bus_of = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
     groups = [c.id for c in site.customers]
@@ -166,17 +182,18 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
     sun = pvlib.solarposition.ephemeris(index, site.site.latitude, site.site.longitude)
     ren = _Rows()
     for d in site.devices_of("pv"):
+        ph = physics(d)
         poa = pv.plane_of_array_w_m2(
-            weather.frame(), sun, tilt_deg=d.tilt_deg, azimuth_deg=d.azimuth_deg
+            weather.frame(), sun, tilt_deg=ph.tilt_deg, azimuth_deg=ph.azimuth_deg
         )
         t_cell = pv.cell_temperature_c(poa, weather.temp_air_c, weather.wind_m_s)
         p = pv.pv_ac_kw(
             poa,
             t_cell,
-            dc_kwp=d.dc_kwp,
+            dc_kwp=ph.dc_kwp,
             inverter_kw=d.inverter_kw,
-            system_losses=d.system_losses,
-            gamma_pdc_per_c=d.gamma_pdc_per_c,
+            system_losses=ph.system_losses,
+            gamma_pdc_per_c=ph.gamma_pdc_per_c,
         )
         ren.add(d.id, p, kind="pv", rating=d.inverter_kw, group=group(d.owner), bus=bus_of[d.bus])
     for d in site.devices_of("wind"):
@@ -185,8 +202,8 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
         v_hub = wind.hub_wind_speed_m_s(
             weather.wind_m_s,
             measured_at_m=TMY3_MEASURED_AT_M,
-            hub_height_m=d.hub_height_m,
-            roughness_length_m=d.roughness_length_m,
+            hub_height_m=physics(d).hub_height_m,
+            roughness_length_m=physics(d).roughness_length_m,
         )
         p = wind.power_from_curve_kw(v_hub, np.array(speeds), np.array(powers), scale=scale)
         ren.add(
@@ -206,28 +223,30 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
     local_hour = np.mod(local_h, 24.0)
     loads = _Rows()
     for d in site.devices_of("load"):
-        p = electric_load_kw(d.profile, d.annual_kwh, index, timezone=tz, key=d.id)
+        ph = physics(d)
+        p = electric_load_kw(ph.profile, ph.annual_kwh, index, timezone=tz, key=d.id)
         loads.add(
             d.id,
             p,
             kind="load",
             prio=float(d.shed_priority) if d.sheddable else np.inf,
-            tan_phi=float(np.tan(np.arccos(d.power_factor))),
+            tan_phi=float(np.tan(np.arccos(ph.power_factor))),
             group=group(d.owner),
             bus=bus_of[d.bus],
         )
     base_demand = np.sum(loads.rows, axis=0) if loads.rows else np.zeros(n_steps)
     net_forecast = base_demand - (np.sum(ren.rows, axis=0) if ren.rows else 0.0)
     for d in site.devices_of("ev_charger"):
+        ph = physics(d)
         sessions = flexible.ev_sessions(
             n_steps,
             dt_h,
             float(local_hour[0]),
-            sessions_per_day=d.sessions_per_day,
-            arrival_h_mean=d.arrival_h_mean,
-            dwell_h_mean=d.dwell_h_mean,
-            energy_kwh_mean=d.energy_kwh_mean,
-            seed=d.seed,
+            sessions_per_day=ph.sessions_per_day,
+            arrival_h_mean=ph.arrival_h_mean,
+            dwell_h_mean=ph.dwell_h_mean,
+            energy_kwh_mean=ph.energy_kwh_mean,
+            seed=ph.seed,
         )
         p = flexible.ev_demand_kw(sessions, n_steps, dt_h, d.p_max_kw)
         loads.add(
@@ -239,13 +258,14 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
             bus=bus_of[d.bus],
         )
     for d in site.devices_of("shiftable_load"):
+        ph = physics(d)
         p = flexible.shiftable_demand_kw(
             local_hour,
             day_of_run,
             p_kw=d.p_kw,
-            run_steps=max(1, round(d.run_min * 60.0 / step_s)),
-            window_start_h=d.window_start_h,
-            window_end_h=d.window_end_h,
+            run_steps=max(1, round(ph.run_min * 60.0 / step_s)),
+            window_start_h=ph.window_start_h,
+            window_end_h=ph.window_end_h,
             cost=net_forecast,
         )
         loads.add(
@@ -263,22 +283,24 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
     hourly = pd.date_range(
         pd.Timestamp(year=index[0].year, month=1, day=1, tz="UTC"), periods=8760, freq="h"
     )
-    temp_hourly = load_weather(site.weather_tmy3, hourly).temp_air_c
+    temp_hourly = load_weather(scenario.weather_tmy3, hourly).temp_air_c
     heat_dem = np.zeros((len(hs), n_steps))
     heat_ids = []
     for d in site.devices_of("heat_load"):
         heat_ids.append(d.id)
+        ph = physics(d)
         heat_dem[hs_ids.index(d.heat_storage)] += heat_load_kw(
-            d.profile, d.annual_kwh, d.building_class, temp_hourly, index, timezone=tz
+            ph.profile, ph.annual_kwh, ph.building_class, temp_hourly, index, timezone=tz
         )
 
-    grid_v, grid_angle = utility_return(site, index)
+    grid_v, grid_angle = utility_return(scenario, index)
     bats = site.devices_of("battery")
     chps = site.devices_of("chp")
     fcs = site.devices_of("fuel_cell")
     return Plant(
         index=index,
         step_s=step_s,
+        scenario=scenario,
         weather=weather,
         ren_ids=ren.ids,
         ren_kind=ren.kinds,
@@ -296,25 +318,25 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
         heat_ids=heat_ids,
         heat_dem=heat_dem,
         hs_ids=hs_ids,
-        hs_par=_table(hs, kernel.HEAT_STORAGE_COLUMNS),
-        hs_init=np.array([h.soc_initial * h.capacity_kwh for h in hs], dtype=float),
+        hs_par=_table(scenario, hs, kernel.HEAT_STORAGE_COLUMNS),
+        hs_init=np.array([physics(h).soc_initial * h.capacity_kwh for h in hs], dtype=float),
         bat_ids=[b.id for b in bats],
-        bat_par=_table(bats, kernel.BATTERY_COLUMNS),
+        bat_par=_table(scenario, bats, kernel.BATTERY_COLUMNS),
         bat_group=np.array([group(b.owner) for b in bats], dtype=np.int64),
         bat_bus=np.array([bus_of[b.bus] for b in bats], dtype=np.int64),
-        bat_init=np.array([b.soc_initial for b in bats], dtype=float),
+        bat_init=np.array([physics(b).soc_initial for b in bats], dtype=float),
         chp_ids=[c.id for c in chps],
-        chp_par=_table(chps, kernel.CHP_COLUMNS, heat_storage=hs_ids.index),
+        chp_par=_table(scenario, chps, kernel.CHP_COLUMNS, heat_storage=hs_ids.index),
         chp_bus=np.array([bus_of[c.bus] for c in chps], dtype=np.int64),
         chp_fuel_co2=np.array([c.co2_kg_per_kwh_fuel for c in chps], dtype=float),
         fc_ids=[f.id for f in fcs],
-        fc_par=_table(fcs, kernel.FUEL_CELL_COLUMNS),
+        fc_par=_table(scenario, fcs, kernel.FUEL_CELL_COLUMNS),
         fc_bus=np.array([bus_of[f.bus] for f in fcs], dtype=np.int64),
         fc_fuel_co2=np.array([f.co2_kg_per_kwh_fuel for f in fcs], dtype=float),
         fc_eta=np.array([f.eta_el for f in fcs], dtype=float),
         boiler_eta=np.array([h.boiler_eta for h in hs], dtype=float),
         boiler_co2=np.array([h.boiler_co2_kg_per_kwh_fuel for h in hs], dtype=float),
-        grid_up=outage_mask(site, index),
+        grid_up=outage_mask(scenario, index),
         grid_v_pu=grid_v,
         grid_angle_deg=grid_angle,
         groups=groups,

@@ -162,8 +162,8 @@ def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
             f = window["frequency_hz"].where(window["mode"] != 0, engine.f0)
             ax.plot(window.index, f, lw=1)
             ax.axhspan(
-                engine.site.simulation.f_min_hz_ok,
-                engine.site.simulation.f_max_hz_ok,
+                engine.plant.scenario.simulation.f_min_hz_ok,
+                engine.plant.scenario.simulation.f_max_hz_ok,
                 color="tab:green",
                 alpha=0.1,
             )

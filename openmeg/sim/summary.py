@@ -44,7 +44,7 @@ def outage_unserved_kwh(engine: Engine) -> dict[str, float]:
     n = engine.k
     index = p.index[:n]
     out: dict[str, float] = {}
-    for outage in engine.site.utility.outages:
+    for outage in engine.plant.scenario.outages:
         k0 = int(index.searchsorted(pd.Timestamp(outage.start)))
         k_end = int(index.searchsorted(pd.Timestamp(outage.end)))
         if k0 >= n or k_end == 0:

@@ -87,7 +87,10 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         m.model_copy(update={"devices": tuple("pv-new" if x == "pv-h10" else x for x in m.devices)})
         for m in demo.meters
     )
-    other = demo.model_copy(update={"devices": renamed, "meters": meters})
+    assert demo.scenario is not None
+    physics = {("pv-new" if k == "pv-h10" else k): v for k, v in demo.scenario.devices.items()}
+    scenario = demo.scenario.model_copy(update={"devices": physics})
+    other = demo.model_copy(update={"devices": renamed, "meters": meters, "scenario": scenario})
     plant = SimulatedPlant(
         other, start=datetime(2026, 6, 1, 12, tzinfo=UTC), step_s=1.0, horizon_h=0.1
     )

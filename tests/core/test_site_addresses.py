@@ -164,7 +164,10 @@ def test_a_site_without_controllers_runs_the_defaults_for_its_devices() -> None:
         ("self_consumption", 20, True),
     ]
     no_chp = _without_controllers(_demo())
-    no_chp["devices"] = [d for d in no_chp["devices"] if d["kind"] not in ("chp", "sensor")]
+    gone = {d["id"] for d in no_chp["devices"] if d["kind"] in ("chp", "sensor")}
+    no_chp["devices"] = [d for d in no_chp["devices"] if d["id"] not in gone]
+    for device_id in gone:
+        del no_chp["scenario"]["devices"][device_id]
     no_chp["meters"][-1]["devices"].remove("chp1")
     assert [c.kind for c in Site.model_validate(no_chp).controllers] == ["self_consumption"]
 

@@ -18,10 +18,14 @@ from openmeg.sim.weather import tmy3_path
 def hourly() -> tuple[np.ndarray, np.ndarray]:
     site = load_site("demo")
     pv = site.device_as("pv-h01", PV)
+    assert site.scenario is not None
+    physics = site.scenario.physics(pv.id, pv.kind)
     plant = build_plant(site, network_of(site), datetime(2026, 1, 1, tzinfo=UTC), 525600, 60.0)
     ours = plant.ren_avail[plant.ren_ids.index(pv.id)].reshape(-1, 60).mean(axis=1)  # UTC hours
 
-    data, meta = pvlib.iotools.read_tmy3(str(tmy3_path(site.weather_tmy3)), map_variables=True)
+    data, meta = pvlib.iotools.read_tmy3(
+        str(tmy3_path(site.scenario.weather_tmy3)), map_variables=True
+    )
     hour_start = data.index - pd.Timedelta(hours=1)  # TMY3 labels the end of each hour
     sam = pvwatts.default("PVWattsNone")
     sam.SolarResource.solar_resource_data = {
@@ -41,10 +45,10 @@ def hourly() -> tuple[np.ndarray, np.ndarray]:
         "wspd": list(data["wind_speed"]),
     }
     design = sam.SystemDesign
-    design.system_capacity = pv.dc_kwp
-    design.dc_ac_ratio = pv.dc_kwp / pv.inverter_kw
-    design.tilt, design.azimuth = pv.tilt_deg, pv.azimuth_deg
-    design.losses = pv.system_losses * 100
+    design.system_capacity = physics.dc_kwp
+    design.dc_ac_ratio = physics.dc_kwp / pv.inverter_kw
+    design.tilt, design.azimuth = physics.tilt_deg, physics.azimuth_deg
+    design.losses = physics.system_losses * 100
     design.array_type, design.module_type, design.inv_eff = 0, 0, 96.0
     sam.execute()
     sam_lst = np.array(sam.Outputs.ac) / 1000.0  # kW, local standard time hours

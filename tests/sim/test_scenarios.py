@@ -15,9 +15,15 @@ LOSS = datetime(2026, 2, 10, 13, 0, tzinfo=UTC)
 BACK = datetime(2026, 2, 10, 17, 0, tzinfo=UTC)
 
 
-def _site(**utility: object) -> Site:
+def _site(*, outages: tuple[Outage, ...], **utility: object) -> Site:
     site = load_site("demo")
-    return site.model_copy(update={"utility": site.utility.model_copy(update=utility)})
+    assert site.scenario is not None
+    return site.model_copy(
+        update={
+            "utility": site.utility.model_copy(update=utility),
+            "scenario": site.scenario.model_copy(update={"outages": outages}),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +167,7 @@ def test_blackout_and_black_start_from_the_battery() -> None:
     loss, back = datetime(2026, 1, 15, 1, tzinfo=UTC), datetime(2026, 1, 15, 9, tzinfo=UTC)
     gone = {"chp1", "sensor-chp1", "fc1", "wind1", "sensor-wind1"}
     site = load_site("demo")
+    assert site.scenario is not None
     devices = tuple(
         d.model_copy(update={"p_discharge_max_kw": 7.0, "p_charge_max_kw": 7.0})
         if d.id == "bess-community"
@@ -176,7 +183,9 @@ def test_blackout_and_black_start_from_the_battery() -> None:
         update={
             "devices": devices,
             "meters": meters,
-            "utility": site.utility.model_copy(update={"outages": (Outage(start=loss, end=back),)}),
+            "scenario": site.scenario.model_copy(
+                update={"outages": (Outage(start=loss, end=back),)}
+            ),
         }
     )
     engine = simulate(site, start=datetime(2026, 1, 15, tzinfo=UTC), days=0.5, step_s=60)

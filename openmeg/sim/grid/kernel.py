@@ -40,7 +40,8 @@ from openmeg.sim.physics.heat import heat_storage_step
 
 GRID, ISLAND, BLACKOUT = 0, 1, 2
 
-# Parameter tables: one row per device, columns named by the site file's fields.
+# Parameter tables: one row per device, columns named by the site file's fields (a device's
+# ratings in devices, its physics in the scenario: openmeg.sim.plant builds them).
 BATTERY_COLUMNS = (
     "capacity_kwh",
     "p_charge_max_kw",
