@@ -224,7 +224,6 @@ class LiveMeg:
         self.assets = AssetRegistry(site.site.id, store)
         self.audit = AuditLog(store)
         self.manual_hold = timedelta(seconds=manual_hold_s)
-        self._manual: dict[str, datetime] = {}
         self.retry_connect = timedelta(seconds=retry_connect_s)
         self._unconnected: dict[str, tuple[DeviceAddress, str, datetime]] = {}
         self._adds: BusSubscription | None = None
@@ -365,27 +364,26 @@ class LiveMeg:
             self.historian.flush()
 
     async def _write_phase(self, setpoints: Mapping[str, float], now: datetime) -> None:
-        """The controllers' setpoints, less those an operator holds by hand, to the wire."""
-        for key in [k for k, until in self._manual.items() if now >= until]:
-            del self._manual[key]
-        wanted = {
-            k: v
-            for k, v in setpoints.items()
-            if k not in self._manual and k.split("/")[0] in self.feeder.links
-        }
+        """The controllers' setpoints for the devices on the wire (the writer leaves those an
+        operator holds by hand alone)."""
+        wanted = {k: v for k, v in setpoints.items() if k.split("/")[0] in self.feeder.links}
         await self.writer.write(wanted, now)
 
     async def _operator_write(self, device: str, point: str, value: float) -> CommandResult:
         """An operator's command to the field; the controllers keep off that point for
         ``manual_hold_s``."""
+        key = f"{device}/{point}"
+        held = self.writer.manual.get(key)
+        self.writer.hold(key, self.clock.now() + self.manual_hold)  # before: no write overtakes
         result = await self.feeder.command(
             device, point, value, limits=self.writer.limits.get(device), revert_s=0
         )
         if result.accepted:
-            key = f"{device}/{point}"
-            self._manual[key] = self.clock.now() + self.manual_hold
-            self.writer.forget(key)
             self.status.commands += 1
+        elif held is None:
+            del self.writer.manual[key]  # refused: the controllers keep the point
+        else:
+            self.writer.manual[key] = held
         return result
 
     async def run(self, stop: asyncio.Event, *, max_cycles: int | None = None) -> None:

@@ -439,3 +439,31 @@ async def test_prices_reach_each_customers_premises_when_they_change(
     _, flat = await shop.get(timeout=5)
     assert isinstance(flat, PriceSignal) and (flat.buy_per_kwh, flat.sell_per_kwh) == (0.10, 0.03)
     assert shop.pending() == 0  # a flat price is sent once
+
+
+async def test_an_operators_command_is_not_overtaken_by_the_write_phase(
+    bus: Bus, store: Store
+) -> None:
+    import asyncio
+
+    live = await _live(bus, store)
+    meg = live.meg
+    try:
+        await live.step(3)
+        key = "bess-h01/p_set_kw"
+        assert meg.runtime.last_setpoints[key] != -2.0
+        # the operator's command and a cycle's write of the same point, at the same moment
+        result, report = await asyncio.gather(
+            meg.command("bess-h01", "p_set_kw", -2.0, "operator-1"),
+            meg.writer.write({key: 4.0}, meg.clock.now()),
+        )
+        assert result.accepted and report.failed == {} and report.written == 0
+        await live.step(5)  # the controllers keep off the point while the operator holds it
+        dev = live.field.servers.devices["bess-h01"]
+        rates = {n: dev.map.value(ssm.STORAGE, n) or 0.0 for n in ("OutWRte", "InWRte")}
+        rates["StorCtl_Mod"] = float(dev.map.raw(ssm.STORAGE, "StorCtl_Mod") or 0)
+        assert ssm.storage_setpoint_kw(rates, dev.rating_w) == pytest.approx(-2.0)
+        assert live.field.plant.read()["bess-h01/p_kw"] == pytest.approx(-2.0)
+        assert key in meg.writer.manual and meg.status.held == {}
+    finally:
+        await live.stop()

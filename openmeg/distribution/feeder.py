@@ -17,6 +17,7 @@ A device's changes go on the bus as soon as its answer is in.
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import math
 import time
@@ -121,6 +122,7 @@ class DerDataFeeder(FeederCommands):
         self._epoch: datetime | None = None
         self.delivered_total = 0
         self.writes_sent: Counter[str] = Counter()
+        self.write_locks: dict[str, asyncio.Lock] = {}
         self.listeners: list[Callable[[PointUpdate], None]] = []
         """Called with every update as it is delivered (the control cycle's process image)."""
 

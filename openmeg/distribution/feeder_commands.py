@@ -3,7 +3,9 @@ failed with the reason (Y.2071 clause 10.2, the way down)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,6 +22,10 @@ class _Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+SKIPPED = "not written: an operator's command holds this point"
+"""The reason of a write that ``skip`` called off, after waiting for the device."""
+
+
 class FeederCommands:
     """The command half of the feeder: ``site``, ``bus``, ``clock`` and ``links`` are its own."""
 
@@ -29,6 +35,8 @@ class FeederCommands:
     links: dict[str, Link]
     writes_sent: Counter[str]
     """Write requests sent to each device (the devices' own counts must agree)."""
+    write_locks: dict[str, asyncio.Lock]
+    """One command at a time per device: its writes and their read-back are not interleaved."""
 
     async def command(
         self,
@@ -40,16 +48,22 @@ class FeederCommands:
         limits: Limits | None = None,
         revert_s: int = 0,
         publish: bool = True,
+        skip: Callable[[], bool] | None = None,
     ) -> CommandResult:
         """Write a point on a device and read it back; the result says confirmed, or why it
         failed (refused before writing, refused by the device, or not read back as written).
-        With ``publish`` the result goes on the bus too (an operator's command)."""
+        With ``publish`` the result goes on the bus too (an operator's command). ``skip``,
+        asked once the device is free, calls the write off (reason ``SKIPPED``)."""
         now = self.clock.now()
         reason = ""
-        try:
-            await self._write(device, point, value, limits=limits, revert_s=revert_s)
-        except (CommandError, DeviceError) as err:
-            reason = str(err)
+        async with self.write_locks.setdefault(device, asyncio.Lock()):
+            if skip is not None and skip():
+                reason = SKIPPED
+            else:
+                try:
+                    await self._write(device, point, value, limits=limits, revert_s=revert_s)
+                except (CommandError, DeviceError) as err:
+                    reason = str(err)
         result = CommandResult(
             site=self.site,
             device=device,

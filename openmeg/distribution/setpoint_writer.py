@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from openmeg.core.bus import Bus
 from openmeg.core.messages import AlarmMessage, CommandResult, alarm_topic
-from openmeg.distribution.feeder_commands import FeederCommands
+from openmeg.distribution.feeder_commands import SKIPPED, FeederCommands
 from openmeg.distribution.writes import Limits
 
 
@@ -53,6 +53,8 @@ class SetpointWriter:
         self.tolerance = tolerance
         self.last: dict[str, Written] = {}
         self.failing: dict[str, str] = {}
+        self.manual: dict[str, datetime] = {}
+        """Points an operator's command holds, until when: the controllers keep off them."""
         self.writes_total = 0
 
     def _due(self, key: str, value: float, now: datetime) -> bool:
@@ -72,14 +74,28 @@ class SetpointWriter:
             return value
         return min(max(value, lim.p_min_kw), lim.p_max_kw)
 
+    def hold(self, key: str, until: datetime) -> None:
+        """An operator commands ``key``: no setpoint of the controllers is written to it until
+        ``until`` (a write of theirs waiting for the device is called off)."""
+        self.manual[key] = until
+        self.last.pop(key, None)
+
     async def write(self, setpoints: Mapping[str, float], now: datetime) -> WriteReport:
-        """Write what changed or is due for its keep-alive, all devices at once."""
+        """Write what changed or is due for its keep-alive, all devices at once; points an
+        operator holds are left alone."""
+        for key in [k for k, until in self.manual.items() if now >= until]:
+            del self.manual[key]
         due = {
-            k: self.clip(k, v) for k, v in setpoints.items() if self._due(k, self.clip(k, v), now)
+            k: self.clip(k, v)
+            for k, v in setpoints.items()
+            if k not in self.manual and self._due(k, self.clip(k, v), now)
         }
         report = WriteReport(written=len(due))
         results = await asyncio.gather(*(self._one(k, v) for k, v in due.items()))
         for (key, value), result in zip(due.items(), results, strict=True):
+            if result.reason == SKIPPED:
+                report.written -= 1
+                continue
             if result.accepted:
                 report.confirmed += 1
                 self.last[key] = Written(value=value, at=now)
@@ -103,11 +119,8 @@ class SetpointWriter:
             limits=self.limits.get(device),
             revert_s=self.revert_s,
             publish=False,
+            skip=lambda: key in self.manual,
         )
-
-    def forget(self, key: str) -> None:
-        """Write ``key`` again at the next cycle whatever its value (an operator wrote it)."""
-        self.last.pop(key, None)
 
     async def _alarm(self, key: str, text: str, now: datetime, active: bool) -> None:
         device = key.split("/")[0]
