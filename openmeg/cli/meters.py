@@ -56,7 +56,7 @@ def meters_ingest(
     service = IngestService(site_id, sub, db, {m.id for m in the_site.meters})
     service.wait_connected()
     print("ready", flush=True)
-    service.run(lambda: bool(stopping))
+    service.run_durable(lambda: bool(stopping))
     sub.close()
     db.close()
     print(f"stopped: {service.stored} readings stored, {service.refused} messages refused")

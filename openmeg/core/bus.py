@@ -7,11 +7,12 @@ through a real MQTT broker. Both follow MQTT topic filters (``+`` one level, ``#
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import datetime
 from typing import Protocol
 
 from openmeg.core.errors import BusError
-from openmeg.core.messages import BusMessage
+from openmeg.core.messages import BusMessage, PointUpdate, cycle_topic
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -74,6 +75,80 @@ class Subscription:
             if item is None:
                 return
             yield item
+
+    async def next_or_stop(self, stop: asyncio.Event) -> tuple[str, BusMessage] | None:
+        """The next ``(topic, message)``, waiting for it; ``None`` once ``stop`` is set and
+        nothing is waiting any more, or when the bus was closed."""
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if stop.is_set():
+            return None
+        getting = asyncio.ensure_future(self._queue.get())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((getting, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (getting, stopping):
+                waiter.cancel()  # a get cancelled before it returned leaves its item queued
+            await asyncio.wait((getting, stopping))
+        if getting.cancelled():
+            return None
+        return getting.result()
+
+
+async def bursts(
+    sub: Subscription, stop: asyncio.Event
+) -> AsyncIterator[list[tuple[str, BusMessage]]]:
+    """What arrives on ``sub``, a burst at a time: the first message waited for, then every
+    other one already waiting. Ends once ``stop`` is set (after what was waiting then) or the
+    bus closes; it waits without polling."""
+    while True:
+        item = await sub.next_or_stop(stop)
+        if item is None:
+            return
+        burst = [item]
+        while sub.pending():
+            more = sub._queue.get_nowait()
+            if more is None:
+                yield burst
+                return
+            burst.append(more)
+        yield burst
+
+
+async def messages(sub: Subscription, stop: asyncio.Event) -> AsyncIterator[tuple[str, BusMessage]]:
+    """What arrives on ``sub``, one ``(topic, message)`` at a time, until ``stop`` is set (after
+    what was waiting then) or the bus closes; it waits without polling."""
+    while True:
+        item = await sub.next_or_stop(stop)
+        if item is None:
+            return
+        yield item
+
+
+async def cycle_beats(bus: Bus, site: str, stop: asyncio.Event) -> AsyncGenerator[datetime]:
+    """The instant of each control cycle of ``site`` as it is reported on the bus, until
+    ``stop`` is set: the timer of the services that work on the clock rather than on a message
+    (in simulation the cycle's time steps, so they keep the cycle's time whatever their lag).
+    Use it within ``contextlib.aclosing``."""
+    beats = await bus.subscribe(cycle_topic(site))
+    try:
+        async for _, beat in messages(beats, stop):
+            if isinstance(beat, PointUpdate):
+                yield beat.ts
+    finally:
+        await bus.unsubscribe(beats)
+
+
+def waiting(sub: Subscription | None) -> list[tuple[str, BusMessage]]:
+    """Every ``(topic, message)`` already waiting on ``sub``, without waiting."""
+    out: list[tuple[str, BusMessage]] = []
+    while sub is not None and sub.pending():
+        item = sub._queue.get_nowait()
+        if item is None:
+            break
+        out.append(item)
+    return out
 
 
 class Bus(Protocol):

@@ -278,6 +278,17 @@ def readings_topic(site: str, meter: str) -> str:
     return f"meg/{site}/customer/{meter}/readings"
 
 
+def stored_readings_topic(site: str, meter: str) -> str:
+    """Where the MDMS announces a meter's interval readings once it has stored them."""
+    return f"meg/{site}/mdms/{meter}/readings"
+
+
+def cycle_topic(site: str) -> str:
+    """Where each control cycle reports its duration, at the cycle's instant: the beat that
+    the services which work on the clock (rather than on a message) keep time by."""
+    return point_topic(site, "cycle", "duration_ms", domain="operation")
+
+
 def price_topic(site: str, customer: str) -> str:
     return f"meg/{site}/customer/{customer}/price"
 

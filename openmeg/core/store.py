@@ -6,11 +6,12 @@ and persisted device state have tables of their own.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -18,6 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from openmeg.core.errors import StoreError
 from openmeg.core.points import Point, PointId, Quality
+
+T = TypeVar("T")
 
 metadata = sa.MetaData()
 
@@ -92,6 +95,14 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    async def in_thread(self, work: Callable[..., T], /, *args: Any) -> T:
+        """``work(*args)`` in a worker thread, off the event loop (the engine's pool gives each
+        thread its own connection); in the loop's thread for an in-memory SQLite database,
+        which lives in one connection of one thread."""
+        if self.dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"):
+            return work(*args)
+        return await asyncio.to_thread(work, *args)
 
     def create_schema(self) -> None:
         try:

@@ -2,20 +2,29 @@
 (from a price server over HTTP, or an embedded market publishing on the bus), kept by the price
 synchronising unit; the trading desk deciding each interval and holding, with an alarm, when
 prices cannot be had; the accounting server after each interval; the local market clearing
-each interval's metered positions; the time synchronous unit now and then."""
+each interval's metered positions; the time synchronous unit now and then.
+
+The time, the prices and the desk's decision are taken at each tick (``before_cycle``: in
+lockstep before each control cycle, as a task at each beat of the cycle); the accounts and the
+local market work on the readings the MDMS announces it stored (``after_intervals``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
 
-from openmeg.core.bus import Bus
+from openmeg.core.bus import Bus, Subscription, bursts, cycle_beats, waiting
 from openmeg.core.clock import Clock
 from openmeg.core.messages import MeterReadings as MeterReadingsMessage
-from openmeg.core.messages import TradingAccounts, trading_accounts_topic
+from openmeg.core.messages import (
+    TradingAccounts,
+    stored_readings_topic,
+    trading_accounts_topic,
+)
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
@@ -79,19 +88,44 @@ class ProsumerEconomics:
         self.time_sync, self.time_sync_every_s = time_sync, time_sync_every_s
         self._synced_at: datetime | None = None
         self._time_alarm = ""
+        self._stored: Subscription | None = None
 
     async def start(self) -> None:
         if self.bus_prices is not None:
             await self.bus_prices.start()
+        self._stored = await self.bus.subscribe(stored_readings_topic(self.site.site.id, "+"))
 
     async def stop(self) -> None:
         if self.bus_prices is not None:
             await self.bus_prices.stop()
+        if self._stored is not None:
+            await self.bus.unsubscribe(self._stored)
+            self._stored = None
 
-    async def before_cycle(self) -> None:
-        """The time and the prices, and the trading desk's decision, before the cycle runs."""
-        await self._synchronise()
-        await self._trade()
+    async def before_cycle(self, now: datetime | None = None) -> None:
+        """The time and the prices, and the trading desk's decision, at ``now`` (the clock's
+        time by default): before the cycle runs."""
+        now = now or self.clock.now()
+        await self._synchronise(now)
+        await self._trade(now)
+
+    async def pump(self) -> None:
+        """The readings the MDMS stored, waiting on the bus: the accounts, the local market."""
+        await self.after_intervals(_readings(waiting(self._stored)))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop`` is set: a tick at each beat of the control cycle, and the accounts and
+        the local market on each burst of stored readings."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._ticks(stop))
+            if self._stored is not None:
+                async for burst in bursts(self._stored, stop):
+                    await self.after_intervals(_readings(burst))
+
+    async def _ticks(self, stop: asyncio.Event) -> None:
+        async with contextlib.aclosing(cycle_beats(self.bus, self.site.site.id, stop)) as beats:
+            async for ts in beats:
+                await self.before_cycle(ts)
 
     async def after_intervals(self, closed: list[MeterReadingsMessage]) -> None:
         """Meters closed intervals: the accounts and the local market."""
@@ -127,9 +161,8 @@ class ProsumerEconomics:
             with contextlib.suppress(MarketError):  # settled already (after a restart)
                 self.local_market.clear_interval(start, pos, buy=buy, sell=sell, limits=limits)
 
-    async def _synchronise(self) -> None:
+    async def _synchronise(self, now: datetime) -> None:
         """Ask the time server now and then; raise or clear the time alarm."""
-        now = self.clock.now()
         if self.time_sync is None or (
             self._synced_at is not None
             and (now - self._synced_at).total_seconds() < self.time_sync_every_s
@@ -153,9 +186,8 @@ class ProsumerEconomics:
         )
         self._time_alarm = result.alarm
 
-    async def _trade(self) -> None:
+    async def _trade(self, now: datetime) -> None:
         """Market prices in, the price monitoring decides, an alarm while trading holds."""
-        now = self.clock.now()
         if self.market is not None:
             await self.market.update(now)
         if self.bus_prices is not None:
@@ -222,3 +254,7 @@ class ProsumerEconomics:
                     **a.floats(),
                 ),
             )
+
+
+def _readings(items: Sequence[tuple[str, object]]) -> list[MeterReadingsMessage]:
+    return [msg for _, msg in items if isinstance(msg, MeterReadingsMessage)]

@@ -3,6 +3,7 @@ alarms (raised, cleared, acknowledged), operator commands, and the event log in 
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -10,8 +11,14 @@ from datetime import datetime
 from typing import Any
 
 from openmeg.core.audit import AuditLog
-from openmeg.core.bus import Bus, Subscription
-from openmeg.core.messages import AlarmMessage, CommandResult, ModeChange, PointUpdate
+from openmeg.core.bus import Bus, Subscription, messages, waiting
+from openmeg.core.messages import (
+    AlarmMessage,
+    BusMessage,
+    CommandResult,
+    ModeChange,
+    PointUpdate,
+)
 from openmeg.core.points import Quality
 from openmeg.core.site import Site
 from openmeg.core.store import Store
@@ -133,19 +140,30 @@ class DerManagementServer:
             await self.bus.unsubscribe(self._sub)
             self._sub = None
 
+    async def handle(self, msg: BusMessage) -> None:
+        """Take one message of the site into the operator's picture."""
+        if isinstance(msg, PointUpdate):
+            await self._point(msg)
+        elif isinstance(msg, AlarmMessage):
+            self._alarm_seen(msg)
+        elif isinstance(msg, ModeChange):
+            self.state.mode = msg.mode
+
     async def pump(self) -> int:
         """Take in everything waiting on the bus; returns how many messages came."""
         n = 0
-        while self._sub is not None and self._sub.pending():
-            _, msg = await self._sub.get()
-            n += 1
-            if isinstance(msg, PointUpdate):
-                await self._point(msg)
-            elif isinstance(msg, AlarmMessage):
-                self._alarm_seen(msg)
-            elif isinstance(msg, ModeChange):
-                self.state.mode = msg.mode
+        while items := waiting(self._sub):
+            for _, msg in items:
+                n += 1
+                await self.handle(msg)
         return n
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take in what arrives until ``stop`` is set."""
+        if self._sub is None:
+            return
+        async for _, msg in messages(self._sub, stop):
+            await self.handle(msg)
 
     async def _point(self, msg: PointUpdate) -> None:
         device = self.state.values.setdefault(msg.device, {})

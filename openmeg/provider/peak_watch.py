@@ -1,13 +1,15 @@
-"""Each owner's peak demand of the month in an aggregate building, announced as it rises."""
+"""Each owner's peak demand of the month in an aggregate building, announced as it rises: from
+the head-end's interval readings on the bus."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 import pandas as pd
 
-from openmeg.core.bus import Bus
-from openmeg.core.messages import MeterReadings, PeakDemand, peak_topic
+from openmeg.core.bus import Bus, Subscription, messages, waiting
+from openmeg.core.messages import MeterReadings, PeakDemand, peak_topic, readings_topic
 from openmeg.core.site import Site
 
 
@@ -23,6 +25,31 @@ class PeakWatch:
         }
         self._hours: dict[tuple[str, pd.Timestamp], list[float]] = defaultdict(list)
         self.peaks: dict[tuple[str, str], tuple[float, pd.Timestamp]] = {}
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self.bus.subscribe(readings_topic(self.site.site.id, "+"))
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self.bus.unsubscribe(self._sub)
+            self._sub = None
+
+    async def pump(self) -> int:
+        """Take the readings waiting on the bus; how many peaks were announced."""
+        n = 0
+        for _, msg in waiting(self._sub):
+            if isinstance(msg, MeterReadings):
+                n += len(await self.observe(msg))
+        return n
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Take the readings as they come, until ``stop`` is set."""
+        if self._sub is None:
+            return
+        async for _, msg in messages(self._sub, stop):
+            if isinstance(msg, MeterReadings):
+                await self.observe(msg)
 
     async def observe(self, batch: MeterReadings) -> list[PeakDemand]:
         """Take interval readings; announce each owner's monthly peak when a full hour beats it."""

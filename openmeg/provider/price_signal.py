@@ -3,11 +3,13 @@ whenever it changes (a time-of-use period begins, a real-time price is published
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import aclosing
 from datetime import datetime
 
 import pandas as pd
 
-from openmeg.core.bus import Bus
+from openmeg.core.bus import Bus, cycle_beats
 from openmeg.core.messages import PriceSignal, price_topic
 from openmeg.core.site import Site
 from openmeg.core.tariff import Tariff
@@ -62,3 +64,9 @@ class PriceSignals:
             )
             sent += 1
         return sent
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """At each beat of the control cycle (its instant), until ``stop`` is set."""
+        async with aclosing(cycle_beats(self.bus, self.site.site.id, stop)) as beats:
+            async for ts in beats:
+                await self.update(ts)

@@ -1,11 +1,12 @@
 """The same bus tests run in-process and over a real MQTT broker."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
-from openmeg.core.bus import Bus, topic_matches
+from openmeg.core.bus import Bus, InProcessBus, bursts, messages, topic_matches
 from openmeg.core.errors import BusError
 from openmeg.core.messages import ModeChange, PointUpdate, decode, encode
 from openmeg.core.points import Quality
@@ -79,3 +80,27 @@ async def test_bad_topics_are_refused(bus: Bus) -> None:
         await bus.publish("meg/x/#", ModeChange(site="x", mode="grid", ts=TS))
     with pytest.raises(BusError, match="must be last"):
         await bus.subscribe("meg/#/x")
+
+
+async def test_a_subscription_is_consumed_until_stop_without_polling() -> None:
+    bus = InProcessBus()
+    sub = await bus.subscribe("meg/demo/#")
+    stop = asyncio.Event()
+    got: list[list[str]] = []
+
+    async def consume() -> None:
+        async for burst in bursts(sub, stop):
+            got.append([m.mode for _, m in burst if isinstance(m, ModeChange)])
+
+    task = asyncio.create_task(consume())
+    ts = TS
+    for mode in ("island", "grid"):  # published together: one burst
+        await bus.publish("meg/demo/distribution/mode", ModeChange(site="demo", mode=mode, ts=ts))
+    await asyncio.sleep(0.05)
+    assert got == [["island", "grid"]] and not task.done()  # waiting, not spinning
+    await bus.publish("meg/demo/distribution/mode", ModeChange(site="demo", mode="island", ts=ts))
+    stop.set()  # what was waiting is taken, then it ends
+    await asyncio.wait_for(task, 1)
+    assert got == [["island", "grid"], ["island"]]
+    assert [m async for m in messages(sub, stop)] == []  # stopped: ends at once
+    await bus.close()
