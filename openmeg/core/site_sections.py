@@ -51,18 +51,13 @@ class SiteInfo(Frozen):
         return v
 
 
-class LineSwitch(Frozen):
-    """A switch on a network line: a protective breaker or a remote-controlled sectionalizer."""
+class Switchgear(Frozen):
+    """What a line switch and a tie share: an id, and where its controller answers."""
 
     id: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
         max_length=64,
-        description="the switch's id (unique among devices, meters, switches and ties)",
-    )
-    line: str = Field(description="name of the line the switch sits on")
-    kind: Literal["breaker", "sectionalizer"] = Field(
-        "sectionalizer",
-        description="breaker (protective, trips on a fault) or sectionalizer (remote-controlled)",
+        description="its id (unique among devices, meters, switches and ties)",
     )
     address: ModbusAddress | None = Field(
         None,
@@ -73,27 +68,25 @@ class LineSwitch(Frozen):
     )
 
 
-class Tie(Frozen):
+class LineSwitch(Switchgear):
+    """A switch on a network line: a protective breaker or a remote-controlled sectionalizer."""
+
+    line: str = Field(description="name of the line the switch sits on")
+    kind: Literal["breaker", "sectionalizer"] = Field(
+        "sectionalizer",
+        description="breaker (protective, trips on a fault) or sectionalizer (remote-controlled)",
+    )
+
+
+class Tie(Switchgear):
     """A normally open tie line between two feeders, closed to restore supply after a fault."""
 
-    id: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
-        max_length=64,
-        description="the tie's id (unique among devices, meters, switches and ties)",
-    )
     from_bus: str = Field(description="name of the network bus at one end")
     to_bus: str = Field(
         description="name of the network bus at the other end (where its open switch sits)"
     )
     std_type: str = Field(description="pandapower line type of the tie, e.g. UG3")
     length_km: float = Field(gt=0, description="length of the tie line [km]")
-    address: ModbusAddress | None = Field(
-        None,
-        description=(
-            "where its switch controller answers Modbus TCP (unset: the simulated field lays "
-            "it out from --base-port)"
-        ),
-    )
 
 
 class Network(Frozen):
