@@ -391,7 +391,7 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         wall=wall,
         identities=identities,
         tokens=Tokens(identities.signing_key(), issuer=meg.site.site.id, ttl_s=token_ttl_s),
-        audit=AuditLog(meg.store),
+        audit=meg.audit,
         scada=meg.scada,
         status=lambda: meg.status,
         command=meg.command,
