@@ -4,8 +4,8 @@ the services of the platform. The field (simulated or real) is reached only over
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
@@ -18,6 +18,7 @@ from openmeg.core.bus import Bus
 from openmeg.core.clock import Clock
 from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
+from openmeg.core.keystore import Keystore
 from openmeg.core.messages import CommandResult
 from openmeg.core.site import Site
 from openmeg.core.store import Store
@@ -136,6 +137,7 @@ class LiveMeg:
         clock: Clock,
         bus: Bus,
         store: Store,
+        keystore: Keystore,
         addresses: Sequence[DeviceAddress] = (),
         step_s: float = 1.0,
         persist_every_s: float = 60.0,
@@ -157,9 +159,12 @@ class LiveMeg:
 
         ``revert_s``: the revert timeout written with every setpoint (a device that hears
         nothing for that long reverts by itself); ``manual_hold_s``: how long an operator's
-        command on a point keeps the controllers off it."""
+        command on a point keeps the controllers off it.
+
+        ``keystore``: the site's secrets (the audit key, the token signing key)."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
-        self.store = store
+        self.store, self.keystore = store, keystore
+        self.audit = AuditLog(store, keystore.secret("audit/hmac"))
         self.addresses = list(addresses)
         site_id = site.site.id
         self.economics = ProsumerEconomics(
@@ -167,6 +172,7 @@ class LiveMeg:
             clock=clock,
             bus=bus,
             store=store,
+            audit=self.audit,
             market_prices=market_prices,
             price_url=price_url,
             price_hold_alarm_s=price_hold_alarm_s,
@@ -190,7 +196,13 @@ class LiveMeg:
         self.images = ImageKeeper(site_id, bus, local=lambda d: d in self.feeder.links)
         self.feeder.listeners.append(self.images.take)
         self.restoration = FaultRestoration(
-            site, feeder=self.feeder, images=self.images, clock=clock, bus=bus, store=store
+            site,
+            feeder=self.feeder,
+            images=self.images,
+            clock=clock,
+            bus=bus,
+            store=store,
+            audit=self.audit,
         )
         self.runtime = Runtime(
             site_id,
@@ -219,9 +231,9 @@ class LiveMeg:
             store,
             limits=site_limits(site),
             commander=self.field_commands.operator_write,
+            audit=self.audit,
         )
         self.assets = AssetRegistry(site_id, store)
-        self.audit = AuditLog(store)
         self.device_adds = DeviceAdds(
             site_id,
             feeder=self.feeder,
@@ -390,7 +402,9 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         clock=meg.clock,
         wall=wall,
         identities=identities,
-        tokens=Tokens(identities.signing_key(), issuer=meg.site.site.id, ttl_s=token_ttl_s),
+        tokens=Tokens(
+            identities.signing_key(meg.keystore), issuer=meg.site.site.id, ttl_s=token_ttl_s
+        ),
         audit=meg.audit,
         scada=meg.scada,
         status=lambda: meg.status,
@@ -414,8 +428,7 @@ class LiveApi:
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
-        certfile: Path | None = None,
-        keyfile: Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.services = api_services(meg, wall)
         self.hub = StreamHub(meg.site.site.id, meg.bus)
@@ -424,8 +437,7 @@ class LiveApi:
             self.app,
             host=host,
             port=port,
-            certfile=certfile,
-            keyfile=keyfile,
+            ssl_context=ssl_context,
         )
         self.admin_password: str | None = None
 

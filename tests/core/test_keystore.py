@@ -112,7 +112,10 @@ def test_altered_or_swapped_ciphertext_is_refused(tmp_path: Path) -> None:
         ks.get("jwt/signing")
 
 
-def test_default_argon2id_cost_is_kept_in_the_file(tmp_path: Path) -> None:
+def test_default_argon2id_cost_is_kept_in_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENMEG_KEYSTORE_KDF")
     path = tmp_path / "site.keystore"
     Keystore.open(path, KeyEncryptionKey.passphrase(PASS))
     kek = json.loads(path.read_text())["kek"]
