@@ -151,9 +151,9 @@ class Identities:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {LEGACY_SIGNING_TABLE}"))
             keys.put(SIGNING_KEY, secrets.token_bytes(32))
             log.warning(
-                "the token signing key kept in plain text in the store %s was retired and a new "
-                "one sealed in the keystore %s: tokens issued before no longer work (log in "
-                "again)",
+                "warning: the token signing key kept in plain text in the store %s was retired and "
+                "a new one sealed in the keystore %s: tokens issued before no longer work (log "
+                "in again)",
                 self.store.engine.url.render_as_string(hide_password=True),
                 keys.path,
             )

@@ -33,7 +33,7 @@ def tighten(path: Path) -> None:
     if mode & 0o077:
         path.chmod(mode & 0o700)
         log.warning(
-            "%s was readable by others (mode %o): it is now readable by its owner only (%o)",
+            "warning: %s was readable by others (mode %o): now its owner's only (%o)",
             path,
             mode,
             mode & 0o700,
