@@ -51,17 +51,24 @@ def init_site_certificates(
     out: Path,
     site: str,
     *,
-    keystore: Keystore,
+    keystore: Keystore | None = None,
     hosts: list[str] | None = None,
     force: bool = False,
     now: datetime | None = None,
+    server_key_file: bool = False,
 ) -> list[Path]:
     """Write ``ca.pem`` and ``server.pem`` into ``out`` and keep their keys in ``keystore``;
-    the server certificate names localhost, 127.0.0.1 and ``hosts``."""
-    paths = [out / n for n in ("ca.pem", "server.pem")]
+    the server certificate names localhost, 127.0.0.1 and ``hosts``.
+
+    ``server_key_file`` (or no ``keystore``: a certificate for one server, such as a
+    Mosquitto TLS listener, whose CA key is kept nowhere) also writes ``server.key``, mode
+    0600, for a server that can only load key files."""
+    server_key_file = server_key_file or keystore is None
+    files = ["ca.pem", "server.pem", "server.key"] if server_key_file else ["ca.pem", "server.pem"]
+    paths = [out / n for n in files]
     if not force and any(p.exists() for p in paths):
         raise FileExistsError(f"certificates exist in {out}: use --force to replace them")
-    if not force and keystore.get(CA_KEY) is not None:
+    if not force and keystore is not None and keystore.get(CA_KEY) is not None:
         raise FileExistsError(
             f"the keystore {keystore.path} holds a site CA key already: use --force to replace it"
         )
@@ -117,10 +124,13 @@ def init_site_certificates(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    keystore.put(CA_KEY, _pem(ca_key))
-    keystore.put(SERVER_KEY, _pem(server_key))
+    if keystore is not None:
+        keystore.put(CA_KEY, _pem(ca_key))
+        keystore.put(SERVER_KEY, _pem(server_key))
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    if server_key_file:
+        write_private(paths[2], _pem(server_key))
     return paths
 
 

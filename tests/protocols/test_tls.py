@@ -77,3 +77,15 @@ def test_a_key_file_for_a_server_that_needs_one_is_private(tmp_path: Path) -> No
     assert done.exit_code == 0, done.stderr
     assert (tmp_path / "mqtt.key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "mqtt.key").read_bytes() == env_keystore().get("tls/server-key")
+
+
+def test_a_certificate_for_a_server_that_loads_only_key_files(tmp_path: Path) -> None:
+    from openmeg.protocols.tls import init_site_certificates
+
+    made = init_site_certificates(tmp_path, "demo", hosts=["broker.local"])
+    assert [p.name for p in made] == ["ca.pem", "server.pem", "server.key"]
+    assert (tmp_path / "server.key").stat().st_mode & 0o777 == 0o600
+    assert not (tmp_path / "ca.key").exists()  # a one-server CA: its key is kept nowhere
+    key = serialization.load_pem_private_key((tmp_path / "server.key").read_bytes(), None)
+    cert = x509.load_pem_x509_certificate((tmp_path / "server.pem").read_bytes())
+    assert key.public_key() == cert.public_key()
