@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from openmeg.core.bus_acl import user_name
 from openmeg.core.errors import BusError
@@ -46,14 +47,33 @@ class BrokerAccess:
         )
 
 
-def tls_context(ca_file: Path) -> ssl.SSLContext:
+class ClientTls(ssl.SSLContext):
+    """A client context that keeps the sockets it wrapped, to close them when a handshake
+    fails (the MQTT client leaves them open)."""
+
+    opened: list[ssl.SSLSocket]
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        wrapped = super().wrap_socket(*args, **kwargs)
+        self.opened.append(wrapped)
+        return wrapped
+
+    def close_opened(self) -> None:
+        """Close what a failed connection left open."""
+        for sock in self.opened:
+            sock.close()
+        self.opened.clear()
+
+
+def tls_context(ca_file: Path) -> ClientTls:
     """A client context that trusts only ``ca_file`` and checks the broker's host name."""
+    context = ClientTls(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificate and host name
+    context.opened = []
     try:
-        context = ssl.create_default_context(cafile=str(ca_file))
+        context.load_verify_locations(cafile=str(ca_file))
     except (OSError, ssl.SSLError) as err:
         raise BusError(f"cannot read the broker's CA file {ca_file}: {err}") from err
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
 

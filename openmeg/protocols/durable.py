@@ -37,8 +37,9 @@ class DurableSubscriber:
         self._where = (host, port)
         if login.username is not None:
             self._client.username_pw_set(login.username, login.password)
-        if login.ca_file is not None:
-            self._client.tls_set_context(tls_context(login.ca_file))
+        tls = tls_context(login.ca_file) if login.ca_file else None
+        if tls is not None:
+            self._client.tls_set_context(tls)
         self._client.on_message = self._on_message
         self._client.on_connect = self._on_connect
         self._topic = topic
@@ -48,6 +49,8 @@ class DurableSubscriber:
         try:
             self._client.connect(host, port, keepalive=30)
         except (OSError, ValueError) as err:
+            if tls is not None:
+                tls.close_opened()
             raise BusError(refusal(host, port, login, str(err))) from err
 
     def _on_connect(

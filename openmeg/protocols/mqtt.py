@@ -45,17 +45,21 @@ class MqttBus:
 
     async def connect(self) -> MqttBus:
         login = self._login
+        tls = tls_context(login.ca_file) if login.ca_file else None
         client = aiomqtt.Client(
             self._host,
             self._port,
             identifier=self._client_id or None,
             username=login.username,
             password=login.password,
-            tls_context=tls_context(login.ca_file) if login.ca_file else None,
+            tls_context=tls,
         )
         try:
             await client.__aenter__()
         except (aiomqtt.MqttError, OSError) as err:
+            client._client._sock_close()  # a refused connection leaves its socket open
+            if tls is not None:
+                tls.close_opened()
             raise BusError(refusal(self._host, self._port, login, str(err))) from err
         self._client = client
         self._reader = asyncio.create_task(self._read(client), name="mqtt-bus-reader")
