@@ -26,7 +26,8 @@ import sqlalchemy as sa
 
 from openmeg.cli.mqtt import write_broker_dir
 from openmeg.core.bus_acl import COMPONENTS
-from openmeg.core.keystore_shim import open_keystore
+from openmeg.core.keystore import Keystore
+from openmeg.core.keystore_kek import KeyEncryptionKey
 from openmeg.protocols.broker_access import BrokerAccess, Login
 from openmeg.protocols.broker_config import BrokerOptions
 from openmeg.protocols.mqtt import MqttBus
@@ -215,7 +216,7 @@ def mqtt_broker(site: str = TEST_SITE) -> Iterator[Broker]:
     root = Path(tempfile.mkdtemp(prefix="openmeg-mqtt-"))
     port, tls_port, other_tls_port = free_port(), free_port(), free_port()
     keystore_path = root / "openmeg.keystore"
-    keystore = open_keystore(keystore_path, site_id=site)
+    keystore = Keystore.open(keystore_path, KeyEncryptionKey.passphrase(KEYSTORE_PASSPHRASE))
     test_password = secrets.token_urlsafe(16)
     conf = write_broker_dir(
         root / "broker",

@@ -31,7 +31,7 @@ KEYSTORE = typer.Option(
 def broker_access(mqtt: str, site_id: str, ca: Path | None, keystore: Path | None) -> BrokerAccess:
     """The broker at ``mqtt`` (HOST:PORT) and each component's password from the keystore."""
     from openmeg.cli.common import broker_address
-    from openmeg.core.keystore_shim import open_keystore
+    from openmeg.core.keystore import open_keystore
     from openmeg.protocols.broker_access import BrokerAccess
 
     host, port = broker_address(mqtt)

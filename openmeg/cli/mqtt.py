@@ -15,7 +15,7 @@ from openmeg.cli.broker import KEYSTORE
 from openmeg.cli.common import EXIT_BAD_INPUT, err_console
 
 if TYPE_CHECKING:
-    from openmeg.core.keystore_shim import Keystore
+    from openmeg.core.keystore import Keystore
     from openmeg.protocols.broker_config import BrokerOptions
 
 mqtt_app = typer.Typer(
@@ -106,7 +106,7 @@ def mqtt_init(
     (openmeg-<site>-<component>, passwords in the keystore), per-component ACLs, TLS, queues
     sized for metering."""
     from openmeg.core.errors import OpenMegError
-    from openmeg.core.keystore_shim import open_keystore
+    from openmeg.core.keystore import open_keystore
     from openmeg.protocols.broker_config import BrokerOptions
 
     options = BrokerOptions(tls_port=tls_port, tls_bind=bind, plain_port=plain_port or None)

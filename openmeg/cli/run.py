@@ -119,7 +119,11 @@ def run(
                 )
                 raise typer.Exit(EXIT_BAD_INPUT)
             api_options |= {"certfile": cert, "keyfile": key}
-    broker = broker_access(mqtt, the_site.site.id, mqtt_ca, keystore) if mqtt else None
+    try:
+        broker = broker_access(mqtt, the_site.site.id, mqtt_ca, keystore) if mqtt else None
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
     try:
         asyncio.run(
             _run_live(

@@ -6,11 +6,19 @@ import sys
 from pathlib import Path
 
 from openmeg.core.bus_acl import COMPONENTS
-from openmeg.core.keystore_shim import open_keystore
+from openmeg.core.keystore import Keystore
+from openmeg.core.keystore_kek import KeyEncryptionKey
+
+PASSPHRASE = "a passphrase for the test keystore"
+ENV = {"OPENMEG_KEYSTORE_PASSPHRASE": PASSPHRASE}
+
+
+def open_keystore(path: Path, *, site_id: str) -> Keystore:
+    return Keystore.open(path, KeyEncryptionKey.passphrase(PASSPHRASE))
 
 
 def _init(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPENMEG_KEYSTORE": str(tmp_path / "ks")}
+    env = {**os.environ, **ENV, "OPENMEG_KEYSTORE": str(tmp_path / "ks")}
     return subprocess.run(
         [sys.executable, "-m", "openmeg", "mqtt", "init", "--site", "S", "--out", "b", *args],
         capture_output=True,
