@@ -37,6 +37,7 @@ from openmeg.core.messages import (
 from openmeg.core.scoped_bus import ScopedBus
 from openmeg.core.store import Store, sqlite_url
 from openmeg.live import connect_buses
+from openmeg.protocols.durable import DurableSubscriber
 from openmeg.protocols.mqtt import MqttBus
 from openmeg.protocols.tls import init_site_certificates
 from tests.field_harness import live_site
@@ -112,6 +113,35 @@ async def test_a_wrong_password_is_refused_and_says_what_to_do(broker: Broker) -
     assert "refused openmeg-demo-feeder: bad user name or password; run `openmeg mqtt init`" in (
         str(err.value)
     )
+
+
+def test_the_durable_subscriber_is_refused_with_a_wrong_password(broker: Broker) -> None:
+    login = replace(broker.login("mdms", tls=True), password="guessed")
+    sub = DurableSubscriber(
+        broker.host, broker.tls_port, client_id="openmeg-mdms-x", topic="meg/demo/#", login=login
+    )
+    try:
+        with pytest.raises(BusError, match="refused openmeg-demo-mdms: bad user name or password"):
+            for _ in range(100):
+                sub.poll(0.1)
+        assert not sub.connected
+    finally:
+        sub.close()
+    good = DurableSubscriber(
+        broker.host,
+        broker.tls_port,
+        client_id="openmeg-mdms-x",
+        topic="meg/demo/#",
+        login=broker.login("mdms", tls=True),
+    )
+    try:
+        for _ in range(100):
+            if good.connected:
+                break
+            good.poll(0.1)
+        assert good.connected
+    finally:
+        good.close()
 
 
 async def test_tls_without_the_site_ca_is_refused(broker: Broker, tmp_path: Path) -> None:
