@@ -20,6 +20,7 @@ from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
 from openmeg.core.keystore import Keystore
 from openmeg.core.messages import CommandResult
+from openmeg.core.scoped_bus import Buses
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.prosumer_economics import ProsumerEconomics
@@ -135,7 +136,8 @@ class LiveMeg:
         site: Site,
         *,
         clock: Clock,
-        bus: Bus,
+        bus: Bus | None = None,
+        buses: Buses | None = None,
         store: Store,
         keystore: Keystore,
         addresses: Sequence[DeviceAddress] = (),
@@ -161,16 +163,27 @@ class LiveMeg:
         nothing for that long reverts by itself); ``manual_hold_s``: how long an operator's
         command on a point keeps the controllers off it.
 
-        ``keystore``: the site's secrets (the audit key, the token signing key)."""
-        self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
+        Each service connects as its component of the bus (``buses``, e.g. an MQTT connection
+        with its own credentials each), or through one ``bus`` that holds each component to
+        its own topics (``Buses.shared``). ``keystore``: the site's secrets (the audit key, the
+        token signing key)."""
+        site_id = site.site.id
+        if buses is None:
+            if bus is None:
+                raise TypeError("LiveMeg needs a bus or the buses of its components")
+            buses = Buses.shared(site_id, bus)
+        self.buses = buses
+        self.site, self.clock, self.step_s = site, clock, step_s
+        self.bus = bus if bus is not None else buses.of("operation")
         self.store, self.keystore = store, keystore
         self.audit = AuditLog(store, keystore.secret("audit/hmac"))
         self.addresses = list(addresses)
-        site_id = site.site.id
+        operation = buses.of("operation")
         self.economics = ProsumerEconomics(
             site,
             clock=clock,
-            bus=bus,
+            bus=buses.of("customer"),
+            market_bus=buses.of("market"),
             store=store,
             audit=self.audit,
             market_prices=market_prices,
@@ -184,23 +197,23 @@ class LiveMeg:
         self.readings = self.economics.readings
         self.feeder = DerDataFeeder(
             site_id,
-            bus,
+            buses.of("feeder"),
             clock,
             poll_period_s=step_s,
             snapshot_every_s=snapshot_every_s,
             domains=site.domains(),
         )
         self.writer = SetpointWriter(
-            site_id, self.feeder, bus, limits=setpoint_limits(site), revert_s=revert_s
+            site_id, self.feeder, operation, limits=setpoint_limits(site), revert_s=revert_s
         )
-        self.images = ImageKeeper(site_id, bus, local=lambda d: d in self.feeder.links)
+        self.images = ImageKeeper(site_id, operation, local=lambda d: d in self.feeder.links)
         self.feeder.listeners.append(self.images.take)
         self.restoration = FaultRestoration(
             site,
             feeder=self.feeder,
             images=self.images,
             clock=clock,
-            bus=bus,
+            bus=operation,
             store=store,
             audit=self.audit,
         )
@@ -210,7 +223,7 @@ class LiveMeg:
             ControlCycle(default_controllers(site, self.desk)),
             lambda setpoints, now: self.field_commands.write_phase(setpoints, now),
             clock=clock,
-            bus=bus,
+            bus=operation,
             store=store,
             batteries=tuple(b.id for b in site.devices_of("battery")),
         )
@@ -218,16 +231,16 @@ class LiveMeg:
             site_id,
             feeder=self.feeder,
             writer=self.writer,
-            bus=bus,
+            bus=operation,
             clock=clock,
             status=self.runtime.status,
             manual_hold_s=manual_hold_s,
         )
         self.persist_every = max(1, round(persist_every_s / step_s))
-        self.historian = Historian(site_id, bus, store, sample_every_s=persist_every_s)
+        self.historian = Historian(site_id, operation, store, sample_every_s=persist_every_s)
         self.scada = DerManagementServer(
             site_id,
-            bus,
+            operation,
             store,
             limits=site_limits(site),
             commander=self.field_commands.operator_write,
@@ -241,7 +254,7 @@ class LiveMeg:
             runtime=self.runtime,
             assets=self.assets,
             audit=self.audit,
-            bus=bus,
+            bus=operation,
             clock=clock,
             retry_connect_s=retry_connect_s,
         )
@@ -259,17 +272,17 @@ class LiveMeg:
         device_meters = set(revenue_devices(site))
         self.metering = MeteringService(
             site_id,
-            bus,
+            buses.of("head-end"),
             clock,
             meters=meters,
             device_meters=device_meters,
             record_registers=lambda rows: store.in_thread(self.readings.add_registers, rows),
         )
         self.ingest = IngestService(
-            site_id, None, store, meters | device_meters, bus=bus, clock=clock
+            site_id, None, store, meters | device_meters, bus=buses.of("mdms"), clock=clock
         )
-        self.prices = PriceSignals(site, bus)
-        self.peaks = PeakWatch(site, bus)
+        self.prices = PriceSignals(site, buses.of("provider"))
+        self.peaks = PeakWatch(site, buses.of("provider"))
         self._tasks_run = False
 
     @property
