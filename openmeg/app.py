@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from openmeg.api.app import create_app
+from openmeg.api.body_limit import MAX_BODY
+from openmeg.api.client_address import proxy_networks
 from openmeg.api.context import ApiServices
 from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
@@ -416,10 +418,13 @@ class LiveApi:
         port: int = 8000,
         certfile: Path | None = None,
         keyfile: Path | None = None,
+        trusted_proxies: Sequence[str] = (),
+        max_body_bytes: int = MAX_BODY,
     ) -> None:
         self.services = api_services(meg, wall)
+        self.services.trusted_proxies = proxy_networks(trusted_proxies)
         self.hub = StreamHub(meg.site.site.id, meg.bus)
-        self.app = create_app(self.services, self.hub)
+        self.app = create_app(self.services, self.hub, max_body_bytes=max_body_bytes)
         self.server = HttpServer(
             self.app,
             host=host,
