@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 
 import jwt
-from fastapi import FastAPI, Response, WebSocket
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +53,17 @@ class RequestMetrics:
                 m.errors.inc()
 
 
+async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """A 422 naming what is wrong where, without echoing the input (it may be NaN, which JSON
+    cannot carry, or megabytes long)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def create_app(svc: ApiServices, hub: StreamHub, *, max_body_bytes: int = MAX_BODY) -> FastAPI:
     app = FastAPI(
         title="openmeg API",
@@ -64,6 +76,7 @@ def create_app(svc: ApiServices, hub: StreamHub, *, max_body_bytes: int = MAX_BO
         ),
     )
     app.state.services = svc
+    app.add_exception_handler(RequestValidationError, invalid_request)
     metrics = ApiMetrics(lambda: {**svc.figures(), "stream_clients": float(len(hub.clients))})
     app.include_router(routes_admin.public)
     app.include_router(routes_admin.router)

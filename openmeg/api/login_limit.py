@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from typing import TypeVar
 
-Failures = OrderedDict[str, deque[float]]
+Failures = OrderedDict[str, tuple[float, ...]]
+"""Per key, the times of its last failures (a tuple: a few dozen bytes a key)."""
 V = TypeVar("V")
 
 
@@ -55,15 +56,16 @@ class LoginLimiter:
             tables = (self._pairs, self._addresses, self._names, self._slot)
             return sum(len(t) for t in tables)
 
-    def _recent(self, table: Failures, key: str, now: float) -> deque[float] | None:
+    def _recent(self, table: Failures, key: str, now: float) -> tuple[float, ...] | None:
         q = table.get(key)
         if q is None:
             return None
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        if not q:
-            del table[key]
-            return None
+        if q[0] <= now - self.window_s:
+            q = tuple(t for t in q if t > now - self.window_s)
+            if not q:
+                del table[key]
+                return None
+            table[key] = q
         return q
 
     def _full_wait(self, table: Failures, key: str, limit: int, now: float) -> float:
@@ -103,11 +105,8 @@ class LoginLimiter:
             self._pairs.pop(f"{name}\x00{address}", None)
 
     def _count(self, table: Failures, key: str, limit: int, now: float) -> None:
-        q = self._recent(table, key, now)
-        if q is None:
-            q = deque(maxlen=limit)  # only the last ``limit`` failures decide
-        q.append(now)
-        self._remember(table, key, q)
+        q = self._recent(table, key, now) or ()
+        self._remember(table, key, (*q, now)[-limit:])  # only the last ``limit`` decide
 
     def _remember(self, table: OrderedDict[str, V], key: str, value: V) -> None:
         table[key] = value
