@@ -171,7 +171,11 @@ def point_history(
         raise HTTPException(404, f"no point name {name!r} in the vocabulary")
     seen.device(device)
     t0, t1 = span(start, end)
-    points = svc.store.history(PointId(site=svc.site.site.id, device=device, name=name), t0, t1)
+    try:
+        point = PointId(site=svc.site.site.id, device=device, name=name)
+    except ValueError as err:
+        raise HTTPException(404, f"no such point: {err}") from err
+    points = svc.store.history(point, t0, t1)
     rule = RESOLUTIONS[resolution]
     if rule is None:
         return [
