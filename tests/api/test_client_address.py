@@ -45,3 +45,17 @@ def test_a_bad_proxy_is_named() -> None:
         "127.0.0.1/32",
         "10.0.0.0/8",
     ]
+
+
+def test_openmeg_run_names_a_bad_trusted_proxy() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "openmeg", "run", "--trusted-proxy", "10.0.0/33", "--cycles", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--trusted-proxy '10.0.0/33' is not an address or network" in done.stderr
