@@ -10,7 +10,9 @@ The policy, per window of ``window_s`` seconds (real time):
   address that has failed for it is refused for the rest of the window, and the others may try
   it at most once per ``slow_s`` between them. A distributed guesser gets one guess per
   ``slow_s`` for the name; its owner, at an address that has not failed, waits ``slow_s`` at
-  most, and nobody can lock them out at will (the refusal is keyed on the guesser's addresses).
+  most, and nobody can lock them out at will (the refusal is keyed on the guesser's addresses;
+  an owner who mistyped from an address during the attack waits out the window there, or logs
+  in from another).
 
 A success clears the pair only (a guesser's other addresses stay counted). Each table keeps at
 most ``max_keys`` keys, the least recently failed evicted first, and each key at most the
