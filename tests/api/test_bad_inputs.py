@@ -96,6 +96,7 @@ def _path(
     return path.format(**names)
 
 
+@pytest.mark.slow
 def test_no_input_of_any_route_gives_a_server_error(h: Harness) -> None:
     doc = httpx.get(f"{h.url}/openapi.json").json()
     failures: list[str] = []
