@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import jwt
-from fastapi import FastAPI, Request, Response, WebSocket
+from fastapi import FastAPI, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +18,7 @@ from openmeg.api.body_limit import MAX_BODY, BodyLimit
 from openmeg.api.context import ApiServices, scope_for
 from openmeg.api.fastpath import LiveFastPath
 from openmeg.api.metrics import ApiMetrics
+from openmeg.api.refusals import invalid_request
 from openmeg.api.stream import StreamClient, StreamHub
 from openmeg.core.identity import AuthError
 
@@ -51,17 +52,6 @@ class RequestMetrics:
             m.latency.labels(path).observe(time.perf_counter() - t0)
             if status[0] >= 500:
                 m.errors.inc()
-
-
-async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
-    """A 422 naming what is wrong where, without echoing the input (it may be NaN, which JSON
-    cannot carry, or megabytes long)."""
-    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    detail = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-        for e in errors
-    ]
-    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_app(svc: ApiServices, hub: StreamHub, *, max_body_bytes: int = MAX_BODY) -> FastAPI:
