@@ -414,17 +414,16 @@ class LiveApi:
         meg: LiveMeg,
         wall: Clock,
         *,
+        trusted_proxies: Sequence[str] = (),
+        max_body_bytes: int = MAX_BODY,
         host: str = "127.0.0.1",
         port: int = 8000,
         certfile: Path | None = None,
         keyfile: Path | None = None,
-        trusted_proxies: Sequence[str] = (),
-        max_body_bytes: int = MAX_BODY,
     ) -> None:
         self.services = api_services(meg, wall)
-        self.services.trusted_proxies = proxy_networks(trusted_proxies)
         self.hub = StreamHub(meg.site.site.id, meg.bus)
-        self.app = create_app(self.services, self.hub, max_body_bytes=max_body_bytes)
+        self.app = create_app(self.services, self.hub)
         self.server = HttpServer(
             self.app,
             host=host,
@@ -433,6 +432,8 @@ class LiveApi:
             keyfile=keyfile,
         )
         self.admin_password: str | None = None
+        self.services.trusted_proxies = proxy_networks(trusted_proxies)
+        self.services.max_body_bytes = max_body_bytes
 
     async def start(self) -> None:
         """Listen; on the first run, create the operator ``admin`` (password kept here once)."""

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmeg.api import routes_admin, routes_customer, routes_operation
-from openmeg.api.body_limit import MAX_BODY, BodyLimit
+from openmeg.api.body_limit import BodyLimit
 from openmeg.api.context import ApiServices, scope_for
 from openmeg.api.fastpath import LiveFastPath
 from openmeg.api.metrics import ApiMetrics
@@ -54,7 +54,7 @@ class RequestMetrics:
                 m.errors.inc()
 
 
-def create_app(svc: ApiServices, hub: StreamHub, *, max_body_bytes: int = MAX_BODY) -> FastAPI:
+def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app = FastAPI(
         title="openmeg API",
         version="1",
@@ -74,7 +74,7 @@ def create_app(svc: ApiServices, hub: StreamHub, *, max_body_bytes: int = MAX_BO
     app.include_router(routes_customer.router)
 
     app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)  # before anything reads a body
+    app.add_middleware(BodyLimit, limit=lambda: svc.max_body_bytes)  # before any body is read
     app.add_middleware(RequestMetrics, metrics=metrics)
 
     @app.get("/health", tags=["public"])

@@ -6,6 +6,7 @@ No more than one chunk past the ceiling is ever held, and no route, login includ
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -18,12 +19,14 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    """``limit()`` gives the ceiling in bytes (read at each request: a setting may change)."""
 
-    async def _refuse(self, send: Send) -> None:
+    def __init__(self, app: ASGIApp, limit: Callable[[], int] = lambda: MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
-            {"detail": f"the request body is larger than {self.max_bytes} bytes: send less"}
+            {"detail": f"the request body is larger than {limit} bytes: send less"}
         ).encode()
         await send(
             {
@@ -42,9 +45,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit()
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await self._refuse(send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                await self._refuse(send, limit)
                 return
         state = {"received": 0, "refused": False, "started": False}
 
@@ -58,11 +62,11 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
-                if state["received"] > self.max_bytes:
+                if state["received"] > limit:
                     if not state["started"]:
-                        await self._refuse(send)
+                        await self._refuse(send, limit)
                     state["refused"] = True
-                    raise BodyTooLarge(f"more than {self.max_bytes} bytes")
+                    raise BodyTooLarge(f"more than {limit} bytes")
             return message
 
         try:

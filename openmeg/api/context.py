@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import HTTPException
 
+from openmeg.api.body_limit import MAX_BODY
 from openmeg.api.client_address import Network
 from openmeg.api.login_limit import LoginLimiter
 from openmeg.core.audit import AuditLog
@@ -52,6 +53,8 @@ class ApiServices:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     trusted_proxies: tuple[Network, ...] = ()
     """Reverse proxies whose ``X-Forwarded-For`` is believed (none by default)."""
+    max_body_bytes: int = MAX_BODY
+    """The largest request body taken; a larger one is refused with 413 before it is read."""
     live_cache: dict[tuple[object, ...], bytes] = field(default_factory=dict)
     """The live snapshot as sent, per scope, for the control cycle it shows."""
 
