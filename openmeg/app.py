@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import pandas as pd
 
 from openmeg.api.app import create_app
+from openmeg.api.body_limit import MAX_BODY
+from openmeg.api.client_address import proxy_networks
 from openmeg.api.context import ApiServices
 from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
@@ -439,6 +441,8 @@ class LiveApi:
         meg: LiveMeg,
         wall: Clock,
         *,
+        trusted_proxies: Sequence[str] = (),
+        max_body_bytes: int = MAX_BODY,
         host: str = "127.0.0.1",
         port: int = 8000,
         ssl_context: ssl.SSLContext | None = None,
@@ -453,6 +457,8 @@ class LiveApi:
             ssl_context=ssl_context,
         )
         self.admin_password: str | None = None
+        self.services.trusted_proxies = proxy_networks(trusted_proxies)
+        self.services.max_body_bytes = max_body_bytes
 
     async def start(self) -> None:
         """Listen; on the first run, create the operator ``admin`` (password kept here once)."""

@@ -5,16 +5,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import jwt
 from fastapi import FastAPI, Response, WebSocket
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openmeg.api import routes_admin, routes_customer, routes_operation
-from openmeg.api.context import ApiServices, scope_of
+from openmeg.api.body_limit import BodyLimit
+from openmeg.api.context import ApiServices, scope_for
 from openmeg.api.fastpath import LiveFastPath
 from openmeg.api.metrics import ApiMetrics
+from openmeg.api.refusals import invalid_request
 from openmeg.api.stream import StreamClient, StreamHub
 from openmeg.core.identity import AuthError
 
@@ -62,6 +66,7 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
         ),
     )
     app.state.services = svc
+    app.add_exception_handler(RequestValidationError, invalid_request)
     metrics = ApiMetrics(lambda: {**svc.figures(), "stream_clients": float(len(hub.clients))})
     app.include_router(routes_admin.public)
     app.include_router(routes_admin.router)
@@ -69,6 +74,7 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app.include_router(routes_customer.router)
 
     app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
+    app.add_middleware(BodyLimit, limit=lambda: svc.max_body_bytes)  # before any body is read
     app.add_middleware(RequestMetrics, metrics=metrics)
 
     @app.get("/health", tags=["public"])
@@ -87,8 +93,11 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
             await socket.accept()
             await socket.close(code=4401, reason=str(err)[:120])
             return
+        # verified above: its expiry is read without checking the signature a second time
+        exp = float(jwt.decode(token, options={"verify_signature": False})["exp"])
         await socket.accept()
-        await hub.serve(StreamClient(socket=socket, scope=scope_of(svc.site, who)))
+        client = StreamClient(socket=socket, scope=scope_for(svc, who))
+        await hub.serve(client, expires_in_s=exp - svc.wall.now().timestamp())
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 

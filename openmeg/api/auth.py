@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from openmeg.api.context import ApiServices, Scope, scope_of
+from openmeg.api.context import ApiServices, Scope, scope_for
 from openmeg.api.roles import ROLE_MATRIX
 from openmeg.api.schemas import Problem
 from openmeg.core.identity import AuthError, Principal
@@ -41,7 +41,7 @@ async def principal(
 
 
 def scope(who: Principal = Depends(principal), svc: ApiServices = Depends(services)) -> Scope:
-    return scope_of(svc.site, who)
+    return scope_for(svc, who)
 
 
 ERRORS: dict[int | str, dict[str, object]] = {

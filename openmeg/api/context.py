@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException
 
+from openmeg.api.body_limit import MAX_BODY
+from openmeg.api.client_address import Network
+from openmeg.api.login_limit import LoginLimiter
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
 from openmeg.core.clock import Clock
-from openmeg.core.identity import Identities, LoginLimiter, Principal, Tokens
+from openmeg.core.identity import Identities, Principal, Tokens
 from openmeg.core.messages import CommandResult
 from openmeg.core.site import Site
 from openmeg.core.store import Store
@@ -48,18 +51,25 @@ class ApiServices:
     figures: Callable[[], dict[str, float]] = dict
     """The MEG's running figures for /metrics (cycle time, feeder poll time, ingest, ...)."""
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    trusted_proxies: tuple[Network, ...] = ()
+    """Reverse proxies whose ``X-Forwarded-For`` is believed (none by default)."""
+    max_body_bytes: int = MAX_BODY
+    """The largest request body taken; a larger one is refused with 413 before it is read."""
     live_cache: dict[tuple[object, ...], bytes] = field(default_factory=dict)
     """The live snapshot as sent, per scope, for the control cycle it shows."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Scope:
-    """What one principal may see: every customer, meter and device, or a prosumer's own."""
+    """What one principal may see: every customer, meter and device, or a prosumer's own; and
+    ``private``, the devices whose points the role may not see although it sees everything else
+    (the customers' meters, for the service provider: the role matrix's privacy rule)."""
 
     everything: bool
     customers: frozenset[str] = frozenset()
     meters: frozenset[str] = frozenset()
     devices: frozenset[str] = frozenset()
+    private: frozenset[str] = frozenset()
 
     def customer(self, customer: str) -> None:
         if not self.everything and customer not in self.customers:
@@ -70,14 +80,26 @@ class Scope:
             raise HTTPException(403, "this is another customer's meter: you may see your own")
 
     def device(self, device: str) -> None:
+        if device in self.private:
+            raise HTTPException(
+                403, f"{device} is a customer's meter: its data is the customer's (privacy)"
+            )
         if not self.everything and device not in self.devices:
             raise HTTPException(403, "this is another customer's device: you may see your own")
 
     def sees_device(self, device: str) -> bool:
-        return self.everything or device in self.devices
+        return device not in self.private and (self.everything or device in self.devices)
+
+    def key(self) -> tuple[object, ...]:
+        """Scopes with the same key see the same data."""
+        return (self.everything, self.devices, self.private)
 
 
-def scope_of(site: Site, who: Principal) -> Scope:
+def scope_of(site: Site, who: Principal, added_meters: Iterable[str] = ()) -> Scope:
+    """What ``who`` may see of ``site`` (and of the meters added at run time)."""
+    if who.role == "service_provider":
+        meters = {m.id for m in site.meters} | set(added_meters)
+        return Scope(everything=True, private=frozenset(meters))
     if who.role != "prosumer":
         return Scope(everything=True)
     c = who.customer or ""
@@ -90,3 +112,9 @@ def scope_of(site: Site, who: Principal) -> Scope:
         meters=frozenset(meters),
         devices=frozenset(devices | meters),
     )
+
+
+def scope_for(svc: ApiServices, who: Principal) -> Scope:
+    """``scope_of`` for the live MEG, its run-time meters included."""
+    added = (a.id for a in svc.assets().values() if a.family == "meter")
+    return scope_of(svc.site, who, added)

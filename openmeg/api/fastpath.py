@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from openmeg.api.context import ApiServices, scope_of
+from openmeg.api.context import ApiServices, scope_for
 from openmeg.api.roles import ROLE_MATRIX
 from openmeg.core.identity import AuthError
 
@@ -53,4 +53,4 @@ class LiveFastPath:
             return None
         if who.role not in self.allowed.get("live_snapshot", frozenset()):
             return None
-        return self.snapshot(self.svc, scope_of(self.svc.site, who))
+        return self.snapshot(self.svc, scope_for(self.svc, who))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 
 from openmeg.api.auth import ERRORS, TOKEN_URL, principal, services
+from openmeg.api.client_address import client_address
 from openmeg.api.context import ApiServices
 from openmeg.api.schemas import (
     AuditCheck,
@@ -50,23 +51,24 @@ def token(
     )
     if not name or not secret:
         raise HTTPException(422, f"the {grant_type} grant needs a name and a secret")
-    address = request.client.host if request.client else "?"
-    keys = [f"name:{name}", f"address:{address}"]
-    wait = svc.limiter.retry_after(keys)
-    if wait > 0:
-        raise HTTPException(
-            429, "too many failed logins: wait and try again", {"Retry-After": str(int(wait) + 1)}
-        )
+    address = client_address(request.scope, svc.trusted_proxies)
     now = svc.clock.now()
+    wait = svc.limiter.retry_after(name, address)
+    if wait > 0:  # not audited: a flood of refusals would flood the log
+        raise HTTPException(
+            429,
+            f"too many failed logins from {address}: wait {int(wait) + 1} s and try again",
+            {"Retry-After": str(int(wait) + 1)},
+        )
     try:
         who = svc.identities.authenticate(name, secret, kind=kind)
     except AuthError as err:
-        svc.limiter.failed(keys)
+        svc.limiter.failed(name, address)
         svc.audit.append(
             ts=now, actor=name, action="login_failed", target=kind, detail={"from": address}
         )
         raise HTTPException(401, str(err), {"WWW-Authenticate": "Bearer"}) from err
-    svc.limiter.succeeded([f"name:{name}"])
+    svc.limiter.succeeded(name, address)
     svc.audit.append(ts=now, actor=name, action="login", target=kind, detail={"from": address})
     return TokenOut(
         access_token=svc.tokens.issue(who, svc.wall.now()), expires_in=int(svc.tokens.ttl_s)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from openmeg.api.auth import ERRORS, principal, scope, services
 from openmeg.api.context import ApiServices, Scope
+from openmeg.api.edit_checks import edit_problem
 from openmeg.api.routes_operation import span
 from openmeg.api.schemas import (
     AccountsOut,
@@ -82,9 +83,11 @@ def meter_edit(
     """A manual edit of a validated reading: a new version, with who and why, audited."""
     if meter not in {m.id for m in svc.site.meters}:
         raise HTTPException(404, f"no meter {meter!r}")
-    if body.interval_start.tzinfo is None:
-        raise HTTPException(422, "give the interval start with a time zone")
     now = svc.clock.now()
+    meters = {m.id for m in svc.site.meters}
+    problem = edit_problem(meters, meter, body.channel, body.interval_start, body.value_kwh, now)
+    if problem is not None:
+        raise HTTPException(422, f"edit refused, nothing stored: {problem}")
     try:
         version = ValidatedReadings(svc.store, svc.site.site.id).edit(
             meter,

@@ -37,13 +37,17 @@ def span(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """A period asked for: with time zones, in order, at most 31 days."""
     if start.tzinfo is None or end.tzinfo is None:
         raise HTTPException(422, "give start and end with a time zone, e.g. 2026-10-01T00:00Z")
-    if end <= start:
+    try:
+        t0, t1 = as_utc(start), as_utc(end)
+    except (OverflowError, ValueError):  # year 1 east of UTC, year 9999 west of it
+        raise HTTPException(422, "give instants between 1970 and 2200") from None
+    if t1 <= t0:
         raise HTTPException(422, "end must come after start")
-    if not (as_utc(start) >= EARLIEST and as_utc(end) <= LATEST):
+    if not (t0 >= EARLIEST and t1 <= LATEST):
         raise HTTPException(422, "give instants between 1970 and 2200")
-    if end - start > MAX_SPAN:
+    if t1 - t0 > MAX_SPAN:
         raise HTTPException(422, "at most 31 days at a time")
-    return as_utc(start), as_utc(end)
+    return t0, t1
 
 
 @router.get("/site", response_model=SiteOut)
@@ -118,14 +122,14 @@ def device_detail(
 def live_body(svc: ApiServices, seen: Scope) -> bytes:
     """The live snapshot as sent: encoded once per control cycle and scope."""
     st = svc.status()
-    key = (st.cycles, len(svc.scada.state.alarms), seen.everything, seen.devices)
+    key = (st.cycles, len(svc.scada.state.alarms), *seen.key())
     body = svc.live_cache.get(key)
     if body is None:
         state = svc.scada.state
         devices = {
             d: {n: v.value for n, v in pts.items() if v.value == v.value}
             for d, pts in state.values.items()
-            if seen.everything or d in seen.devices or d == "pcc"
+            if seen.sees_device(d) or d == "pcc"
         }
         live = LiveOut(
             ts=st.ts,
@@ -167,7 +171,11 @@ def point_history(
         raise HTTPException(404, f"no point name {name!r} in the vocabulary")
     seen.device(device)
     t0, t1 = span(start, end)
-    points = svc.store.history(PointId(site=svc.site.site.id, device=device, name=name), t0, t1)
+    try:
+        point = PointId(site=svc.site.site.id, device=device, name=name)
+    except ValueError as err:
+        raise HTTPException(404, f"no such point: {err}") from err
+    points = svc.store.history(point, t0, t1)
     rule = RESOLUTIONS[resolution]
     if rule is None:
         return [

@@ -25,6 +25,8 @@ from openmeg.core.messages import AlarmMessage, ModeChange, PointUpdate
 
 TOPICS = frozenset({"points", "alarms", "modes"})
 QUEUE = 64
+EXPIRED = 4401
+"""The close code for a token that expired (4401: 4000 + HTTP's 401), with its reason."""
 
 
 @dataclass(eq=False, kw_only=True)
@@ -38,8 +40,7 @@ class StreamClient:
 
     def key(self) -> tuple[Any, ...]:
         """Clients with the same key get the same frame (encoded once)."""
-        seen = None if self.scope.everything else self.scope.devices
-        return (self.topics, self.devices, seen)
+        return (self.topics, self.devices, self.scope.key())
 
     def wants(self, device: str) -> bool:
         return ("*" in self.devices or device in self.devices) and self.scope.sees_device(device)
@@ -120,10 +121,16 @@ class StreamHub:
                 client.offer(text)
                 self.frames_sent += 1
 
-    async def serve(self, client: StreamClient) -> None:
-        """Send the client its frames and take its subscriptions until it goes away."""
+    async def serve(self, client: StreamClient, *, expires_in_s: float | None = None) -> None:
+        """Send the client its frames and take its subscriptions until it goes away, or until
+        its token expires (``expires_in_s`` from now): then it is closed with 4401."""
         self.clients.add(client)
         sender = asyncio.create_task(self._send(client))
+        expiry = (
+            asyncio.create_task(self._expire(client, expires_in_s))
+            if expires_in_s is not None
+            else None
+        )
         try:
             while True:
                 message = await client.socket.receive_json()
@@ -134,9 +141,17 @@ class StreamHub:
             await client.socket.close(code=1003, reason="send JSON")
         finally:
             self.clients.discard(client)
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+            for task in (sender, expiry):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    async def _expire(self, client: StreamClient, after_s: float) -> None:
+        await asyncio.sleep(max(0.0, after_s))
+        self.clients.discard(client)  # no frame after the expiry
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await client.socket.close(code=EXPIRED, reason="the token has expired: log in again")
 
     async def _send(self, client: StreamClient) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):

@@ -66,6 +66,12 @@ def run(
     api: bool = typer.Option(True, help="serve the API and the dashboard"),
     api_host: str = typer.Option("127.0.0.1", help="the API's address"),
     api_port: int = typer.Option(8000, min=0, max=65535, help="the API's port"),
+    trusted_proxy: list[str] = typer.Option(
+        [],
+        "--trusted-proxy",
+        help="a reverse proxy (CIDR, repeatable) whose X-Forwarded-For the API believes for "
+        "the caller's address; by default none: the direct peer is the caller",
+    ),
     tls_dir: Path | None = typer.Option(
         None,
         help="serve HTTPS with server.pem from this folder and its key from the keystore "
@@ -116,6 +122,15 @@ def run(
     api_options: dict[str, object] | None = None
     if api:
         api_options = {"host": api_host, "port": api_port}
+        if trusted_proxy:
+            from openmeg.api.client_address import proxy_networks
+
+            try:
+                proxy_networks(trusted_proxy)
+            except ValueError as err:
+                err_console.print(f"error: --trusted-proxy {err}", markup=False)
+                raise typer.Exit(EXIT_BAD_INPUT) from err
+            api_options["trusted_proxies"] = tuple(trusted_proxy)
         if tls_dir is not None:
             api_options["ssl_context"] = _tls_context(tls_dir, keys)
     try:

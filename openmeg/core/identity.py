@@ -1,15 +1,12 @@
 """Identity and authorisation (Y.2071 clause 11): users with argon2id password hashes, API
-clients with secrets, four roles, JSON Web Tokens with expiry and audience, and a limit on
-failed logins. No default passwords: the first run creates an operator ``admin`` with a
-generated password that is shown once."""
+clients with secrets, four roles, JSON Web Tokens with expiry and audience (the limit on
+failed logins is the API's, ``openmeg.api.login_limit``). No default passwords: the first run
+creates an operator ``admin`` with a generated password that is shown once."""
 
 from __future__ import annotations
 
 import logging
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -200,41 +197,3 @@ class Tokens:
         if role not in ROLES:
             raise AuthError("the token names no known role")
         return Principal(name=claims["sub"], role=role, customer=claims.get("customer"))
-
-
-class LoginLimiter:
-    """At most ``attempts`` failed logins per name and per address in ``window_s``; then
-    refused for the rest of the window."""
-
-    def __init__(self, *, attempts: int = 5, window_s: float = 300.0) -> None:
-        self.attempts, self.window_s = attempts, window_s
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        return q
-
-    def retry_after(self, keys: list[str], now: float | None = None) -> float:
-        """Seconds until a login may be tried again (0: it may now)."""
-        t = time.monotonic() if now is None else now
-        with self._lock:
-            waits = [
-                q[0] + self.window_s - t
-                for q in (self._recent(k, t) for k in keys)
-                if len(q) >= self.attempts
-            ]
-        return max(waits, default=0.0)
-
-    def failed(self, keys: list[str], now: float | None = None) -> None:
-        t = time.monotonic() if now is None else now
-        with self._lock:
-            for k in keys:
-                self._recent(k, t).append(t)
-
-    def succeeded(self, keys: list[str]) -> None:
-        with self._lock:
-            for k in keys:
-                self._failures.pop(k, None)

@@ -53,6 +53,7 @@ class HttpServer:
             ssl_keyfile=str(keyfile) if keyfile else None,
             ssl_context_factory=(lambda _c, _d: ssl_context) if ssl_context else None,
             ws_ping_interval=None,
+            proxy_headers=False,  # X-Forwarded-For is the API's to judge (trusted proxies only)
             ws_per_message_deflate=False,  # small frames to many clients: compression costs more
             timeout_graceful_shutdown=GRACE_S,  # no client holding a request stalls a stop
         )

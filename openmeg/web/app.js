@@ -41,6 +41,26 @@ function logout() {
   $("login").hidden = false;
 }
 
+// Every text from the API or the bus (alarm texts, device ids, names, errors) goes into the page
+// as text: elements are built here, never from HTML strings.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else el.setAttribute(k, v);
+  }
+  el.append(...children.filter((c) => c !== null && c !== undefined)
+    .map((c) => (c instanceof Node ? c : String(c))));
+  return el;
+}
+const SVG = "http://www.w3.org/2000/svg";
+function svgEl(tag, attrs) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  return el;
+}
+const path = (...parts) => parts.map(encodeURIComponent).join("/");
+
 const fmt = (v, digits = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 
 function node(device) {
@@ -51,9 +71,9 @@ function node(device) {
   // a load is not on the wire: its premises' meter measures it
   const behind = state.meterOf[device.id];
   const idle = behind && !WIRED.has(device.kind) ? `metered by ${behind}` : "–";
-  el.innerHTML = `<div class="id">${device.id}</div><div class="kind">${device.kind}</div>` +
-    `<div class="value" data-point="p_kw">${idle}</div>` +
-    (device.kind === "battery" ? `<div class="soc"><i style="width:0%"></i></div>` : "");
+  el.append(h("div", { class: "id" }, device.id), h("div", { class: "kind" }, device.kind),
+    h("div", { class: "value", "data-point": "p_kw" }, idle));
+  if (device.kind === "battery") el.append(h("div", { class: "soc" }, h("i", { style: "width:0%" })));
   el.addEventListener("click", () => openDevice(device.id));
   return el;
 }
@@ -85,18 +105,18 @@ function buildSingleLine(devices) {
     (groups[name] = groups[name] || []).push(d);
   }
   const root = $("feeders");
-  root.innerHTML = "";
+  root.replaceChildren();
   for (const [name, list] of Object.entries(groups)) {
     const f = document.createElement("div");
     f.className = "feeder";
-    f.innerHTML = `<h3>${name} <span class="flow" data-feeder="${name}">–</span></h3>` +
-      `<div class="nodes"></div>`;
+    f.append(h("h3", {}, `${name} `, h("span", { class: "flow", "data-feeder": name }, "–")),
+      h("div", { class: "nodes" }));
     f.dataset.devices = list.map((d) => d.id).join(" ");
     list.filter((d) => d.kind !== "sensor").forEach((d) => f.querySelector(".nodes").append(node(d)));
     root.append(f);
   }
-  $("device-ids").innerHTML = ["pcc", ...devices.map((d) => d.id)]
-    .map((id) => `<option value="${id}">`).join("");
+  $("device-ids").replaceChildren(...["pcc", ...devices.map((d) => d.id)]
+    .map((id) => h("option", { value: id })));
   state.deviceCount = devices.length;
 }
 
@@ -182,19 +202,19 @@ async function refreshAlarms() {
   if (state.me.role === "prosumer") { $("alarms-card").hidden = true; return; }
   const alarms = await api("/api/v1/alarms?active=true");
   const body = $("alarms").querySelector("tbody");
-  body.innerHTML = "";
+  body.replaceChildren();
   $("no-alarms").hidden = alarms.length > 0;
   for (const a of alarms) {
     const tr = document.createElement("tr");
     tr.className = `sev-${a.severity}`;
     tr.dataset.alarm = a.key;
-    const ack = a.acknowledged ? `<span class="muted">acknowledged by ${a.acknowledged_by}</span>`
-      : (state.me.role === "operator" ? `<button type="button">Acknowledge</button>` : "");
-    tr.innerHTML = `<td>${a.key}: ${a.text}</td><td>${a.severity}</td>` +
-      `<td>${new Date(a.raised_at).toLocaleTimeString()}</td><td>${ack}</td>`;
+    const ack = a.acknowledged ? h("span", { class: "muted" }, `acknowledged by ${a.acknowledged_by}`)
+      : (state.me.role === "operator" ? h("button", { type: "button" }, "Acknowledge") : null);
+    tr.append(h("td", {}, `${a.key}: ${a.text}`), h("td", {}, a.severity),
+      h("td", {}, new Date(a.raised_at).toLocaleTimeString()), h("td", {}, ack));
     const button = tr.querySelector("button");
     if (button) button.addEventListener("click", async () => {
-      await api(`/api/v1/alarms/${a.source}/${a.code}/ack`, { method: "POST" });
+      await api(`/api/v1/alarms/${path(a.source, a.code)}/ack`, { method: "POST" });
       refreshAlarms();
     });
     body.append(tr);
@@ -217,7 +237,7 @@ async function showTrend(device, name) {
   const start = new Date(end.getTime() - 3600000);
   const q = `start=${start.toISOString()}&end=${end.toISOString()}&resolution=raw`;
   try {
-    const rows = await api(`/api/v1/points/${device}/${name}/history?${q}`);
+    const rows = await api(`/api/v1/points/${path(device, name)}/history?${q}`);
     state.trendPoints = rows.filter((r) => r.value !== null).map((r) => [Date.parse(r.ts), r.value]);
   } catch (err) { state.trendPoints = []; $("trend-range").textContent = err.message; }
   drawTrend();
@@ -226,7 +246,7 @@ async function showTrend(device, name) {
 function drawTrend() {
   const pts = state.trendPoints.slice(-2000);
   const svg = $("trend");
-  if (pts.length === 0) { svg.innerHTML = ""; return; }
+  if (pts.length === 0) { svg.replaceChildren(); return; }
   const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
@@ -234,8 +254,8 @@ function drawTrend() {
   const line = pts.map(([x, y]) =>
     `${((x - x0) / Math.max(x1 - x0, 1)) * 400},${160 - ((y - y0) / (y1 - y0)) * 150 - 5}`).join(" ");
   const last = line.split(" ").pop().split(",");
-  svg.innerHTML = `<polyline points="${line}"></polyline>` +
-    `<circle cx="${last[0]}" cy="${last[1]}" r="3"></circle>`;
+  svg.replaceChildren(svgEl("polyline", { points: line }),
+    svgEl("circle", { cx: last[0], cy: last[1], r: 3 }));
   $("trend-range").textContent = `${pts.length} values, ${fmt(y0, 2)} .. ${fmt(y1, 2)}`;
 }
 
@@ -268,24 +288,27 @@ async function showMine() {
   const day = (state.now || new Date().toISOString()).slice(0, 10);
   const next = new Date(Date.parse(day) + 86400000).toISOString().slice(0, 10);
   const lines = [];
+  const muted = (text) => h("p", { class: "muted" }, text);
   const meters = await api("/api/v1/meters");
-  lines.push(`<p>Meters: ${meters.map((m) => m.id).join(", ")}</p>`);
+  lines.push(h("p", {}, `Meters: ${meters.map((m) => m.id).join(", ")}`));
   try {
     const rev = await api(`/api/v1/revenue?start=${day}T00:00Z&end=${next}T00:00Z&by=day`);
-    lines.push("<table><tr><th>device</th><th>out kWh</th><th>in kWh</th><th>revenue</th></tr>" +
-      rev.map((r) => `<tr><td>${r.device}</td><td>${fmt(r.out_kwh, 2)}</td>` +
-        `<td>${fmt(r.in_kwh, 2)}</td><td>${fmt(r.revenue, 2)}</td></tr>`).join("") + "</table>");
-  } catch (err) { lines.push(`<p class="muted">revenue: ${err.message}</p>`); }
+    lines.push(h("table", {},
+      h("tr", {}, h("th", {}, "device"), h("th", {}, "out kWh"), h("th", {}, "in kWh"),
+        h("th", {}, "revenue")),
+      ...rev.map((r) => h("tr", {}, h("td", {}, r.device), h("td", {}, fmt(r.out_kwh, 2)),
+        h("td", {}, fmt(r.in_kwh, 2)), h("td", {}, fmt(r.revenue, 2))))));
+  } catch (err) { lines.push(muted(`revenue: ${err.message}`)); }
   try {
-    const bill = await api(`/api/v1/bills/${c}?period=${day.slice(0, 7)}`);
-    lines.push(`<p>Bill ${day.slice(0, 7)}: <b>${fmt(bill.total, 2)}</b></p>`);
-  } catch (err) { lines.push(`<p class="muted">bill: ${err.message}</p>`); }
+    const bill = await api(`/api/v1/bills/${path(c)}?period=${day.slice(0, 7)}`);
+    lines.push(h("p", {}, `Bill ${day.slice(0, 7)}: `, h("b", {}, fmt(bill.total, 2))));
+  } catch (err) { lines.push(muted(`bill: ${err.message}`)); }
   try {
-    const t = await api(`/api/v1/trading/${c}`);
-    lines.push(`<p>Trading: ${t.windows.map((w) => `${w.from_hour}-${w.to_hour} h buy ≤ ${w.purchase}, ` +
-      `sell ≥ ${w.sale}`).join("; ")}</p>`);
-  } catch (err) { lines.push(`<p class="muted">trading: ${err.message}</p>`); }
-  $("mine-body").innerHTML = lines.join("");
+    const t = await api(`/api/v1/trading/${path(c)}`);
+    lines.push(h("p", {}, `Trading: ${t.windows.map((w) => `${w.from_hour}-${w.to_hour} h buy ≤ ${w.purchase}, ` +
+      `sell ≥ ${w.sale}`).join("; ")}`));
+  } catch (err) { lines.push(muted(`trading: ${err.message}`)); }
+  $("mine-body").replaceChildren(...lines);
 }
 
 function connectStream() {

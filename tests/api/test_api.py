@@ -221,7 +221,7 @@ def test_login_failures_are_limited(h: Harness) -> None:
         r = c.post("/api/v1/auth/token", data=ok)
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0  # even the right one
         assert c.post("/api/v1/auth/token", data={"grant_type": "implicit"}).status_code == 422
-    h.api.services.limiter.succeeded(["name:audit", "address:127.0.0.1"])
+    h.api.services.limiter.succeeded("audit", "127.0.0.1")
     actions = [r.action for r in h.api.services.audit.records(limit=1000)]
     assert actions.count("login_failed") >= 5
 
