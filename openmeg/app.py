@@ -16,6 +16,7 @@ from openmeg.core.addresses import DeviceAddress
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
 from openmeg.core.clock import Clock
+from openmeg.core.edge import Edge
 from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
 from openmeg.core.messages import CommandResult
@@ -50,8 +51,9 @@ from openmeg.operation.historian import Historian
 from openmeg.operation.mdms.ingest import IngestService
 from openmeg.operation.process_image import ImageKeeper
 from openmeg.operation.runtime import Runtime, Status
-from openmeg.operation.scada import DerManagementServer, site_limits
+from openmeg.operation.scada import PLATFORM_SOURCES, DerManagementServer, site_limits
 from openmeg.protocols.http_server import HttpServer
+from openmeg.protocols.mqtt import MqttBus
 from openmeg.provider.peak_watch import PeakWatch
 from openmeg.provider.price_signal import PriceSignals
 
@@ -162,6 +164,10 @@ class LiveMeg:
         self.store = store
         self.addresses = list(addresses)
         site_id = site.site.id
+        self.edge = Edge(site_id, bus, clock)  # what every service refuses, counted once
+        if isinstance(bus, MqttBus):
+            bus.edge = self.edge
+        self._domains = site.domains()
         self.economics = ProsumerEconomics(
             site,
             clock=clock,
@@ -172,6 +178,7 @@ class LiveMeg:
             price_hold_alarm_s=price_hold_alarm_s,
             time_sync=time_sync,
             time_sync_every_s=time_sync_every_s,
+            edge=self.edge,
         )
         self.book, self.trading = self.economics.book, self.economics.trading
         self.desk, self.local_market = self.economics.desk, self.economics.local_market
@@ -187,7 +194,13 @@ class LiveMeg:
         self.writer = SetpointWriter(
             site_id, self.feeder, bus, limits=setpoint_limits(site), revert_s=revert_s
         )
-        self.images = ImageKeeper(site_id, bus, local=lambda d: d in self.feeder.links)
+        self.images = ImageKeeper(
+            site_id,
+            bus,
+            local=lambda d: d in self.feeder.links,
+            known=self.known_device,
+            gate=self.edge.gate("process_image"),
+        )
         self.feeder.listeners.append(self.images.take)
         self.restoration = FaultRestoration(
             site, feeder=self.feeder, images=self.images, clock=clock, bus=bus, store=store
@@ -212,13 +225,23 @@ class LiveMeg:
             manual_hold_s=manual_hold_s,
         )
         self.persist_every = max(1, round(persist_every_s / step_s))
-        self.historian = Historian(site_id, bus, store, sample_every_s=persist_every_s)
+        self.historian = Historian(
+            site_id,
+            bus,
+            store,
+            sample_every_s=persist_every_s,
+            known=self.known_device,
+            gate=self.edge.gate("historian"),
+        )
         self.scada = DerManagementServer(
             site_id,
             bus,
             store,
             limits=site_limits(site),
             commander=self.field_commands.operator_write,
+            known=self.known_device,
+            known_source=self.known_source,
+            gate=self.edge.gate("scada"),
         )
         self.assets = AssetRegistry(site_id, store)
         self.audit = AuditLog(store)
@@ -252,13 +275,32 @@ class LiveMeg:
             meters=meters,
             device_meters=device_meters,
             record_registers=lambda rows: store.in_thread(self.readings.add_registers, rows),
+            max_kw=site.meter_max_kw(),
+            known=set(self._domains),
+            gate=self.edge.gate("head_end"),
         )
         self.ingest = IngestService(
             site_id, None, store, meters | device_meters, bus=bus, clock=clock
         )
         self.prices = PriceSignals(site, bus)
-        self.peaks = PeakWatch(site, bus)
+        self.peaks = PeakWatch(site, bus, self.edge.gate("peak_watch"))
         self._tasks_run = False
+
+    def known_device(self, device: str) -> bool:
+        """Whether ``device`` is the site's: in its site file, polled, or added as an asset."""
+        return (
+            device in self._domains or device in self.feeder.links or device in self.assets.assets
+        )
+
+    def known_source(self, source: str) -> bool:
+        """Whether an alarm may come from ``source``: a device, a controller, or a part of
+        the platform."""
+        return (
+            self.known_device(source)
+            or source in PLATFORM_SOURCES
+            or source in self.edge.services
+            or any(c.name == source for c in self.runtime.cycle.controllers)
+        )
 
     @property
     def status(self) -> Status:
@@ -366,6 +408,8 @@ class LiveMeg:
             "alarms_active": float(len(self.scada.alarms(active_only=True))),
             "commands": float(self.status.commands),
             "setpoint_writes": float(self.writer.writes_total),
+            "bus_inputs_refused": float(self.edge.total),
+            "bus_messages_undecodable": float(getattr(self.bus, "rejected", 0)),
         }
 
 
@@ -418,7 +462,7 @@ class LiveApi:
         keyfile: Path | None = None,
     ) -> None:
         self.services = api_services(meg, wall)
-        self.hub = StreamHub(meg.site.site.id, meg.bus)
+        self.hub = StreamHub(meg.site.site.id, meg.bus, gate=meg.edge.gate("stream"))
         self.app = create_app(self.services, self.hub)
         self.server = HttpServer(
             self.app,
