@@ -6,11 +6,11 @@ from pathlib import Path
 
 import typer
 
+from openmeg.cli.broker import KEYSTORE, MQTT_CA, component_login
 from openmeg.cli.common import (
     EXIT_BAD_INPUT,
     SITE,
     STORE,
-    broker_address,
     err_console,
     load_site_or_exit,
     open_store,
@@ -27,6 +27,8 @@ def meters_ingest(
     mqtt: str = typer.Option("127.0.0.1:1883", help="MQTT broker host:port"),
     store: str = STORE,
     session: str = typer.Option("", help="MQTT session name (default openmeg-mdms-<site>)"),
+    mqtt_ca: Path | None = MQTT_CA,
+    keystore: Path | None = KEYSTORE,
 ) -> None:
     """Take interval readings from the AMI over MQTT into the MDMS; each message is stored
     before it is acknowledged, so nothing acknowledged is lost if this process dies."""
@@ -39,13 +41,14 @@ def meters_ingest(
     the_site = load_site_or_exit(site)
     site_id = the_site.site.id
     db = open_store(store, site_id)
-    host, port = broker_address(mqtt)
     try:
+        host, port, login = component_login(mqtt, site_id, "mdms", mqtt_ca, keystore)
         sub = DurableSubscriber(
             host,
             port,
             client_id=session or f"openmeg-mdms-{site_id}",
             topic=readings_topic(site_id, "+"),
+            login=login,
         )
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)

@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from openmeg.core.messages import IntervalReading, MeterReadings, encode, readings_topic
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings as Readings
+from tests.services import Broker
 
 T0 = datetime(2026, 10, 1, 4, tzinfo=UTC)
 METERS = ("m-h01", "m-factory", "m-o3")
@@ -48,7 +49,7 @@ def _messages(days: int) -> list[MeterReadings]:
     return out
 
 
-def _start(url: str, broker: str, session: str) -> subprocess.Popen[str]:
+def _start(url: str, broker: Broker, session: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -59,7 +60,7 @@ def _start(url: str, broker: str, session: str) -> subprocess.Popen[str]:
             "--site",
             "demo",
             "--mqtt",
-            broker,
+            broker.address(),
             "--store",
             url,
             "--session",
@@ -68,20 +69,20 @@ def _start(url: str, broker: str, session: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **broker.env(), "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
     return proc
 
 
-def test_sigkill_loses_nothing_acknowledged(store: Store, mqtt_address: tuple[str, int]) -> None:
-    host, port = mqtt_address
-    broker = f"{host}:{port}"
+def test_sigkill_loses_nothing_acknowledged(store: Store, broker: Broker) -> None:
+    host, port = broker.host, broker.port
     session = f"openmeg-mdms-test-{uuid.uuid4().hex[:8]}"
     messages = _messages(days=20)  # 60 messages of 96 readings: 5,760 readings
     rng = random.Random(5)
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"head-end-{session}")
+    publisher.username_pw_set("openmeg-demo-head-end", broker.passwords["head-end"])
     publisher.connect(host, port)
     publisher.loop_start()
     ingest = _start(store.url, broker, session)
