@@ -138,11 +138,13 @@ class DerManagementServer:
     ) -> None:
         """``known``: whether a device is one of the site's (points of others are refused);
         ``known_source``: whether an alarm may come from that source (default: a known device
-        or a source of the platform)."""
+        or a source of the platform, or a service at the edge)."""
         self.site, self.bus, self.store = site, bus, store
         self.known = known
-        self.known_source = known_source or (lambda s: known(s) or s in PLATFORM_SOURCES)
         self.gate = gate or Edge(site).gate("scada")
+        self.known_source = known_source or (
+            lambda s: known(s) or s in PLATFORM_SOURCES or s in self.gate.edge.services
+        )
         self.limits = limits
         self.commander = commander
         self.audit = AuditLog(store)
