@@ -11,7 +11,7 @@ only when both its boundaries were seen (not the partial one a start falls into)
 A register value is taken only if it is a number, not negative, not below the last one taken,
 and not above it by more than the meter's largest power (``max_kw``) allows over the time
 elapsed (plus ``slack_s``): anything else is refused (``Refused``), and the interval it arrived
-in is left unreported (the MDMS sees a gap, which it fills by reading the registers again or
+in is left unreported on both of the meter's channels (a position is never half known) (the MDMS sees a gap, which it fills by reading the registers again or
 estimates) rather than turned into kWh.
 """
 
@@ -124,14 +124,15 @@ class HeadEnd:
         if first and now != boundary:
             return []  # started inside an interval: its start was not seen
         out: list[MeterReadings] = []
+        suspect = {meter for (meter, _), ch in self._channels.items() if ch.refused}
         for (meter, channel), ch in self._channels.items():
             if ch.value is None:
                 continue
             self.register_reads.append((meter, channel, boundary, ch.value))
             previous, energy = ch.boundary, ch.value - ch.at_boundary
             ch.boundary, ch.at_boundary = boundary, ch.value
-            refused, ch.refused = ch.refused, False
-            if previous is None or refused:
+            ch.refused = False
+            if previous is None or meter in suspect:
                 continue  # no start seen, or a value refused: the interval is not reported
             n = round((boundary - previous) / INTERVAL)
             readings = [

@@ -91,20 +91,27 @@ def test_a_register_cannot_jump_go_back_or_be_negative_and_its_interval_is_not_r
     for minute in range(46):
         kwh = 100.0 + 0.5 * minute
         head.observe(_register(kwh, t), t)
+        exported = PointUpdate(
+            site="s", device="m1", name="export_kwh", value=0.1 * minute, unit="kWh", ts=t
+        )
+        head.observe(exported, t)
         if minute == 20:  # 10:20, in the second interval: an injected jump, then others
             for bad in (49_589.67, 99.0, -1.0):
                 kinds.append(_refusal(head, _register(bad, t), t))
         out += head.tick(t)
         t += timedelta(minutes=1)
     assert kinds == ["register_jump", "register_backwards", "register_invalid"]
-    got = [(b.readings[0].interval_start, b.readings[0].value_kwh) for b in out]
+    got = [(b.channel, b.readings[0].interval_start, b.readings[0].value_kwh) for b in out]
     assert got == [
-        (T0, pytest.approx(7.5)),
-        # 10:15 is left out: a value was refused in it
-        (T0 + timedelta(minutes=30), pytest.approx(7.5)),
+        ("import", T0, pytest.approx(7.5)),
+        ("export", T0, pytest.approx(1.5)),
+        # 10:15 is left out on both channels: a value was refused in it
+        ("import", T0 + timedelta(minutes=30), pytest.approx(7.5)),
+        ("export", T0 + timedelta(minutes=30), pytest.approx(1.5)),
     ]
     # the register reads at the boundaries are what the meter measured, never the injection
-    assert [r[3] for r in head.register_reads] == [100.0, 107.5, 115.0, 122.5]
+    imports = [r[3] for r in head.register_reads if r[1] == "import"]
+    assert imports == [100.0, 107.5, 115.0, 122.5]
 
 
 def test_a_rise_the_meter_can_measure_is_taken_over_the_time_elapsed() -> None:
