@@ -73,6 +73,7 @@ class Edge:
     def note(self, service: str, topic: str, kind: str, reason: str) -> None:
         """Count a refusal and log the first of its kind; the service's first is alarmed at
         the next ``flush``."""
+        self.services.add(service)
         key = (service, kind)
         first = key not in self.counts
         self.counts[key] += 1

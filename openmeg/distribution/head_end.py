@@ -11,8 +11,9 @@ only when both its boundaries were seen (not the partial one a start falls into)
 A register value is taken only if it is a number, not negative, not below the last one taken,
 and not above it by more than the meter's largest power (``max_kw``) allows over the time
 elapsed (plus ``slack_s``): anything else is refused (``Refused``), and the interval it arrived
-in is left unreported on both of the meter's channels (a position is never half known) (the MDMS sees a gap, which it fills by reading the registers again or
-estimates) rather than turned into kWh.
+in is left unreported on both of the meter's channels (a position is never half known): the
+MDMS sees a gap, which it fills by reading the registers again or estimates, rather than
+kWh that were never measured.
 """
 
 from __future__ import annotations
