@@ -41,7 +41,7 @@ from openmeg.customer.trading_desk import (
     trading_accounts,
 )
 from openmeg.market.feed import MarketPriceFeed
-from openmeg.market.local_market import LocalMarket, MarketError
+from openmeg.market.local_market import LocalMarket, MarketError, PositionError
 from openmeg.market.prices import synthetic_prices
 from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.mdms.store import MeterReadings
@@ -191,8 +191,12 @@ class ProsumerEconomics:
                 for r in t.references
                 if r.from_hour <= hour < r.to_hour
             }
-            with contextlib.suppress(MarketError):  # settled already (after a restart)
+            try:
                 self.local_market.clear_interval(start, pos, buy=buy, sell=sell, limits=limits)
+            except PositionError as err:
+                raise Refused("position_invalid", str(err)) from err
+            except MarketError:
+                pass  # settled already (after a restart)
 
     async def _synchronise(self, now: datetime) -> None:
         """Ask the time server now and then; raise or clear the time alarm."""
