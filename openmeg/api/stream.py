@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -102,7 +103,8 @@ class StreamHub:
                 modes.append({"mode": msg.mode, "ts": msg.ts.isoformat()})
             if time.monotonic() >= next_flush:
                 if points or alarms or modes:
-                    self._flush(list(points.values()), alarms, modes)
+                    sent = partial(self._sent, list(points.values()), alarms, modes)
+                    await self.gate.protect("stream", sent)  # a failure never ends the hub
                 points, alarms, modes = {}, [], []
                 next_flush = time.monotonic() + self.flush_every_s
 
@@ -116,6 +118,11 @@ class StreamHub:
 
         await self.gate.handle(topic, msg, take)
         return taken[0] if taken else None
+
+    async def _sent(
+        self, points: list[list[Any]], alarms: list[dict[str, Any]], modes: list[dict[str, Any]]
+    ) -> None:
+        self._flush(points, alarms, modes)
 
     def _flush(
         self, points: list[list[Any]], alarms: list[dict[str, Any]], modes: list[dict[str, Any]]
