@@ -5,6 +5,11 @@ Each service holds a ``Gate`` of the MEG's one ``Edge``: ``admit`` checks a mess
 model again (one built without validation is refused like one from the wire); ``handle`` runs
 the service's handler on it, and whatever the handler refuses (``Refused``) or raises is counted
 there instead of ending the service.
+
+The alarm (``bus_input_refused``, source: the service) names the topic and the reason of the
+first refusal and stays active until the operator acknowledges it: a refusal is an event that
+someone must look at, not a condition that ends by itself. Later refusals are counted
+(``Edge.counts``, by service and kind; ``LiveMeg.figures``), and the latest reason is kept.
 """
 
 from __future__ import annotations
