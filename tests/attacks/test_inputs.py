@@ -177,6 +177,20 @@ def _inputs() -> list[tuple[str, BusMessage]]:
 
 
 INPUTS = _inputs()
+ABSURD: list[tuple[str, BusMessage]] = [  # well-formed, but no site of the MEG's would send them
+    (
+        market_prices_topic(S),
+        MarketPrices(site=S, ts=T0, changes=[PriceChange(effective_from=T0, buy=9.99, sell=-9.99)]),
+    ),
+    (
+        point_topic(S, "m-ghost", "import_kwh", domain="customer"),
+        PointUpdate(site=S, device="m-ghost", name="import_kwh", value=5.0, unit="kWh", ts=T0),
+    ),
+    (
+        alarm_topic(S, "intruder"),
+        AlarmMessage(site=S, source="intruder", code="forged", text="x", active=True, ts=T0),
+    ),
+]
 
 
 def _wire(msg: BusMessage) -> bytes:
@@ -231,7 +245,7 @@ async def test_nan_and_infinities_on_every_input_of_the_in_process_bus_change_no
         await live.step(3)
         before, cycles = _state(live.meg), live.meg.status.cycles
         assert before["prices"][0] is not None and before["pv"] is not None
-        for topic, msg in INPUTS:
+        for topic, msg in INPUTS + ABSURD:
             await bus.publish(topic, msg)  # past every component's scope: a faulty one
         await live.step(3)
         assert live.meg.status.cycles == cycles + 3
@@ -243,7 +257,10 @@ async def test_nan_and_infinities_on_every_input_of_the_in_process_bus_change_no
         edge = live.meg.edge
         refused = {s for s, _ in edge.counts}
         assert refused >= {"price_book", "head_end", "historian", "scada", "prosumer_economics"}
-        assert live.meg.figures()["bus_inputs_refused"] == edge.total >= len(INPUTS)
+        assert live.meg.figures()["bus_inputs_refused"] == edge.total >= len(INPUTS + ABSURD)
+        assert edge.counts[("price_book", "price_out_of_bounds")] == 1  # 9.99 / -9.99
+        assert edge.counts[("head_end", "unknown_meter")] == 1
+        assert edge.counts[("scada", "unknown_source")] == 1
         assert live.meg.ingest.refused >= 1  # the MDMS refused the infinite reading itself
         raised = {a.source for a in live.meg.scada.alarms() if a.code == REFUSED_CODE}
         assert raised >= {"price_book", "head_end", "scada"}
@@ -311,7 +328,7 @@ async def test_nan_and_infinities_over_mqtt_are_refused_and_change_nothing(
             (point_topic(S, METER, "import_kwh", domain="customer"), b"\xff\xfe not json"),
             (mode_topic(S), b"[" * 100_000),
         ]
-        for topic, payload in payloads:
+        for topic, payload in payloads + [(t, _wire(m)) for t, m in ABSURD]:
             raw.publish(topic, payload, qos=1).wait_for_publish(10)
         await _settle(live, 3.0)
         assert live.meg.status.cycles > cycles
@@ -325,6 +342,10 @@ async def test_nan_and_infinities_over_mqtt_are_refused_and_change_nothing(
         assert figures["bus_messages_undecodable"] >= len(payloads)
         assert live.meg.edge.of("mqtt") == figures["bus_messages_undecodable"]
         assert ("mqtt", REFUSED_CODE) in {(a.source, a.code) for a in live.meg.scada.alarms()}
+        counts = live.meg.edge.counts  # what decoded but no site of the MEG's would send
+        assert counts[("price_book", "price_out_of_bounds")] == 1
+        assert counts[("head_end", "unknown_meter")] == 1
+        assert counts[("scada", "unknown_source")] == 1
     finally:
         raw.loop_stop()
         raw.disconnect()
