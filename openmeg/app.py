@@ -17,12 +17,14 @@ from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
+from openmeg.core.bus_acl import PLATFORM
 from openmeg.core.clock import Clock
+from openmeg.core.edge import Edge
 from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
 from openmeg.core.keystore import Keystore
 from openmeg.core.messages import CommandResult
-from openmeg.core.scoped_bus import Buses
+from openmeg.core.scoped_bus import Buses, ScopedBus
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.prosumer_economics import ProsumerEconomics
@@ -54,8 +56,9 @@ from openmeg.operation.historian import Historian
 from openmeg.operation.mdms.ingest import IngestService
 from openmeg.operation.process_image import ImageKeeper
 from openmeg.operation.runtime import Runtime, Status
-from openmeg.operation.scada import DerManagementServer, site_limits
+from openmeg.operation.scada import PLATFORM_SOURCES, DerManagementServer, site_limits
 from openmeg.protocols.http_server import HttpServer
+from openmeg.protocols.mqtt import MqttBus
 from openmeg.provider.peak_watch import PeakWatch
 from openmeg.provider.price_signal import PriceSignals
 
@@ -181,6 +184,11 @@ class LiveMeg:
         self.audit = AuditLog(store, keystore.secret("audit/hmac"))
         self.addresses = list(addresses)
         operation = buses.of("operation")
+        self.edge = Edge(site_id, operation, clock)  # what every service refuses, counted once
+        self._mqtt = mqtt_buses(buses, bus)
+        for mqtt in self._mqtt:
+            mqtt.edge = self.edge
+        self._domains = site.domains()
         self.economics = ProsumerEconomics(
             site,
             clock=clock,
@@ -193,6 +201,7 @@ class LiveMeg:
             price_hold_alarm_s=price_hold_alarm_s,
             time_sync=time_sync,
             time_sync_every_s=time_sync_every_s,
+            edge=self.edge,
         )
         self.book, self.trading = self.economics.book, self.economics.trading
         self.desk, self.local_market = self.economics.desk, self.economics.local_market
@@ -208,7 +217,13 @@ class LiveMeg:
         self.writer = SetpointWriter(
             site_id, self.feeder, operation, limits=setpoint_limits(site), revert_s=revert_s
         )
-        self.images = ImageKeeper(site_id, operation, local=lambda d: d in self.feeder.links)
+        self.images = ImageKeeper(
+            site_id,
+            operation,
+            local=lambda d: d in self.feeder.links,
+            known=self.known_device,
+            gate=self.edge.gate("process_image"),
+        )
         self.feeder.listeners.append(self.images.take)
         self.restoration = FaultRestoration(
             site,
@@ -239,7 +254,14 @@ class LiveMeg:
             manual_hold_s=manual_hold_s,
         )
         self.persist_every = max(1, round(persist_every_s / step_s))
-        self.historian = Historian(site_id, operation, store, sample_every_s=persist_every_s)
+        self.historian = Historian(
+            site_id,
+            operation,
+            store,
+            sample_every_s=persist_every_s,
+            known=self.known_device,
+            gate=self.edge.gate("historian"),
+        )
         self.scada = DerManagementServer(
             site_id,
             operation,
@@ -247,6 +269,9 @@ class LiveMeg:
             limits=site_limits(site),
             commander=self.field_commands.operator_write,
             audit=self.audit,
+            known=self.known_device,
+            known_source=self.known_source,
+            gate=self.edge.gate("scada"),
         )
         self.assets = AssetRegistry(site_id, store)
         self.device_adds = DeviceAdds(
@@ -279,13 +304,32 @@ class LiveMeg:
             meters=meters,
             device_meters=device_meters,
             record_registers=lambda rows: store.in_thread(self.readings.add_registers, rows),
+            max_kw=site.meter_max_kw(),
+            known=set(self._domains),
+            gate=self.edge.gate("head_end"),
         )
         self.ingest = IngestService(
             site_id, None, store, meters | device_meters, bus=buses.of("mdms"), clock=clock
         )
         self.prices = PriceSignals(site, buses.of("provider"))
-        self.peaks = PeakWatch(site, buses.of("provider"))
+        self.peaks = PeakWatch(site, buses.of("provider"), self.edge.gate("peak_watch"))
         self._tasks_run = False
+
+    def known_device(self, device: str) -> bool:
+        """Whether ``device`` is the site's: in its site file, polled, or added as an asset."""
+        return (
+            device in self._domains or device in self.feeder.links or device in self.assets.assets
+        )
+
+    def known_source(self, source: str) -> bool:
+        """Whether an alarm may come from ``source``: a device, a controller, or a part of
+        the platform."""
+        return (
+            self.known_device(source)
+            or source in PLATFORM_SOURCES
+            or source in self.edge.services
+            or any(c.name == source for c in self.runtime.cycle.controllers)
+        )
 
     @property
     def status(self) -> Status:
@@ -393,7 +437,19 @@ class LiveMeg:
             "alarms_active": float(len(self.scada.alarms(active_only=True))),
             "commands": float(self.status.commands),
             "setpoint_writes": float(self.writer.writes_total),
+            "bus_inputs_refused": float(self.edge.total),
+            "bus_messages_undecodable": float(sum(m.rejected for m in self._mqtt)),
         }
+
+
+def mqtt_buses(buses: Buses, bus: Bus | None) -> list[MqttBus]:
+    """The MQTT connections under the components' buses (each counted once)."""
+    out: list[MqttBus] = []
+    for b in [bus, *(buses.of(c) for c in PLATFORM)]:
+        inner = b.inner if isinstance(b, ScopedBus) else b
+        if isinstance(inner, MqttBus) and inner not in out:
+            out.append(inner)
+    return out
 
 
 async def first_of(*events: asyncio.Event) -> None:
@@ -448,7 +504,7 @@ class LiveApi:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.services = api_services(meg, wall)
-        self.hub = StreamHub(meg.site.site.id, meg.bus)
+        self.hub = StreamHub(meg.site.site.id, meg.bus, gate=meg.edge.gate("stream"))
         self.app = create_app(self.services, self.hub)
         self.server = HttpServer(
             self.app,

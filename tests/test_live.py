@@ -389,6 +389,7 @@ async def test_meter_registers_become_mdms_readings_through_the_wire(
     live = await _live(bus, store, start=start, step_s=60.0, persist_every_s=600.0)
     try:
         await live.step(41)  # to 12:31
+        assert live.meg.edge.total == 0, live.meg.edge.last  # nothing of its own refused
     finally:
         await live.stop()
     s = Readings(store).series("m-factory", "import", start, start + timedelta(hours=1))

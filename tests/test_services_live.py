@@ -96,5 +96,7 @@ async def test_the_services_run_as_tasks_against_the_field(
         assert set(meg.feeder.links) <= set(snapshot["devices"])
         assert len(meg.feeder.links) == 46
         assert meg.status.cycles > (closing - T0).total_seconds() / STEP_S
+        # nothing the platform itself published was refused at any service's edge
+        assert meg.edge.total == 0, meg.edge.last
     finally:
         store.close()

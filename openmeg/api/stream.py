@@ -14,6 +14,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -21,7 +22,8 @@ from fastapi import WebSocket, WebSocketDisconnect
 from openmeg.api.context import Scope
 from openmeg.core.bus import Bus
 from openmeg.core.bus import Subscription as BusSubscription
-from openmeg.core.messages import AlarmMessage, ModeChange, PointUpdate
+from openmeg.core.edge import Edge, Gate, check_site
+from openmeg.core.messages import AlarmMessage, BusMessage, ModeChange, PointUpdate
 
 TOPICS = frozenset({"points", "alarms", "modes"})
 QUEUE = 64
@@ -53,8 +55,12 @@ class StreamClient:
 
 
 class StreamHub:
-    def __init__(self, site: str, bus: Bus, *, flush_every_s: float = 0.2) -> None:
+    def __init__(
+        self, site: str, bus: Bus, *, flush_every_s: float = 0.2, gate: Gate | None = None
+    ) -> None:
+        """What arrives is checked at ``gate`` before any client sees it."""
         self.site, self.bus, self.flush_every_s = site, bus, flush_every_s
+        self.gate = gate or Edge(site).gate("stream")
         self.clients: set[StreamClient] = set()
         self._sub: BusSubscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -82,22 +88,42 @@ class StreamHub:
         next_flush = time.monotonic() + self.flush_every_s
         while True:
             wait = max(0.0, next_flush - time.monotonic())
+            msg: BusMessage | None
             try:
-                _, msg = await self._sub.get(timeout=wait)
+                topic, msg = await self._sub.get(timeout=wait)
             except TimeoutError:
                 msg = None
+            if msg is not None and isinstance(msg, PointUpdate | AlarmMessage | ModeChange):
+                msg = await self._admit(topic, msg)
             if isinstance(msg, PointUpdate):
-                value = msg.value if msg.value == msg.value else None
-                points[(msg.device, msg.name)] = [msg.device, msg.name, value, msg.ts.isoformat()]
+                at = msg.ts.isoformat()
+                points[(msg.device, msg.name)] = [msg.device, msg.name, msg.value, at]
             elif isinstance(msg, AlarmMessage):
                 alarms.append(msg.model_dump(mode="json", exclude={"v", "type"}))
             elif isinstance(msg, ModeChange):
                 modes.append({"mode": msg.mode, "ts": msg.ts.isoformat()})
             if time.monotonic() >= next_flush:
                 if points or alarms or modes:
-                    self._flush(list(points.values()), alarms, modes)
+                    sent = partial(self._sent, list(points.values()), alarms, modes)
+                    await self.gate.protect("stream", sent)  # a failure never ends the hub
                 points, alarms, modes = {}, [], []
                 next_flush = time.monotonic() + self.flush_every_s
+
+    async def _admit(self, topic: str, msg: BusMessage) -> BusMessage | None:
+        """``msg`` if it passes the edge (checked again, of this site), else ``None``."""
+        taken: list[BusMessage] = []
+
+        async def take(m: BusMessage) -> None:
+            check_site(m, self.site)
+            taken.append(m)
+
+        await self.gate.handle(topic, msg, take)
+        return taken[0] if taken else None
+
+    async def _sent(
+        self, points: list[list[Any]], alarms: list[dict[str, Any]], modes: list[dict[str, Any]]
+    ) -> None:
+        self._flush(points, alarms, modes)
 
     def _flush(
         self, points: list[list[Any]], alarms: list[dict[str, Any]], modes: list[dict[str, Any]]

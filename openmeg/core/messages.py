@@ -5,16 +5,38 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from openmeg.core.addresses import UNIT_MAX, check_host
 from openmeg.core.points import Point, PointId, Quality
 
 SCHEMA_VERSION = 1
 
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+"""Site, device, meter, customer and point ids: letters, digits, ``_ . -``."""
+Id = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
+"""An identifier on the bus (at most 64 characters)."""
+Text = Annotated[str, Field(max_length=500)]
+"""Free text for people (alarm text, a refusal's reason): at most 500 characters."""
+Label = Annotated[str, Field(max_length=64)]
+"""A short label (a unit, a tariff's id, a period's name)."""
+VALUE_MAX = 1e12
+"""The largest magnitude of a number on the bus: beyond it a value is garbage, not a reading."""
+Value = Annotated[float, Field(ge=-VALUE_MAX, le=VALUE_MAX)]
+"""A finite number of magnitude at most ``VALUE_MAX``."""
+Energy = Annotated[float, Field(ge=0, le=VALUE_MAX)]
+"""An energy or a power that cannot be negative (kWh, kW)."""
+PRICE_MAX = 1000.0
+"""The largest magnitude of a price per kWh any message may carry; sites set a tighter one."""
+Price = Annotated[float, Field(ge=-PRICE_MAX, le=PRICE_MAX)]
+Money = Annotated[float, Field(ge=-1e9, le=1e9)]
+"""An amount of money of one account (currency)."""
+
 
 class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, revalidate_instances="always"
+    )
     v: Literal[1] = 1
 
 
@@ -22,13 +44,20 @@ class PointUpdate(_Message):
     """A new value of a point."""
 
     type: Literal["point"] = "point"
-    site: str
-    device: str
-    name: str
-    value: float
-    unit: str
+    site: Id
+    device: Id
+    name: Id
+    value: Value | None
+    """``None`` (JSON null) where the device gave no value: the quality is not good then."""
+    unit: Label
     ts: datetime
     quality: Quality = Quality.GOOD
+
+    @model_validator(mode="after")
+    def _valued_if_good(self) -> PointUpdate:
+        if self.value is None and self.quality is Quality.GOOD:
+            raise ValueError("a point of quality good needs a value: send a number")
+        return self
 
     @classmethod
     def of(cls, point: Point) -> PointUpdate:
@@ -36,7 +65,7 @@ class PointUpdate(_Message):
             site=point.id.site,
             device=point.id.device,
             name=point.id.name,
-            value=point.value,
+            value=point.value if point.value == point.value else None,
             unit=point.unit,
             ts=point.ts,
             quality=point.quality,
@@ -45,7 +74,7 @@ class PointUpdate(_Message):
     def to_point(self) -> Point:
         return Point(
             id=PointId(site=self.site, device=self.device, name=self.name),
-            value=self.value,
+            value=float("nan") if self.value is None else self.value,
             unit=self.unit,
             ts=self.ts,
             quality=self.quality,
@@ -56,10 +85,10 @@ class AlarmMessage(_Message):
     """An alarm raised or cleared by any part of the platform."""
 
     type: Literal["alarm"] = "alarm"
-    site: str
-    source: str
-    code: str
-    text: str
+    site: Id
+    source: Id
+    code: Id
+    text: Text
     active: bool
     ts: datetime
     severity: Literal["info", "warning", "critical"] = "warning"
@@ -69,7 +98,7 @@ class ModeChange(_Message):
     """The MEG changed operating mode (grid-connected or island)."""
 
     type: Literal["mode"] = "mode"
-    site: str
+    site: Id
     mode: Literal["grid", "island", "blackout"]
     ts: datetime
 
@@ -90,12 +119,12 @@ class CommandResult(_Message):
     """The outcome of a command: accepted, or rejected with the reason."""
 
     type: Literal["command_result"] = "command_result"
-    site: str
-    device: str
-    name: str
-    value: float
+    site: Id
+    device: Id
+    name: Id
+    value: Value
     accepted: bool
-    reason: str = ""
+    reason: Text = ""
     ts: datetime
 
 
@@ -112,32 +141,38 @@ class DeviceAdded(_Message):
     """What came of a ``DeviceAdd``: the device found and its points, or why not."""
 
     type: Literal["device_added"] = "device_added"
-    site: str
-    address: str
+    site: Id
+    address: Label
     ok: bool
-    device: str = ""
-    models: list[int] = []
-    points: list[str] = []
-    reason: str = ""
+    device: Annotated[str, Field(pattern=r"^$|" + ID_PATTERN, max_length=64)] = ""
+    models: Annotated[list[Annotated[int, Field(ge=0, le=65535)]], Field(max_length=256)] = []
+    points: Annotated[list[Id], Field(max_length=4096)] = []
+    reason: Text = ""
     ts: datetime
+
+
+READINGS_MAX = 3000
+"""The most intervals one readings message may carry (a month of quarter hours)."""
 
 
 class IntervalReading(BaseModel):
     """One interval of one meter channel, as a head-end sends it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, revalidate_instances="always"
+    )
     interval_start: datetime
-    value_kwh: float
+    value_kwh: Energy
 
 
 class MeterReadings(_Message):
     """A batch of interval readings of one meter channel (AMI head-end -> MDMS)."""
 
     type: Literal["readings"] = "readings"
-    site: str
-    meter: str
+    site: Id
+    meter: Id
     channel: Literal["import", "export"]
-    readings: list[IntervalReading]
+    readings: Annotated[list[IntervalReading], Field(max_length=READINGS_MAX)]
 
 
 class PriceSignal(_Message):
@@ -145,13 +180,13 @@ class PriceSignal(_Message):
     AMI, Y.2071 clause 9.1)."""
 
     type: Literal["price"] = "price"
-    site: str
-    customer: str
+    site: Id
+    customer: Id
     ts: datetime
-    buy_per_kwh: float
-    sell_per_kwh: float
-    tariff: str
-    period: str
+    buy_per_kwh: Price
+    sell_per_kwh: Price
+    tariff: Label
+    period: Label
 
 
 class PeakDemand(_Message):
@@ -159,21 +194,27 @@ class PeakDemand(_Message):
     rises (Y.2071 Appendix V, step 3)."""
 
     type: Literal["peak"] = "peak"
-    site: str
-    owner: str
-    building: str
-    month: str
-    peak_kw: float
+    site: Id
+    owner: Id
+    building: Id
+    month: Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+    peak_kw: Energy
     hour_start: datetime
+
+
+CHANGES_MAX = 10000
+"""The most price changes one publication may carry (more than a year of hours)."""
 
 
 class PriceChange(BaseModel):
     """A market price from ``effective_from`` until the next change (currency per kWh)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, revalidate_instances="always"
+    )
     effective_from: datetime
-    buy: float
-    sell: float
+    buy: Price
+    sell: Price
 
 
 class MarketPrices(_Message):
@@ -181,23 +222,23 @@ class MarketPrices(_Message):
     price server -> price synchronising units, Y.2071 Appendix III)."""
 
     type: Literal["market_prices"] = "market_prices"
-    site: str
+    site: Id
     ts: datetime
-    changes: list[PriceChange]
+    changes: Annotated[list[PriceChange], Field(max_length=CHANGES_MAX)]
 
 
 class TradingAccounts(_Message):
     """A prosumer's trading accounts so far this month (the accounting server, continuously)."""
 
     type: Literal["trading_accounts"] = "trading_accounts"
-    site: str
-    customer: str
+    site: Id
+    customer: Id
     ts: datetime
     since: datetime
-    purchases: float
-    sales: float
-    incentives: float
-    net: float
+    purchases: Money
+    sales: Money
+    incentives: Money
+    net: Money
 
 
 BusMessage = Annotated[
@@ -226,6 +267,12 @@ def encode(message: BusMessage) -> bytes:
 def decode(data: bytes | str) -> BusMessage:
     """Read a message from JSON; raises ``pydantic.ValidationError`` when it is malformed."""
     return _ADAPTER.validate_json(data)
+
+
+def revalidate(message: BusMessage) -> BusMessage:
+    """``message`` checked again against its model (one built without validation, e.g. by
+    ``model_construct``, is refused like one from the wire); ``ValidationError`` if bad."""
+    return _ADAPTER.validate_python(message)
 
 
 def point_topic(site: str, device: str, name: str, *, domain: str = "der") -> str:

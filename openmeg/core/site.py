@@ -44,6 +44,7 @@ from openmeg.core.site_sections import (
     Controller,
     Customer,
     Frozen,
+    InputLimits,
     Network,
     SiteInfo,
     Utility,
@@ -142,6 +143,9 @@ class Site(Frozen):
         (), description="SCADA alarm limits beyond (or instead of) the built-in ones"
     )
     vee: VeeSettings = Field(VeeSettings(), description="limits of the MDMS's validation rules")
+    input_limits: InputLimits = Field(
+        InputLimits(), description="bounds of what the MEG takes from its bus (prices, meters)"
+    )
     tariffs: dict[str, Tariff] = Field(
         {}, description="tariffs by id, in the structure of NREL's Utility Rate Database"
     )
@@ -175,6 +179,27 @@ class Site(Frozen):
             {"kind": k, "priority": p} for k, p, need in DEFAULT_CONTROLLERS if need in kinds
         ]
         return {**data, "controllers": defaults}
+
+    def meter_max_kw(self) -> float:
+        """The largest power a meter of the site can measure [kW] (``input_limits``)."""
+        if self.input_limits.meter_max_kw is not None:
+            return self.input_limits.meter_max_kw
+        total = self.utility.import_limit_kw + self.utility.export_limit_kw
+        for d in self.devices:
+            ratings = (
+                getattr(d, name, None)
+                for name in (
+                    "inverter_kw",
+                    "rated_kw",
+                    "p_el_max_kw",
+                    "p_max_kw",
+                    "p_charge_max_kw",
+                    "p_discharge_max_kw",
+                    "p_kw",
+                )
+            )
+            total += sum(r for r in ratings if isinstance(r, int | float))
+        return total
 
     def device(self, device_id: str) -> Device:
         for d in self.devices:

@@ -287,6 +287,27 @@ class VeeSettings(Frozen):
     )
 
 
+class InputLimits(Frozen):
+    """What the MEG takes from its bus beyond the messages' own rules (anything beyond is
+    refused where it arrives, counted and alarmed)."""
+
+    max_abs_price_per_kwh: float = Field(
+        5.0,
+        gt=0,
+        le=1000,
+        description="largest magnitude of a market price, buy or sell [currency/kWh]",
+    )
+    meter_max_kw: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "largest power any meter can measure [kW]: a register gaining more than this over "
+            "the time elapsed (plus a minute) is refused and its interval left unreported "
+            "(unset: the utility's import and export limits plus every DER's rating)"
+        ),
+    )
+
+
 class Simulation(Frozen):
     """Settings of the simulated field's grid (a part of the scenario)."""
 

@@ -8,6 +8,7 @@ ahead, never one that has begun.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,8 +21,9 @@ import sqlalchemy as sa
 
 from openmeg.core.bus import Bus
 from openmeg.core.bus import Subscription as BusSubscription
+from openmeg.core.edge import Edge, Gate, Refused, check_site
 from openmeg.core.errors import OpenMegError
-from openmeg.core.messages import MarketPrices, PriceChange, market_prices_topic
+from openmeg.core.messages import BusMessage, MarketPrices, PriceChange, market_prices_topic
 from openmeg.core.store import Store, as_utc, metadata
 from openmeg.customer.revenue import interval_prices
 
@@ -59,25 +61,39 @@ class Prices:
     priced: npt.NDArray[np.bool_]
 
 
-def _check(change: PriceChange) -> None:
+MAX_ABS_PRICE_PER_KWH = 5.0
+"""The default bound of a market price's magnitude [currency/kWh]."""
+
+
+def check_change(change: PriceChange, max_abs_per_kwh: float) -> None:
+    """``PriceSourceError`` unless both prices are numbers within ``max_abs_per_kwh``."""
     for name in ("buy", "sell"):
         value = getattr(change, name)
-        if value != value or abs(value) == float("inf"):
+        if not isinstance(value, float | int) or not math.isfinite(value):
             raise PriceSourceError(f"the {name} price from {change.effective_from} is {value}")
+        if abs(value) > max_abs_per_kwh:
+            raise PriceSourceError(
+                f"the {name} price from {change.effective_from} is {value}, beyond the site's "
+                f"bound of {max_abs_per_kwh:g} per kWh (input_limits.max_abs_price_per_kwh)"
+            )
 
 
 class PriceBook:
-    """The stored change schedule of one site's market prices."""
+    """The stored change schedule of one site's market prices, each within
+    ``max_abs_per_kwh`` of zero [currency/kWh]."""
 
-    def __init__(self, store: Store, site: str) -> None:
+    def __init__(
+        self, store: Store, site: str, *, max_abs_per_kwh: float = MAX_ABS_PRICE_PER_KWH
+    ) -> None:
         self.store, self.site = store, site
+        self.max_abs_per_kwh = max_abs_per_kwh
         market_prices.create(store.engine, checkfirst=True)
 
     def record(self, changes: Sequence[PriceChange], received_at: datetime) -> int:
-        """Store a publication; all of it or, if any price is not a number, none of it.
-        Returns how many changes were new or revised."""
+        """Store a publication; all of it or, if any price is not a number within the bound,
+        none of it (``PriceSourceError``). Returns how many changes were new or revised."""
         for c in changes:
-            _check(c)
+            check_change(c, self.max_abs_per_kwh)
         now = as_utc(received_at)
         t = market_prices.c
         stored = 0
@@ -164,22 +180,37 @@ class PriceBook:
 
 
 class BusPriceSync:
-    """Takes the market's publications from the bus into the price book."""
+    """Takes the market's publications from the bus into the price book; what is not a
+    publication of this site's market within the book's bound is refused at ``gate``."""
 
-    def __init__(self, book: PriceBook, bus: Bus) -> None:
+    def __init__(self, book: PriceBook, bus: Bus, gate: Gate | None = None) -> None:
         self.book, self.bus = book, bus
+        self.gate = gate or Edge(book.site).gate("price_book")
         self._sub: BusSubscription | None = None
+        self._stored = 0
 
     async def start(self) -> None:
         self._sub = await self.bus.subscribe(market_prices_topic(self.book.site))
 
     async def pump(self, now: datetime) -> int:
-        stored = 0
+        self._stored = 0
         while self._sub is not None and self._sub.pending():
-            _, msg = await self._sub.get()
-            if isinstance(msg, MarketPrices):
-                stored += self.book.record(msg.changes, now)
-        return stored
+            topic, msg = self._sub.get_nowait()
+
+            async def take(msg: BusMessage) -> None:
+                self._take(msg, now)
+
+            await self.gate.handle(topic, msg, take)
+        return self._stored
+
+    def _take(self, msg: BusMessage, now: datetime) -> None:
+        if not isinstance(msg, MarketPrices):
+            raise Refused("not_prices", f"a {msg.type} message where market prices belong")
+        check_site(msg, self.book.site)
+        try:
+            self._stored += self.book.record(msg.changes, now)
+        except PriceSourceError as err:
+            raise Refused("price_out_of_bounds", str(err)) from err
 
     async def stop(self) -> None:
         if self._sub is not None:

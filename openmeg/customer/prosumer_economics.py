@@ -14,21 +14,25 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 
 import pandas as pd
 
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription, bursts, cycle_beats, waiting
 from openmeg.core.clock import Clock
-from openmeg.core.messages import MeterReadings as MeterReadingsMessage
+from openmeg.core.edge import Edge, Refused, check_site
 from openmeg.core.messages import (
+    BusMessage,
     TradingAccounts,
     stored_readings_topic,
     trading_accounts_topic,
 )
+from openmeg.core.messages import MeterReadings as MeterReadingsMessage
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.price_book import BusPriceSync, HttpPriceSync, PriceBook, PriceSourceError
+from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.time_sync import TimeSync
 from openmeg.customer.trading_desk import (
     TradingDesk,
@@ -38,7 +42,7 @@ from openmeg.customer.trading_desk import (
     trading_accounts,
 )
 from openmeg.market.feed import MarketPriceFeed
-from openmeg.market.local_market import LocalMarket, MarketError
+from openmeg.market.local_market import LocalMarket, MarketError, PositionError
 from openmeg.market.prices import synthetic_prices
 from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.mdms.store import MeterReadings
@@ -59,15 +63,21 @@ class ProsumerEconomics:
         price_hold_alarm_s: float = 30.0,
         time_sync: TimeSync | None = None,
         time_sync_every_s: float = 64.0,
+        edge: Edge | None = None,
     ) -> None:
         """Market prices: from a price server at ``price_url`` (HTTP), or else published on the
         bus by an embedded market from ``market_prices`` (``interval_start, buy, sell``;
         default: seeded synthetic prices for a year from the start; on ``market_bus`` if given).
-        ``time_sync``: asked
-        every ``time_sync_every_s`` of the MEG's time."""
+        ``time_sync``: asked every ``time_sync_every_s`` of the MEG's time. ``edge``: where
+        refused inputs are counted (the prices at ``price_book``, stored readings at
+        ``prosumer_economics``)."""
         self.site, self.clock, self.bus, self.store = site, clock, bus, store
+        edge = edge or Edge(site.site.id, bus, clock)
+        self.gate = edge.gate("prosumer_economics")
         self.readings = MeterReadings(store)
-        self.book = PriceBook(store, site.site.id)
+        self.book = PriceBook(
+            store, site.site.id, max_abs_per_kwh=site.input_limits.max_abs_price_per_kwh
+        )
         self.trading = TradingSettings(store, site, audit=audit)
         self.desk = TradingDesk(site=site, settings=self.trading, book=self.book)
         self.local_market = LocalMarket(
@@ -83,7 +93,7 @@ class ProsumerEconomics:
                 day = pd.Timestamp(clock.now()).floor("D")
                 market_prices = synthetic_prices(day, 366, seed=0, timezone=site.site.timezone)
             self.market = MarketPriceFeed(site.site.id, market_bus or bus, market_prices)
-            self.bus_prices = BusPriceSync(self.book, bus)
+            self.bus_prices = BusPriceSync(self.book, bus, edge.gate("price_book"))
         self._price_problem = ""
         self._price_interval: pd.Timestamp | None = None
         self._holding_since: datetime | None = None
@@ -93,6 +103,7 @@ class ProsumerEconomics:
         self._synced_at: datetime | None = None
         self._time_alarm = ""
         self._stored: Subscription | None = None
+        self._meters = {m.id for m in site.meters} | set(revenue_devices(site))
 
     async def start(self) -> None:
         if self.bus_prices is not None:
@@ -115,7 +126,7 @@ class ProsumerEconomics:
 
     async def pump(self) -> None:
         """The readings the MDMS stored, waiting on the bus: the accounts, the local market."""
-        await self.after_intervals(_readings(waiting(self._stored)))
+        await self._closed(waiting(self._stored))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: a tick at each beat of the control cycle, and the accounts and
@@ -124,12 +135,32 @@ class ProsumerEconomics:
             tasks.create_task(self._ticks(stop))
             if self._stored is not None:
                 async for burst in bursts(self._stored, stop):
-                    await self.after_intervals(_readings(burst))
+                    await self._closed(burst)
 
     async def _ticks(self, stop: asyncio.Event) -> None:
         async with contextlib.aclosing(cycle_beats(self.bus, self.site.site.id, stop)) as beats:
             async for ts in beats:
-                await self.before_cycle(ts)
+                await self.gate.protect("tick", partial(self.before_cycle, ts))
+
+    async def _closed(self, items: Sequence[tuple[str, BusMessage]]) -> None:
+        """The stored readings of a burst that pass the edge: the accounts, the local market."""
+        taken: list[MeterReadingsMessage] = []
+
+        async def take(msg: BusMessage) -> None:
+            if not isinstance(msg, MeterReadingsMessage):
+                raise Refused("not_readings", f"a {msg.type} message where readings belong")
+            check_site(msg, self.site.site.id)
+            if msg.meter not in self._meters:
+                raise Refused("unknown_meter", f"{msg.meter!r} is no meter of this site")
+            top = self.site.meter_max_kw() * 0.25
+            if any(r.value_kwh > top for r in msg.readings):
+                raise Refused("reading_too_large", f"an interval above {top:g} kWh")
+            taken.append(msg)
+
+        for topic, msg in items:
+            await self.gate.handle(topic, msg, take)
+        if taken:
+            await self.gate.protect("accounts", lambda: self.after_intervals(taken))
 
     async def after_intervals(self, closed: list[MeterReadingsMessage]) -> None:
         """Meters closed intervals: the accounts and the local market."""
@@ -162,8 +193,12 @@ class ProsumerEconomics:
                 for r in t.references
                 if r.from_hour <= hour < r.to_hour
             }
-            with contextlib.suppress(MarketError):  # settled already (after a restart)
+            try:
                 self.local_market.clear_interval(start, pos, buy=buy, sell=sell, limits=limits)
+            except PositionError as err:
+                raise Refused("position_invalid", str(err)) from err
+            except MarketError:
+                pass  # settled already (after a restart)
 
     async def _synchronise(self, now: datetime) -> None:
         """Ask the time server now and then; raise or clear the time alarm."""
@@ -258,7 +293,3 @@ class ProsumerEconomics:
                     **a.floats(),
                 ),
             )
-
-
-def _readings(items: Sequence[tuple[str, object]]) -> list[MeterReadingsMessage]:
-    return [msg for _, msg in items if isinstance(msg, MeterReadingsMessage)]

@@ -29,7 +29,13 @@ from typing import Protocol
 
 from openmeg.core.bus import Bus
 from openmeg.core.errors import DeviceError
-from openmeg.core.messages import AlarmMessage, PointUpdate, alarm_topic, point_topic
+from openmeg.core.messages import (
+    VALUE_MAX,
+    AlarmMessage,
+    PointUpdate,
+    alarm_topic,
+    point_topic,
+)
 from openmeg.core.points import Quality, unit_of
 from openmeg.distribution.discovery import Discovered, discover
 from openmeg.distribution.feeder_commands import FeederCommands
@@ -296,7 +302,8 @@ class DerDataFeeder(FeederCommands):
                 continue
             if item.digest is None:
                 self.table[r.key] = item
-            item.value = r.decode(raw, sf)
+            value = r.decode(raw, sf)
+            item.value = value if value is None or abs(value) <= VALUE_MAX else None
             item.digest = digest
             changed.append(r)
         return changed
@@ -310,7 +317,7 @@ class DerDataFeeder(FeederCommands):
             site=self.site,
             device=link.device.id,
             name=r.point.point,
-            value=item.value if item.value is not None else float("nan"),
+            value=item.value,
             unit=r.unit,
             ts=now,
             quality=quality,

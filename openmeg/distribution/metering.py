@@ -2,7 +2,9 @@
 closes 15-minute intervals as the clock passes their boundaries, and publishes the readings it
 closes on the bus for the MDMS (``readings_topic``), for the customers' meters and for the
 power devices' own meters alike. The register values at each boundary go to the MDMS's
-register store through ``record_registers``."""
+register store through ``record_registers``. A register value the head-end refuses (an unknown
+meter, not a number, negative, going back, or rising faster than the meter can measure) is
+counted at the service's edge and its interval is not reported."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from datetime import datetime
 
 from openmeg.core.bus import Bus, Subscription, cycle_beats, waiting
 from openmeg.core.clock import Clock
+from openmeg.core.edge import Edge, Gate, check_site
 from openmeg.core.messages import (
     BusMessage,
     MeterReadings,
@@ -40,10 +43,19 @@ class MeteringService:
         meters: Set[str],
         device_meters: Set[str],
         record_registers: Callable[[RegisterReads], Awaitable[object]],
+        max_kw: float | None = None,
+        known: Set[str] | None = None,
+        gate: Gate | None = None,
     ) -> None:
+        """``max_kw``: the largest power any meter measures; ``known``: every device of the
+        site (their registers that are no meter's are passed over, not refused)."""
         self.site, self.bus, self.clock = site, bus, clock
-        self.head_end = HeadEnd(site, set(meters))
-        self.device_meters = HeadEnd(site, set(device_meters), registers=DEVICE_REGISTERS)
+        everyone = None if known is None else set(known) | set(meters) | set(device_meters)
+        self.head_end = HeadEnd(site, set(meters), max_kw=max_kw, known=everyone)
+        self.device_meters = HeadEnd(
+            site, set(device_meters), registers=DEVICE_REGISTERS, max_kw=max_kw, known=everyone
+        )
+        self.gate = gate or Edge(site).gate("head_end")
         self.record_registers = record_registers
         self.published = 0
         self._subs: list[Subscription] = []
@@ -58,11 +70,20 @@ class MeteringService:
             await self.bus.unsubscribe(sub)
         self._subs = []
 
-    def handle(self, msg: BusMessage) -> None:
-        """Take one register value (anything else on those topics is passed over)."""
+    def handle(self, msg: BusMessage, now: datetime | None = None) -> None:
+        """Take one register value arriving at ``now`` (anything else on those topics is
+        passed over); ``Refused`` says why not."""
         if isinstance(msg, PointUpdate):
-            self.head_end.observe(msg)
-            self.device_meters.observe(msg)
+            check_site(msg, self.site)
+            self.head_end.observe(msg, now)
+            self.device_meters.observe(msg, now)
+
+    async def _take(self, items: list[tuple[str, BusMessage]], now: datetime) -> None:
+        async def take(msg: BusMessage) -> None:
+            self.handle(msg, now)
+
+        for topic, msg in items:
+            await self.gate.handle(topic, msg, take)
 
     async def tick(self, now: datetime) -> list[MeterReadings]:
         """At ``now``: the intervals closed, published for the MDMS; the registers recorded."""
@@ -80,10 +101,10 @@ class MeteringService:
 
     async def pump(self) -> list[MeterReadings]:
         """Take the register values waiting, then close what the clock's time closes."""
+        now = self.clock.now()
         for sub in self._subs:
-            for _, msg in waiting(sub):
-                self.handle(msg)
-        return await self.tick(self.clock.now())
+            await self._take(waiting(sub), now)
+        return await self.tick(now)
 
     async def run(self, stop: asyncio.Event) -> None:
         """At each beat of the control cycle, until ``stop`` is set: the register values that
@@ -91,6 +112,5 @@ class MeteringService:
         async with aclosing(cycle_beats(self.bus, self.site, stop)) as beats:
             async for ts in beats:
                 for sub in self._subs:
-                    for _, msg in waiting(sub):
-                        self.handle(msg)
+                    await self._take(waiting(sub), ts)
                 await self.tick(ts)

@@ -3,8 +3,9 @@ path: no model definition is consulted).
 
 SunSpec marks a value the device does not implement with a reserved pattern (``0x8000`` for
 int16 and sunssf, ``0xFFFF`` for uint16, enum16 and bitfield16, ``0x80000000`` for int32, all ones
-for the unsigned 32- and 64-bit types, NaN for float32); such a value, a string, an unknown type
-or a scale factor outside -10..10 decodes to ``None`` (quality invalid). Accumulators have no
+for the unsigned 32- and 64-bit types, NaN for float32); such a value, an infinite float32, a
+string, an unknown type or a scale factor outside -10..10 decodes to ``None`` (quality invalid:
+the point travels with no value, never as NaN). Accumulators have no
 reserved pattern: 0 is a count like any other.
 """
 
@@ -57,7 +58,7 @@ def raw_value(type_: str, size: int) -> Callable[[bytes], int | float | None]:
 
 def _float32(b: bytes) -> float | None:
     (value,) = struct.unpack(">f", b)
-    return None if math.isnan(value) else float(value)
+    return float(value) if math.isfinite(value) else None
 
 
 def decoder(type_: str, size: int, *, scaled: bool, factor: float) -> Decoder:

@@ -11,6 +11,7 @@ traded with the utility at its prices; the settlement per prosumer is stored, on
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,10 @@ p2p_settlements = sa.Table(
 
 class MarketError(OpenMegError):
     """An order or a clearing was refused; nothing was stored."""
+
+
+class PositionError(MarketError):
+    """A position or a price that is not a finite number: the interval is not cleared."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,8 +160,15 @@ class LocalMarket:
         sell: float,
         limits: Mapping[str, tuple[float, float]] | None = None,
     ) -> IntervalResult:
-        """Clear and settle one interval; an interval is settled once (``MarketError`` after)."""
+        """Clear and settle one interval; an interval is settled once (``MarketError`` after).
+        Positions and prices that are not finite numbers are refused (``MarketError``)."""
         start = as_utc(interval_start)
+        bad = {c: q for c, q in positions_kwh.items() if not math.isfinite(q)}
+        if bad or not (math.isfinite(buy) and math.isfinite(sell)):
+            raise PositionError(
+                f"the interval {start.isoformat()} cannot be cleared on positions {bad} and "
+                f"prices {buy}/{sell}: every one must be a finite number"
+            )
         if self.settlement(start).size:
             raise MarketError(f"the interval {start.isoformat()} is settled already")
         entered = self.entered(start)

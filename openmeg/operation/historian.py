@@ -9,9 +9,11 @@ or ``flush_every_s`` of the points' time passed; ``pump`` takes what is waiting 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from openmeg.core.bus import Bus, Subscription, bursts, waiting
+from openmeg.core.edge import Edge, Gate, Refused, check_point_topic, check_site
 from openmeg.core.messages import BusMessage, PointUpdate
 from openmeg.core.points import Point
 from openmeg.core.store import Store
@@ -27,9 +29,14 @@ class Historian:
         sample_every_s: float = 60.0,
         batch: int = 5000,
         flush_every_s: float | None = None,
+        known: Callable[[str], bool] = lambda device: True,
+        gate: Gate | None = None,
     ) -> None:
-        """``flush_every_s``: how often ``run`` writes the buffer (default ``sample_every_s``)."""
+        """``flush_every_s``: how often ``run`` writes the buffer (default ``sample_every_s``);
+        ``known``: whether a device is the site's (points of others are refused at ``gate``)."""
         self.site, self.bus, self.store = site, bus, store
+        self.known = known
+        self.gate = gate or Edge(site).gate("historian")
         self.sample_every = timedelta(seconds=sample_every_s)
         self.flush_every = timedelta(seconds=flush_every_s or sample_every_s)
         self.batch = batch
@@ -43,10 +50,16 @@ class Historian:
     async def start(self) -> None:
         self._sub = await self.bus.subscribe(f"meg/{self.site}/+/+/+")
 
-    def handle(self, msg: BusMessage) -> bool:
-        """Take one message; whether it was a point update."""
+    def handle(self, msg: BusMessage, topic: str | None = None) -> bool:
+        """Take one message (that came on ``topic``); whether it was a point update.
+        ``Refused`` says why not."""
         if not isinstance(msg, PointUpdate):
             return False
+        check_site(msg, self.site)
+        if topic is not None:
+            check_point_topic(topic, msg)
+        if not self.known(msg.device):
+            raise Refused("unknown_device", f"{msg.device!r} is no device of this site")
         point = msg.to_point()
         key = str(point.id)
         self._latest[key] = point
@@ -58,10 +71,17 @@ class Historian:
 
     async def pump(self) -> int:
         """Take every point update waiting on the bus; store in batches. Returns how many came."""
-        n = sum(self.handle(msg) for _, msg in waiting(self._sub))
+        n = sum(self._take(topic, msg) for topic, msg in waiting(self._sub))
+        await self.gate.edge.flush()
         if len(self._buffer) >= self.batch:
             self.flush()
         return n
+
+    def _take(self, topic: str, msg: BusMessage) -> bool:
+        """``handle`` at the edge: a refusal is counted, never raised."""
+        return isinstance(msg, PointUpdate) and self.gate.take_now(
+            topic, msg, lambda m: self.handle(m, topic)
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Archive what arrives until ``stop`` is set: a batch written in a worker thread when
@@ -70,10 +90,11 @@ class Historian:
             return
         async for burst in bursts(self._sub, stop):
             newest: datetime | None = None
-            for _, msg in burst:
-                if self.handle(msg):
+            for topic, msg in burst:
+                if self._take(topic, msg):
                     assert isinstance(msg, PointUpdate)
                     newest = msg.ts if newest is None else max(newest, msg.ts)
+            await self.gate.edge.flush()
             if newest is not None:
                 self._flushed_at = self._flushed_at or newest
                 if newest - self._flushed_at >= self.flush_every:

@@ -12,10 +12,12 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from openmeg.core.bus import Bus, Subscription
+from openmeg.core.edge import Edge, Gate, Refused, check_point_topic, check_site
 from openmeg.core.errors import OpenMegError
-from openmeg.core.messages import PointUpdate
+from openmeg.core.messages import BusMessage, PointUpdate
 from openmeg.core.points import Quality
 
 
@@ -65,21 +67,39 @@ class ImageKeeper:
     """Keeps the latest sample of every point: those the platform's own DER data feeder
     delivers, handed over as it delivers them (``take``), so that one cycle's image holds one
     poll's values whatever the bus's latency; and those other sources publish on
-    ``meg/<site>/<domain>/<device>/<name>`` for devices the feeder does not poll (``local``)."""
+    ``meg/<site>/<domain>/<device>/<name>`` for devices the feeder does not poll (``local``),
+    if they are devices of the site (``known``): anything else is refused at ``gate``."""
 
     def __init__(
-        self, site: str, bus: Bus, *, local: Callable[[str], bool] = lambda device: False
+        self,
+        site: str,
+        bus: Bus,
+        *,
+        local: Callable[[str], bool] = lambda device: False,
+        known: Callable[[str], bool] = lambda device: True,
+        gate: Gate | None = None,
     ) -> None:
         self.site, self.bus = site, bus
-        self.local = local
+        self.local, self.known = local, known
+        self.gate = gate or Edge(site).gate("process_image")
         self.samples: dict[str, Sample] = {}
         self._sub: Subscription | None = None
 
     def take(self, msg: PointUpdate) -> None:
         """A point as the feeder delivers it."""
+        value = math.nan if msg.value is None else msg.value
         self.samples[f"{msg.device}/{msg.name}"] = Sample(
-            value=msg.value, ts=msg.ts, quality=msg.quality
+            value=value, ts=msg.ts, quality=msg.quality
         )
+
+    def _take_from_bus(self, topic: str, msg: BusMessage) -> None:
+        if not isinstance(msg, PointUpdate) or self.local(msg.device):
+            return
+        check_site(msg, self.site)
+        check_point_topic(topic, msg)
+        if not self.known(msg.device):
+            raise Refused("unknown_device", f"{msg.device!r} is no device of this site")
+        self.take(msg)
 
     async def start(self) -> None:
         self._sub = await self.bus.subscribe(f"meg/{self.site}/+/+/+")
@@ -89,10 +109,9 @@ class ImageKeeper:
         n = 0
         sub = self._sub
         while sub is not None and sub.pending():
-            _, msg = sub.get_nowait()
+            topic, msg = sub.get_nowait()
             if isinstance(msg, PointUpdate) and not self.local(msg.device):
-                self.take(msg)
-                n += 1
+                n += self.gate.take_now(topic, msg, partial(self._take_from_bus, topic))
         return n
 
     def image(self, now: datetime) -> ProcessImage:

@@ -12,20 +12,28 @@ from typing import Any
 
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription, messages, waiting
+from openmeg.core.edge import REFUSED_CODE, Edge, Gate, Refused, check_point_topic, check_site
 from openmeg.core.messages import (
     AlarmMessage,
     BusMessage,
     CommandResult,
     ModeChange,
     PointUpdate,
+    alarm_topic,
 )
 from openmeg.core.points import Quality
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.operation.alarms import Severity, announce_alarm
 
-FIELD_ALARMS = frozenset({"device_unreachable", "setpoint_failed"})
-"""Alarms raised at the wire (by the DER data feeder and the write phase): the SCADA logs them."""
+FIELD_ALARMS = frozenset({"device_unreachable", "setpoint_failed", REFUSED_CODE})
+"""Alarms raised at the wire (by the DER data feeder and the write phase) and at the services'
+edges (an input refused): the SCADA logs them."""
+
+PLATFORM_SOURCES = frozenset(
+    {"time", "trading", "flisr", "pcc", "self_consumption", "heat_led_chp", "price_trading"}
+)
+"""Alarm sources of the platform that are no device: time, trading, FLISR and controllers."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,8 +133,19 @@ class DerManagementServer:
         audit: AuditLog,
         limits: tuple[Limit, ...] = DEFAULT_LIMITS,
         commander: Commander | None = None,
+        known: Callable[[str], bool] = lambda device: True,
+        known_source: Callable[[str], bool] | None = None,
+        gate: Gate | None = None,
     ) -> None:
+        """``known``: whether a device is one of the site's (points of others are refused);
+        ``known_source``: whether an alarm may come from that source (default: a known device
+        or a source of the platform, or a service at the edge)."""
         self.site, self.bus, self.store = site, bus, store
+        self.known = known
+        self.gate = gate or Edge(site).gate("scada")
+        self.known_source = known_source or (
+            lambda s: known(s) or s in PLATFORM_SOURCES or s in self.gate.edge.services
+        )
         self.limits = limits
         self.commander = commander
         self.audit = audit
@@ -141,35 +160,56 @@ class DerManagementServer:
             await self.bus.unsubscribe(self._sub)
             self._sub = None
 
-    async def handle(self, msg: BusMessage) -> None:
-        """Take one message of the site into the operator's picture."""
+    async def handle(self, msg: BusMessage, topic: str | None = None) -> None:
+        """Take one message of the site (that came on ``topic``) into the operator's picture;
+        ``Refused`` says why not."""
+        if isinstance(msg, PointUpdate | AlarmMessage | ModeChange):
+            check_site(msg, self.site)
         if isinstance(msg, PointUpdate):
+            if topic is not None:
+                check_point_topic(topic, msg)
+            if not self.known(msg.device):
+                raise Refused("unknown_device", f"{msg.device!r} is no device of this site")
             await self._point(msg)
         elif isinstance(msg, AlarmMessage):
+            if not self.known_source(msg.source):
+                raise Refused("unknown_source", f"alarm source {msg.source!r} is unknown")
+            if topic is not None and topic != alarm_topic(self.site, msg.source):
+                raise Refused("wrong_topic", f"an alarm of {msg.source!r} on another's topic")
             self._alarm_seen(msg)
         elif isinstance(msg, ModeChange):
             self.state.mode = msg.mode
+
+    async def take(self, topic: str, msg: BusMessage) -> bool:
+        """``handle`` at the edge: whether taken (a refusal is counted and alarmed)."""
+        return await self.gate.handle(topic, msg, lambda m: self.handle(m, topic))
 
     async def pump(self) -> int:
         """Take in everything waiting on the bus; returns how many messages came."""
         n = 0
         while items := waiting(self._sub):
-            for _, msg in items:
+            for topic, msg in items:
                 n += 1
-                await self.handle(msg)
+                await self.take(topic, msg)
         return n
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take in what arrives until ``stop`` is set."""
         if self._sub is None:
             return
-        async for _, msg in messages(self._sub, stop):
-            await self.handle(msg)
+        async for topic, msg in messages(self._sub, stop):
+            await self.take(topic, msg)
 
     async def _point(self, msg: PointUpdate) -> None:
         device = self.state.values.setdefault(msg.device, {})
-        device[msg.name] = LiveValue(value=msg.value, unit=msg.unit, ts=msg.ts, quality=msg.quality)
-        if msg.value != msg.value or msg.quality is not Quality.GOOD:
+        value = msg.value
+        device[msg.name] = LiveValue(
+            value=float("nan") if value is None else value,
+            unit=msg.unit,
+            ts=msg.ts,
+            quality=msg.quality,
+        )
+        if value is None or msg.quality is not Quality.GOOD:
             return
         for limit in self.limits:
             if limit.point != msg.name or not fnmatch.fnmatchcase(msg.device, limit.device):
@@ -178,16 +218,14 @@ class DerManagementServer:
                 if bound is None:
                     continue
                 key = f"{msg.device}/{msg.name}_{side}"
-                outside = msg.value > bound if side == "high" else msg.value < bound
+                outside = value > bound if side == "high" else value < bound
                 back = (
-                    msg.value <= bound - limit.band
-                    if side == "high"
-                    else msg.value >= bound + limit.band
+                    value <= bound - limit.band if side == "high" else value >= bound + limit.band
                 )
                 active = key in self.state.alarms and self.state.alarms[key].active
                 if outside and not active:
                     where = "above" if side == "high" else "below"
-                    text = f"{msg.name} {msg.value:.3g} {msg.unit} is {where} {bound:g}"
+                    text = f"{msg.name} {value:.3g} {msg.unit} is {where} {bound:g}"
                     await self._raise(
                         msg.device, f"{msg.name}_{side}", text, limit.severity, msg.ts
                     )

@@ -11,6 +11,7 @@ import aiomqtt
 from pydantic import ValidationError
 
 from openmeg.core.bus import Subscription, check_filter, topic_matches
+from openmeg.core.edge import Edge, reason_of
 from openmeg.core.errors import BusError
 from openmeg.core.messages import BusMessage, decode, encode
 from openmeg.protocols.broker_access import Login, refusal, tls_context
@@ -22,8 +23,9 @@ class MqttBus:
     """Publish and subscribe through an MQTT broker at ``host:port`` with QoS 1, logged in as
     ``login`` (user name, password; TLS when it names a CA file).
 
-    A message that does not decode is counted in ``rejected`` and reported, never delivered;
-    nothing a message contains stops the reader.
+    A message that does not decode is counted in ``rejected``, logged once per kind (and
+    counted and alarmed at ``edge``, as service ``mqtt``, once it is set), never delivered;
+    nothing a payload holds ends the reader.
     """
 
     def __init__(
@@ -42,6 +44,8 @@ class MqttBus:
         self._reader: asyncio.Task[None] | None = None
         self._subscriptions: list[Subscription] = []
         self.rejected = 0
+        self.edge: Edge | None = None
+        self._kinds: set[str] = set()
 
     async def connect(self) -> MqttBus:
         login = self._login
@@ -69,25 +73,30 @@ class MqttBus:
         with contextlib.suppress(aiomqtt.MqttError):
             async for msg in client.messages:
                 topic = str(msg.topic)
-                payload = msg.payload
-                if not isinstance(payload, bytes | bytearray | str):
-                    self.rejected += 1
-                    continue
                 try:
-                    message = decode(bytes(payload) if not isinstance(payload, str) else payload)
-                except (ValidationError, ValueError, UnicodeError) as err:
-                    self.rejected += 1
-                    if self.rejected == 1 or self.rejected % 1000 == 0:  # not once per message
-                        log.warning(
-                            "rejected a malformed message on %s (%d so far): %.300s",
-                            topic,
-                            self.rejected,
-                            err,
-                        )
+                    message = decode(_text(msg.payload))
+                except ValidationError as err:
+                    await self._reject(topic, *reason_of(err))
+                    continue
+                except Exception as err:  # whatever a payload holds, the reader goes on
+                    await self._reject(topic, "undecodable", f"{type(err).__name__}: {err}")
                     continue
                 for sub in self._subscriptions:
                     if topic_matches(sub.pattern, topic):
                         sub.deliver(topic, message)
+
+    async def _reject(self, topic: str, kind: str, reason: str) -> None:
+        self.rejected += 1
+        if kind not in self._kinds:
+            self._kinds.add(kind)
+            log.warning(
+                "rejected a malformed message on %s: %s (further ones of this kind are "
+                "counted, not logged)",
+                topic,
+                reason[:300],
+            )
+        if self.edge is not None:
+            await self.edge.refuse("mqtt", topic[:200], kind, reason[:300])
 
     def _need_client(self) -> aiomqtt.Client:
         if self._client is None:
@@ -135,3 +144,12 @@ class MqttBus:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+
+
+def _text(payload: object) -> bytes | str:
+    """The bytes of a payload; ``ValueError`` for anything else."""
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload
+    raise ValueError(f"a payload of {type(payload).__name__}, not JSON bytes")

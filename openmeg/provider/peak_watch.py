@@ -9,13 +9,25 @@ from collections import defaultdict
 import pandas as pd
 
 from openmeg.core.bus import Bus, Subscription, messages, waiting
-from openmeg.core.messages import MeterReadings, PeakDemand, peak_topic, readings_topic
+from openmeg.core.edge import Edge, Gate, Refused, check_site
+from openmeg.core.messages import (
+    BusMessage,
+    MeterReadings,
+    PeakDemand,
+    peak_topic,
+    readings_topic,
+)
 from openmeg.core.site import Site
 
 
 class PeakWatch:
-    def __init__(self, site: Site, bus: Bus) -> None:
+    """Readings of another site, or of an interval above what a meter can measure, are
+    refused at ``gate``."""
+
+    def __init__(self, site: Site, bus: Bus, gate: Gate | None = None) -> None:
         self.site, self.bus = site, bus
+        self.gate = gate or Edge(site.site.id).gate("peak_watch")
+        self._top_kwh = site.meter_max_kw() * 0.25
         self.tz = site.site.timezone
         meter_of = {m.customer: m.id for m in site.meters}
         self._owner_of = {
@@ -26,6 +38,7 @@ class PeakWatch:
         self._hours: dict[tuple[str, pd.Timestamp], list[float]] = defaultdict(list)
         self.peaks: dict[tuple[str, str], tuple[float, pd.Timestamp]] = {}
         self._sub: Subscription | None = None
+        self._announced = 0
 
     async def start(self) -> None:
         self._sub = await self.bus.subscribe(readings_topic(self.site.site.id, "+"))
@@ -37,19 +50,28 @@ class PeakWatch:
 
     async def pump(self) -> int:
         """Take the readings waiting on the bus; how many peaks were announced."""
-        n = 0
-        for _, msg in waiting(self._sub):
-            if isinstance(msg, MeterReadings):
-                n += len(await self.observe(msg))
-        return n
+        before = self._announced
+        for topic, msg in waiting(self._sub):
+            await self.gate.handle(topic, msg, self._take)
+        return self._announced - before
 
     async def run(self, stop: asyncio.Event) -> None:
         """Take the readings as they come, until ``stop`` is set."""
         if self._sub is None:
             return
-        async for _, msg in messages(self._sub, stop):
-            if isinstance(msg, MeterReadings):
-                await self.observe(msg)
+        async for topic, msg in messages(self._sub, stop):
+            await self.gate.handle(topic, msg, self._take)
+
+    async def _take(self, msg: BusMessage) -> None:
+        if not isinstance(msg, MeterReadings):
+            raise Refused("not_readings", f"a {msg.type} message where readings belong")
+        check_site(msg, self.site.site.id)
+        if any(r.value_kwh > self._top_kwh for r in msg.readings):
+            raise Refused(
+                "reading_too_large",
+                f"an interval of {msg.meter} above the {self._top_kwh:g} kWh a meter can measure",
+            )
+        self._announced += len(await self.observe(msg))
 
     async def observe(self, batch: MeterReadings) -> list[PeakDemand]:
         """Take interval readings; announce each owner's monthly peak when a full hour beats it."""

@@ -295,24 +295,24 @@ def test_a_command_islands_the_meg_and_is_audited(h: Harness) -> None:
 def test_alarms_are_listed_and_acknowledged(h: Harness) -> None:
     alarm = AlarmMessage(
         site="demo",
-        source="test",
+        source="sensor-chp1",
         code="hot",
         text="too hot",
         active=True,
         ts=START,
         severity="warning",
     )
-    h.call(h.bus.publish(alarm_topic("demo", "test"), alarm))
+    h.call(h.bus.publish(alarm_topic("demo", "sensor-chp1"), alarm))
     with h.client("operator") as op:
         for _ in range(100):
             keys = [a["key"] for a in op.get("/api/v1/alarms").json()]
-            if "test/hot" in keys:
+            if "sensor-chp1/hot" in keys:
                 break
             time.sleep(0.05)
-        assert "test/hot" in keys
+        assert "sensor-chp1/hot" in keys
         with h.client("auditor") as aud:
-            assert aud.post("/api/v1/alarms/test/hot/ack").status_code == 403
-        r = op.post("/api/v1/alarms/test/hot/ack")
+            assert aud.post("/api/v1/alarms/sensor-chp1/hot/ack").status_code == 403
+        r = op.post("/api/v1/alarms/sensor-chp1/hot/ack")
         assert r.status_code == 200 and r.json()["acknowledged_by"] == "op"
         assert op.post("/api/v1/alarms/test/none/ack").status_code == 404
 

@@ -206,10 +206,10 @@ async def test_components_publishing_outside_their_topics_reach_nobody_and_chang
         sub = await watcher.subscribe("meg/demo/#")
         for component, topic, message in ATTACKS:
             await attackers[component].publish(topic, message)  # acknowledged, then dropped
-        marker = alarm_topic(S, "marker")
+        marker = alarm_topic(S, "flisr")  # a known source: the SCADA takes it
         await attackers["market"].publish(
             marker,
-            AlarmMessage(site=S, source="marker", code="m", text="", active=False, ts=T0),
+            AlarmMessage(site=S, source="flisr", code="marker", text="", active=False, ts=T0),
         )
         await asyncio.wait_for(_until(sub, marker, seen), 20)
         attacked = {t for _, t, _ in ATTACKS}
@@ -219,7 +219,7 @@ async def test_components_publishing_outside_their_topics_reach_nobody_and_chang
             await live.step()
             await asyncio.sleep(0.2)
         after = _state(live.meg)
-        after["alarms"] = [a for a in after["alarms"] if a != ("marker", "m")]  # type: ignore[attr-defined]
+        after["alarms"] = [a for a in after["alarms"] if a != ("flisr", "marker")]  # type: ignore[attr-defined]
         assert after == before
         assert live.meg.status.mode == "grid"
     finally:

@@ -120,13 +120,15 @@ def test_price_book_keeps_a_price_once_it_has_begun(store: Store) -> None:
     assert book.price_at(_at(14)) == (0.1, 0.05)
     assert book.price_at(_at(15)) == (0.3, 0.25)
     assert book.price_at(_at(-1)) is None
-    # a publication with a non-number is refused whole
-    bad = [
-        PriceChange(effective_from=_at(30), buy=0.3, sell=0.2),
-        PriceChange(effective_from=_at(45), buy=float("nan"), sell=0.2),
-    ]
-    with pytest.raises(PriceSourceError, match="buy price"):
-        book.record(bad, received_at=_at(5))
+    # a publication with a non-number (built past the message's own check) or a price beyond
+    # the book's bound is refused whole
+    for buy, says in ((float("nan"), "buy price .* is nan"), (9.99, "beyond the site's bound")):
+        bad = [
+            PriceChange(effective_from=_at(30), buy=0.3, sell=0.2),
+            PriceChange.model_construct(effective_from=_at(45), buy=buy, sell=0.2),
+        ]
+        with pytest.raises(PriceSourceError, match=says):
+            book.record(bad, received_at=_at(5))
     assert book.last_change() == _at(15)
 
 

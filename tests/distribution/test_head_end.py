@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from openmeg.core.clock import WallClock
+from openmeg.core.edge import Refused
 from openmeg.core.messages import PointUpdate
 from openmeg.distribution.head_end import HeadEnd
 
@@ -74,3 +75,72 @@ def test_a_start_inside_an_interval_reports_from_the_first_whole_one() -> None:
         (T0 + timedelta(minutes=15), pytest.approx(3.0)),
         (T0 + timedelta(minutes=30), pytest.approx(3.0)),
     ]  # 10:07 .. 10:46: the partial 10:00 interval is not reported
+
+
+def _refusal(head: HeadEnd, msg: PointUpdate, now: datetime) -> str:
+    with pytest.raises(Refused) as err:
+        head.observe(msg, now)
+    return err.value.kind
+
+
+def test_a_register_cannot_jump_go_back_or_be_negative_and_its_interval_is_not_reported() -> None:
+    head = HeadEnd("s", {"m1"}, max_kw=60.0, slack_s=0.0)  # 60 kW: 1 kWh a minute at most
+    out = []
+    t = T0
+    kinds = []
+    for minute in range(46):
+        kwh = 100.0 + 0.5 * minute
+        head.observe(_register(kwh, t), t)
+        exported = PointUpdate(
+            site="s", device="m1", name="export_kwh", value=0.1 * minute, unit="kWh", ts=t
+        )
+        head.observe(exported, t)
+        if minute == 20:  # 10:20, in the second interval: an injected jump, then others
+            for bad in (49_589.67, 99.0, -1.0):
+                kinds.append(_refusal(head, _register(bad, t), t))
+        out += head.tick(t)
+        t += timedelta(minutes=1)
+    assert kinds == ["register_jump", "register_backwards", "register_invalid"]
+    got = [(b.channel, b.readings[0].interval_start, b.readings[0].value_kwh) for b in out]
+    assert got == [
+        ("import", T0, pytest.approx(7.5)),
+        ("export", T0, pytest.approx(1.5)),
+        # 10:15 is left out on both channels: a value was refused in it
+        ("import", T0 + timedelta(minutes=30), pytest.approx(7.5)),
+        ("export", T0 + timedelta(minutes=30), pytest.approx(1.5)),
+    ]
+    # the register reads at the boundaries are what the meter measured, never the injection
+    imports = [r[3] for r in head.register_reads if r[1] == "import"]
+    assert imports == [100.0, 107.5, 115.0, 122.5]
+
+
+def test_a_rise_the_meter_can_measure_is_taken_over_the_time_elapsed() -> None:
+    head = HeadEnd("s", {"m1"}, max_kw=60.0, slack_s=60.0)
+    head.observe(_register(10.0, T0), T0)
+    later = T0 + timedelta(minutes=10)
+    head.observe(_register(10.0 + 11.0, later), later)  # 11 kWh in 10 (+1) minutes: the most
+    with pytest.raises(Refused, match=r"1.01 kWh more than 21 in 0 s, beyond the 1 kWh that 60"):
+        head.observe(_register(21.0 + 1.01, later), later)
+
+
+def test_registers_of_unknown_meters_are_refused_those_of_other_devices_passed_over() -> None:
+    head = HeadEnd("s", {"m1"}, known={"m1", "ev1"})
+    with pytest.raises(Refused, match="'m9' is no meter of this site"):
+        head.observe(
+            PointUpdate(site="s", device="m9", name="import_kwh", value=1.0, unit="kWh", ts=T0)
+        )
+    head.observe(
+        PointUpdate(site="s", device="ev1", name="import_kwh", value=1.0, unit="kWh", ts=T0)
+    )
+    head.observe(  # an invalid register carries no value: nothing to take
+        PointUpdate(
+            site="s",
+            device="m1",
+            name="import_kwh",
+            value=None,
+            unit="kWh",
+            ts=T0,
+            quality="invalid",
+        )
+    )
+    assert head.tick(T0) == [] and head.register_reads == []

@@ -12,6 +12,7 @@ from openmeg.market.local_market import (
     LocalMarket,
     MarketError,
     Order,
+    PositionError,
     settlement_totals,
     site_market,
 )
@@ -122,3 +123,21 @@ def test_the_site_market_is_open_to_every_main_meter(store: Store) -> None:
     site = load_site("demo")
     market = site_market(store, site)
     assert market.customers == {m.customer for m in site.meters if m.parent is None}
+
+
+@pytest.mark.parametrize(
+    ("positions", "buy"),
+    [
+        ({**POSITIONS, "h02": float("nan")}, 0.30),
+        ({**POSITIONS, "h01": float("-inf")}, 0.30),
+        (POSITIONS, float("inf")),
+    ],
+)
+def test_positions_or_prices_that_are_not_numbers_clear_nothing(
+    store: Store, positions: dict[str, float], buy: float
+) -> None:
+    market = _market(store)
+    with pytest.raises(PositionError, match="every one must be a finite number"):
+        market.clear_interval(T, positions, buy=buy, sell=0.05)
+    assert market.settlement(T).empty
+    assert market.clear_interval(T, POSITIONS, buy=0.30, sell=0.05).rows.size  # then it clears

@@ -21,7 +21,7 @@ async def _send(
     bus: Bus,
     device: str,
     name: str,
-    value: float,
+    value: float | None,
     s: int,
     unit: str = "degC",
     quality: Quality = Quality.GOOD,
@@ -67,7 +67,7 @@ async def test_temperature_alarm_raises_holds_in_the_band_clears_and_is_acknowle
         scada.acknowledge(alarm.key, user="operator-1", ts=T0 + timedelta(seconds=6))
         await _send(bus, "sensor-chp1", "temperature_c", 77.9, 7)  # 2 below the limit: clears
         await _send(
-            bus, "sensor-chp1", "temperature_c", float("nan"), 8, quality=Quality.INVALID
+            bus, "sensor-chp1", "temperature_c", None, 8, quality=Quality.INVALID
         )  # an invalid value judges nothing
         await _drain(scada)
         assert scada.alarms(active_only=True) == []

@@ -81,15 +81,15 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
     # an alarm arrives and is acknowledged
     alarm = AlarmMessage(
         site="demo",
-        source="sensor-chp",
+        source="sensor-chp1",
         code="vibration",
         text="vibration 7.1 mm/s",
         active=True,
         ts=START,
         severity="critical",
     )
-    h.call(h.bus.publish(alarm_topic("demo", "sensor-chp"), alarm))
-    row = page.locator('tr[data-alarm="sensor-chp/vibration"]')
+    h.call(h.bus.publish(alarm_topic("demo", "sensor-chp1"), alarm))
+    row = page.locator('tr[data-alarm="sensor-chp1/vibration"]')
     expect(row).to_be_visible(timeout=5_000)
     row.locator("button").click()
     expect(row).to_contain_text("acknowledged by op", timeout=5_000)
