@@ -15,12 +15,14 @@ from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
-from openmeg.core.clock import Clock
+from openmeg.core.clock import Clock, WallClock
+from openmeg.core.command_auth import CommandAuthority
 from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
 from openmeg.core.messages import CommandResult
 from openmeg.core.site import Site
 from openmeg.core.store import Store
+from openmeg.core.wiring import device_networks
 from openmeg.customer.prosumer_economics import ProsumerEconomics
 from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.time_sync import TimeSync
@@ -148,6 +150,8 @@ class LiveMeg:
         revert_s: int = 30,
         manual_hold_s: float = 900.0,
         retry_connect_s: float = 30.0,
+        wall: Clock | None = None,
+        command_key: str | bytes | None = None,
     ) -> None:
         """``addresses``: where the devices answer (host, port, unit id), each under its id.
 
@@ -157,7 +161,11 @@ class LiveMeg:
 
         ``revert_s``: the revert timeout written with every setpoint (a device that hears
         nothing for that long reverts by itself); ``manual_hold_s``: how long an operator's
-        command on a point keeps the controllers off it."""
+        command on a point keeps the controllers off it.
+
+        ``command_key``: the token signing key that operators' authorisations of commands and
+        device adds from the bus are verified with (default: the store's), against real time
+        (``wall``, default the system's clock)."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
         self.store = store
         self.addresses = list(addresses)
@@ -202,6 +210,10 @@ class LiveMeg:
             store=store,
             batteries=tuple(b.id for b in site.devices_of("battery")),
         )
+        self.audit = AuditLog(store)
+        self.wall = wall or WallClock()
+        key = command_key if command_key is not None else Identities(store).signing_key()
+        self.authority = CommandAuthority(key, site=site_id)
         self.field_commands = FieldCommands(
             site_id,
             feeder=self.feeder,
@@ -209,6 +221,9 @@ class LiveMeg:
             bus=bus,
             clock=clock,
             status=self.runtime.status,
+            authority=self.authority,
+            audit=self.audit,
+            wall=self.wall,
             manual_hold_s=manual_hold_s,
         )
         self.persist_every = max(1, round(persist_every_s / step_s))
@@ -221,7 +236,6 @@ class LiveMeg:
             commander=self.field_commands.operator_write,
         )
         self.assets = AssetRegistry(site_id, store)
-        self.audit = AuditLog(store)
         self.device_adds = DeviceAdds(
             site_id,
             feeder=self.feeder,
@@ -231,6 +245,9 @@ class LiveMeg:
             audit=self.audit,
             bus=bus,
             clock=clock,
+            authority=self.authority,
+            wall=self.wall,
+            networks=device_networks(site),
             retry_connect_s=retry_connect_s,
         )
         self.control = ControlLoop(
@@ -401,6 +418,7 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         local_market=meg.local_market,
         figures=meg.figures,
         assets=lambda: meg.assets.assets,
+        authority=meg.authority,
     )
 
 

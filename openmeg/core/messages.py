@@ -75,7 +75,8 @@ class ModeChange(_Message):
 
 
 class CommandMessage(_Message):
-    """A request to write a point, and later its outcome."""
+    """A request to write a point, with the operator's signed authorisation (a token bound to
+    this device, point and value; ``openmeg.core.command_auth``)."""
 
     type: Literal["command"] = "command"
     site: str
@@ -83,7 +84,7 @@ class CommandMessage(_Message):
     name: str
     value: float
     ts: datetime
-    user: str = "system"
+    authorisation: str = Field("", max_length=4096)
 
 
 class CommandResult(_Message):
@@ -106,6 +107,8 @@ class DeviceAdd(_Message):
     site: str
     address: str
     ts: datetime
+    authorisation: str = Field("", max_length=4096)
+    """The operator's signed authorisation, bound to ``address``."""
 
 
 class DeviceAdded(_Message):

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -9,14 +10,18 @@ from pathlib import Path
 
 import yaml
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.points import PointId
 from openmeg.core.site import SITES_DIR, load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
+from tests.services import free_port
 
 
-async def _openmeg(*args: str, timeout: float = 60) -> tuple[int, str]:
+async def _openmeg(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -24,6 +29,7 @@ async def _openmeg(*args: str, timeout: float = 60) -> tuple[int, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode()
@@ -101,6 +107,12 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
     [w] = await extra.start()
     broker = f"{mqtt_address[0]}:{mqtt_address[1]}"
     db = tmp_path / "live.db"
+    rc, out = await _openmeg(
+        "users", "add", "op-7", "--role", "operator", "--store", sqlite_url(db)
+    )
+    assert rc == 0, out
+    operator = {"OPENMEG_USER": "op-7", "OPENMEG_PASSWORD": out.split("password ")[1].split()[0]}
+    api = f"http://127.0.0.1:{free_port()}"
     run = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -113,7 +125,8 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         "--modbus-port",
         "0",
         "--no-status",
-        "--no-api",
+        "--api-port",
+        api.rsplit(":", 1)[1],
         "--speed",
         "5",
         "--store",
@@ -123,17 +136,38 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         cwd=tmp_path,
     )
     try:
+        closed = f"127.0.0.1:{free_port()}:1"
         for _ in range(60):  # until the running MEG answers
             rc, out = await _openmeg(
-                "devices", "add", "127.0.0.1:1:1", "--mqtt", broker, "--timeout-s", "2"
+                "devices",
+                "add",
+                closed,
+                "--mqtt",
+                broker,
+                "--api",
+                api,
+                "--timeout-s",
+                "2",
+                env=operator,
             )
             if "cannot connect" in out:
                 break
-        assert rc == 1 and "error: 127.0.0.1:1:1: cannot connect" in out
-        rc, out = await _openmeg("devices", "add", f"{w.host}:{w.port}:{w.unit}", "--mqtt", broker)
+            await asyncio.sleep(0.5)
+        assert rc == 1 and f"error: {closed}: cannot connect" in out, out
+        where = f"{w.host}:{w.port}:{w.unit}"
+        wrong = {**operator, "OPENMEG_PASSWORD": "not the password"}
+        rc, out = await _openmeg("devices", "add", where, "--mqtt", broker, "--api", api, env=wrong)
+        assert rc == 1 and "log-in as 'op-7' refused: wrong name or password" in out, out
+        rc, out = await _openmeg(
+            "devices", "add", "127.0.0.1:5432:1", "--mqtt", broker, "--api", api, env=operator
+        )
+        assert rc == 1 and "127.0.0.1:5432 is outside the networks" in out, out
+        rc, out = await _openmeg(
+            "devices", "add", where, "--mqtt", broker, "--api", api, env=operator
+        )
         assert rc == 0, out
         assert "added pv-new (SunSpec models 1, 103, 123" in out
-        rc, out = await _openmeg("devices", "add", "no-port", "--mqtt", broker)
+        rc, out = await _openmeg("devices", "add", "no-port", "--mqtt", broker, env=operator)
         assert rc == 2 and "must be HOST:PORT:UNIT" in out
         await asyncio.sleep(3)
     finally:
@@ -144,5 +178,12 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
     store = Store(sqlite_url(db))
     try:
         assert store.history(PointId(site="demo", device="pv-new", name="p_kw"))
+        adds = [r for r in AuditLog(store).records(limit=10_000) if "device_add" in r.action]
+        assert [(r.actor, r.action, r.target) for r in adds if r.action != "device_add_authorised"][
+            -2:
+        ] == [
+            ("op-7", "device_add_refused", "127.0.0.1:5432:1"),
+            ("op-7", "device_add", "pv-new"),
+        ]
     finally:
         store.close()
