@@ -76,8 +76,10 @@ class ModeChange(_Message):
 
 class CommandMessage(_Message):
     """A request to write a point, with the operator's signed authorisation (a token bound to
-    this device, point and value; ``openmeg.core.command_auth``)."""
+    this device, point and value; ``openmeg.core.command_auth``). A NaN or infinite value
+    travels as such (JSON ``NaN``, ``Infinity``) so that the runtime refuses and audits it."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
     type: Literal["command"] = "command"
     site: str
     device: str
