@@ -26,6 +26,8 @@ from openmeg.app import LiveApi, LiveMeg
 from openmeg.cli.field_process import simulated_field
 from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import SimClock, WallClock
+from openmeg.core.keystore import KeyEncryptionKey, Keystore
+from openmeg.core.keystore_kek import FAST_KDF
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 
@@ -68,6 +70,10 @@ class LiveServer:
             clock=SimClock(start, speed=1.0, anchor_epoch_s=anchor),
             bus=InProcessBus(),
             store=store,
+            keystore=Keystore.open(
+                self.folder / "meg.keystore",
+                KeyEncryptionKey.passphrase("benchmark passphrase", cost=FAST_KDF),
+            ),
             addresses=field.addresses,
         )
         await self.meg.start()

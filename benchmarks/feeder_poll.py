@@ -36,8 +36,10 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import IO, Any
 
 from openmeg.core.bus import InProcessBus, Subscription
@@ -353,6 +355,8 @@ async def control_loop_ms() -> list[float]:
     from openmeg.app import LiveMeg
     from openmeg.cli.field_process import simulated_field
     from openmeg.core.clock import SimClock
+    from openmeg.core.keystore import KeyEncryptionKey, Keystore
+    from openmeg.core.keystore_kek import FAST_KDF
     from openmeg.core.site import load_site
     from openmeg.core.store import Store, sqlite_url
 
@@ -368,6 +372,8 @@ async def control_loop_ms() -> list[float]:
     ) as field:
         store = Store(sqlite_url(":memory:"))
         store.create_schema()
+        keys_dir = tempfile.TemporaryDirectory()  # removed when the benchmark ends
+        keys = keys_dir.name
         meg = LiveMeg(
             load_site("demo"),
             # its cycle half a cycle after the field's step, as an unaligned site would be on
@@ -375,6 +381,10 @@ async def control_loop_ms() -> list[float]:
             clock=SimClock(start, speed=1.0, anchor_epoch_s=anchor + CONTROL_CYCLE_S / 2),
             bus=InProcessBus(),
             store=store,
+            keystore=Keystore.open(
+                Path(keys) / "meg.keystore",
+                KeyEncryptionKey.passphrase("benchmark passphrase", cost=FAST_KDF),
+            ),
             addresses=field.addresses,
             step_s=CONTROL_CYCLE_S,
         )

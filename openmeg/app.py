@@ -4,8 +4,8 @@ the services of the platform. The field (simulated or real) is reached only over
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
@@ -19,6 +19,7 @@ from openmeg.core.clock import Clock, WallClock
 from openmeg.core.command_auth import CommandAuthority
 from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
+from openmeg.core.keystore import Keystore
 from openmeg.core.messages import CommandResult
 from openmeg.core.site import Site
 from openmeg.core.store import Store
@@ -138,6 +139,7 @@ class LiveMeg:
         clock: Clock,
         bus: Bus,
         store: Store,
+        keystore: Keystore,
         addresses: Sequence[DeviceAddress] = (),
         step_s: float = 1.0,
         persist_every_s: float = 60.0,
@@ -163,11 +165,13 @@ class LiveMeg:
         nothing for that long reverts by itself); ``manual_hold_s``: how long an operator's
         command on a point keeps the controllers off it.
 
+        ``keystore``: the site's secrets (the audit key, the token signing key).
         ``command_key``: the token signing key that operators' authorisations of commands and
-        device adds from the bus are verified with (default: the store's), against real time
-        (``wall``, default the system's clock)."""
+        device adds from the bus are verified with (default: the keystore's), against real
+        time (``wall``, default the system's clock)."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
-        self.store = store
+        self.store, self.keystore = store, keystore
+        self.audit = AuditLog(store, keystore.secret("audit/hmac"))
         self.addresses = list(addresses)
         site_id = site.site.id
         self.economics = ProsumerEconomics(
@@ -175,6 +179,7 @@ class LiveMeg:
             clock=clock,
             bus=bus,
             store=store,
+            audit=self.audit,
             market_prices=market_prices,
             price_url=price_url,
             price_hold_alarm_s=price_hold_alarm_s,
@@ -198,7 +203,13 @@ class LiveMeg:
         self.images = ImageKeeper(site_id, bus, local=lambda d: d in self.feeder.links)
         self.feeder.listeners.append(self.images.take)
         self.restoration = FaultRestoration(
-            site, feeder=self.feeder, images=self.images, clock=clock, bus=bus, store=store
+            site,
+            feeder=self.feeder,
+            images=self.images,
+            clock=clock,
+            bus=bus,
+            store=store,
+            audit=self.audit,
         )
         self.runtime = Runtime(
             site_id,
@@ -210,9 +221,8 @@ class LiveMeg:
             store=store,
             batteries=tuple(b.id for b in site.devices_of("battery")),
         )
-        self.audit = AuditLog(store)
         self.wall = wall or WallClock()
-        key = command_key if command_key is not None else Identities(store).signing_key()
+        key = command_key if command_key is not None else Identities(store).signing_key(keystore)
         self.authority = CommandAuthority(key, site=site_id)
         self.field_commands = FieldCommands(
             site_id,
@@ -234,6 +244,7 @@ class LiveMeg:
             store,
             limits=site_limits(site),
             commander=self.field_commands.operator_write,
+            audit=self.audit,
         )
         self.assets = AssetRegistry(site_id, store)
         self.device_adds = DeviceAdds(
@@ -407,7 +418,9 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         clock=meg.clock,
         wall=wall,
         identities=identities,
-        tokens=Tokens(identities.signing_key(), issuer=meg.site.site.id, ttl_s=token_ttl_s),
+        tokens=Tokens(
+            identities.signing_key(meg.keystore), issuer=meg.site.site.id, ttl_s=token_ttl_s
+        ),
         audit=meg.audit,
         scada=meg.scada,
         status=lambda: meg.status,
@@ -432,8 +445,7 @@ class LiveApi:
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
-        certfile: Path | None = None,
-        keyfile: Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.services = api_services(meg, wall)
         self.hub = StreamHub(meg.site.site.id, meg.bus)
@@ -442,8 +454,7 @@ class LiveApi:
             self.app,
             host=host,
             port=port,
-            certfile=certfile,
-            keyfile=keyfile,
+            ssl_context=ssl_context,
         )
         self.admin_password: str | None = None
 

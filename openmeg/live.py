@@ -14,6 +14,7 @@ from openmeg.core.addresses import DeviceAddress
 from openmeg.core.bus import Bus, InProcessBus
 from openmeg.core.clock import SimClock, WallClock
 from openmeg.core.errors import OpenMegError
+from openmeg.core.keystore import Keystore
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.time_sync import TimeSync
@@ -35,6 +36,7 @@ async def live_meg(
     speed: float,
     step_s: float,
     store_url: str,
+    keystore: Keystore,
     mqtt: str,
     field: Callable[[datetime, float], AbstractAsyncContextManager[Sequence[DeviceAddress]]],
     live_options: dict[str, object],
@@ -46,7 +48,8 @@ async def live_meg(
     from now, or from the authorised time with a ``time_sync`` in ``live_options``; ``say``
     tells how the time was taken. ``field(start, anchor_epoch_s)`` gives the devices' addresses
     for as long as the MEG runs (a simulated field started on the same clock, or the site
-    file's). Leaving the block stops them and closes bus and store."""
+    file's); ``keystore`` holds the site's secrets. Leaving the block stops them and closes bus
+    and store."""
     db = Store(store_url)
     db.create_schema()
     bus = await _connect_bus(mqtt)
@@ -73,6 +76,7 @@ async def live_meg(
         clock=clock,
         bus=bus,
         store=db,
+        keystore=keystore,
         step_s=step_s,
         addresses=addresses,
         **live_options,  # type: ignore[arg-type]

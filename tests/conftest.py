@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from openmeg.core.bus import Bus, InProcessBus
 from openmeg.core.store import Store, sqlite_url
 from openmeg.protocols.mqtt import MqttBus
+from tests.keys import PASSPHRASE
 from tests.services import ServiceUnavailable, mqtt_broker, postgres_server
 
 
@@ -79,6 +80,20 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
         yield b
     finally:
         await b.close()
+
+
+@pytest.fixture(autouse=True)
+def private_keystore(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each test's keystore (commands, runs) in a folder of its own, sealed with the tests'
+    passphrase at argon2id's cheap test cost: never the user's keyring or configuration."""
+    folder = tmp_path_factory.mktemp("keys")
+    monkeypatch.setenv("OPENMEG_KEYSTORE", str(folder / "test.keystore"))
+    monkeypatch.setenv("OPENMEG_KEYSTORE_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("OPENMEG_KEYSTORE_KDF", "fast")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder / "config"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ from openmeg.core.clock import SimClock
 from openmeg.core.site import Site, load_site
 from openmeg.core.store import Store
 from openmeg.sim.field import Field
+from tests.keys import shared_keystore
 
 
 @dataclass(kw_only=True)
@@ -71,6 +72,7 @@ async def live_site(
         clock=clock,
         bus=bus,
         store=store,
+        keystore=shared_keystore(),
         addresses=addresses(field, without=without),
         step_s=step_s,
         **meg_options,

@@ -23,6 +23,7 @@ from openmeg.core.messages import (
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from tests.field_harness import LiveSite, addresses, live_site
+from tests.keys import audit_key, shared_keystore
 from tests.sunspec_device import BATTERY_700, COMMON, SINGLE_PHASE, SunSpecDevice
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -84,7 +85,9 @@ async def test_a_700_series_battery_added_by_address_is_operated_through_its_own
         assert battery.read(battery.address(704, "WSetMod")) == [1]  # WATTS
         assert battery.read(battery.address(704, "WSetRvrtTms"), 2) == [0, 30]
         assert meg.status.held.get("bat-7") is None and meg.status.cycles == 9
-        [record] = [r for r in AuditLog(store).records(limit=100) if r.action == "device_add"]
+        [record] = [
+            r for r in AuditLog(store, audit_key()).records(limit=100) if r.action == "device_add"
+        ]
         assert record.target == "bat-7" and record.detail["ok"] is True
         assert record.actor == "operator-1"
         asset = meg.assets.assets["bat-7"]
@@ -97,6 +100,7 @@ async def test_a_700_series_battery_added_by_address_is_operated_through_its_own
         clock=live.clock,
         bus=bus,
         store=store,
+        keystore=shared_keystore(),
         addresses=addresses(live.field),
     )
     await meg.start()

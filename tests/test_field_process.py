@@ -23,6 +23,7 @@ from openmeg.core.clock import SimClock
 from openmeg.core.messages import ModeChange, mode_topic
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
+from tests.keys import shared_keystore
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SPEED = 4.0
@@ -53,6 +54,7 @@ async def _platform(tmp_path: Path, field: FieldProcess, anchor: float) -> LiveM
         clock=SimClock(T0, speed=SPEED, anchor_epoch_s=anchor),
         bus=InProcessBus(),
         store=store,
+        keystore=shared_keystore(),
         addresses=field.addresses,
     )
     await meg.start()

@@ -20,6 +20,7 @@ from openmeg.core.messages import MeterReadings, readings_topic, stored_readings
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.customer.revenue_calc import revenue_devices
+from tests.keys import shared_keystore
 
 T0 = datetime(2026, 6, 1, 12, 14, 50, tzinfo=UTC)
 QUARTER = datetime(2026, 6, 1, 12, 15, tzinfo=UTC)
@@ -49,6 +50,7 @@ async def test_the_services_run_as_tasks_against_the_field(
         clock=SimClock(T0, speed=SPEED, anchor_epoch_s=anchor),
         bus=bus,
         store=store,
+        keystore=shared_keystore(),
         addresses=f.addresses,
         step_s=STEP_S,
     )

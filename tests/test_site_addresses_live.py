@@ -21,6 +21,7 @@ from openmeg.core.store import Store, sqlite_url
 from openmeg.core.wiring import site_addresses
 from openmeg.sim.field import Field
 from tests.field_harness import LiveSite
+from tests.keys import shared_keystore
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -57,7 +58,14 @@ async def _field_and_platform(site: Site, bus: Bus, store: Store) -> LiveSite:
     assert [(w.id, w.host, w.port, w.unit) for w in plan] == [
         (a.id, a.host, a.port, a.unit) for a in site_addresses(site)
     ]
-    meg = LiveMeg(site, clock=clock, bus=bus, store=store, addresses=site_addresses(site))
+    meg = LiveMeg(
+        site,
+        clock=clock,
+        bus=bus,
+        store=store,
+        keystore=shared_keystore(),
+        addresses=site_addresses(site),
+    )
     await meg.start()
     return LiveSite(field=field, meg=meg, clock=clock, step_s=1.0)
 

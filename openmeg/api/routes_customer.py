@@ -93,6 +93,7 @@ def meter_edit(
             body.value_kwh,
             user=who.name,
             reason=body.reason,
+            audit=svc.audit,
             now=now,
         )
     except EditError as err:

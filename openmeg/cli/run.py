@@ -10,14 +10,17 @@ import typer
 from openmeg.cli.common import EXIT_BAD_INPUT, STORE, err_console, load_site_or_exit
 from openmeg.cli.common import default_store as _default_store
 from openmeg.cli.field_choice import FieldSource, choose_field
+from openmeg.cli.keys import keystore_or_exit
 from openmeg.core.errors import OpenMegError
 
 if TYPE_CHECKING:
     import asyncio
+    import ssl
 
     from rich.table import Table
 
     from openmeg.app import LiveMeg
+    from openmeg.core.keystore import Keystore
     from openmeg.core.site import Site
 
 
@@ -57,7 +60,8 @@ def run(
     api_port: int = typer.Option(8000, min=0, max=65535, help="the API's port"),
     tls_dir: Path | None = typer.Option(
         None,
-        help="serve HTTPS with server.pem and server.key from this folder (openmeg certs init)",
+        help="serve HTTPS with server.pem from this folder and its key from the keystore "
+        "(openmeg certs init)",
     ),
 ) -> None:
     """Run the MEG live, persisted to the store; Ctrl-C stops cleanly.
@@ -82,6 +86,7 @@ def run(
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
     url = store or _default_store(the_site.site.id)
+    keys = keystore_or_exit(the_site.site.id)
     live_options: dict[str, object] = {}
     if prices_url:
         live_options["price_url"] = prices_url
@@ -104,13 +109,7 @@ def run(
     if api:
         api_options = {"host": api_host, "port": api_port}
         if tls_dir is not None:
-            cert, key = tls_dir / "server.pem", tls_dir / "server.key"
-            if not cert.exists() or not key.exists():
-                err_console.print(
-                    f"error: no server.pem and server.key in {tls_dir}: run openmeg certs init"
-                )
-                raise typer.Exit(EXIT_BAD_INPUT)
-            api_options |= {"certfile": cert, "keyfile": key}
+            api_options["ssl_context"] = _tls_context(tls_dir, keys)
     try:
         asyncio.run(
             _run_live(
@@ -125,6 +124,7 @@ def run(
                 modbus_port if source is FieldSource.sim else None,
                 live_options,
                 api_options,
+                keys,
             )
         )
     except OpenMegError as err:
@@ -145,6 +145,7 @@ async def _run_live(
     modbus_port: int | None,
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
+    keys: Keystore,
 ) -> None:
     import asyncio
     from collections.abc import AsyncIterator, Sequence
@@ -190,6 +191,7 @@ async def _run_live(
         speed=speed,
         step_s=step,
         store_url=url,
+        keystore=keys,
         mqtt=mqtt,
         field=field,
         live_options=live_options,
@@ -222,6 +224,25 @@ async def _run_live(
             finally:
                 stop.set()
                 await painter
+
+
+def _tls_context(folder: Path, keys: Keystore) -> ssl.SSLContext:
+    """The API's TLS context: ``server.pem`` from ``folder``, its key from the keystore (key
+    files an older openmeg left there are moved into the keystore first); or exit 2."""
+    import ssl
+
+    from openmeg.protocols.tls import adopt_key_files, server_context
+
+    cert = folder / "server.pem"
+    if not cert.exists():
+        err_console.print(f"error: no server.pem in {folder}: run openmeg certs init")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    adopt_key_files(folder, keys)
+    try:
+        return server_context(cert, keys)
+    except (FileNotFoundError, ssl.SSLError) as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
 
 
 def stop_on_signals() -> asyncio.Event:

@@ -45,6 +45,7 @@ def trade_set(
     """Set a prosumer's reference prices (all day, or per time window of the day)."""
     from datetime import UTC
 
+    from openmeg.cli.keys import audit_or_exit
     from openmeg.customer.trading import ReferencePrices
     from openmeg.customer.trading_desk import TradingError, TradingSettings
 
@@ -59,7 +60,7 @@ def trade_set(
             fail("give --purchase and --sale, or --window FROM-TO:PURCHASE:SALE")
         else:
             refs = [ReferencePrices(purchase=purchase, sale=sale)]
-        settings = TradingSettings(db, the_site)
+        settings = TradingSettings(db, the_site, audit=audit_or_exit(the_site.site.id, db))
         result = settings.set(
             customer, refs, user=user, now=datetime.now(UTC), incentive_per_kwh=incentive
         )
@@ -104,11 +105,13 @@ def trade_stop(
     """Stop trading for a prosumer."""
     from datetime import UTC
 
+    from openmeg.cli.keys import audit_or_exit
     from openmeg.customer.trading_desk import TradingError, TradingSettings
 
     the_site, db = open_site_store(site, store)
     try:
-        TradingSettings(db, the_site).clear(customer, user=user, now=datetime.now(UTC))
+        audit = audit_or_exit(the_site.site.id, db)
+        TradingSettings(db, the_site, audit=audit).clear(customer, user=user, now=datetime.now(UTC))
     except TradingError as err:
         fail(str(err))
     finally:

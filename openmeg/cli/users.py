@@ -21,6 +21,7 @@ def users_add(
     """Add a user (or client) with a generated password, shown this once."""
     from datetime import UTC, datetime
 
+    from openmeg.cli.keys import audit_or_exit
     from openmeg.core.user_admin import add_principal
 
     the_site = load_site_or_exit(site)
@@ -36,6 +37,7 @@ def users_add(
             kind="client" if client else "user",
             now=datetime.now(UTC),
             actor="command line",
+            audit=audit_or_exit(the_site.site.id, db),
         )
     except ValueError as err:
         fail(str(err))
@@ -66,11 +68,13 @@ def users_reset(
     """A new generated password (or client secret), shown this once; the old one stops working."""
     from datetime import UTC, datetime
 
+    from openmeg.cli.keys import audit_or_exit
     from openmeg.core.user_admin import reset_secret
 
-    _, db = open_site_store(site, store)
+    the_site, db = open_site_store(site, store)
     try:
-        secret = reset_secret(db, name, now=datetime.now(UTC), actor="command line")
+        audit = audit_or_exit(the_site.site.id, db)
+        secret = reset_secret(db, name, now=datetime.now(UTC), actor="command line", audit=audit)
     except ValueError as err:
         fail(str(err))
     finally:

@@ -1,15 +1,16 @@
 """The tamper-evident audit log (Y.2071 clause 11): every command, login, configuration change
-and edit of metered data, appended to a hash chain.
+and edit of metered data, appended to a chain keyed with the site's audit key (``audit/hmac`` in
+the keystore), given to the log by whoever opens it.
 
-Each record's hash covers its sequence number, its fields and the hash of the record before it;
-a head row, written in the same transaction, holds the last sequence number and hash. So an
-edited record, a deleted one (in the middle or at the end) and records put in another order all
-break the chain, and ``verify`` says where.
+Each record's hash is an HMAC over its sequence number, its fields and the hash before it; the
+head row, written in the same transaction, holds the last sequence number and hash under an HMAC
+of its own. An edited, deleted, reordered or recomputed record, a replaced or deleted head and a
+truncated end are all found, and ``verify`` says where; an :class:`Anchor` kept off the machine
+catches a truncation back to an older genuine head (see docs/security.md).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -18,9 +19,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from openmeg.core.audit_chain import (
+    GENESIS,
+    Anchor,
+    head_mac,
+    record_hash,
+    record_mac,
+    verify_chain,
+)
 from openmeg.core.store import Store, as_utc, metadata
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "Anchor", "AuditLog", "AuditRecord", "record_hash", "record_mac"]
+
+KEY_NAME = "audit/hmac"
 
 audit_log = sa.Table(
     "audit_log",
@@ -41,14 +52,9 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("mac", sa.String(64), nullable=True),  # NULL: a log from before keying
+    sa.Column("keyed_from", sa.Integer, nullable=True),  # the first keyed record
 )
-
-
-def record_hash(
-    seq: int, ts: datetime, actor: str, action: str, target: str, detail: str, prev_hash: str
-) -> str:
-    text = "\x1f".join([str(seq), as_utc(ts).isoformat(), actor, action, target, detail, prev_hash])
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,14 +68,31 @@ class AuditRecord:
     hash: str
 
 
-class AuditLog:
-    """Append and verify; one writer at a time (a lock here, the head row's lock in the
-    database for other processes)."""
+def _add_head_columns(store: Store) -> None:
+    """Give a head table from before keying its ``mac`` and ``keyed_from`` columns."""
+    have = {c["name"] for c in sa.inspect(store.engine).get_columns("audit_head")}
+    for name, kind in (("mac", "VARCHAR(64)"), ("keyed_from", "INTEGER")):
+        if name not in have:
+            try:
+                with store.engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE audit_head ADD COLUMN {name} {kind}"))
+            except sa.exc.SQLAlchemyError:  # another process added it meanwhile
+                have = {c["name"] for c in sa.inspect(store.engine).get_columns("audit_head")}
+                if name not in have:
+                    raise
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+
+class AuditLog:
+    """Append and verify under the audit ``key``; one writer at a time (a lock here, the head
+    row's lock in the database for other processes)."""
+
+    def __init__(self, store: Store, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the audit key has at least 32 bytes (keystore secret audit/hmac)")
+        self.store, self._key = store, bytes(key)
         for table in (audit_log, audit_head):
             table.create(store.engine, checkfirst=True)
+        _add_head_columns(store)
         self._lock = threading.Lock()
 
     def append(
@@ -84,12 +107,11 @@ class AuditLog:
         text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
         with self._lock, self.store.engine.begin() as conn:
             head = conn.execute(
-                sa.select(audit_head.c.seq, audit_head.c.hash)
-                .where(audit_head.c.id == 1)
-                .with_for_update()
+                sa.select(audit_head).where(audit_head.c.id == 1).with_for_update()
             ).first()
             seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
-            digest = record_hash(seq, ts, actor, action, target, text, prev)
+            keyed_from = 1 if head is None else head.keyed_from or seq  # seals an unkeyed log
+            digest = record_mac(self._key, seq, ts, actor, action, target, text, prev)
             conn.execute(
                 audit_log.insert(),
                 {
@@ -103,12 +125,16 @@ class AuditLog:
                     "hash": digest,
                 },
             )
+            values = {
+                "seq": seq,
+                "hash": digest,
+                "keyed_from": keyed_from,
+                "mac": head_mac(self._key, seq, digest, keyed_from),
+            }
             if head is None:
-                conn.execute(audit_head.insert(), {"id": 1, "seq": seq, "hash": digest})
+                conn.execute(audit_head.insert(), {"id": 1, **values})
             else:
-                conn.execute(
-                    audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=digest)
-                )
+                conn.execute(audit_head.update().where(audit_head.c.id == 1).values(**values))
         return AuditRecord(
             seq=seq,
             ts=ts,
@@ -145,35 +171,25 @@ class AuditLog:
         with self.store.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one())
 
-    def verify(self) -> list[str]:
-        """Every break of the chain, in order; empty when the log is intact."""
-        problems: list[str] = []
-        expected_seq, prev = 1, GENESIS
+    def _rows(self) -> tuple[list[Any], Any | None]:
         with self.store.engine.connect() as conn:
             rows = conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)).all()
             head = conn.execute(sa.select(audit_head).where(audit_head.c.id == 1)).first()
-        for r in rows:
-            if r.seq != expected_seq:
-                if r.seq > expected_seq:
-                    gone = f"{expected_seq}" + (f"-{r.seq - 1}" if r.seq - 1 > expected_seq else "")
-                    problems.append(f"record {gone} deleted (the log goes on at {r.seq})")
-                else:
-                    problems.append(f"record {r.seq} out of order (after {expected_seq - 1})")
-            if r.prev_hash != prev:
-                problems.append(
-                    f"record {r.seq}: the chain is broken before it "
-                    "(a record before it was deleted, reordered or altered)"
-                )
-            digest = record_hash(r.seq, r.ts, r.actor, r.action, r.target, r.detail, r.prev_hash)
-            if digest != r.hash:
-                problems.append(f"record {r.seq} was edited (its contents do not match its hash)")
-            expected_seq, prev = r.seq + 1, r.hash
-        last_seq, last_hash = (rows[-1].seq, rows[-1].hash) if rows else (0, GENESIS)
-        if head is not None and (head.seq, head.hash) != (last_seq, last_hash):
-            if head.seq > last_seq:
-                problems.append(f"records {last_seq + 1}-{head.seq} deleted from the end")
-            else:
-                problems.append(f"the head says record {head.seq}: the log was rewritten")
-        elif head is None and rows:
-            problems.append("the head record is missing: the log was rewritten")
-        return problems
+        return list(rows), head
+
+    def verify(self) -> list[str]:
+        """Every break of the chain, in order; empty when the log is intact."""
+        rows, head = self._rows()
+        return verify_chain(rows, head, self._key)
+
+    def anchor(self, now: datetime) -> Anchor:
+        """The last record as an anchor taken ``now``; ValueError if the log is empty."""
+        rows, _ = self._rows()
+        if not rows:
+            raise ValueError("the audit log is empty: there is no head to anchor yet")
+        return Anchor.of(self._key, rows[-1], now)
+
+    def verify_anchor(self, anchor: Anchor) -> list[str]:
+        """What disagrees with ``anchor`` (a truncation, a changed record); empty if none."""
+        rows, _ = self._rows()
+        return anchor.problems(rows, self._key)

@@ -5,6 +5,7 @@ generated password that is shown once."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -19,6 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from openmeg.core.errors import OpenMegError
+from openmeg.core.keystore import Keystore
 from openmeg.core.store import Store, as_utc, metadata
 
 Role = Literal["operator", "prosumer", "service_provider", "auditor"]
@@ -37,12 +39,9 @@ principals = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-signing_keys = sa.Table(
-    "signing_keys",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("key", sa.String(128), nullable=False),
-)
+SIGNING_KEY = "jwt/signing"  # the token signing key's name in the keystore
+LEGACY_SIGNING_TABLE = "signing_keys"  # where an older openmeg kept it, in plain text
+log = logging.getLogger("openmeg.identity")
 
 
 class AuthError(OpenMegError):
@@ -63,8 +62,7 @@ class Identities:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        for table in (principals, signing_keys):
-            table.create(store.engine, checkfirst=True)
+        principals.create(store.engine, checkfirst=True)
         self._hasher = PasswordHasher()  # argon2id
 
     def create(
@@ -143,21 +141,29 @@ class Identities:
             rows = conn.execute(sa.select(principals).order_by(principals.c.name)).all()
         return [Principal(name=r.name, role=r.role, customer=r.customer) for r in rows]
 
-    def signing_key(self) -> str:
-        """The key tokens are signed with, made on first use and kept in the store."""
-        with self.store.engine.begin() as conn:
-            key = conn.execute(sa.select(signing_keys.c.key).where(signing_keys.c.id == 1)).first()
-            if key is not None:
-                return str(key.key)
-            value = secrets.token_hex(32)
-            conn.execute(signing_keys.insert(), {"id": 1, "key": value})
-            return value
+    def signing_key(self, keys: Keystore) -> bytes:
+        """The key tokens are signed with: ``jwt/signing`` in the keystore, made on first use.
+
+        A key an older openmeg kept in plain text in the store is retired, not moved: whoever
+        could read the store may have it, so tokens signed with it stop working."""
+        if sa.inspect(self.store.engine).has_table(LEGACY_SIGNING_TABLE):
+            with self.store.engine.begin() as conn:
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {LEGACY_SIGNING_TABLE}"))
+            keys.put(SIGNING_KEY, secrets.token_bytes(32))
+            log.warning(
+                "the token signing key kept in plain text in the store %s was retired and a new "
+                "one sealed in the keystore %s: tokens issued before no longer work (log in "
+                "again)",
+                self.store.engine.url.render_as_string(hide_password=True),
+                keys.path,
+            )
+        return keys.secret(SIGNING_KEY)
 
 
 class Tokens:
     """HS256 JSON Web Tokens for the API, with an expiry and the API as audience."""
 
-    def __init__(self, key: str, *, issuer: str, ttl_s: float = 900.0) -> None:
+    def __init__(self, key: bytes, *, issuer: str, ttl_s: float = 900.0) -> None:
         self._key, self.issuer, self.ttl_s = key, issuer, ttl_s
 
     def issue(self, who: Principal, now: datetime) -> str:

@@ -7,6 +7,7 @@ and persisted device state have tables of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from openmeg.core.errors import StoreError
 from openmeg.core.points import Point, PointId, Quality
+from openmeg.core.private_files import make_private, tighten
 
 T = TypeVar("T")
 
@@ -75,6 +77,18 @@ def as_utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def _private_sqlite_files(database: str | None) -> None:
+    """The SQLite file created readable by its owner only (mode 0600) before SQLite opens it
+    (its -wal and -shm files take its mode); existing ones tightened, with a warning."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    with contextlib.suppress(OSError):  # a missing folder: SQLite says so when it connects
+        make_private(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + suffix))
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite+pysqlite:///{path}"
 
@@ -88,6 +102,7 @@ class Store:
         except (SQLAlchemyError, ValueError) as err:
             raise StoreError(f"cannot use store URL {url!r}: {err}") from err
         if engine.dialect.name == "sqlite":
+            _private_sqlite_files(engine.url.database)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         self.engine: Engine = engine
         self.url = url

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from openmeg.core.audit import AuditLog
 from openmeg.core.identity import Identities
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from openmeg.core.audit import AuditLog
     from openmeg.core.store import Store
 
 
@@ -22,11 +22,12 @@ def add_principal(
     kind: Literal["user", "client"],
     now: datetime,
     actor: str,
+    audit: AuditLog,
 ) -> str:
     """A new user or client with a generated password or secret (returned, to be shown once);
     ``ValueError`` says why not."""
     secret = Identities(store).create(name, role, customer=customer, kind=kind, now=now)
-    AuditLog(store).append(
+    audit.append(
         ts=now,
         actor=actor,
         action="config",
@@ -36,9 +37,9 @@ def add_principal(
     return secret
 
 
-def reset_secret(store: Store, name: str, *, now: datetime, actor: str) -> str:
+def reset_secret(store: Store, name: str, *, now: datetime, actor: str, audit: AuditLog) -> str:
     """A new generated password or secret for ``name`` (returned, to be shown once); the old
     one stops working; ``ValueError`` if there is nobody of that name."""
     secret = Identities(store).reset(name)
-    AuditLog(store).append(ts=now, actor=actor, action="config", target=f"password/{name}")
+    audit.append(ts=now, actor=actor, action="config", target=f"password/{name}")
     return secret

@@ -17,6 +17,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription, bursts, cycle_beats, waiting
 from openmeg.core.clock import Clock
 from openmeg.core.messages import MeterReadings as MeterReadingsMessage
@@ -51,6 +52,7 @@ class ProsumerEconomics:
         clock: Clock,
         bus: Bus,
         store: Store,
+        audit: AuditLog,
         market_prices: pd.DataFrame | None = None,
         price_url: str | None = None,
         price_hold_alarm_s: float = 30.0,
@@ -64,7 +66,7 @@ class ProsumerEconomics:
         self.site, self.clock, self.bus, self.store = site, clock, bus, store
         self.readings = MeterReadings(store)
         self.book = PriceBook(store, site.site.id)
-        self.trading = TradingSettings(store, site)
+        self.trading = TradingSettings(store, site, audit=audit)
         self.desk = TradingDesk(site=site, settings=self.trading, book=self.book)
         self.local_market = LocalMarket(
             store, site.site.id, {m.customer for m in site.meters if m.parent is None}

@@ -74,8 +74,9 @@ class CustomerTrading:
 class TradingSettings:
     """Reference prices per prosumer, in the store."""
 
-    def __init__(self, store: Store, site: Site) -> None:
-        self.store, self.site = store, site
+    def __init__(self, store: Store, site: Site, *, audit: AuditLog | None = None) -> None:
+        """``audit``: where changes are recorded (without it, the settings may only be read)."""
+        self.store, self.site, self.audit = store, site, audit
         trading_references.create(store.engine, checkfirst=True)
 
     def _customer(self, customer: str) -> None:
@@ -141,7 +142,9 @@ class TradingSettings:
 
     def _log(self, customer: str, text: str, now: datetime, user: str) -> None:
         """Every change of the references goes into the event log and the audit log."""
-        AuditLog(self.store).append(
+        if self.audit is None:
+            raise TradingError("these trading settings were opened to read: give the audit log")
+        self.audit.append(
             ts=now,
             actor=user,
             action="config",

@@ -72,12 +72,13 @@ class FaultRestoration:
         clock: _Clock,
         bus: Bus,
         store: Store,
+        audit: AuditLog,
         confirm_s: float = 10.0,
         user: str = "flisr",
     ) -> None:
         self.site, self.feeder, self.images, self.clock = site, feeder, images, clock
         self.bus, self.store, self.user = bus, store, user
-        self.audit = AuditLog(store)
+        self.audit = audit
         self.confirm = timedelta(seconds=confirm_s)
         net_cfg = site.network
         self.switches = [s.id for s in net_cfg.switches] + [t.id for t in net_cfg.ties]

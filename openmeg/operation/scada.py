@@ -122,13 +122,14 @@ class DerManagementServer:
         bus: Bus,
         store: Store,
         *,
+        audit: AuditLog,
         limits: tuple[Limit, ...] = DEFAULT_LIMITS,
         commander: Commander | None = None,
     ) -> None:
         self.site, self.bus, self.store = site, bus, store
         self.limits = limits
         self.commander = commander
-        self.audit = AuditLog(store)
+        self.audit = audit
         self.state = _State()
         self._sub: Subscription | None = None
 

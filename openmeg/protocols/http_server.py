@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import Generator
 from pathlib import Path
 
@@ -27,8 +28,8 @@ class _QuietServer(uvicorn.Server):
 
 
 class HttpServer:
-    """One ASGI app on ``host:port``; ``name`` and ``hint`` say in an error what it is and how
-    to choose another port."""
+    """One ASGI app on ``host:port`` (HTTPS with ``ssl_context``, or a certificate and key
+    file); ``name`` and ``hint`` say in an error what it is and how to choose another port."""
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class HttpServer:
         port: int = 8000,
         certfile: Path | None = None,
         keyfile: Path | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         name: str = "the API",
         hint: str = "choose another with --api-port (or --no-api)",
     ) -> None:
@@ -49,12 +51,13 @@ class HttpServer:
             lifespan="off",
             ssl_certfile=str(certfile) if certfile else None,
             ssl_keyfile=str(keyfile) if keyfile else None,
+            ssl_context_factory=(lambda _c, _d: ssl_context) if ssl_context else None,
             ws_ping_interval=None,
             ws_per_message_deflate=False,  # small frames to many clients: compression costs more
             timeout_graceful_shutdown=GRACE_S,  # no client holding a request stalls a stop
         )
         self.server = _QuietServer(config)
-        self.scheme = "https" if certfile else "http"
+        self.scheme = "https" if certfile or ssl_context else "http"
         self.host, self.port = host, port
         self.name, self.hint = name, hint
         self._task: asyncio.Task[None] | None = None

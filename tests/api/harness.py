@@ -21,6 +21,7 @@ from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.field import Field
 from tests.field_harness import addresses
+from tests.keys import shared_keystore
 from tests.services import free_port
 
 T = TypeVar("T")
@@ -102,6 +103,7 @@ class Harness:
             clock=self.clock,
             bus=self.bus,
             store=self.store,
+            keystore=shared_keystore(),
             addresses=addresses(self.field),
             step_s=1.0,
             persist_every_s=60.0,

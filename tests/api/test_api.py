@@ -251,7 +251,7 @@ def test_client_credentials_and_token_expiry_and_audience(h: Harness) -> None:
         assert claims["aud"] == "openmeg-api" and claims["exp"] - claims["iat"] == 900
         me = c.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
         assert me == {"name": "meter-app", "role": "service_provider", "customer": None}
-        key = h.api.services.identities.signing_key()
+        key = h.meg.keystore.secret("jwt/signing")
         old = Tokens(key, issuer="demo", ttl_s=1).issue(
             Principal(name="op", role="operator"), h.api.services.wall.now() - timedelta(hours=1)
         )

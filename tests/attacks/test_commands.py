@@ -33,6 +33,7 @@ from openmeg.core.site import load_site
 from openmeg.core.store import Store
 from tests.api.harness import Harness
 from tests.field_harness import LiveSite, live_site
+from tests.keys import audit_key
 from tests.sunspec_device import BATTERY_700, SunSpecDevice
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -52,7 +53,7 @@ async def _live(bus: Bus, store: Store) -> LiveSite:
 
 
 def _refusals(store: Store, action: str) -> list[AuditRecord]:
-    return [r for r in AuditLog(store).records(limit=10_000) if r.action == action]
+    return [r for r in AuditLog(store, audit_key()).records(limit=10_000) if r.action == action]
 
 
 async def _send(

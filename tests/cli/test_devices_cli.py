@@ -16,6 +16,7 @@ from openmeg.core.site import SITES_DIR, load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
+from tests.keys import env_keystore
 from tests.services import free_port
 
 
@@ -178,7 +179,11 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
     store = Store(sqlite_url(db))
     try:
         assert store.history(PointId(site="demo", device="pv-new", name="p_kw"))
-        adds = [r for r in AuditLog(store).records(limit=10_000) if "device_add" in r.action]
+        adds = [
+            r
+            for r in AuditLog(store, env_keystore().secret("audit/hmac")).records(limit=10_000)
+            if "device_add" in r.action
+        ]
         assert [(r.actor, r.action, r.target) for r in adds if r.action != "device_add_authorised"][
             -2:
         ] == [

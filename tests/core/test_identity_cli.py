@@ -10,6 +10,7 @@ from openmeg.cli import app
 from openmeg.core.audit import AuditLog
 from openmeg.core.identity import AuthError, Identities
 from openmeg.core.store import Store, sqlite_url
+from tests.keys import env_keystore
 
 
 def test_add_list_and_reset(tmp_path: Path) -> None:
@@ -29,7 +30,10 @@ def test_add_list_and_reset(tmp_path: Path) -> None:
     assert ids.authenticate("alice", second).customer == "h01"
     with pytest.raises(AuthError):
         ids.authenticate("alice", first)
-    assert [r.target for r in AuditLog(db).records()] == ["user/alice", "password/alice"]
+    assert [r.target for r in AuditLog(db, env_keystore().secret("audit/hmac")).records()] == [
+        "user/alice",
+        "password/alice",
+    ]
     db.close()
     for bad, message in (
         (["users", "reset", "bob"], "no user or client 'bob'"),

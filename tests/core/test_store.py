@@ -1,9 +1,10 @@
 """The same store tests run on SQLite and on PostgreSQL."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from openmeg.core.points import Point, PointId, Quality
-from openmeg.core.store import Store
+from openmeg.core.store import Store, sqlite_url
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 SOC = PointId(site="demo", device="bess1", name="soc")
@@ -65,3 +66,23 @@ def test_a_value_that_is_not_a_number_is_kept_as_such(store: Store) -> None:
     assert store.write_points([nan]) == 1
     [got] = store.history(SOC)
     assert got.value != got.value and got.quality is Quality.INVALID
+
+
+def test_the_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0)  # even with a permissive umask
+    try:
+        db = Store(sqlite_url(tmp_path / "meg.db"))
+        db.create_schema()
+        db.add_event(ts=T0, site="demo", kind="config", source="t", code="c", text="x")
+    finally:
+        os.umask(old)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["meg.db", "meg.db-shm", "meg.db-wal"]
+    assert {stat.S_IMODE((tmp_path / n).stat().st_mode) for n in names} == {0o600}
+    db.close()
+    (tmp_path / "meg.db").chmod(0o644)
+    Store(sqlite_url(tmp_path / "meg.db")).close()  # an existing file readable by others
+    assert stat.S_IMODE((tmp_path / "meg.db").stat().st_mode) == 0o600

@@ -23,6 +23,7 @@ from openmeg.core.clock import SimClock
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from tests.field_harness import LiveSite, live_site
+from tests.keys import audit_key, shared_keystore
 
 START = datetime(2026, 6, 10, 16, tzinfo=UTC)
 SPEED = 10.0
@@ -54,7 +55,13 @@ async def test_a_fault_in_the_field_is_isolated_restored_and_repaired_over_the_w
     ):
         clock = SimClock(START, speed=SPEED, anchor_epoch_s=anchor)
         meg = LiveMeg(
-            site, clock=clock, bus=bus, store=store, addresses=field.addresses, step_s=1.0
+            site,
+            clock=clock,
+            bus=bus,
+            store=store,
+            keystore=shared_keystore(),
+            addresses=field.addresses,
+            step_s=1.0,
         )
         await meg.start()
         stop = asyncio.Event()
@@ -161,7 +168,7 @@ async def test_a_fault_in_the_field_is_isolated_restored_and_repaired_over_the_w
             stop.set()
             await running
             await meg.stop()
-    commands = [r for r in AuditLog(store).records() if r.actor == "flisr"]
+    commands = [r for r in AuditLog(store, audit_key()).records() if r.actor == "flisr"]
     assert [(r.target, r.detail["value"]) for r in commands] == [
         ("sw-r5/switch_command", 1.0),
         ("sw-r9/switch_command", 1.0),
@@ -231,7 +238,9 @@ async def test_the_operator_hands_the_section_back_by_resetting_its_indicator(
         ]
     finally:
         await live.stop()
-    audit = [(r.actor, r.target, r.detail["value"]) for r in AuditLog(meg.store).records()]
+    audit = [
+        (r.actor, r.target, r.detail["value"]) for r in AuditLog(meg.store, audit_key()).records()
+    ]
     assert audit[4:7] == [
         ("operator", "sw-r5/switch_command", 3),
         ("flisr", "cb-r/switch_command", 3.0),

@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
 from openmeg.core.messages import AlarmMessage, ModeChange, PointUpdate, alarm_topic, point_topic
 from openmeg.core.points import Quality
 from openmeg.core.store import Store
 from openmeg.operation.scada import DerManagementServer
+from tests.keys import audit_key
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -49,7 +51,7 @@ async def _drain(scada: DerManagementServer) -> None:
 async def test_temperature_alarm_raises_holds_in_the_band_clears_and_is_acknowledged(
     bus: Bus, store: Store
 ) -> None:
-    scada = DerManagementServer("demo", bus, store)
+    scada = DerManagementServer("demo", bus, store, audit=AuditLog(store, audit_key()))
     await scada.start()
     alarms = await bus.subscribe("meg/demo/operation/alarms/#")
     try:
@@ -87,7 +89,7 @@ async def test_temperature_alarm_raises_holds_in_the_band_clears_and_is_acknowle
 
 
 async def test_low_limits_device_patterns_and_alarms_from_elsewhere(bus: Bus, store: Store) -> None:
-    scada = DerManagementServer("demo", bus, store)
+    scada = DerManagementServer("demo", bus, store, audit=AuditLog(store, audit_key()))
     await scada.start()
     try:
         await _send(bus, "bess-community", "soc", 0.11, 0, unit="1")
@@ -158,7 +160,9 @@ async def test_operator_commands_go_through_the_feeder_and_are_logged(
     )
     [w] = await servers.start()
     feeder = DerDataFeeder("demo", bus, SimClock(T0))
-    scada = DerManagementServer("demo", bus, store, commander=feeder.command)
+    scada = DerManagementServer(
+        "demo", bus, store, audit=AuditLog(store, audit_key()), commander=feeder.command
+    )
     try:
         await feeder.add(w.host, w.port, w.unit)
         ok = await scada.command("bess-community", "p_set_kw", 30.0, user="operator-1", ts=T0)

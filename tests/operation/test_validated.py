@@ -5,10 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.validated import EditError, ValidatedReadings
 from openmeg.operation.mdms.vee import VeeConfig
+from tests.keys import audit_key
 
 CFG = VeeConfig(timezone="UTC", high_kwh=5.0)
 DAY = datetime(2026, 10, 7, tzinfo=UTC)
@@ -46,11 +48,20 @@ def test_vee_run_estimates_flags_and_is_idempotent(store: Store) -> None:
 
 def test_manual_edit_is_a_new_version_with_an_audit_trail(store: Store) -> None:
     _load(store)
-    v = ValidatedReadings(store, "demo")
+    v, log = ValidatedReadings(store, "demo"), AuditLog(store, audit_key())
     v.run_vee("m-h01", "import", DAY, DAY + timedelta(days=1), CFG, now=NOW)
     at = DAY + timedelta(hours=10)
     assert (
-        v.edit("m-h01", "import", at, 0.62, user="clerk-7", reason="site visit reading", now=NOW)
+        v.edit(
+            "m-h01",
+            "import",
+            at,
+            0.62,
+            user="clerk-7",
+            reason="site visit reading",
+            audit=log,
+            now=NOW,
+        )
         == 2
     )
     row = v.latest("m-h01", "import", at, at + timedelta(minutes=15)).iloc[0]
@@ -69,10 +80,17 @@ def test_manual_edit_is_a_new_version_with_an_audit_trail(store: Store) -> None:
     assert audit["source"] == "clerk-7" and audit["code"] == "m-h01/import"
     assert audit["text"] == "2026-10-07T10:00:00+00:00: 0.5 -> 0.62 kWh (site visit reading)"
     with pytest.raises(EditError, match="user who makes it and the reason"):
-        v.edit("m-h01", "import", at, 0.7, user="clerk-7", reason=" ")
+        v.edit("m-h01", "import", at, 0.7, user="clerk-7", reason=" ", audit=log)
     with pytest.raises(EditError, match="cannot be an interval's energy"):
-        v.edit("m-h01", "import", at, -1.0, user="clerk-7", reason="typo")
+        v.edit("m-h01", "import", at, -1.0, user="clerk-7", reason="typo", audit=log)
     assert len(store.events("demo", kind="meter_edit")) == 1
+    [record] = log.records()
+    assert (record.actor, record.action, record.target) == (
+        "clerk-7",
+        "meter_edit",
+        "m-h01/import/2026-10-07T10:00:00+00:00",
+    )
+    assert log.verify() == []
 
 
 def test_stored_register_reads_check_the_intervals(store: Store) -> None:

@@ -15,6 +15,7 @@ from openmeg.core.clock import WallClock
 from openmeg.core.errors import DeviceError
 from openmeg.customer.time_sync import TimeSync
 from openmeg.protocols.ntp import query
+from tests.keys import shared_keystore
 from tests.services import free_port
 
 
@@ -119,6 +120,7 @@ async def test_the_live_meg_raises_and_clears_the_time_alarm(chrony: int, tmp_pa
         clock=SimClock(datetime(2026, 6, 1, 12, tzinfo=UTC)),
         bus=bus,
         store=store,
+        keystore=shared_keystore(),
         step_s=60.0,
         time_sync=TimeSync(ahead, "127.0.0.1", chrony, max_offset_s=0.5),
         time_sync_every_s=120.0,

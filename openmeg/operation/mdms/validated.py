@@ -195,6 +195,7 @@ class ValidatedReadings:
         *,
         user: str,
         reason: str,
+        audit: AuditLog,
         now: datetime | None = None,
     ) -> int:
         """A manual edit: a new version flagged ``edited``, with who and why, in the audit trail."""
@@ -233,7 +234,7 @@ class ValidatedReadings:
             code=f"{meter}/{channel}",
             text=f"{ts.isoformat()}: {before:g} -> {value_kwh:g} kWh ({reason})",
         )
-        AuditLog(self.store).append(
+        audit.append(
             ts=now,
             actor=user,
             action="meter_edit",
