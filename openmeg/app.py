@@ -223,7 +223,7 @@ class LiveMeg:
         )
         self.wall = wall or WallClock()
         key = command_key if command_key is not None else Identities(store).signing_key(keystore)
-        self.authority = CommandAuthority(key, site=site_id)
+        self.authority = CommandAuthority(key, site=site_id, not_before=self.wall.now())
         self.field_commands = FieldCommands(
             site_id,
             feeder=self.feeder,

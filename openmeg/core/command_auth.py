@@ -121,10 +121,20 @@ class CommandAuthority:
     """Verifies the authorisations of one site's commands, each usable once.
 
     ``key``: the token signing key; ``remember``: how many unexpired ``jti`` are kept (beyond
-    that, new authorisations are refused until some expire: memory stays bounded)."""
+    that, new authorisations are refused until some expire: memory stays bounded);
+    ``not_before``: authorisations issued earlier are refused (the runtime's start: a retained
+    message cannot replay a command after a restart, when the used ``jti`` are forgotten)."""
 
-    def __init__(self, key: str | bytes, *, site: str, remember: int = 10_000) -> None:
+    def __init__(
+        self,
+        key: str | bytes,
+        *,
+        site: str,
+        remember: int = 10_000,
+        not_before: datetime | None = None,
+    ) -> None:
         self._key, self.site, self.remember = _key(key), site, remember
+        self.not_before = int(not_before.timestamp()) if not_before is not None else None
         self._used: set[str] = set()
         self._expiries: list[tuple[float, str]] = []  # a heap of (exp, jti)
 
@@ -202,6 +212,11 @@ class CommandAuthority:
             raise CommandAuthError(
                 f"the authorisation lives longer than {MAX_TTL_S:g} s or is dated in the future: "
                 "ask for a new one",
+                claimed=claimed,
+            )
+        if self.not_before is not None and iat < self.not_before:
+            raise CommandAuthError(
+                "the authorisation was issued before this MEG started: ask for a new one",
                 claimed=claimed,
             )
         if claims.get("role") != "operator":

@@ -171,3 +171,13 @@ def test_an_unsigned_name_is_never_the_actor() -> None:
     with pytest.raises(CommandAuthError) as err:
         _authority().command("", "pcc", "switch_command", 1.0, NOW)
     assert err.value.actor == "unauthenticated"
+
+
+def test_an_authorisation_issued_before_the_runtime_started_is_refused() -> None:
+    started = NOW + timedelta(seconds=10)
+    a = CommandAuthority(KEY, site="demo", not_before=started)
+    old = authorise_command(KEY, "demo", OP, "pcc", "switch_command", 1.0, NOW)
+    with pytest.raises(CommandAuthError, match="issued before this MEG started"):
+        a.command(old, "pcc", "switch_command", 1.0, started)
+    new = authorise_command(KEY, "demo", OP, "pcc", "switch_command", 1.0, started)
+    assert a.command(new, "pcc", "switch_command", 1.0, started).sub == "operator-1"
