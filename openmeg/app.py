@@ -18,7 +18,8 @@ from openmeg.core.addresses import DeviceAddress
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
 from openmeg.core.bus_acl import PLATFORM
-from openmeg.core.clock import Clock
+from openmeg.core.clock import Clock, WallClock
+from openmeg.core.command_auth import CommandAuthority
 from openmeg.core.edge import Edge
 from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
@@ -27,6 +28,7 @@ from openmeg.core.messages import CommandResult
 from openmeg.core.scoped_bus import Buses, ScopedBus
 from openmeg.core.site import Site
 from openmeg.core.store import Store
+from openmeg.core.wiring import device_networks
 from openmeg.customer.prosumer_economics import ProsumerEconomics
 from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.time_sync import TimeSync
@@ -157,6 +159,8 @@ class LiveMeg:
         revert_s: int = 30,
         manual_hold_s: float = 900.0,
         retry_connect_s: float = 30.0,
+        wall: Clock | None = None,
+        command_key: str | bytes | None = None,
     ) -> None:
         """``addresses``: where the devices answer (host, port, unit id), each under its id.
 
@@ -171,7 +175,9 @@ class LiveMeg:
         Each service connects as its component of the bus (``buses``, e.g. an MQTT connection
         with its own credentials each), or through one ``bus`` that holds each component to
         its own topics (``Buses.shared``). ``keystore``: the site's secrets (the audit key, the
-        token signing key)."""
+        token signing key). ``command_key``: the token signing key that operators'
+        authorisations of commands and device adds from the bus are verified with (default:
+        the keystore's), against real time (``wall``, default the system's clock)."""
         site_id = site.site.id
         if buses is None:
             if bus is None:
@@ -244,6 +250,9 @@ class LiveMeg:
             store=store,
             batteries=tuple(b.id for b in site.devices_of("battery")),
         )
+        self.wall = wall or WallClock()
+        key = command_key if command_key is not None else Identities(store).signing_key(keystore)
+        self.authority = CommandAuthority(key, site=site_id, not_before=self.wall.now())
         self.field_commands = FieldCommands(
             site_id,
             feeder=self.feeder,
@@ -251,6 +260,9 @@ class LiveMeg:
             bus=operation,
             clock=clock,
             status=self.runtime.status,
+            authority=self.authority,
+            audit=self.audit,
+            wall=self.wall,
             manual_hold_s=manual_hold_s,
         )
         self.persist_every = max(1, round(persist_every_s / step_s))
@@ -283,6 +295,9 @@ class LiveMeg:
             audit=self.audit,
             bus=operation,
             clock=clock,
+            authority=self.authority,
+            wall=self.wall,
+            networks=device_networks(site),
             retry_connect_s=retry_connect_s,
         )
         self.control = ControlLoop(
@@ -486,6 +501,7 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         local_market=meg.local_market,
         figures=meg.figures,
         assets=lambda: meg.assets.assets,
+        authority=meg.authority,
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 from openmeg.app import LiveMeg
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import InProcessBus
+from openmeg.core.identity import Principal
 from openmeg.core.messages import (
     AlarmMessage,
     DeviceAdd,
@@ -26,6 +27,7 @@ from tests.keys import audit_key, shared_keystore
 from tests.sunspec_device import BATTERY_700, COMMON, SINGLE_PHASE, SunSpecDevice
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+OPERATOR = Principal(name="operator-1", role="operator")
 INVERTER_700 = [
     (1, {**COMMON, "SN": "inv-700"}),
     *[(m, values) for m, values in BATTERY_700 if m in (701, 702, 704)],
@@ -41,7 +43,9 @@ def int32(regs: list[int]) -> int:
 async def _add(live: LiveSite, address: str) -> DeviceAdded:
     bus = live.meg.bus
     replies = await bus.subscribe(device_added_topic("demo"))
-    await bus.publish(device_add_topic("demo"), DeviceAdd(site="demo", address=address, ts=T0))
+    token = live.meg.authority.sign_device_add(OPERATOR, address, datetime.now(UTC))
+    add = DeviceAdd(site="demo", address=address, ts=T0, authorisation=token)
+    await bus.publish(device_add_topic("demo"), add)
     await live.step()
     _, reply = await replies.get(timeout=5)
     await bus.unsubscribe(replies)
@@ -85,6 +89,7 @@ async def test_a_700_series_battery_added_by_address_is_operated_through_its_own
             r for r in AuditLog(store, audit_key()).records(limit=100) if r.action == "device_add"
         ]
         assert record.target == "bat-7" and record.detail["ok"] is True
+        assert record.actor == "operator-1"
         asset = meg.assets.assets["bat-7"]
         assert (asset.origin, asset.family, asset.monitored_only) == ("added", "storage", None)
     finally:

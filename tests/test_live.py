@@ -17,7 +17,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from openmeg.app import LiveMeg
 from openmeg.core.bus import Bus
+from openmeg.core.identity import Principal
 from openmeg.core.messages import (
     AlarmMessage,
     CommandMessage,
@@ -35,6 +37,12 @@ from tests.field_harness import LiveSite, live_site
 from tests.services import free_port
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+OPERATOR = Principal(name="operator-1", role="operator")
+
+
+def authorised(meg: LiveMeg, device: str, name: str, value: float) -> str:
+    """An operator's signed authorisation of one command, as an HMI would get it."""
+    return meg.authority.sign_command(OPERATOR, device, name, value, datetime.now(UTC))
 
 
 async def _live(bus: Bus, store: Store, **kw: Any) -> LiveSite:
@@ -217,7 +225,7 @@ async def test_the_pcc_switch_opens_and_closes_by_command_on_the_bus(
                 name="switch_command",
                 value=value,
                 ts=T0,
-                user="operator-1",
+                authorisation=authorised(meg, "pcc", "switch_command", value),
             ),
         )
         await live.step()
@@ -266,7 +274,14 @@ async def test_bad_commands_are_refused_and_change_nothing(
         writes = {d: live.writes(d) for d in quiet}
         await bus.publish(
             command_topic("demo", device, name),
-            CommandMessage(site="demo", device=device, name=name, value=value, ts=T0),
+            CommandMessage(
+                site="demo",
+                device=device,
+                name=name,
+                value=value,
+                ts=T0,
+                authorisation=authorised(live.meg, device, name, value),
+            ),
         )
         await live.step()
         _, result = await results.get(timeout=5)
@@ -356,9 +371,12 @@ async def test_a_device_added_by_address_reaches_feeder_and_store(bus: Bus, stor
         replies = await bus.subscribe(device_added_topic("demo"))
         await live.step(3)
         w = next(w for w in live.field.plan if w.id == "pv-h10")
-        for address in ("nonsense", f"{w.host}:1:1", f"{w.host}:{w.port}:{w.unit}"):
+        closed = f"{w.host}:{free_port()}:1"  # allowed, but nothing answers there
+        for address in ("nonsense", closed, f"{w.host}:{w.port}:{w.unit}"):
+            token = meg.authority.sign_device_add(OPERATOR, address, datetime.now(UTC))
             await bus.publish(
-                device_add_topic("demo"), DeviceAdd(site="demo", address=address, ts=T0)
+                device_add_topic("demo"),
+                DeviceAdd(site="demo", address=address, ts=T0, authorisation=token),
             )
         await live.step(5)
         answers = [(await replies.get(timeout=5))[1] for _ in range(3)]

@@ -11,6 +11,8 @@ from openmeg.api.schemas import Problem
 from openmeg.core.identity import AuthError, Principal
 
 TOKEN_URL = "/api/v1/auth/token"
+COMMAND_ROUTES = frozenset({"send_command", "command_authorise", "device_add_authorise"})
+"""Routes of commands: a caller refused by role is audited too."""
 bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
@@ -36,6 +38,14 @@ async def principal(
     endpoint = request.scope.get("endpoint")
     allowed = ROLE_MATRIX.get(getattr(endpoint, "__name__", ""), frozenset())
     if who.role not in allowed:
+        if getattr(endpoint, "__name__", "") in COMMAND_ROUTES:
+            svc.audit.append(
+                ts=svc.clock.now(),
+                actor=who.name,
+                action="command_refused",
+                target=request.url.path[:256],
+                detail={"reason": f"the role {who.role} may not command", "via": "api"},
+            )
         raise HTTPException(403, f"the role {who.role} may not do this")
     return who
 

@@ -13,6 +13,7 @@ from openmeg.api.login_limit import LoginLimiter
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
 from openmeg.core.clock import Clock
+from openmeg.core.command_auth import CommandAuthority
 from openmeg.core.identity import Identities, Principal, Tokens
 from openmeg.core.messages import CommandResult
 from openmeg.core.site import Site
@@ -50,6 +51,8 @@ class ApiServices:
     """The devices on the wire (those of the site file and those added at run time)."""
     figures: Callable[[], dict[str, float]] = dict
     """The MEG's running figures for /metrics (cycle time, feeder poll time, ingest, ...)."""
+    authority: CommandAuthority | None = None
+    """Signs operators' authorisations of commands and device adds on the bus."""
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     trusted_proxies: tuple[Network, ...] = ()
     """Reverse proxies whose ``X-Forwarded-For`` is believed (none by default)."""

@@ -26,6 +26,8 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "live_snapshot": ALL,
     "point_history": ALL,
     "send_command": OPERATOR,
+    "command_authorise": OPERATOR,
+    "device_add_authorise": OPERATOR,
     "alarms_list": READERS,
     "alarm_acknowledge": OPERATOR,
     "events_list": OVERSIGHT,

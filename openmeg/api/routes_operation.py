@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -198,14 +199,26 @@ def point_history(
 async def send_command(
     body: CommandIn, who: Principal = Depends(principal), svc: ApiServices = Depends(services)
 ) -> CommandOut:
-    """Write a point on a device (a setpoint, a limit, a switch); acknowledged by the device."""
+    """Write a point on a device (a setpoint, a limit, a switch); acknowledged by the device.
+    A command refused before it reaches the field is audited with its reason too."""
+
+    def refused(reason: str) -> HTTPException:
+        svc.audit.append(
+            ts=svc.clock.now(),
+            actor=who.name,
+            action="command_refused",
+            target=f"{body.device}/{body.name}",
+            detail={"value": repr(body.value), "reason": reason, "via": "api"},
+        )
+        return HTTPException(422, reason)
+
     known = set(_device_ids(svc)) | {"pcc"}
     if body.device not in known:
-        raise HTTPException(422, f"no device {body.device!r}")
+        raise refused(f"no device {body.device!r}")
     if body.name not in WRITABLE:
-        raise HTTPException(
-            422, f"{body.name!r} cannot be written; writable: {', '.join(sorted(WRITABLE))}"
-        )
+        raise refused(f"{body.name!r} cannot be written; writable: {', '.join(sorted(WRITABLE))}")
+    if not math.isfinite(body.value):
+        raise refused(f"a command value is a finite number, not {body.value}")
     result = await svc.command(body.device, body.name, body.value, who.name)  # audited there
     if not result.accepted:
         raise HTTPException(422, f"refused by {body.device}: {result.reason}")

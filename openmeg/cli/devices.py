@@ -53,11 +53,25 @@ def devices_add(
     address: str = typer.Argument(..., help="HOST:PORT:UNIT of the new device"),
     site: str = typer.Option("demo", help="the site id of the running MEG"),
     mqtt: str = typer.Option("127.0.0.1:1883", help="the MQTT broker the running MEG uses"),
+    api: str = typer.Option(
+        "http://127.0.0.1:8000", help="the running MEG's API, which signs the authorisation"
+    ),
+    user: str = typer.Option(
+        "admin", envvar="OPENMEG_USER", help="the operator who adds the device"
+    ),
+    password: str = typer.Option(
+        ...,
+        envvar="OPENMEG_PASSWORD",
+        prompt=True,
+        hide_input=True,
+        help="the operator's password (asked for when not given; or env OPENMEG_PASSWORD)",
+    ),
     timeout_s: float = typer.Option(10.0, help="how long to wait for the MEG's answer"),
     mqtt_ca: Path | None = MQTT_CA,
     keystore: Path | None = KEYSTORE,
 ) -> None:
-    """Connect a running MEG (``openmeg run --mqtt ...``) to a device by its address only."""
+    """Connect a running MEG (``openmeg run --mqtt ...``) to a device by its address only, as
+    an operator: the API signs an authorisation for the address, the MEG verifies it."""
     import asyncio
 
     from openmeg.core.messages import parse_device_address
@@ -68,8 +82,13 @@ def devices_add(
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
     try:
+        token = operator_authorisation(api, user, password, address)
         login = component_login(mqtt, site, "operator", mqtt_ca, keystore)
-        reply = asyncio.run(_ask_device_add(site, address, login, timeout_s))
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
+    try:
+        reply = asyncio.run(_ask_device_add(site, address, token, login, timeout_s))
     except (OpenMegError, TimeoutError) as err:
         err_console.print(f"error: no answer from a running MEG {site!r} via {mqtt}: {err}")
         raise typer.Exit(1) from err
@@ -82,8 +101,39 @@ def devices_add(
     )
 
 
+def operator_authorisation(api: str, user: str, password: str, address: str) -> str:
+    """Log ``user`` in at the API ``api`` and get its signed authorisation to add ``address``."""
+    import httpx
+
+    from openmeg.api.auth import TOKEN_URL
+
+    try:
+        with httpx.Client(base_url=api, timeout=10.0) as client:
+            r = client.post(
+                TOKEN_URL, data={"grant_type": "password", "username": user, "password": password}
+            )
+            if r.status_code != 200:
+                raise OpenMegError(f"{api}: log-in as {user!r} refused: {_detail(r)}")
+            bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            r = client.post(
+                "/api/v1/devices/authorisations", json={"address": address}, headers=bearer
+            )
+            if r.status_code != 200:
+                raise OpenMegError(f"{api}: no authorisation for {user!r}: {_detail(r)}")
+            return str(r.json()["authorisation"])
+    except httpx.HTTPError as err:
+        raise OpenMegError(f"cannot reach the MEG's API at {api}: {err}") from err
+
+
+def _detail(r: object) -> str:
+    try:
+        return str(r.json().get("detail", r.text))  # type: ignore[attr-defined]
+    except ValueError:
+        return str(r.text)  # type: ignore[attr-defined]
+
+
 async def _ask_device_add(
-    site: str, address: str, login: tuple[str, int, Login], timeout_s: float
+    site: str, address: str, authorisation: str, login: tuple[str, int, Login], timeout_s: float
 ) -> DeviceAdded:
     from datetime import UTC, datetime
 
@@ -94,7 +144,12 @@ async def _ask_device_add(
     bus = await MqttBus(host, port, login=who).connect()
     try:
         return await request_device_add(
-            bus, site, address, now=datetime.now(UTC), timeout_s=timeout_s
+            bus,
+            site,
+            address,
+            authorisation=authorisation,
+            now=datetime.now(UTC),
+            timeout_s=timeout_s,
         )
     finally:
         await bus.close()

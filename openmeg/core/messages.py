@@ -104,15 +104,20 @@ class ModeChange(_Message):
 
 
 class CommandMessage(_Message):
-    """A request to write a point, and later its outcome."""
+    """A request to write a point, with the operator's signed authorisation (a token bound to
+    this device, point and value; ``openmeg.core.command_auth``). A NaN or infinite value
+    travels as such (JSON ``NaN``, ``Infinity``) so that the runtime refuses and audits it."""
 
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=True, ser_json_inf_nan="constants"
+    )
     type: Literal["command"] = "command"
     site: str
     device: str
     name: str
     value: float
     ts: datetime
-    user: str = "system"
+    authorisation: str = Field("", max_length=4096)
 
 
 class CommandResult(_Message):
@@ -135,6 +140,8 @@ class DeviceAdd(_Message):
     site: str
     address: str
     ts: datetime
+    authorisation: str = Field("", max_length=4096)
+    """The operator's signed authorisation, bound to ``address``."""
 
 
 class DeviceAdded(_Message):

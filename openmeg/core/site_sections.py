@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from openmeg.core.addresses import ModbusAddress
+from openmeg.core.device_networks import parse_network
 from openmeg.core.points import unit_of
 
 
@@ -38,6 +39,22 @@ class SiteInfo(Frozen):
     longitude: float = Field(ge=-180, le=180, description="longitude [degrees east, -180..180]")
     altitude_m: float = Field(0.0, description="altitude above sea level [m]")
     frequency_hz: Literal[50, 60] = Field(50, description="nominal grid frequency [Hz]: 50 or 60")
+    device_networks: tuple[str, ...] | None = Field(
+        None,
+        description=(
+            "where devices may be added at run time (openmeg devices add): NETWORK/PREFIX with "
+            'optional ports, e.g. ["10.1.0.0/24", "127.0.0.1/32:15020-15100"]; unset: the '
+            "hosts of the site file's own device addresses (127.0.0.1 for devices without one) "
+            "at ports 502, 1502 and 10000..65535"
+        ),
+    )
+
+    @field_validator("device_networks")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for entry in v or ():
+            parse_network(entry)
+        return v
 
     @field_validator("timezone")
     @classmethod

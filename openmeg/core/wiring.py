@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from openmeg.core.addresses import DeviceAddress, ModbusAddress
+from openmeg.core.device_networks import DeviceNetwork, default_networks, parse_network
 from openmeg.der.ratings import WiredDevice
 
 if TYPE_CHECKING:
@@ -62,6 +63,15 @@ def site_addresses(site: Site) -> list[DeviceAddress]:
         for w in on_wire(site)
         if (a := w.address) is not None
     ]
+
+
+def device_networks(site: Site) -> tuple[DeviceNetwork, ...]:
+    """Where devices may be added at run time: ``site.device_networks``, or by default the
+    hosts of the site's addresses (``127.0.0.1``, the simulated field's, for those without)."""
+    if site.site.device_networks is not None:
+        return tuple(parse_network(n) for n in site.site.device_networks)
+    hosts = [w.address.host if w.address else "127.0.0.1" for w in on_wire(site)]
+    return default_networks(hosts)
 
 
 def unaddressed(site: Site) -> list[str]:

@@ -4,6 +4,7 @@ failed with the reason (Y.2071 clause 10.2, the way down)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -68,7 +69,7 @@ class FeederCommands:
             site=self.site,
             device=device,
             name=point,
-            value=value if value == value else 0.0,
+            value=value if math.isfinite(value) else 0.0,
             accepted=not reason,
             reason=reason,
             ts=now,
@@ -85,7 +86,10 @@ class FeederCommands:
             raise CommandError(
                 f"unknown device {device!r}; connected: {', '.join(sorted(self.links))}"
             )
-        plan = plan_writes(link.device, point, value, limits=limits, revert_s=revert_s)
+        try:
+            plan = plan_writes(link.device, point, value, limits=limits, revert_s=revert_s)
+        except (ValueError, OverflowError, KeyError) as err:  # an encoding the device refuses
+            raise CommandError(f"{device}/{point} cannot be set to {value}: {err}") from err
         master = link.device.master
         for address, regs in plan.writes:
             self.writes_sent[device] += 1

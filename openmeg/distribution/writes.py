@@ -18,6 +18,9 @@ from openmeg.der.sunspec_controls import commandable
 from openmeg.distribution.discovery import Discovered
 from openmeg.protocols.sunspec import encode, to_raw
 
+WHOLE = frozenset({"switch_command", "connected"})
+"""Points that take a whole number (an enumeration: a switch's command, connect/disconnect)."""
+
 Writes = list[tuple[int, list[int]]]
 """``(address, registers)`` of each write request, in order."""
 
@@ -58,6 +61,8 @@ def plan_writes(
     device's ``limits``, or the device serves no control for it."""
     if not math.isfinite(value):
         raise CommandError(f"{device.id}/{point} needs a finite number, got {value}")
+    if point in WHOLE and not float(value).is_integer():
+        raise CommandError(f"{device.id}/{point} takes a whole number, got {value}")
     if (
         limits is not None
         and point == "p_set_kw"
@@ -90,11 +95,12 @@ def plan_writes(
         raise CommandError(
             f"{value} is out of range for {device.id}/{point}: accepted {p.low} .. {p.high}"
         )
-    if p.type.startswith("enum") and value != int(value):
-        raise CommandError(f"{device.id}/{point} takes a whole number, got {value}")
     block = device.map.block(p.model)
     pdef = block.model.points[p.name]
     sf = device.map.scale_factor(p.model, p.name) if pdef.sf else 0
+    whole = p.type.startswith(("enum", "uint", "int", "bitfield")) and sf == 0
+    if whole and not float(value / p.factor).is_integer():
+        raise CommandError(f"{device.id}/{point} takes a whole number, got {value}")
     regs = encode(pdef, to_raw(value / p.factor, sf))
     return Planned(
         writes=[(p.address, regs)], expected={p.address + i: r for i, r in enumerate(regs)}

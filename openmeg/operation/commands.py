@@ -1,14 +1,19 @@
 """Commands to the field: the control cycle's setpoints through the write phase, and the
 operator's commands (from the API or the bus), which keep the controllers off the point they set
-for a while (``manual_hold_s``)."""
+for a while (``manual_hold_s``). A command from the bus is carried out only with an operator's
+signed authorisation for it (``openmeg.core.command_auth``); a refused one is answered with the
+reason and audited, its actor never taken from the message."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
+from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription, waiting
 from openmeg.core.clock import Clock
+from openmeg.core.command_auth import UNVERIFIED, CommandAuthError, CommandAuthority
 from openmeg.core.messages import (
     BusMessage,
     CommandMessage,
@@ -36,10 +41,16 @@ class FieldCommands:
         bus: Bus,
         clock: Clock,
         status: Status,
+        authority: CommandAuthority,
+        audit: AuditLog,
+        wall: Clock,
         manual_hold_s: float = 900.0,
     ) -> None:
+        """``authority`` verifies the authorisations of commands from the bus, against real
+        time (``wall``); ``audit`` records the refused ones."""
         self.site, self.feeder, self.writer = site, feeder, writer
         self.bus, self.clock, self.status = bus, clock, status
+        self.authority, self.audit, self.wall = authority, audit, wall
         self.manual_hold = timedelta(seconds=manual_hold_s)
         self._commands: Subscription | None = None
 
@@ -81,20 +92,47 @@ class FieldCommands:
                 await self.handle(topic, msg, command)
 
     async def handle(self, topic: str, msg: BusMessage, command: Command) -> None:
-        """One command from the bus: carried out if it names the device and point of its topic."""
+        """One command from the bus: carried out if it names the device and point of its topic
+        and carries a valid operator's authorisation for it; else refused, answered, audited."""
         _, _, _, device, name = topic.split("/")
-        if isinstance(msg, CommandMessage) and (msg.device, msg.name) == (device, name):
-            await command(device, name, msg.value, msg.user)
+        if not isinstance(msg, CommandMessage) or (msg.device, msg.name) != (device, name):
+            await self.refuse(
+                device,
+                name,
+                math.nan,
+                "a command message must name the device and point of its topic",
+                UNVERIFIED,
+            )
             return
+        try:
+            who = self.authority.command(
+                msg.authorisation, device, name, msg.value, self.wall.now()
+            )
+        except CommandAuthError as err:
+            await self.refuse(device, name, msg.value, err.reason, err.actor)
+            return
+        await command(device, name, msg.value, who.sub)
+
+    async def refuse(self, device: str, name: str, value: float, reason: str, actor: str) -> None:
+        """Answer a command refused before it reached the field, and audit it."""
+        now = self.clock.now()
+        finite = value if math.isfinite(value) else 0.0
+        self.audit.append(
+            ts=now,
+            actor=actor,
+            action="command_refused",
+            target=f"{device}/{name}"[:256],
+            detail={"value": repr(value), "reason": reason, "via": "bus"},
+        )
         await self.bus.publish(
             command_result_topic(self.site, device, name),
             CommandResult(
                 site=self.site,
                 device=device,
                 name=name,
-                value=0.0,
+                value=finite,
                 accepted=False,
-                reason="a command message must name the device and point of its topic",
-                ts=self.clock.now(),
+                reason=reason,
+                ts=now,
             ),
         )

@@ -1,7 +1,10 @@
 """Devices joining the platform: those of the site file and those remembered from earlier runs
 are connected at the start (and retried, with an alarm, while they cannot be reached); those
 added at run time arrive as ``DeviceAdd`` messages on the bus and are answered, and audited.
-A connected device joins the asset registry, the write phase's limits and the control cycle."""
+An add from the bus needs an operator's signed authorisation for its address, and an address
+inside the networks the site allows (``site.device_networks``); a refused one is answered and
+audited, and nothing is connected. A connected device joins the asset registry, the write
+phase's limits and the control cycle."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from openmeg.core.addresses import DeviceAddress
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus, Subscription, waiting
 from openmeg.core.clock import Clock
+from openmeg.core.command_auth import CommandAuthError, CommandAuthority
+from openmeg.core.device_networks import DeviceNetwork, refusal
 from openmeg.core.errors import DeviceError
 from openmeg.core.messages import (
     AlarmMessage,
@@ -46,9 +51,15 @@ class DeviceAdds:
         audit: AuditLog,
         bus: Bus,
         clock: Clock,
+        authority: CommandAuthority,
+        wall: Clock,
+        networks: Sequence[DeviceNetwork],
         retry_connect_s: float = 30.0,
     ) -> None:
+        """``authority`` verifies the adds' authorisations against real time (``wall``);
+        ``networks``: where devices may be added."""
         self.site, self.feeder, self.writer, self.runtime = site, feeder, writer, runtime
+        self.authority, self.wall, self.networks = authority, wall, tuple(networks)
         self.assets, self.audit, self.bus, self.clock = assets, audit, bus, clock
         self.retry_connect = timedelta(seconds=retry_connect_s)
         self.unconnected: dict[str, tuple[DeviceAddress, str, datetime]] = {}
@@ -141,36 +152,50 @@ class DeviceAdds:
                     await self.handle(msg)
 
     async def handle(self, msg: DeviceAdd) -> None:
-        """Connect a device added by address; answer on the bus, audited."""
+        """Connect a device added by address, if an operator authorised it and the site allows
+        its address; answer on the bus, audited with the operator (or why it was refused)."""
         now = self.clock.now()
-        try:
-            host, port, unit = parse_device_address(msg.address)
-            device = await self.feeder.add(host, port, unit)
-        except (ValueError, DeviceError) as err:
-            reply = DeviceAdded(
-                site=self.site, address=msg.address, ok=False, reason=str(err), ts=now
-            )
-        else:
-            address = DeviceAddress(id=device.id, host=host, port=port, unit=unit)
-            await self.adopt(device, address, ADDED)
-            reply = DeviceAdded(
-                site=self.site,
-                address=msg.address,
-                ok=True,
-                device=device.id,
-                models=[b.model.id for b in device.models],
-                points=[p.point for p in device.points],
-                reason=f"monitored only: {device.reason}" if device.reason else "",
-                ts=now,
-            )
+        actor, reply = await self._add(msg, now)
         self.audit.append(
             ts=now,
-            actor="bus",
-            action="device_add",
-            target=reply.device or msg.address,
+            actor=actor,
+            action="device_add" if reply.ok else "device_add_refused",
+            target=(reply.device or msg.address)[:256],
             detail={"address": msg.address, "ok": reply.ok, "reason": reply.reason},
         )
         await self.bus.publish(device_added_topic(self.site), reply)
+
+    async def _add(self, msg: DeviceAdd, now: datetime) -> tuple[str, DeviceAdded]:
+        def refused(reason: str) -> DeviceAdded:
+            return DeviceAdded(site=self.site, address=msg.address, ok=False, reason=reason, ts=now)
+
+        try:
+            who = self.authority.device_add(msg.authorisation, msg.address, self.wall.now())
+        except CommandAuthError as err:
+            return err.actor, refused(err.reason)
+        try:
+            host, port, unit = parse_device_address(msg.address)
+        except ValueError as err:
+            return who.sub, refused(str(err))
+        outside = refusal(self.networks, host, port)
+        if outside is not None:
+            return who.sub, refused(outside)
+        try:
+            device = await self.feeder.add(host, port, unit)
+        except (ValueError, DeviceError) as err:
+            return who.sub, refused(str(err))
+        address = DeviceAddress(id=device.id, host=host, port=port, unit=unit)
+        await self.adopt(device, address, ADDED)
+        return who.sub, DeviceAdded(
+            site=self.site,
+            address=msg.address,
+            ok=True,
+            device=device.id,
+            models=[b.model.id for b in device.models],
+            points=[p.point for p in device.points],
+            reason=f"monitored only: {device.reason}" if device.reason else "",
+            ts=now,
+        )
 
     async def _alarm(
         self,

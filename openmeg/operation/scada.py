@@ -346,8 +346,8 @@ class DerManagementServer:
         self.audit.append(
             ts=ts,
             actor=user,
-            action="command",
-            target=f"{device}/{point}",
+            action="command" if result.accepted else "command_refused",
+            target=f"{device}/{point}"[:256],
             detail={"value": value, "accepted": result.accepted, "reason": result.reason},
         )
         return result

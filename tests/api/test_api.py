@@ -425,10 +425,15 @@ def test_a_device_added_at_run_time_is_listed_commandable_and_audited(h: Harness
         SunSpecDevice([(1, {**BATTERY_700[0][1], "SN": "api-bat"}), *BATTERY_700[1:]]).start()
     )
     try:
+        address = f"127.0.0.1:{battery.port}:1"
+        with h.client("operator") as op:
+            r = op.post("/api/v1/devices/authorisations", json={"address": address})
+            assert r.status_code == 200, r.text
+            token = r.json()["authorisation"]
         h.call(
             h.bus.publish(
                 device_add_topic("demo"),
-                DeviceAdd(site="demo", address=f"127.0.0.1:{battery.port}:1", ts=START),
+                DeviceAdd(site="demo", address=address, ts=START, authorisation=token),
             )
         )
         with h.client("operator") as op:
@@ -458,5 +463,7 @@ def test_a_device_added_at_run_time_is_listed_commandable_and_audited(h: Harness
             assert "api-bat" not in {d["id"] for d in pro.get("/api/v1/devices").json()}
     finally:
         h.call(battery.stop())
-    actions = [(r.action, r.target) for r in h.api.services.audit.records(limit=1000)]
-    assert ("device_add", "api-bat") in actions and ("command", "api-bat/p_set_kw") in actions
+    actions = [(r.actor, r.action, r.target) for r in h.api.services.audit.records(limit=1000)]
+    assert ("op", "device_add", "api-bat") in actions
+    assert ("op", "command", "api-bat/p_set_kw") in actions
+    assert ("op", "command_refused", "api-bat/p_set_kw") in actions

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import yaml
 
+from openmeg.core.audit import AuditLog
+from openmeg.core.keystore import Keystore
+from openmeg.core.keystore_kek import KeyEncryptionKey
 from openmeg.core.points import PointId
 from openmeg.core.site import SITES_DIR, load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
-from tests.services import Broker
+from tests.services import KEYSTORE_PASSPHRASE, Broker, free_port
 
 
 async def _openmeg(
@@ -105,8 +108,18 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
     )
     [w] = await extra.start()
     env = {**os.environ, **broker.env(), "OPENMEG_MQTT_CA": str(broker.ca_file)}
-    address = broker.address(tls=True)
+    mqtt = broker.address(tls=True)
     db = tmp_path / "live.db"
+    rc, out = await _openmeg(
+        "users", "add", "op-7", "--role", "operator", "--store", sqlite_url(db)
+    )
+    assert rc == 0, out
+    operator = {
+        **env,
+        "OPENMEG_USER": "op-7",
+        "OPENMEG_PASSWORD": out.split("password ")[1].split()[0],
+    }
+    api = f"http://127.0.0.1:{free_port()}"
     run = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -115,11 +128,12 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         "--site",
         "demo",
         "--mqtt",
-        address,
+        mqtt,
         "--modbus-port",
         "0",
         "--no-status",
-        "--no-api",
+        "--api-port",
+        api.rsplit(":", 1)[1],
         "--speed",
         "5",
         "--store",
@@ -130,19 +144,38 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         env=env,
     )
     try:
+        closed = f"127.0.0.1:{free_port()}:1"
         for _ in range(60):  # until the running MEG answers
             rc, out = await _openmeg(
-                "devices", "add", "127.0.0.1:1:1", "--mqtt", address, "--timeout-s", "2", env=env
+                "devices",
+                "add",
+                closed,
+                "--mqtt",
+                mqtt,
+                "--api",
+                api,
+                "--timeout-s",
+                "2",
+                env=operator,
             )
             if "cannot connect" in out:
                 break
-        assert rc == 1 and "error: 127.0.0.1:1:1: cannot connect" in out
+            await asyncio.sleep(0.5)
+        assert rc == 1 and f"error: {closed}: cannot connect" in out, out
+        where = f"{w.host}:{w.port}:{w.unit}"
+        wrong = {**operator, "OPENMEG_PASSWORD": "not the password"}
+        rc, out = await _openmeg("devices", "add", where, "--mqtt", mqtt, "--api", api, env=wrong)
+        assert rc == 1 and "log-in as 'op-7' refused: wrong name or password" in out, out
         rc, out = await _openmeg(
-            "devices", "add", f"{w.host}:{w.port}:{w.unit}", "--mqtt", address, env=env
+            "devices", "add", "127.0.0.1:5432:1", "--mqtt", mqtt, "--api", api, env=operator
+        )
+        assert rc == 1 and "127.0.0.1:5432 is outside the networks" in out, out
+        rc, out = await _openmeg(
+            "devices", "add", where, "--mqtt", mqtt, "--api", api, env=operator
         )
         assert rc == 0, out
         assert "added pv-new (SunSpec models 1, 103, 123" in out
-        rc, out = await _openmeg("devices", "add", "no-port", "--mqtt", address, env=env)
+        rc, out = await _openmeg("devices", "add", "no-port", "--mqtt", mqtt, env=operator)
         assert rc == 2 and "must be HOST:PORT:UNIT" in out
         await asyncio.sleep(3)
     finally:
@@ -153,5 +186,23 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
     store = Store(sqlite_url(db))
     try:
         assert store.history(PointId(site="demo", device="pv-new", name="p_kw"))
+        adds = [
+            r
+            for r in AuditLog(store, _broker_keystore(broker).secret("audit/hmac")).records(
+                limit=10_000
+            )
+            if "device_add" in r.action
+        ]
+        assert [(r.actor, r.action, r.target) for r in adds if r.action != "device_add_authorised"][
+            -2:
+        ] == [
+            ("op-7", "device_add_refused", "127.0.0.1:5432:1"),
+            ("op-7", "device_add", "pv-new"),
+        ]
     finally:
         store.close()
+
+
+def _broker_keystore(broker: Broker) -> Keystore:
+    """The keystore the MEG ran with: the broker's, which holds the components' passwords."""
+    return Keystore.open(broker.keystore, KeyEncryptionKey.passphrase(KEYSTORE_PASSPHRASE))

@@ -17,6 +17,7 @@ async def _answer(bus: Bus, *, address: str) -> None:
     requests = await bus.subscribe(device_add_topic("demo"))
     _, msg = await requests.get()
     assert isinstance(msg, DeviceAdd) and msg.address == address and msg.ts == NOW
+    assert msg.authorisation == "signed"
     for other in ("10.0.0.9:502:1", address):
         reply = DeviceAdded(
             site="demo", address=other, ok=True, device="pv-x", models=[1, 701], ts=NOW
@@ -28,11 +29,15 @@ async def test_the_answer_to_this_address_is_returned(bus: Bus) -> None:
     address = "127.0.0.1:15099:1"
     meg = asyncio.create_task(_answer(bus, address=address))
     await asyncio.sleep(0.05)  # the MEG listens
-    reply = await request_device_add(bus, "demo", address, now=NOW, timeout_s=5.0)
+    reply = await request_device_add(
+        bus, "demo", address, authorisation="signed", now=NOW, timeout_s=5.0
+    )
     await meg
     assert reply.address == address and reply.ok and reply.device == "pv-x"
 
 
 async def test_no_answer_times_out(bus: Bus) -> None:
     with pytest.raises(TimeoutError):
-        await request_device_add(bus, "demo", "127.0.0.1:15099:1", now=NOW, timeout_s=0.1)
+        await request_device_add(
+            bus, "demo", "127.0.0.1:15099:1", authorisation="", now=NOW, timeout_s=0.1
+        )
