@@ -13,7 +13,7 @@ from openmeg.api.app import create_app
 from openmeg.api.context import ApiServices
 from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
-from openmeg.core.audit import AuditLog
+from openmeg.core.audit import audit_log_of
 from openmeg.core.bus import Bus
 from openmeg.core.clock import Clock
 from openmeg.core.errors import OpenMegError
@@ -164,7 +164,7 @@ class LiveMeg:
         ``keystore``: the site's secrets (the audit key, the token signing key)."""
         self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
         self.store, self.keystore = store, keystore
-        self.audit = AuditLog(store, keystore.secret("audit/hmac"))
+        self.audit = audit_log_of(store, keystore)
         self.addresses = list(addresses)
         site_id = site.site.id
         self.economics = ProsumerEconomics(
