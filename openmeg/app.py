@@ -15,7 +15,7 @@ from openmeg.api.client_address import proxy_networks
 from openmeg.api.context import ApiServices
 from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
-from openmeg.core.audit import AuditLog
+from openmeg.core.audit import audit_log_of
 from openmeg.core.bus import Bus
 from openmeg.core.bus_acl import PLATFORM
 from openmeg.core.clock import Clock, WallClock
@@ -187,7 +187,7 @@ class LiveMeg:
         self.site, self.clock, self.step_s = site, clock, step_s
         self.bus = bus if bus is not None else buses.of("operation")
         self.store, self.keystore = store, keystore
-        self.audit = AuditLog(store, keystore.secret("audit/hmac"))
+        self.audit = audit_log_of(store, keystore)
         self.addresses = list(addresses)
         operation = buses.of("operation")
         self.edge = Edge(site_id, operation, clock)  # what every service refuses, counted once

@@ -24,7 +24,10 @@ def keystore_or_exit(site_id: str) -> Keystore:
 
 
 def audit_or_exit(site_id: str, store: Store) -> AuditLog:
-    """The audit log in ``store`` under the site's audit key, or exit 2."""
-    from openmeg.core.audit import KEY_NAME, AuditLog
+    """The audit log in ``store`` under the site's audit key, or exit 2 saying why not."""
+    from openmeg.core.audit import AuditKeyError, audit_log_of
 
-    return AuditLog(store, keystore_or_exit(site_id).secret(KEY_NAME))
+    try:
+        return audit_log_of(store, keystore_or_exit(site_id))
+    except AuditKeyError as err:
+        fail(str(err))

@@ -27,9 +27,20 @@ from openmeg.core.audit_chain import (
     record_mac,
     verify_chain,
 )
+from openmeg.core.errors import OpenMegError
+from openmeg.core.keystore import Keystore
 from openmeg.core.store import Store, as_utc, metadata
 
-__all__ = ["GENESIS", "Anchor", "AuditLog", "AuditRecord", "record_hash", "record_mac"]
+__all__ = [
+    "GENESIS",
+    "Anchor",
+    "AuditKeyError",
+    "AuditLog",
+    "AuditRecord",
+    "audit_log_of",
+    "record_hash",
+    "record_mac",
+]
 
 KEY_NAME = "audit/hmac"
 
@@ -193,3 +204,35 @@ class AuditLog:
         """What disagrees with ``anchor`` (a truncation, a changed record); empty if none."""
         rows, _ = self._rows()
         return anchor.problems(rows, self._key)
+
+
+class AuditKeyError(OpenMegError):
+    """The keystore given is not the one whose audit key sealed the log."""
+
+
+def _sealed(store: Store) -> bool:
+    """Whether the log in ``store`` has a head sealed under some audit key."""
+    insp = sa.inspect(store.engine)
+    if not insp.has_table("audit_head"):
+        return False
+    if "mac" not in {c["name"] for c in insp.get_columns("audit_head")}:
+        return False
+    with store.engine.connect() as conn:
+        mac = conn.execute(sa.text("SELECT mac FROM audit_head WHERE id = 1")).scalar()
+    return mac is not None
+
+
+def audit_log_of(store: Store, keystore: Keystore) -> AuditLog:
+    """The audit log in ``store`` under the keystore's audit key, made for a new log; refused
+    (``AuditKeyError``) when the log is sealed already and this keystore has no audit key,
+    which would start a chain under another key."""
+    key = keystore.get(KEY_NAME)
+    if key is None:
+        if _sealed(store):
+            raise AuditKeyError(
+                f"the audit log in {store.engine.url.render_as_string(hide_password=True)} is "
+                f"sealed under an audit key that the keystore {keystore.path} does not hold: "
+                "use the site's own keystore (OPENMEG_KEYSTORE, or run where it is)"
+            )
+        key = keystore.secret(KEY_NAME)
+    return AuditLog(store, key)

@@ -285,3 +285,15 @@ def test_audit_verify_and_anchor_commands(tmp_path: Path) -> None:
     anchor.write_text("{}")
     garbled = runner.invoke(app, ["audit", "verify", "--store", url, "--anchor", str(anchor)])
     assert garbled.exit_code == 2 and "not an audit anchor" in garbled.stderr
+
+
+def test_a_sealed_log_refuses_a_keystore_without_its_key(store: Store, tmp_path: Path) -> None:
+    from openmeg.core.audit import AuditKeyError, audit_log_of
+    from tests.keys import test_keystore
+
+    first = test_keystore(tmp_path / "site.keystore")
+    audit_log_of(store, first).append(ts=T, actor="op", action="login", target="user")
+    again = audit_log_of(store, first)  # the site's own keystore: the same key
+    assert again.verify() == [] and again.count() == 1
+    with pytest.raises(AuditKeyError, match=r"sealed under an audit key that the keystore"):
+        audit_log_of(store, test_keystore(tmp_path / "another.keystore"))

@@ -30,10 +30,9 @@ def test_add_list_and_reset(tmp_path: Path) -> None:
     assert ids.authenticate("alice", second).customer == "h01"
     with pytest.raises(AuthError):
         ids.authenticate("alice", first)
-    assert [r.target for r in AuditLog(db, env_keystore().secret("audit/hmac")).records()] == [
-        "user/alice",
-        "password/alice",
-    ]
+    log = AuditLog(db, env_keystore().secret("audit/hmac"))
+    assert [r.target for r in log.records()] == ["user/alice", "password/alice"]
+    assert log.verify() == []  # keyed with the keystore's audit key
     db.close()
     for bad, message in (
         (["users", "reset", "bob"], "no user or client 'bob'"),

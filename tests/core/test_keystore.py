@@ -20,7 +20,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail
 
 from openmeg.core.keystore import KeyEncryptionKey, Keystore, KeystoreError, open_keystore
-from openmeg.core.keystore_kek import FAST_KDF
+from openmeg.core.keystore_kek import FAST_KDF, usable_keyring
 
 PASS = "correct horse battery staple"
 
@@ -140,7 +140,7 @@ _WRITER = """
 import sys
 from pathlib import Path
 from openmeg.core.keystore import KeyEncryptionKey, Keystore
-from openmeg.core.keystore_kek import FAST_KDF
+from openmeg.core.keystore_kek import FAST_KDF, usable_keyring
 ks = Keystore.open(Path(sys.argv[1]), KeyEncryptionKey.passphrase(sys.argv[2], cost=FAST_KDF))
 print(ks.secret("shared").hex())
 for i in range(40):
@@ -223,3 +223,16 @@ def test_a_file_that_is_not_a_keystore_is_refused(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(KeystoreError, match=r"is not an openmeg keystore"):
         Keystore.open(path, _kek())
+
+
+def test_a_keyring_chain_without_backends_is_no_keyring(env: Path) -> None:
+    from keyring.backends import chainer
+
+    class Empty(chainer.ChainerBackend):
+        backends = ()  # nothing to chain
+
+    keyring.set_keyring(Empty())
+    assert usable_keyring() is None
+    assert open_keystore(env / "site.keystore", site_id="demo").source == "file"
+    keyring.set_keyring(MemoryKeyring())
+    assert usable_keyring() is not None
