@@ -27,9 +27,18 @@ def meters_ingest(
     mqtt: str = typer.Option("127.0.0.1:1883", help="MQTT broker host:port"),
     store: str = STORE,
     session: str = typer.Option("", help="MQTT session name (default openmeg-mdms-<site>)"),
+    user: str = typer.Option(
+        "", help="MQTT user name; its password from env OPENMEG_MQTT_PASSWORD"
+    ),
+    batch: int = typer.Option(500, min=1, help="messages stored per transaction, at most"),
+    batch_delay: float = typer.Option(
+        0.2, min=0.0, help="seconds a message may wait for its batch to fill"
+    ),
 ) -> None:
-    """Take interval readings from the AMI over MQTT into the MDMS; each message is stored
-    before it is acknowledged, so nothing acknowledged is lost if this process dies."""
+    """Take interval readings from the AMI over MQTT into the MDMS, in batches: each message
+    is acknowledged only once its batch is committed, so nothing acknowledged is lost if this
+    process dies (the broker sends again what was not acknowledged)."""
+    import os
     import signal
 
     from openmeg.core.messages import readings_topic
@@ -46,6 +55,8 @@ def meters_ingest(
             port,
             client_id=session or f"openmeg-mdms-{site_id}",
             topic=readings_topic(site_id, "+"),
+            username=user or None,
+            password=os.environ.get("OPENMEG_MQTT_PASSWORD") if user else None,
         )
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)
@@ -53,8 +64,19 @@ def meters_ingest(
     stopping = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.append(True))
-    service = IngestService(site_id, sub, db, {m.id for m in the_site.meters})
-    service.wait_connected()
+    service = IngestService(
+        site_id,
+        sub,
+        db,
+        {m.id for m in the_site.meters},
+        batch_messages=batch,
+        batch_delay_s=batch_delay,
+    )
+    try:
+        service.wait_connected()
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
     print("ready", flush=True)
     service.run_durable(lambda: bool(stopping))
     sub.close()

@@ -1,8 +1,9 @@
 """The head-end as a service of the platform: it takes the meters' register values from the bus,
 closes 15-minute intervals as the clock passes their boundaries, and publishes the readings it
-closes on the bus for the MDMS (``readings_topic``), for the customers' meters and for the
-power devices' own meters alike. The register values at each boundary go to the MDMS's
-register store through ``record_registers``."""
+closes on the bus for the MDMS, for the customers' meters and for the power devices' own meters
+alike: at each boundary one columnar ``ReadingsBatch`` of all the meters (``batch_readings_topic``),
+the shape a head-end of thousands of meters sends. The register values at each boundary go to
+the MDMS's register store through ``record_registers``."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from openmeg.core.messages import (
     BusMessage,
     MeterReadings,
     PointUpdate,
-    readings_topic,
+    ReadingsBatch,
+    batch_readings_topic,
 )
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
 
@@ -71,8 +73,9 @@ class MeteringService:
         for head in (self.head_end, self.device_meters):
             reads += head.register_reads
             head.register_reads.clear()
-        for batch in closed:
-            await self.bus.publish(readings_topic(self.site, batch.meter), batch)
+        if closed:  # one columnar message for all the meters at this boundary
+            batch = ReadingsBatch.of(self.site, closed)
+            await self.bus.publish(batch_readings_topic(self.site), batch)
         self.published += len(closed)
         if reads:
             await self.record_registers(reads)

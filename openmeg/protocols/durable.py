@@ -5,6 +5,7 @@ idempotent store makes that exactly once."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
@@ -21,19 +22,33 @@ class Delivery:
 
 
 class DurableSubscriber:
-    """Collects messages of ``topic`` until ``take`` hands them out; ``ack`` confirms them."""
+    """Collects messages of ``topic`` until ``take`` hands them out; ``ack`` confirms them
+    (after the application made them durable: a batch at a time)."""
 
-    def __init__(self, host: str, port: int, *, client_id: str, topic: str) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str,
+        topic: str,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=False,
             manual_ack=True,
         )
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._client.on_message = self._on_message
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
         self._topic = topic
         self._pending: list[Delivery] = []
+        self._first_at: float | None = None
         self.connected = False
         try:
             self._client.connect(host, port, keepalive=30)
@@ -43,20 +58,42 @@ class DurableSubscriber:
     def _on_connect(
         self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object = None
     ) -> None:
+        if getattr(rc, "is_failure", False):
+            raise BusError(f"the MQTT broker refused the session: {rc}")
         client.subscribe(self._topic, qos=1)
-        self.connected = True
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, codes: object, _p: object
+    ) -> None:
+        self.connected = True  # the broker holds the subscription: nothing published is missed
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if not self._pending:
+            self._first_at = time.monotonic()
         self._pending.append(Delivery(mid=msg.mid, topic=msg.topic, payload=bytes(msg.payload)))
 
     def poll(self, timeout_s: float = 0.1) -> None:
-        """Let the network loop run once."""
-        rc = self._client.loop(timeout=timeout_s)
-        if rc != mqtt.MQTT_ERR_SUCCESS:
-            raise BusError(f"MQTT connection lost: {mqtt.error_string(rc)}")
+        """Let the network loop run: wait up to ``timeout_s`` for data, then read all that
+        has come."""
+        before, wait = -1, timeout_s
+        while before < len(self._pending):
+            before = len(self._pending)
+            rc = self._client.loop(timeout=wait)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                raise BusError(f"MQTT connection lost: {mqtt.error_string(rc)}")
+            wait = 0.0
+
+    @property
+    def pending(self) -> int:
+        """How many messages wait to be taken."""
+        return len(self._pending)
+
+    def waited_s(self) -> float | None:
+        """How long the oldest message waiting has waited (``None``: none waits)."""
+        return None if self._first_at is None else time.monotonic() - self._first_at
 
     def take(self) -> list[Delivery]:
-        out, self._pending = self._pending, []
+        out, self._pending, self._first_at = self._pending, [], None
         return out
 
     def ack(self, deliveries: list[Delivery]) -> None:

@@ -9,7 +9,13 @@ from collections import defaultdict
 import pandas as pd
 
 from openmeg.core.bus import Bus, Subscription, messages, waiting
-from openmeg.core.messages import MeterReadings, PeakDemand, peak_topic, readings_topic
+from openmeg.core.messages import (
+    MeterReadings,
+    PeakDemand,
+    peak_topic,
+    readings_topic,
+    split_readings,
+)
 from openmeg.core.site import Site
 
 
@@ -39,8 +45,8 @@ class PeakWatch:
         """Take the readings waiting on the bus; how many peaks were announced."""
         n = 0
         for _, msg in waiting(self._sub):
-            if isinstance(msg, MeterReadings):
-                n += len(await self.observe(msg))
+            for batch in split_readings(msg):
+                n += len(await self.observe(batch))
         return n
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -48,8 +54,8 @@ class PeakWatch:
         if self._sub is None:
             return
         async for _, msg in messages(self._sub, stop):
-            if isinstance(msg, MeterReadings):
-                await self.observe(msg)
+            for batch in split_readings(msg):
+                await self.observe(batch)
 
     async def observe(self, batch: MeterReadings) -> list[PeakDemand]:
         """Take interval readings; announce each owner's monthly peak when a full hour beats it."""
