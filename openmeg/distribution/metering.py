@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Set
 from contextlib import aclosing
 from datetime import datetime
 
+import pandas as pd
+
 from openmeg.core.bus import Bus, Subscription, cycle_beats, waiting
 from openmeg.core.clock import Clock
 from openmeg.core.messages import (
@@ -19,12 +21,20 @@ from openmeg.core.messages import (
     MeterReadings,
     PointUpdate,
     ReadingsBatch,
+    ReadRequest,
     batch_readings_topic,
+    read_request_topic,
 )
+from openmeg.core.store import as_utc
 from openmeg.distribution.head_end import DEVICE_REGISTERS, HeadEnd
+from openmeg.distribution.outbox import Outbox, Send
+from openmeg.distribution.reread import read_again
 
 RegisterReads = list[tuple[str, str, datetime, float]]
 """``(meter, channel, read_at, kWh)``: a register's value at a boundary."""
+
+ReadRegisters = Callable[[str, str, datetime, datetime], Awaitable[pd.Series]]
+"""``(meter, channel, start, end)`` -> the register values recorded, by instant."""
 
 REGISTER_TOPICS = ("customer/+/+", "+/+/energy_kwh", "+/+/energy_in_kwh")
 """Where meter registers travel, under ``meg/<site>/``."""
@@ -42,23 +52,35 @@ class MeteringService:
         meters: Set[str],
         device_meters: Set[str],
         record_registers: Callable[[RegisterReads], Awaitable[object]],
+        outbox: Outbox | None = None,
+        send: Send | None = None,
+        read_registers: ReadRegisters | None = None,
     ) -> None:
+        """``outbox``: where readings wait until the broker took them (store-and-forward);
+        ``send``: how they go out (default: published on ``bus``); ``read_registers``: the
+        register values recorded at the boundaries, to answer the MDMS's read requests."""
+        self.read_registers = read_registers
+        self.answered = 0
         self.site, self.bus, self.clock = site, bus, clock
+        self.outbox = outbox
+        self.send: Send = send if send is not None else bus.publish
         self.head_end = HeadEnd(site, set(meters))
         self.device_meters = HeadEnd(site, set(device_meters), registers=DEVICE_REGISTERS)
         self.record_registers = record_registers
         self.published = 0
         self._subs: list[Subscription] = []
+        self._requests: Subscription | None = None
 
     async def start(self) -> None:
         self._subs = [
             await self.bus.subscribe(f"meg/{self.site}/{pattern}") for pattern in REGISTER_TOPICS
         ]
+        self._requests = await self.bus.subscribe(read_request_topic(self.site, "+"))
 
     async def stop(self) -> None:
-        for sub in self._subs:
+        for sub in [*self._subs, *([self._requests] if self._requests else [])]:
             await self.bus.unsubscribe(sub)
-        self._subs = []
+        self._subs, self._requests = [], None
 
     def handle(self, msg: BusMessage) -> None:
         """Take one register value (anything else on those topics is passed over)."""
@@ -75,18 +97,60 @@ class MeteringService:
             head.register_reads.clear()
         if closed:  # one columnar message for all the meters at this boundary
             batch = ReadingsBatch.of(self.site, closed)
-            await self.bus.publish(batch_readings_topic(self.site), batch)
+            if self.outbox is None:
+                await self.send(batch_readings_topic(self.site), batch)
+            else:
+                await self.store_in_outbox(batch, now)
+        if self.outbox is not None and (closed or self.outbox.blocked):
+            await self.forward()
         self.published += len(closed)
         if reads:
             await self.record_registers(reads)
         return closed
 
+    async def store_in_outbox(self, batch: ReadingsBatch, now: datetime) -> None:
+        assert self.outbox is not None
+        topic = batch_readings_topic(self.site)
+        await self.outbox.store.in_thread(self.outbox.put, topic, batch, now)
+
+    async def forward(self) -> int:
+        """Send what waits in the outbox, oldest first (store-and-forward)."""
+        return 0 if self.outbox is None else await self.outbox.forward(self.send)
+
+    async def answer(self, request: ReadRequest) -> MeterReadings | None:
+        """Read a meter channel again from its registers at the boundaries; the readings
+        sent (store-and-forward), ``None`` when the registers give none."""
+        if self.read_registers is None or request.site != self.site:
+            return None
+        registers = await self.read_registers(
+            request.meter, request.channel, as_utc(request.start), as_utc(request.end)
+        )
+        found = read_again(request, registers)
+        if found is None:
+            return None
+        batch = ReadingsBatch.of(self.site, [found])
+        if self.outbox is None:
+            await self.send(batch_readings_topic(self.site), batch)
+        else:
+            await self.store_in_outbox(batch, self.clock.now())
+            await self.forward()
+        self.answered += 1
+        return found
+
+    async def _take_requests(self) -> None:
+        for _, msg in waiting(self._requests):
+            if isinstance(msg, ReadRequest):
+                await self.answer(msg)
+
     async def pump(self) -> list[MeterReadings]:
-        """Take the register values waiting, then close what the clock's time closes."""
+        """Take the register values waiting, then close what the clock's time closes, then
+        answer the read requests waiting."""
         for sub in self._subs:
             for _, msg in waiting(sub):
                 self.handle(msg)
-        return await self.tick(self.clock.now())
+        closed = await self.tick(self.clock.now())
+        await self._take_requests()
+        return closed
 
     async def run(self, stop: asyncio.Event) -> None:
         """At each beat of the control cycle, until ``stop`` is set: the register values that
@@ -97,3 +161,4 @@ class MeteringService:
                     for _, msg in waiting(sub):
                         self.handle(msg)
                 await self.tick(ts)
+                await self._take_requests()

@@ -14,7 +14,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from openmeg.core.messages import MeterReadings, ReadingsBatch
-from openmeg.core.store import Store
+from openmeg.core.store import Store, as_utc
+from openmeg.operation.mdms.stage import insert_ignoring
 from openmeg.operation.mdms.store import CHANNELS, INTERVAL, IngestReport, conflicts, readings
 
 STEP_S = int(INTERVAL.total_seconds())
@@ -48,10 +49,16 @@ def columns_of(msg: MeterReadings | ReadingsBatch, source: str) -> Columns:
     return Columns(
         meter=np.array(meter, dtype=object),
         channel=np.array(channel, dtype=object),
-        start_s=np.array([_epoch(t) for t in starts], dtype=np.int64),
+        start_s=_epochs(starts),
         value=np.array(values, dtype=float),
         source=np.full(n, source, dtype=object),
     )
+
+
+def _epochs(starts: list[datetime]) -> np.ndarray:
+    """Epoch seconds of each instant (computed once for each distinct instant)."""
+    seen: dict[datetime, int] = {}
+    return np.array([seen.get(t) or seen.setdefault(t, _epoch(t)) for t in starts], np.int64)
 
 
 def _epoch(t: datetime) -> int:
@@ -84,13 +91,11 @@ def _iso(epoch_s: int) -> str:
 
 
 def _keys(cols: Columns) -> np.ndarray:
-    return np.array(
-        [
-            f"{m}\x00{c}\x00{s}"
-            for m, c, s in zip(cols.meter, cols.channel, cols.start_s, strict=True)
-        ],
-        dtype=object,
-    )
+    """One integer per (meter, channel, interval start) of ``cols``."""
+    _, meter = np.unique(cols.meter.astype(str), return_inverse=True)
+    channel = (cols.channel == "export").astype(np.int64)
+    keys: np.ndarray = (meter.astype(np.int64) * 2 + channel) * (1 << 40) + cols.start_s // STEP_S
+    return keys
 
 
 def _first(cols: Columns) -> np.ndarray:
@@ -121,76 +126,72 @@ def take(cols: Columns, mask: np.ndarray) -> Columns:
 
 
 def store_columns(store: Store, cols: Columns, now: datetime) -> IngestReport:
-    """Store checked readings in one transaction: the new ones inserted, those already there
-    compared (the same value: a duplicate; another: a conflict kept aside)."""
+    """Store checked readings in one transaction: written in bulk, a reading already stored
+    left as it is; when some were (a redelivery), those are compared (the same value: a
+    duplicate; another: a conflict kept aside)."""
     report = IngestReport()
     if not len(cols):
         return report
     first = _first(cols)
-    fresh = take(cols, first)
-    starts = [datetime.fromtimestamp(int(s), UTC) for s in fresh.start_s]
-    rows = [
-        {
-            "meter": m,
-            "channel": c,
-            "interval_start": t,
-            "value_kwh": float(v),
-            "source": src,
-            "received_at": now,
-        }
-        for m, c, t, v, src in zip(
-            fresh.meter, fresh.channel, starts, fresh.value, fresh.source, strict=True
-        )
-    ]
-    t = readings.c
-    stmt = store.insert_ignore(readings, ["meter", "channel", "interval_start"]).returning(
-        t.meter, t.channel, t.interval_start
-    )
+    fresh, repeated = take(cols, first), take(cols, ~first)
     with store.engine.begin() as conn:
-        inserted = conn.execute(stmt, rows).all()
-        report.new = len(inserted)
-        if report.new == len(fresh) and first.all():
+        report.new = insert_ignoring(conn, store.dialect, fresh, now)
+        if report.new == len(fresh) and not len(repeated):
             return report
-        new_keys = {f"{m}\x00{c}\x00{_epoch(s)}" for m, c, s in inserted}
-        keys = _keys(cols)
-        offered_again = ~first | np.array([k not in new_keys for k in keys], dtype=bool)
-        again = take(cols, offered_again)
-        stored = _stored_values(conn, again)
+        again = take(cols, ~first) if report.new == len(fresh) else cols
+        stored = _stored_rows(conn, again)
+        offered = [
+            (m, c, int(t), stored[(m, c, int(t))], float(v), src)
+            for m, c, t, v, src, is_first in zip(
+                again.meter,
+                again.channel,
+                again.start_s,
+                again.value,
+                again.source,
+                _first(again) if again is cols else np.zeros(len(again), bool),
+                strict=True,
+            )
+            if not is_first or stored[(m, c, int(t))][1] != now
+        ]
         clash = []
-        for m, c, s, v, src in zip(
-            again.meter, again.channel, again.start_s, again.value, again.source, strict=False
-        ):
-            had = stored[f"{m}\x00{c}\x00{s}"]
+        for m, c, t, (had, _), v, src in offered:
             if abs(had - v) <= 1e-9:
                 report.duplicates += 1
                 continue
-            at = datetime.fromtimestamp(int(s), UTC)
+            at = datetime.fromtimestamp(t, UTC)
             clash.append(
                 {
                     "meter": m,
                     "channel": c,
                     "interval_start": at,
                     "stored_kwh": had,
-                    "offered_kwh": float(v),
+                    "offered_kwh": v,
                     "source": src,
                     "received_at": now,
                 }
             )
-            report.conflicts.append((m, c, at, had, float(v)))
+            report.conflicts.append((m, c, at, had, v))
         if clash:
             conn.execute(conflicts.insert(), clash)
     return report
 
 
-def _stored_values(conn: sa.Connection, cols: Columns) -> dict[str, float]:
-    """The stored kWh of the readings of ``cols``, by key."""
+def _stored_rows(
+    conn: sa.Connection, cols: Columns
+) -> dict[tuple[str, str, int], tuple[float, datetime]]:
+    """The stored kWh and reception time of the readings of ``cols``, by (meter, channel,
+    epoch s): a reading received at this batch's time was stored by this batch."""
     t = readings.c
     lo, hi = int(cols.start_s.min()), int(cols.start_s.max())
-    rows = conn.execute(
-        sa.select(t.meter, t.channel, t.interval_start, t.value_kwh).where(
-            t.meter.in_(sorted(set(cols.meter))),
-            t.interval_start >= datetime.fromtimestamp(lo, UTC),
-            t.interval_start <= datetime.fromtimestamp(hi, UTC),
-        )
-    ).all()
-    return {f"{m}\x00{c}\x00{_epoch(s)}": float(v) for m, c, s, v in rows}
+    out = {}
+    meters = sorted(set(cols.meter))
+    for i in range(0, len(meters), 5000):
+        rows = conn.execute(
+            sa.select(t.meter, t.channel, t.interval_start, t.value_kwh, t.received_at).where(
+                t.meter.in_(meters[i : i + 5000]),
+                t.interval_start >= datetime.fromtimestamp(lo, UTC),
+                t.interval_start <= datetime.fromtimestamp(hi, UTC),
+            )
+        ).all()
+        out.update({(m, c, _epoch(s)): (float(v), as_utc(at)) for m, c, s, v, at in rows})
+    return out
