@@ -97,8 +97,13 @@ class DurableSubscriber:
         return out
 
     def ack(self, deliveries: list[Delivery]) -> None:
+        """Confirm ``deliveries`` to the broker, sent at once."""
         for d in deliveries:
             self._client.ack(d.mid, 1)
+        self._client.loop_write()
 
     def close(self) -> None:
+        """Send what is queued (the last acknowledgements), then leave the session."""
+        self._client.loop_write()
         self._client.disconnect()
+        self._client.loop(0.2)  # sends it; the broker closes the connection after it

@@ -23,7 +23,7 @@ METERS = ("m-h01", "m-h02")
 
 
 def _import_kwh(i: int, k: int) -> float:
-    """Meter ``i``'s import register at boundary ``k``: interval k holds 0.25 * (i + 1) * (k + 1)."""
+    """Meter ``i``'s import register at boundary ``k``: interval k is 0.25 (i + 1) (k + 1)."""
     return 40.0 + 0.125 * (i + 1) * k * (k + 1)
 
 

@@ -9,17 +9,27 @@ filled from the registers: it is left for VEE to estimate, and an event says so.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
-from datetime import datetime
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from openmeg.core.bus import Bus
+from openmeg.core.bus import Bus, cycle_beats
+from openmeg.core.clock import Clock
 from openmeg.core.messages import ReadRequest, read_request_topic
 from openmeg.core.store import Store, as_utc
 from openmeg.operation.mdms.store import CHANNELS, INTERVAL, MeterReadings, readings
+
+
+def floor_interval(ts: datetime) -> datetime:
+    step = int(INTERVAL.total_seconds())
+    epoch = int(as_utc(ts).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % step, UTC)
+
 
 Gap = tuple[datetime, datetime]
 """``start <= interval start < end``."""
@@ -52,8 +62,19 @@ def gaps(stored: Iterable[datetime], first: datetime, until: datetime) -> list[G
 class GapFiller:
     """The MDMS's gap detection for ``meters`` of ``site`` (the ``mdms`` bus component)."""
 
-    def __init__(self, site: str, bus: Bus, store: Store, meters: Iterable[str]) -> None:
-        self.site, self.bus, self.store = site, bus, store
+    def __init__(
+        self,
+        site: str,
+        bus: Bus,
+        store: Store,
+        meters: Iterable[str],
+        *,
+        clock: Clock | None = None,
+        lookback: timedelta = timedelta(days=2),
+    ) -> None:
+        self.site, self.bus, self.store, self.clock = site, bus, store, clock
+        self.lookback = lookback
+        self._boundary: datetime | None = None
         self.meters = sorted(meters)
         self.readings = MeterReadings(store)
         self.asked: dict[tuple[str, str, datetime, datetime], bool] = {}
@@ -61,22 +82,41 @@ class GapFiller:
         self.left_for_vee = 0
 
     def find(self, until: datetime) -> list[tuple[str, str, Gap]]:
-        """Every gap of every channel up to ``until`` (the latest closed boundary)."""
+        """Every gap of every channel in the look-back window up to ``until`` (the latest
+        closed boundary), from the channel's first reading in the window (one query)."""
         t = readings.c
-        q = (
-            sa.select(t.meter, t.channel, sa.func.min(t.interval_start))
-            .where(t.meter.in_(self.meters))
-            .group_by(t.meter, t.channel)
+        q = sa.select(t.meter, t.channel, t.interval_start).where(
+            t.meter.in_(self.meters),
+            t.interval_start >= as_utc(until) - self.lookback,
+            t.interval_start < as_utc(until),
         )
         with self.store.engine.connect() as conn:
-            firsts = conn.execute(q).all()
+            frame = pd.DataFrame(conn.execute(q).all(), columns=["meter", "channel", "start"])
+        frame["start"] = pd.to_datetime(frame["start"], utc=True)
         out = []
-        for meter, channel, first in firsts:
-            if channel not in CHANNELS:
-                continue
-            s = self.readings.series(meter, channel, first, until)
-            out += [(meter, channel, g) for g in gaps(s.index, first, until)]
+        for (meter, channel), part in frame.groupby(["meter", "channel"], sort=True):
+            if channel in CHANNELS:
+                got = part["start"]
+                first = got.min().to_pydatetime()
+                out += [(str(meter), str(channel), g) for g in gaps(got, first, until)]
         return out
+
+    async def pump(self) -> list[ReadRequest]:
+        """At a new boundary of the clock: check up to the one before (a grace of one
+        interval for the newest readings to be stored)."""
+        assert self.clock is not None
+        now = self.clock.now()
+        boundary = floor_interval(now)
+        if boundary == self._boundary:
+            return []
+        self._boundary = boundary
+        return await self.check(now, until=boundary - INTERVAL)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check at each beat of the control cycle, until ``stop`` is set."""
+        async with aclosing(cycle_beats(self.bus, self.site, stop)) as beats:
+            async for _ in beats:
+                await self.pump()
 
     async def check(self, now: datetime, until: datetime) -> list[ReadRequest]:
         """Ask the head-end for each new gap; report the gaps asked for before and still open

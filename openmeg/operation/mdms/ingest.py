@@ -95,7 +95,14 @@ class IngestService:
         return self.last_refusal if self.refused > refused else ""
 
     def _refuse(self, err: Exception, source: str, now: datetime) -> str:
-        reason = str(err).splitlines()[0][:500]
+        if isinstance(err, ValidationError):
+            reason = "malformed readings message: " + "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'][1:]) or 'message'}: {e['msg']}"
+                for e in err.errors()[:5]
+            )
+        else:
+            reason = str(err).splitlines()[0]
+        reason = reason[:500]
         self.refused += 1
         self.last_refusal = reason
         self.store.add_event(
