@@ -352,8 +352,9 @@ def batch_readings_topic(site: str) -> str:
 
 
 def read_request_topic(site: str, meter: str) -> str:
-    """Where the MDMS asks the head-end to read a meter again (``ReadRequest``)."""
-    return f"meg/{site}/customer/{meter}/read-request"
+    """Where the MDMS asks the head-end to read a meter again (``ReadRequest``): under the
+    MDMS's own topics, which only it may publish on."""
+    return f"meg/{site}/mdms/{meter}/read-request"
 
 
 def stored_readings_topic(site: str, meter: str) -> str:
