@@ -34,7 +34,7 @@ from openmeg.core.store import Store, sqlite_url
 from openmeg.operation.mdms.ingest import IngestService
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.protocols.durable import DurableSubscriber
-from tests.mosquitto import USERS, Mosquitto, mosquitto
+from tests.mosquitto import Mosquitto, mosquitto
 
 METERS = 1000
 BOUNDARIES = 100
@@ -69,14 +69,13 @@ def subscriber(broker: Mosquitto, session: str) -> DurableSubscriber:
         broker.port,
         client_id=session,
         topic=readings_topic("bench", "+"),
-        username="mdms",
-        password=USERS["mdms"],
+        login=broker.login("mdms"),
     )
 
 
 def publish(broker: Mosquitto, messages: list[bytes]) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"head-end-{uuid.uuid4().hex[:6]}")
-    client.username_pw_set("head-end", USERS["head-end"])
+    client.username_pw_set(broker.login("head-end").username, broker.login("head-end").password)
     client.connect(broker.host, broker.port)
     client.loop_start()
     infos = [client.publish(batch_readings_topic("bench"), p, qos=1) for p in messages]

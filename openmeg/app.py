@@ -19,6 +19,7 @@ from openmeg.core.clock import Clock
 from openmeg.core.errors import OpenMegError
 from openmeg.core.identity import Identities, Tokens
 from openmeg.core.messages import CommandResult
+from openmeg.core.scoped_bus import Buses
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.prosumer_economics import ProsumerEconomics
@@ -136,7 +137,8 @@ class LiveMeg:
         site: Site,
         *,
         clock: Clock,
-        bus: Bus,
+        bus: Bus | None = None,
+        buses: Buses | None = None,
         store: Store,
         addresses: Sequence[DeviceAddress] = (),
         step_s: float = 1.0,
@@ -159,15 +161,27 @@ class LiveMeg:
 
         ``revert_s``: the revert timeout written with every setpoint (a device that hears
         nothing for that long reverts by itself); ``manual_hold_s``: how long an operator's
-        command on a point keeps the controllers off it."""
-        self.site, self.clock, self.bus, self.step_s = site, clock, bus, step_s
+        command on a point keeps the controllers off it.
+
+        Each service connects as its component of the bus (``buses``, e.g. an MQTT connection
+        with its own credentials each), or through one ``bus`` that holds each component to
+        its own topics (``Buses.shared``)."""
+        site_id = site.site.id
+        if buses is None:
+            if bus is None:
+                raise TypeError("LiveMeg needs a bus or the buses of its components")
+            buses = Buses.shared(site_id, bus)
+        self.buses = buses
+        self.site, self.clock, self.step_s = site, clock, step_s
+        self.bus = bus if bus is not None else buses.of("operation")
         self.store = store
         self.addresses = list(addresses)
-        site_id = site.site.id
+        operation = buses.of("operation")
         self.economics = ProsumerEconomics(
             site,
             clock=clock,
-            bus=bus,
+            bus=buses.of("customer"),
+            market_bus=buses.of("market"),
             store=store,
             market_prices=market_prices,
             price_url=price_url,
@@ -180,19 +194,19 @@ class LiveMeg:
         self.readings = self.economics.readings
         self.feeder = DerDataFeeder(
             site_id,
-            bus,
+            buses.of("feeder"),
             clock,
             poll_period_s=step_s,
             snapshot_every_s=snapshot_every_s,
             domains=site.domains(),
         )
         self.writer = SetpointWriter(
-            site_id, self.feeder, bus, limits=setpoint_limits(site), revert_s=revert_s
+            site_id, self.feeder, operation, limits=setpoint_limits(site), revert_s=revert_s
         )
-        self.images = ImageKeeper(site_id, bus, local=lambda d: d in self.feeder.links)
+        self.images = ImageKeeper(site_id, operation, local=lambda d: d in self.feeder.links)
         self.feeder.listeners.append(self.images.take)
         self.restoration = FaultRestoration(
-            site, feeder=self.feeder, images=self.images, clock=clock, bus=bus, store=store
+            site, feeder=self.feeder, images=self.images, clock=clock, bus=operation, store=store
         )
         self.runtime = Runtime(
             site_id,
@@ -200,7 +214,7 @@ class LiveMeg:
             ControlCycle(default_controllers(site, self.desk)),
             lambda setpoints, now: self.field_commands.write_phase(setpoints, now),
             clock=clock,
-            bus=bus,
+            bus=operation,
             store=store,
             batteries=tuple(b.id for b in site.devices_of("battery")),
         )
@@ -208,16 +222,16 @@ class LiveMeg:
             site_id,
             feeder=self.feeder,
             writer=self.writer,
-            bus=bus,
+            bus=operation,
             clock=clock,
             status=self.runtime.status,
             manual_hold_s=manual_hold_s,
         )
         self.persist_every = max(1, round(persist_every_s / step_s))
-        self.historian = Historian(site_id, bus, store, sample_every_s=persist_every_s)
+        self.historian = Historian(site_id, operation, store, sample_every_s=persist_every_s)
         self.scada = DerManagementServer(
             site_id,
-            bus,
+            operation,
             store,
             limits=site_limits(site),
             commander=self.field_commands.operator_write,
@@ -231,7 +245,7 @@ class LiveMeg:
             runtime=self.runtime,
             assets=self.assets,
             audit=self.audit,
-            bus=bus,
+            bus=operation,
             clock=clock,
             retry_connect_s=retry_connect_s,
         )
@@ -249,7 +263,7 @@ class LiveMeg:
         device_meters = set(revenue_devices(site))
         self.metering = MeteringService(
             site_id,
-            bus,
+            buses.of("head-end"),
             clock,
             meters=meters,
             device_meters=device_meters,
@@ -258,11 +272,11 @@ class LiveMeg:
             read_registers=lambda m, c, a, b: store.in_thread(self.readings.registers, m, c, a, b),
         )
         self.ingest = IngestService(
-            site_id, None, store, meters | device_meters, bus=bus, clock=clock
+            site_id, None, store, meters | device_meters, bus=buses.of("mdms"), clock=clock
         )
-        self.gaps = GapFiller(site_id, bus, store, meters | device_meters, clock=clock)
-        self.prices = PriceSignals(site, bus)
-        self.peaks = PeakWatch(site, bus)
+        self.gaps = GapFiller(site_id, buses.of("mdms"), store, meters | device_meters, clock=clock)
+        self.prices = PriceSignals(site, buses.of("provider"))
+        self.peaks = PeakWatch(site, buses.of("provider"))
         self._tasks_run = False
 
     @property

@@ -12,20 +12,39 @@ from datetime import UTC, datetime
 from openmeg.app import LiveApi, LiveMeg
 from openmeg.core.addresses import DeviceAddress
 from openmeg.core.bus import Bus, InProcessBus
+from openmeg.core.bus_acl import PLATFORM
 from openmeg.core.clock import SimClock, WallClock
 from openmeg.core.errors import OpenMegError
+from openmeg.core.scoped_bus import Buses, ScopedBus
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.time_sync import TimeSync
+from openmeg.protocols.broker_access import BrokerAccess
 
 
-async def _connect_bus(mqtt: str) -> Bus:
-    if not mqtt:
-        return InProcessBus()
+async def connect_buses(site: str, broker: BrokerAccess | None) -> tuple[Buses, Bus | None]:
+    """Each platform component's bus: its own MQTT connection with its own credentials (and
+    the broker's ACL), or one in-process bus (returned too, its owner closes it)."""
+    if broker is None:
+        shared = InProcessBus()
+        return Buses.shared(site, shared), shared
     from openmeg.protocols.mqtt import MqttBus
 
-    host, _, port = mqtt.rpartition(":")
-    return await MqttBus(host or "127.0.0.1", int(port)).connect()
+    connected: dict[str, Bus] = {}
+    try:
+        for name in PLATFORM:
+            bus = MqttBus(
+                broker.host,
+                broker.port,
+                client_id=f"openmeg-{site}-{name}-live",
+                login=broker.login(name),
+            )
+            connected[name] = ScopedBus(await bus.connect(), site=site, name=name, owns=True)
+    except BaseException:
+        for done in connected.values():
+            await done.close()
+        raise
+    return Buses(connected), None
 
 
 @asynccontextmanager
@@ -35,21 +54,32 @@ async def live_meg(
     speed: float,
     step_s: float,
     store_url: str,
-    mqtt: str,
+    mqtt: BrokerAccess | None,
     field: Callable[[datetime, float], AbstractAsyncContextManager[Sequence[DeviceAddress]]],
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
     say: Callable[[str], object],
 ) -> AsyncIterator[tuple[LiveMeg, LiveApi | None]]:
-    """The MEG (and its API with ``api_options``) started on the store at ``store_url`` and a bus
-    (MQTT at ``mqtt`` HOST:PORT, or in-process), on a clock ``speed`` times faster than real time
-    from now, or from the authorised time with a ``time_sync`` in ``live_options``; ``say``
-    tells how the time was taken. ``field(start, anchor_epoch_s)`` gives the devices' addresses
-    for as long as the MEG runs (a simulated field started on the same clock, or the site
-    file's). Leaving the block stops them and closes bus and store."""
+    """The MEG (and its API with ``api_options``) started on the store at ``store_url`` and a
+    bus (the MQTT broker of ``mqtt``, each component logged in as itself, or in-process), on a
+    clock ``speed`` times faster than real time from now, or from the authorised time with a
+    ``time_sync`` in ``live_options``; ``say`` tells how the time was taken.
+    ``field(start, anchor_epoch_s)`` gives the devices' addresses for as long as the MEG runs
+    (a simulated field started on the same clock, or the site file's). Leaving the block stops
+    them and closes bus and store."""
     db = Store(store_url)
     db.create_schema()
-    bus = await _connect_bus(mqtt)
+    try:
+        buses, shared = await connect_buses(site.site.id, mqtt)
+    except BaseException:
+        db.close()
+        raise
+
+    async def close_bus() -> None:
+        await buses.close()
+        if shared is not None:
+            await shared.close()
+
     start = datetime.now(UTC)
     sync = live_options.get("time_sync")
     if sync is not None:
@@ -65,13 +95,14 @@ async def live_meg(
         field_cm = field(start, anchor)
         addresses = await field_cm.__aenter__()
     except BaseException:
-        await bus.close()
+        await close_bus()
         db.close()
         raise
     meg = LiveMeg(
         site,
         clock=clock,
-        bus=bus,
+        bus=shared,
+        buses=buses,
         store=db,
         step_s=step_s,
         addresses=addresses,
@@ -86,7 +117,7 @@ async def live_meg(
         except OpenMegError:
             await meg.stop()
             await field_cm.__aexit__(None, None, None)
-            await bus.close()
+            await close_bus()
             db.close()
             raise
     try:
@@ -96,5 +127,5 @@ async def live_meg(
             await web.stop()
         await meg.stop()
         await field_cm.__aexit__(None, None, None)
-        await bus.close()
+        await close_bus()
         db.close()

@@ -13,8 +13,7 @@ import sqlalchemy as sa
 
 from openmeg.core.bus import Bus, InProcessBus
 from openmeg.core.store import Store, sqlite_url
-from openmeg.protocols.mqtt import MqttBus
-from tests.services import ServiceUnavailable, mqtt_broker, postgres_server
+from tests.services import TEST_USER, Broker, ServiceUnavailable, mqtt_broker, postgres_server
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +26,12 @@ def pg_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def mqtt_address() -> Iterator[tuple[str, int]]:
+def broker() -> Iterator[Broker]:
+    """A private Mosquitto from the generated configuration (see ``tests.services.Broker``):
+    ``broker.bus("feeder")``, ``broker.login("operator", tls=True)``, ``broker.access()``."""
     try:
-        with mqtt_broker() as address:
-            yield address
+        with mqtt_broker() as b:
+            yield b
     except ServiceUnavailable as err:
         pytest.fail(str(err))
 
@@ -68,13 +69,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture(params=["inprocess", "mqtt"])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
-    """The same bus tests in-process and over a real MQTT broker."""
+    """The same bus tests in-process and over a real MQTT broker (as the test-only client
+    ``TEST_USER``, which may publish on every topic: the components' scopes are the
+    ``Buses`` of a ``LiveMeg``)."""
     b: Bus
     if request.param == "inprocess":
         b = InProcessBus()
     else:
-        host, port = request.getfixturevalue("mqtt_address")
-        b = await MqttBus(host, port, client_id=f"openmeg-test-{uuid.uuid4().hex[:8]}").connect()
+        broker: Broker = request.getfixturevalue("broker")
+        client_id = f"openmeg-test-{uuid.uuid4().hex[:8]}"
+        b = await broker.bus(TEST_USER, client_id=client_id).connect()
     try:
         yield b
     finally:

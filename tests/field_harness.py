@@ -49,7 +49,7 @@ def addresses(field: Field, *, without: frozenset[str] = frozenset()) -> list[De
 
 
 async def live_site(
-    bus: Bus,
+    bus: Bus | None,
     store: Store,
     *,
     start: datetime,
@@ -61,7 +61,7 @@ async def live_site(
 ) -> LiveSite:
     """The demo (or ``site``) as a field on free ports and the platform connected to it (less
     the devices ``without``); the platform's first cycle is at ``start``, after the field's
-    first step up to it."""
+    first step up to it. ``bus`` None: give ``buses`` (each component's own bus)."""
     site = site or load_site("demo")
     clock = SimClock(start - timedelta(seconds=step_s))
     field = Field(site, clock=clock, step_s=step_s, base_port=0, horizon_h=horizon_h)

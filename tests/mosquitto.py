@@ -1,7 +1,7 @@
-"""A private Mosquitto for the metering tests, that a test may stop and start again: users with
-passwords (no anonymous client), persistence on disk, queues sized for metering (a persistent
-session keeps what comes while its client is away), unlimited messages in flight so that a
-subscriber may acknowledge a whole batch at once."""
+"""A private Mosquitto for the metering tests that a test may stop and start again, from the
+configuration ``openmeg mqtt init`` writes (no anonymous clients, a password per component,
+per-component ACLs, persistence, queues sized for metering: a persistent session keeps what
+comes while its client is away, and across a restart of the broker)."""
 
 from __future__ import annotations
 
@@ -14,43 +14,55 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.services import ServiceUnavailable, answers, free_port
+from openmeg.cli.mqtt import write_broker_dir
+from openmeg.core.bus_acl import user_name
+from openmeg.core.keystore import Keystore
+from openmeg.core.keystore_kek import KeyEncryptionKey
+from openmeg.protocols.broker_access import Login
+from openmeg.protocols.broker_config import BrokerOptions
+from tests.services import KEYSTORE_PASSPHRASE, ServiceUnavailable, answers, free_port
 
-USERS = {"mdms": "mdms-test-secret", "head-end": "head-end-test-secret"}
+SITE = "demo"
 
 
 class Mosquitto:
-    """One broker on 127.0.0.1 with its files in ``root``."""
+    """One broker on 127.0.0.1 (plain listener ``port``) with its files in ``root``."""
 
     def __init__(self, root: Path) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        passwd = shutil.which("mosquitto_passwd")
-        if not Path(exe).exists() or passwd is None:
+        if not Path(exe).exists():
             raise ServiceUnavailable("install mosquitto (Debian: apt-get install mosquitto)")
         self.exe, self.root, self.port = exe, root, free_port()
         self.host = "127.0.0.1"
-        users = root / "passwd"
-        users.touch(mode=0o600)
-        for name, password in USERS.items():
-            subprocess.run([passwd, "-b", str(users), name, password], check=True)
-        (root / "data").mkdir()
-        self.conf = root / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous false\n"
-            f"password_file {users}\n"
-            "persistence true\n"
-            f"persistence_location {root / 'data'}/\n"
-            "autosave_interval 1\n"
-            "max_queued_messages 1000000\n"
-            "max_queued_bytes 0\n"
-            "max_inflight_messages 0\n"
-            "persistent_client_expiration 1d\n"
+        self.keystore_path = root / "openmeg.keystore"
+        keystore = Keystore.open(
+            self.keystore_path, KeyEncryptionKey.passphrase(KEYSTORE_PASSPHRASE)
         )
+        options = BrokerOptions(
+            tls_port=free_port(), tls_bind="127.0.0.1", plain_port=self.port, autosave_interval_s=1
+        )
+        self.conf = write_broker_dir(root / "broker", SITE, keystore, options)
+        self.passwords = {
+            name.removeprefix("mqtt/"): (keystore.get(name) or b"").decode()
+            for name in keystore.names()
+            if name.startswith("mqtt/")
+        }
         if os.geteuid() == 0:  # mosquitto started as root runs as the user 'mosquitto'
-            for path in (root, users, root / "data", self.conf):
+            root.chmod(0o711)
+            for path in [self.conf.parent, *self.conf.parent.rglob("*")]:
                 shutil.chown(path, "mosquitto", "mosquitto")
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def login(self, component: str) -> Login:
+        """The credentials of ``component`` of the site (``mdms``, ``head-end``, ...)."""
+        return Login(username=user_name(SITE, component), password=self.passwords[component])
+
+    def env(self) -> dict[str, str]:
+        """Environment for an ``openmeg`` subprocess: the keystore holding the passwords."""
+        return {
+            "OPENMEG_KEYSTORE": str(self.keystore_path),
+            "OPENMEG_KEYSTORE_PASSPHRASE": KEYSTORE_PASSPHRASE,
+        }
 
     def start(self) -> None:
         with open(self.root / "log", "ab") as log:

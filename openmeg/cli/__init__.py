@@ -10,6 +10,7 @@ from openmeg.cli.certs import certs_app
 from openmeg.cli.devices import devices_app
 from openmeg.cli.market import market_app
 from openmeg.cli.meters import meters_app
+from openmeg.cli.mqtt import mqtt_app
 from openmeg.cli.prices import prices_app
 from openmeg.cli.revenue import revenue_cmd
 from openmeg.cli.run import run
@@ -34,6 +35,7 @@ app.command("revenue")(revenue_cmd)
 app.command()(simulate)
 app.add_typer(devices_app, name="devices")
 app.add_typer(meters_app, name="meters")
+app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(vee_app, name="vee")
 app.command("bill")(bill_cmd)
 app.command("basic-charge")(basic_charge_cmd)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
-from openmeg.cli.common import EXIT_BAD_INPUT, broker_address, err_console, load_site_or_exit
+from openmeg.cli.broker import KEYSTORE, MQTT_CA, component_login
+from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_site_or_exit
 from openmeg.core.errors import OpenMegError
 
 if TYPE_CHECKING:
     from openmeg.core.messages import DeviceAdded
+    from openmeg.protocols.broker_access import Login
 
 devices_app = typer.Typer(help="Devices on the wire (SunSpec Modbus).")
 
@@ -51,6 +54,8 @@ def devices_add(
     site: str = typer.Option("demo", help="the site id of the running MEG"),
     mqtt: str = typer.Option("127.0.0.1:1883", help="the MQTT broker the running MEG uses"),
     timeout_s: float = typer.Option(10.0, help="how long to wait for the MEG's answer"),
+    mqtt_ca: Path | None = MQTT_CA,
+    keystore: Path | None = KEYSTORE,
 ) -> None:
     """Connect a running MEG (``openmeg run --mqtt ...``) to a device by its address only."""
     import asyncio
@@ -63,7 +68,8 @@ def devices_add(
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
     try:
-        reply = asyncio.run(_ask_device_add(site, address, mqtt, timeout_s))
+        login = component_login(mqtt, site, "operator", mqtt_ca, keystore)
+        reply = asyncio.run(_ask_device_add(site, address, login, timeout_s))
     except (OpenMegError, TimeoutError) as err:
         err_console.print(f"error: no answer from a running MEG {site!r} via {mqtt}: {err}")
         raise typer.Exit(1) from err
@@ -76,13 +82,16 @@ def devices_add(
     )
 
 
-async def _ask_device_add(site: str, address: str, mqtt: str, timeout_s: float) -> DeviceAdded:
+async def _ask_device_add(
+    site: str, address: str, login: tuple[str, int, Login], timeout_s: float
+) -> DeviceAdded:
     from datetime import UTC, datetime
 
     from openmeg.distribution.device_add import request_device_add
     from openmeg.protocols.mqtt import MqttBus
 
-    bus = await MqttBus(*broker_address(mqtt)).connect()
+    host, port, who = login
+    bus = await MqttBus(host, port, login=who).connect()
     try:
         return await request_device_add(
             bus, site, address, now=datetime.now(UTC), timeout_s=timeout_s

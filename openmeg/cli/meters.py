@@ -6,11 +6,11 @@ from pathlib import Path
 
 import typer
 
+from openmeg.cli.broker import KEYSTORE, MQTT_CA, component_login
 from openmeg.cli.common import (
     EXIT_BAD_INPUT,
     SITE,
     STORE,
-    broker_address,
     err_console,
     load_site_or_exit,
     open_store,
@@ -27,9 +27,8 @@ def meters_ingest(
     mqtt: str = typer.Option("127.0.0.1:1883", help="MQTT broker host:port"),
     store: str = STORE,
     session: str = typer.Option("", help="MQTT session name (default openmeg-mdms-<site>)"),
-    user: str = typer.Option(
-        "", help="MQTT user name; its password from env OPENMEG_MQTT_PASSWORD"
-    ),
+    mqtt_ca: Path | None = MQTT_CA,
+    keystore: Path | None = KEYSTORE,
     batch: int = typer.Option(500, min=1, help="messages stored per transaction, at most"),
     batch_delay: float = typer.Option(
         0.2, min=0.0, help="seconds a message may wait for its batch to fill"
@@ -38,7 +37,6 @@ def meters_ingest(
     """Take interval readings from the AMI over MQTT into the MDMS, in batches: each message
     is acknowledged only once its batch is committed, so nothing acknowledged is lost if this
     process dies (the broker sends again what was not acknowledged)."""
-    import os
     import signal
 
     from openmeg.core.messages import readings_topic
@@ -48,15 +46,14 @@ def meters_ingest(
     the_site = load_site_or_exit(site)
     site_id = the_site.site.id
     db = open_store(store, site_id)
-    host, port = broker_address(mqtt)
     try:
+        host, port, login = component_login(mqtt, site_id, "mdms", mqtt_ca, keystore)
         sub = DurableSubscriber(
             host,
             port,
             client_id=session or f"openmeg-mdms-{site_id}",
             topic=readings_topic(site_id, "+"),
-            username=user or None,
-            password=os.environ.get("OPENMEG_MQTT_PASSWORD") if user else None,
+            login=login,
         )
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)

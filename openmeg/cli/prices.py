@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from openmeg.cli.common import EXIT_BAD_INPUT, broker_address, err_console, utc
+from openmeg.cli.broker import KEYSTORE, MQTT_CA, component_login
+from openmeg.cli.common import EXIT_BAD_INPUT, err_console, utc
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from openmeg.market.feed import Serving
+    from openmeg.protocols.broker_access import Login
 
 prices_app = typer.Typer(help="The market price server.", no_args_is_help=True)
 
@@ -27,6 +29,8 @@ def prices_serve(
     port: int = typer.Option(8100, min=1, max=65535),
     mqtt: str = typer.Option("", help="also push the schedule on an MQTT broker host:port"),
     site: str = typer.Option("demo", help="with --mqtt: the site id whose bus carries prices"),
+    mqtt_ca: Path | None = MQTT_CA,
+    keystore: Path | None = KEYSTORE,
 ) -> None:
     """Serve real-time prices and their change schedule over HTTP, and the authorised time;
     with ``--mqtt``, push the schedule on the bus at every new interval too."""
@@ -58,17 +62,27 @@ def prices_serve(
         return
     import asyncio
 
+    from openmeg.core.errors import OpenMegError
+
+    try:
+        login = component_login(mqtt, site, "market", mqtt_ca, keystore)
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
     server = uvicorn.Server(uvicorn.Config(app_, host=host, port=port, log_level="warning"))
-    asyncio.run(_serve_and_push(server, prices, mqtt, site))
+    asyncio.run(_serve_and_push(server, prices, login, site))
 
 
-async def _serve_and_push(server: Serving, prices: pd.DataFrame, mqtt: str, site_id: str) -> None:
+async def _serve_and_push(
+    server: Serving, prices: pd.DataFrame, login: tuple[str, int, Login], site_id: str
+) -> None:
     """The HTTP server, and the schedule pushed on the bus at each new interval."""
     from openmeg.core.clock import WallClock
     from openmeg.market.feed import MarketPriceFeed, serve_with_feed
     from openmeg.protocols.mqtt import MqttBus
 
-    bus = await MqttBus(*broker_address(mqtt)).connect()
+    host, port, who = login
+    bus = await MqttBus(host, port, login=who).connect()
     try:
         await serve_with_feed(server, MarketPriceFeed(site_id, bus, prices), WallClock())
     finally:

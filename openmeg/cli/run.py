@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from openmeg.cli.broker import KEYSTORE, MQTT_CA, broker_access
 from openmeg.cli.common import EXIT_BAD_INPUT, STORE, err_console, load_site_or_exit
 from openmeg.cli.common import default_store as _default_store
 from openmeg.cli.field_choice import FieldSource, choose_field
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
     from openmeg.app import LiveMeg
     from openmeg.core.site import Site
+    from openmeg.protocols.broker_access import BrokerAccess
 
 
 def run(
@@ -26,7 +28,13 @@ def run(
     speed: float = typer.Option(1.0, min=0.001, help="times faster than real time"),
     step: float = typer.Option(1.0, min=0.1, max=60.0, help="control cycle, seconds"),
     store: str = STORE,
-    mqtt: str = typer.Option("", help="publish on an MQTT broker host:port instead of in-process"),
+    mqtt: str = typer.Option(
+        "",
+        help="publish on an MQTT broker host:port instead of in-process, each component with "
+        "its credentials from the keystore (openmeg mqtt init)",
+    ),
+    mqtt_ca: Path | None = MQTT_CA,
+    keystore: Path | None = KEYSTORE,
     cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
     field_source: FieldSource = typer.Option(
         FieldSource.auto,
@@ -112,13 +120,18 @@ def run(
                 raise typer.Exit(EXIT_BAD_INPUT)
             api_options |= {"certfile": cert, "keyfile": key}
     try:
+        broker = broker_access(mqtt, the_site.site.id, mqtt_ca, keystore) if mqtt else None
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
+    try:
         asyncio.run(
             _run_live(
                 the_site,
                 speed,
                 step,
                 url,
-                mqtt,
+                broker,
                 cycles or None,
                 status,
                 site,
@@ -138,7 +151,7 @@ async def _run_live(
     speed: float,
     step: float,
     url: str,
-    mqtt: str,
+    mqtt: BrokerAccess | None,
     cycles: int | None,
     show: bool,
     site_arg: str,

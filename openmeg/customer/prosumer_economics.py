@@ -51,6 +51,7 @@ class ProsumerEconomics:
         clock: Clock,
         bus: Bus,
         store: Store,
+        market_bus: Bus | None = None,
         market_prices: pd.DataFrame | None = None,
         price_url: str | None = None,
         price_hold_alarm_s: float = 30.0,
@@ -59,7 +60,8 @@ class ProsumerEconomics:
     ) -> None:
         """Market prices: from a price server at ``price_url`` (HTTP), or else published on the
         bus by an embedded market from ``market_prices`` (``interval_start, buy, sell``;
-        default: seeded synthetic prices for a year from the start). ``time_sync``: asked
+        default: seeded synthetic prices for a year from the start; on ``market_bus`` if given).
+        ``time_sync``: asked
         every ``time_sync_every_s`` of the MEG's time."""
         self.site, self.clock, self.bus, self.store = site, clock, bus, store
         self.readings = MeterReadings(store)
@@ -78,7 +80,7 @@ class ProsumerEconomics:
             if market_prices is None:
                 day = pd.Timestamp(clock.now()).floor("D")
                 market_prices = synthetic_prices(day, 366, seed=0, timezone=site.site.timezone)
-            self.market = MarketPriceFeed(site.site.id, bus, market_prices)
+            self.market = MarketPriceFeed(site.site.id, market_bus or bus, market_prices)
             self.bus_prices = BusPriceSync(self.book, bus)
         self._price_problem = ""
         self._price_interval: pd.Timestamp | None = None

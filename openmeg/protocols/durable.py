@@ -12,6 +12,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from openmeg.core.errors import BusError
+from openmeg.protocols.broker_access import Login, refusal, tls_context
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -26,14 +27,7 @@ class DurableSubscriber:
     (after the application made them durable: a batch at a time)."""
 
     def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        client_id: str,
-        topic: str,
-        username: str | None = None,
-        password: str | None = None,
+        self, host: str, port: int, *, client_id: str, topic: str, login: Login | None = None
     ) -> None:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -41,8 +35,13 @@ class DurableSubscriber:
             clean_session=False,
             manual_ack=True,
         )
-        if username is not None:
-            self._client.username_pw_set(username, password)
+        self._login = login = login or Login()
+        self._where = (host, port)
+        if login.username is not None:
+            self._client.username_pw_set(login.username, login.password)
+        tls = tls_context(login.ca_file) if login.ca_file else None
+        if tls is not None:
+            self._client.tls_set_context(tls)
         self._client.on_message = self._on_message
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
@@ -50,16 +49,20 @@ class DurableSubscriber:
         self._pending: list[Delivery] = []
         self._first_at: float | None = None
         self.connected = False
+        self.refused = ""
         try:
             self._client.connect(host, port, keepalive=30)
-        except OSError as err:
-            raise BusError(f"cannot reach the MQTT broker at {host}:{port}: {err}") from err
+        except (OSError, ValueError) as err:
+            if tls is not None:
+                tls.close_opened()
+            raise BusError(refusal(host, port, login, str(err))) from err
 
     def _on_connect(
         self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object = None
     ) -> None:
         if getattr(rc, "is_failure", False):
-            raise BusError(f"the MQTT broker refused the session: {rc}")
+            self.refused = refusal(*self._where, self._login, str(rc))
+            return
         client.subscribe(self._topic, qos=1)
 
     def _on_subscribe(
@@ -79,6 +82,8 @@ class DurableSubscriber:
         while before < len(self._pending):
             before = len(self._pending)
             rc = self._client.loop(timeout=wait)
+            if self.refused:
+                raise BusError(self.refused)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 raise BusError(f"MQTT connection lost: {mqtt.error_string(rc)}")
             wait = 0.0

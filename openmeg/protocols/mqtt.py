@@ -1,4 +1,5 @@
-"""The bus over a real MQTT broker (aiomqtt); messages are the same versioned JSON."""
+"""The bus over a real MQTT broker (aiomqtt); messages are the same versioned JSON. A client
+logs in with its component's user name and password, over TLS verified against the site CA."""
 
 from __future__ import annotations
 
@@ -12,34 +13,54 @@ from pydantic import ValidationError
 from openmeg.core.bus import Subscription, check_filter, topic_matches
 from openmeg.core.errors import BusError
 from openmeg.core.messages import BusMessage, decode, encode
+from openmeg.protocols.broker_access import Login, refusal, tls_context
 
 log = logging.getLogger(__name__)
 
 
 class MqttBus:
-    """Publish and subscribe through an MQTT broker at ``host:port`` with QoS 1.
+    """Publish and subscribe through an MQTT broker at ``host:port`` with QoS 1, logged in as
+    ``login`` (user name, password; TLS when it names a CA file).
 
-    A message that does not decode is counted in ``rejected`` and reported, never delivered.
+    A message that does not decode is counted in ``rejected`` and reported, never delivered;
+    nothing a message contains stops the reader.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 1883, *, client_id: str = "") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        client_id: str = "",
+        login: Login | None = None,
+    ) -> None:
         self._host = host
         self._port = port
         self._client_id = client_id
+        self._login = login or Login()
         self._client: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
         self._subscriptions: list[Subscription] = []
         self.rejected = 0
 
     async def connect(self) -> MqttBus:
-        client = aiomqtt.Client(self._host, self._port, identifier=self._client_id or None)
+        login = self._login
+        tls = tls_context(login.ca_file) if login.ca_file else None
+        client = aiomqtt.Client(
+            self._host,
+            self._port,
+            identifier=self._client_id or None,
+            username=login.username,
+            password=login.password,
+            tls_context=tls,
+        )
         try:
             await client.__aenter__()
-        except aiomqtt.MqttError as err:
-            raise BusError(
-                f"cannot reach the MQTT broker at {self._host}:{self._port}: {err}; "
-                "start mosquitto or pass the broker's address"
-            ) from err
+        except (aiomqtt.MqttError, OSError) as err:
+            client._client._sock_close()  # a refused connection leaves its socket open
+            if tls is not None:
+                tls.close_opened()
+            raise BusError(refusal(self._host, self._port, login, str(err))) from err
         self._client = client
         self._reader = asyncio.create_task(self._read(client), name="mqtt-bus-reader")
         return self
@@ -54,9 +75,15 @@ class MqttBus:
                     continue
                 try:
                     message = decode(bytes(payload) if not isinstance(payload, str) else payload)
-                except ValidationError as err:
+                except (ValidationError, ValueError, UnicodeError) as err:
                     self.rejected += 1
-                    log.warning("rejected a malformed message on %s: %s", topic, err)
+                    if self.rejected == 1 or self.rejected % 1000 == 0:  # not once per message
+                        log.warning(
+                            "rejected a malformed message on %s (%d so far): %.300s",
+                            topic,
+                            self.rejected,
+                            err,
+                        )
                     continue
                 for sub in self._subscriptions:
                     if topic_matches(sub.pattern, topic):

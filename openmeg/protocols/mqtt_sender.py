@@ -11,6 +11,7 @@ import aiomqtt
 
 from openmeg.core.errors import BusError
 from openmeg.core.messages import BusMessage, encode
+from openmeg.protocols.broker_access import Login, tls_context
 
 
 class MqttSender:
@@ -22,12 +23,12 @@ class MqttSender:
         port: int,
         *,
         client_id: str,
-        username: str | None = None,
-        password: str | None = None,
+        login: Login | None = None,
         timeout_s: float = 5.0,
     ) -> None:
+        """``login``: the component's credentials (TLS when it names a CA file)."""
         self._args = {"hostname": host, "port": port, "identifier": client_id}
-        self._auth = {"username": username, "password": password} if username else {}
+        self._login = login or Login()
         self.timeout_s = timeout_s
         self._client: aiomqtt.Client | None = None
 
@@ -36,7 +37,13 @@ class MqttSender:
         try:
             async with asyncio.timeout(self.timeout_s):
                 if self._client is None:
-                    client = aiomqtt.Client(**self._args, **self._auth)  # type: ignore[arg-type]
+                    login = self._login
+                    client = aiomqtt.Client(
+                        **self._args,  # type: ignore[arg-type]
+                        username=login.username,
+                        password=login.password,
+                        tls_context=tls_context(login.ca_file) if login.ca_file else None,
+                    )
                     await client.__aenter__()
                     self._client = client
                 await self._client.publish(topic, encode(message), qos=1)

@@ -18,7 +18,7 @@ from openmeg.core.store import Store
 from openmeg.operation.mdms.ingest import IngestService
 from openmeg.operation.mdms.store import MeterReadings as Readings
 from openmeg.protocols.durable import DurableSubscriber
-from tests.mosquitto import USERS, mosquitto
+from tests.mosquitto import mosquitto
 
 T0 = datetime(2026, 2, 2, tzinfo=UTC)
 NOW = T0 + timedelta(days=3)
@@ -100,13 +100,12 @@ def test_bad_messages_over_the_broker_are_acknowledged_and_the_ingest_goes_on(
             broker.port,
             client_id=session,
             topic=readings_topic("demo", "+"),
-            username="mdms",
-            password=USERS["mdms"],
+            login=broker.login("mdms"),
         )
         ingest = IngestService("demo", sub, store, {"m-h01", "m-h02"}, batch_delay_s=0.05)
         ingest.wait_connected()
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"he-{session}")
-        pub.username_pw_set("head-end", USERS["head-end"])
+        pub.username_pw_set(broker.login("head-end").username, broker.login("head-end").password)
         pub.connect(broker.host, broker.port)
         pub.loop_start()
         for payload in [_good(0), b"\xff\x00garbage", ATTACKS["NaN"][0], _good(1)]:
@@ -123,8 +122,7 @@ def test_bad_messages_over_the_broker_are_acknowledged_and_the_ingest_goes_on(
             broker.port,
             client_id=session,
             topic=readings_topic("demo", "+"),
-            username="mdms",
-            password=USERS["mdms"],
+            login=broker.login("mdms"),
         )
         while not again.connected:
             again.poll(0.1)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -14,9 +15,12 @@ from openmeg.core.site import SITES_DIR, load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers
+from tests.services import Broker
 
 
-async def _openmeg(*args: str, timeout: float = 60) -> tuple[int, str]:
+async def _openmeg(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -24,6 +28,7 @@ async def _openmeg(*args: str, timeout: float = 60) -> tuple[int, str]:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode()
@@ -77,7 +82,7 @@ async def test_devices_without_addresses_are_laid_out_from_the_base_port(tmp_pat
 
 
 async def test_devices_add_connects_a_running_meg_to_a_new_device(
-    tmp_path: Path, mqtt_address: tuple[str, int]
+    tmp_path: Path, broker: Broker
 ) -> None:
     demo = load_site("demo")
     renamed = tuple(
@@ -99,7 +104,8 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         other, plant, now=lambda: plant.time, base_port=0, only=frozenset({"pv-new"})
     )
     [w] = await extra.start()
-    broker = f"{mqtt_address[0]}:{mqtt_address[1]}"
+    env = {**os.environ, **broker.env(), "OPENMEG_MQTT_CA": str(broker.ca_file)}
+    address = broker.address(tls=True)
     db = tmp_path / "live.db"
     run = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -109,7 +115,7 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         "--site",
         "demo",
         "--mqtt",
-        broker,
+        address,
         "--modbus-port",
         "0",
         "--no-status",
@@ -121,19 +127,22 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
+        env=env,
     )
     try:
         for _ in range(60):  # until the running MEG answers
             rc, out = await _openmeg(
-                "devices", "add", "127.0.0.1:1:1", "--mqtt", broker, "--timeout-s", "2"
+                "devices", "add", "127.0.0.1:1:1", "--mqtt", address, "--timeout-s", "2", env=env
             )
             if "cannot connect" in out:
                 break
         assert rc == 1 and "error: 127.0.0.1:1:1: cannot connect" in out
-        rc, out = await _openmeg("devices", "add", f"{w.host}:{w.port}:{w.unit}", "--mqtt", broker)
+        rc, out = await _openmeg(
+            "devices", "add", f"{w.host}:{w.port}:{w.unit}", "--mqtt", address, env=env
+        )
         assert rc == 0, out
         assert "added pv-new (SunSpec models 1, 103, 123" in out
-        rc, out = await _openmeg("devices", "add", "no-port", "--mqtt", broker)
+        rc, out = await _openmeg("devices", "add", "no-port", "--mqtt", address, env=env)
         assert rc == 2 and "must be HOST:PORT:UNIT" in out
         await asyncio.sleep(3)
     finally:

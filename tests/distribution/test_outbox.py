@@ -20,7 +20,7 @@ from openmeg.distribution.metering import MeteringService, RegisterReads
 from openmeg.distribution.outbox import Outbox
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.protocols.mqtt_sender import MqttSender
-from tests.mosquitto import USERS, Mosquitto, mosquitto
+from tests.mosquitto import Mosquitto, mosquitto
 
 T0 = datetime(2026, 5, 4, 8, tzinfo=UTC)
 Q = timedelta(minutes=15)
@@ -43,7 +43,7 @@ class _Mdms:
             client_id=f"mdms-{uuid.uuid4().hex[:6]}",
             clean_session=False,
         )
-        self.client.username_pw_set("mdms", USERS["mdms"])
+        self.client.username_pw_set(broker.login("mdms").username, broker.login("mdms").password)
         self.client.on_connect = lambda c, *_: c.subscribe(readings_topic("demo", "+"), qos=1)
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.1, 0.5)
@@ -104,8 +104,7 @@ async def test_readings_wait_in_the_outbox_while_the_broker_is_down(store: Store
             broker.host,
             broker.port,
             client_id="head-end-t",
-            username="head-end",
-            password=USERS["head-end"],
+            login=broker.login("head-end"),
             timeout_s=2,
         )
         service = _service(store, sender)
@@ -133,8 +132,7 @@ async def test_readings_wait_in_the_outbox_while_the_broker_is_down(store: Store
                 broker.host,
                 broker.port,
                 client_id="head-end-t2",
-                username="head-end",
-                password=USERS["head-end"],
+                login=broker.login("head-end"),
                 timeout_s=2,
             )
             again = _service(store, sender)

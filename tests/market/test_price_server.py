@@ -1,6 +1,7 @@
 """The price server over real HTTP on 127.0.0.1 (uvicorn in a thread)."""
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from openmeg.core.clock import SimClock
 from openmeg.market.price_server import price_app
-from tests.services import free_port, http_server
+from tests.services import Broker, free_port, http_server
 
 NOW = datetime(2026, 10, 1, 12, 7, tzinfo=UTC)
 
@@ -60,13 +61,14 @@ def test_bad_requests_get_422_with_a_reason(server: str) -> None:
     assert status == 422
 
 
-def _serve(*args: str) -> subprocess.Popen[str]:
+def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """``openmeg prices serve`` with two days of synthetic prices."""
     return subprocess.Popen(
         [sys.executable, "-m", "openmeg", "prices", "serve", "--days", "2", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -97,18 +99,19 @@ def test_prices_serve_command(tmp_path: object) -> None:
     assert bad.returncode == 2 and "cannot be read" in bad.stderr
 
 
-async def test_prices_serve_pushes_the_schedule_on_mqtt(mqtt_address: tuple[str, int]) -> None:
+async def test_prices_serve_pushes_the_schedule_on_mqtt(broker: Broker) -> None:
     import asyncio
     from datetime import timedelta
 
     from openmeg.core.messages import MarketPrices
-    from openmeg.protocols.mqtt import MqttBus
 
-    host, mport = mqtt_address
-    bus = await MqttBus(host, mport).connect()
+    bus = await broker.bus("customer").connect()
     sub = await bus.subscribe("meg/demo/market/prices")
     today = datetime.now(UTC).date().isoformat()
-    proc = _serve("--start", today, "--port", str(free_port()), "--mqtt", f"{host}:{mport}")
+    proc = _serve(
+        *("--start", today, "--port", str(free_port()), "--mqtt", broker.address()),
+        env=broker.env(),
+    )
     try:
         _, msg = await sub.get(timeout=30)
     finally:

@@ -25,7 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from openmeg.core.messages import ReadingsBatch, batch_readings_topic, encode, readings_topic
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings as Readings
-from tests.mosquitto import USERS, Mosquitto, mosquitto
+from tests.mosquitto import Mosquitto, mosquitto
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 METERS = ("m-h01", "m-h02", "m-factory", "m-o3", "m-school")
@@ -71,12 +71,10 @@ def _popen(url: str, broker: Mosquitto, session: str, err: IO[bytes]) -> subproc
             url,
             "--session",
             session,
-            "--user",
-            "mdms",
         ],
         stdout=subprocess.PIPE,
         stderr=err,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "OPENMEG_MQTT_PASSWORD": USERS["mdms"]},
+        env={**os.environ, **broker.env(), "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -125,7 +123,9 @@ def test_sigkills_and_an_outage_lose_no_reading(store: Store, tmp_path: Path) ->
     rng = random.Random(11)
     with mosquitto() as broker:
         head_end = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"head-end-{session}")
-        head_end.username_pw_set("head-end", USERS["head-end"])
+        head_end.username_pw_set(
+            broker.login("head-end").username, broker.login("head-end").password
+        )
         head_end.max_inflight_messages_set(100)
         head_end.connect(broker.host, broker.port)
         head_end.loop_start()

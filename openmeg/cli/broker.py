@@ -1,0 +1,52 @@
+"""What the ``openmeg`` commands that reach the MQTT broker share: its CA, the keystore that
+holds each component's password, and the access built from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from openmeg.core.bus_acl import COMPONENTS
+
+if TYPE_CHECKING:
+    from openmeg.protocols.broker_access import BrokerAccess, Login
+
+MQTT_CA = typer.Option(
+    None,
+    "--mqtt-ca",
+    envvar="OPENMEG_MQTT_CA",
+    help="the site CA (ca.pem written by openmeg mqtt init): TLS to the broker, its certificate "
+    "and host name verified",
+)
+KEYSTORE = typer.Option(
+    None,
+    "--keystore",
+    envvar="OPENMEG_KEYSTORE",
+    help="the keystore holding the broker passwords (default ./openmeg-<site>.keystore)",
+)
+
+
+def broker_access(mqtt: str, site_id: str, ca: Path | None, keystore: Path | None) -> BrokerAccess:
+    """The broker at ``mqtt`` (HOST:PORT) and each component's password from the keystore."""
+    from openmeg.cli.common import broker_address
+    from openmeg.core.keystore import open_keystore
+    from openmeg.protocols.broker_access import BrokerAccess
+
+    host, port = broker_address(mqtt)
+    store = open_keystore(keystore, site_id=site_id)
+    passwords = {}
+    for c in COMPONENTS:
+        secret = store.get(f"mqtt/{c.name}")
+        if secret is not None:
+            passwords[c.name] = secret.decode()
+    return BrokerAccess(host=host, port=port, site=site_id, passwords=passwords, ca_file=ca)
+
+
+def component_login(
+    mqtt: str, site_id: str, component: str, ca: Path | None, keystore: Path | None
+) -> tuple[str, int, Login]:
+    """``(host, port, login)`` of one component; ``BusError`` when it has no password."""
+    access = broker_access(mqtt, site_id, ca, keystore)
+    return access.host, access.port, access.login(component)
