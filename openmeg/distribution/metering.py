@@ -8,6 +8,7 @@ the MDMS's register store through ``record_registers``."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Set
 from contextlib import aclosing
 from datetime import datetime
@@ -40,6 +41,27 @@ REGISTER_TOPICS = ("customer/+/+", "+/+/energy_kwh", "+/+/energy_in_kwh")
 """Where meter registers travel, under ``meg/<site>/``."""
 
 
+MAX_READINGS = 5000
+"""Readings a message at most (about 250 kB of JSON: under the broker's packet limit)."""
+
+
+def columnar(site: str, closed: list[MeterReadings]) -> list[ReadingsBatch]:
+    """The readings of ``closed`` in columnar messages of at most ``MAX_READINGS``."""
+    if not closed:
+        return []
+    whole = ReadingsBatch.of(site, closed)
+    return [
+        ReadingsBatch(
+            site=site,
+            meter=whole.meter[i : i + MAX_READINGS],
+            channel=whole.channel[i : i + MAX_READINGS],
+            interval_start=whole.interval_start[i : i + MAX_READINGS],
+            value_kwh=whole.value_kwh[i : i + MAX_READINGS],
+        )
+        for i in range(0, len(whole.meter), MAX_READINGS)
+    ]
+
+
 class MeteringService:
     """Customer meters (``meters``) and devices' own meters (``device_meters``) of one site."""
 
@@ -61,6 +83,7 @@ class MeteringService:
         register values recorded at the boundaries, to answer the MDMS's read requests."""
         self.read_registers = read_registers
         self.answered = 0
+        self.retry_s, self._retry_at = 2.0, 0.0
         self.site, self.bus, self.clock = site, bus, clock
         self.outbox = outbox
         self.send: Send = send if send is not None else bus.publish
@@ -95,14 +118,13 @@ class MeteringService:
         for head in (self.head_end, self.device_meters):
             reads += head.register_reads
             head.register_reads.clear()
-        if closed:  # one columnar message for all the meters at this boundary
-            batch = ReadingsBatch.of(self.site, closed)
+        for batch in columnar(self.site, closed):  # a message for all the meters at once
             if self.outbox is None:
                 await self.send(batch_readings_topic(self.site), batch)
             else:
                 await self.store_in_outbox(batch, now)
         if self.outbox is not None and (closed or self.outbox.blocked):
-            await self.forward()
+            await self.forward(retry=not closed)
         self.published += len(closed)
         if reads:
             await self.record_registers(reads)
@@ -113,9 +135,16 @@ class MeteringService:
         topic = batch_readings_topic(self.site)
         await self.outbox.store.in_thread(self.outbox.put, topic, batch, now)
 
-    async def forward(self) -> int:
-        """Send what waits in the outbox, oldest first (store-and-forward)."""
-        return 0 if self.outbox is None else await self.outbox.forward(self.send)
+    async def forward(self, *, retry: bool = False) -> int:
+        """Send what waits in the outbox, oldest first (store-and-forward); ``retry``: only
+        if ``retry_s`` passed since the last try that failed."""
+        if self.outbox is None:
+            return 0
+        if retry and time.monotonic() < self._retry_at:
+            return 0
+        sent = await self.outbox.forward(self.send)
+        self._retry_at = time.monotonic() + self.retry_s if self.outbox.blocked else 0.0
+        return sent
 
     async def answer(self, request: ReadRequest) -> MeterReadings | None:
         """Read a meter channel again from its registers at the boundaries; the readings
@@ -128,12 +157,12 @@ class MeteringService:
         found = read_again(request, registers)
         if found is None:
             return None
-        batch = ReadingsBatch.of(self.site, [found])
-        if self.outbox is None:
-            await self.send(batch_readings_topic(self.site), batch)
-        else:
-            await self.store_in_outbox(batch, self.clock.now())
-            await self.forward()
+        for batch in columnar(self.site, [found]):
+            if self.outbox is None:
+                await self.send(batch_readings_topic(self.site), batch)
+            else:
+                await self.store_in_outbox(batch, self.clock.now())
+        await self.forward()
         self.answered += 1
         return found
 
