@@ -54,6 +54,7 @@ class IngestService:
         self.meters = meters
         self.bus, self.clock = bus, clock
         self.batch_delay_s, self.batch_messages = batch_delay_s, batch_messages
+        self.idle_s = 0.02
         self.stored = 0
         self.duplicates = 0
         self.conflicts = 0
@@ -171,14 +172,18 @@ class IngestService:
 
     def run_durable(self, stop: Callable[[], bool]) -> None:
         """Take from the broker until ``stop()`` says so: a batch is stored once it holds
-        ``batch_messages`` messages or its first has waited ``batch_delay_s``."""
+        ``batch_messages`` messages, or its first has waited ``batch_delay_s``, or nothing more
+        came for ``idle_s`` (the broker sends only so many unacknowledged messages)."""
         sub = self.subscriber
         assert sub is not None
         while not stop():
-            sub.poll(0.02)
+            before = sub.pending
+            sub.poll(self.idle_s)
             waited = sub.waited_s()
-            if sub.pending >= self.batch_messages or (
-                waited is not None and waited >= self.batch_delay_s
+            if sub.pending and (
+                sub.pending >= self.batch_messages
+                or sub.pending == before
+                or (waited is not None and waited >= self.batch_delay_s)
             ):
                 self.handle(sub.take())
         if sub.pending:
