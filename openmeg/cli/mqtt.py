@@ -58,7 +58,12 @@ def write_broker_dir(
 ) -> Path:
     """Write ``mosquitto.conf``, ``passwd``, ``acl``, ``tls/`` and ``data/`` into ``out``;
     ``extra_users``: user -> (password, topics it may read and write). Returns the conf."""
-    from openmeg.protocols.broker_config import acl_file, mosquitto_conf, password_file
+    from openmeg.protocols.broker_config import (
+        acl_file,
+        mosquitto_conf,
+        password_file,
+        password_hash,
+    )
     from openmeg.protocols.tls import init_site_certificates
 
     out = out.resolve()
@@ -81,12 +86,6 @@ def write_broker_dir(
         ),
     )
     return conf
-
-
-def password_hash(password: str) -> str:
-    from openmeg.protocols.broker_config import password_hash as hash_
-
-    return hash_(password)
 
 
 @mqtt_app.command("init")
