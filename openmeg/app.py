@@ -41,6 +41,7 @@ from openmeg.der.wind_curves import library_curve
 from openmeg.distribution.fault_restoration import FaultRestoration
 from openmeg.distribution.feeder import DerDataFeeder, Subscription
 from openmeg.distribution.metering import MeteringService
+from openmeg.distribution.outbox import Outbox
 from openmeg.distribution.setpoint_writer import SetpointWriter
 from openmeg.distribution.writes import Limits
 from openmeg.operation.assets import AssetRegistry
@@ -55,6 +56,7 @@ from openmeg.operation.controllers.default import (
 from openmeg.operation.cycle import ControlCycle, Controller
 from openmeg.operation.device_adds import DeviceAdds
 from openmeg.operation.historian import Historian
+from openmeg.operation.mdms.gaps import GapFiller
 from openmeg.operation.mdms.ingest import IngestService
 from openmeg.operation.process_image import ImageKeeper
 from openmeg.operation.runtime import Runtime, Status
@@ -322,10 +324,13 @@ class LiveMeg:
             max_kw=site.meter_max_kw(),
             known=set(self._domains),
             gate=self.edge.gate("head_end"),
+            outbox=Outbox(store),
+            read_registers=lambda m, c, a, b: store.in_thread(self.readings.registers, m, c, a, b),
         )
         self.ingest = IngestService(
             site_id, None, store, meters | device_meters, bus=buses.of("mdms"), clock=clock
         )
+        self.gaps = GapFiller(site_id, buses.of("mdms"), store, meters | device_meters, clock=clock)
         self.prices = PriceSignals(site, buses.of("provider"))
         self.peaks = PeakWatch(site, buses.of("provider"), self.edge.gate("peak_watch"))
         self._tasks_run = False
@@ -379,6 +384,7 @@ class LiveMeg:
         await self.prices.update(now)
         await self.metering.pump()
         await self.ingest.pump()
+        await self.gaps.pump()
         await self.peaks.pump()
         await self.economics.pump()
         await self.historian.pump()
@@ -413,6 +419,7 @@ class LiveMeg:
                     self.scada,
                     self.metering,
                     self.ingest,
+                    self.gaps,
                     self.peaks,
                     self.prices,
                 ):

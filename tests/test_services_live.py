@@ -16,7 +16,12 @@ from openmeg.app import LiveMeg
 from openmeg.cli.field_process import FieldProcess, simulated_field
 from openmeg.core.bus import InProcessBus, waiting
 from openmeg.core.clock import SimClock
-from openmeg.core.messages import MeterReadings, readings_topic, stored_readings_topic
+from openmeg.core.messages import (
+    MeterReadings,
+    readings_topic,
+    split_readings,
+    stored_readings_topic,
+)
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.customer.revenue_calc import revenue_devices
@@ -80,7 +85,7 @@ async def test_the_services_run_as_tasks_against_the_field(
         assert 0 < archived_while_running < meg.historian.stored  # and the latest at the stop
         assert store.count_points("demo") >= meg.historian.stored
         # readings closed by the head-end travelled the bus to the MDMS, which stored them
-        sent = [m for _, m in waiting(published) if isinstance(m, MeterReadings)]
+        sent = [m for _, msg in waiting(published) for m in split_readings(msg)]
         came = [m for _, m in waiting(stored) if isinstance(m, MeterReadings)]
         meters = {m.id for m in site.meters}
         assert {m.meter for m in sent} >= meters  # every customer meter

@@ -29,9 +29,14 @@ def meters_ingest(
     session: str = typer.Option("", help="MQTT session name (default openmeg-mdms-<site>)"),
     mqtt_ca: Path | None = MQTT_CA,
     keystore: Path | None = KEYSTORE,
+    batch: int = typer.Option(500, min=1, help="messages stored per transaction, at most"),
+    batch_delay: float = typer.Option(
+        0.2, min=0.0, help="seconds a message may wait for its batch to fill"
+    ),
 ) -> None:
-    """Take interval readings from the AMI over MQTT into the MDMS; each message is stored
-    before it is acknowledged, so nothing acknowledged is lost if this process dies."""
+    """Take interval readings from the AMI over MQTT into the MDMS, in batches: each message
+    is acknowledged only once its batch is committed, so nothing acknowledged is lost if this
+    process dies (the broker sends again what was not acknowledged)."""
     import signal
 
     from openmeg.core.messages import readings_topic
@@ -56,8 +61,19 @@ def meters_ingest(
     stopping = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.append(True))
-    service = IngestService(site_id, sub, db, {m.id for m in the_site.meters})
-    service.wait_connected()
+    service = IngestService(
+        site_id,
+        sub,
+        db,
+        {m.id for m in the_site.meters},
+        batch_messages=batch,
+        batch_delay_s=batch_delay,
+    )
+    try:
+        service.wait_connected()
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
     print("ready", flush=True)
     service.run_durable(lambda: bool(stopping))
     sub.close()

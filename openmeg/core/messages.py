@@ -182,6 +182,71 @@ class MeterReadings(_Message):
     readings: Annotated[list[IntervalReading], Field(max_length=READINGS_MAX)]
 
 
+class ReadingsBatch(_Message):
+    """Interval readings of many meter channels in columns, one reading per row (AMI head-end
+    -> MDMS): what a head-end sends at a boundary for all its meters, in one message."""
+
+    type: Literal["readings_batch"] = "readings_batch"
+    site: str
+    meter: list[str]
+    channel: list[Literal["import", "export"]]
+    interval_start: list[datetime]
+    value_kwh: list[float]
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> ReadingsBatch:
+        n = len(self.meter)
+        if not len(self.channel) == len(self.interval_start) == len(self.value_kwh) == n:
+            raise ValueError("meter, channel, interval_start and value_kwh differ in length")
+        return self
+
+    @classmethod
+    def of(cls, site: str, batches: list[MeterReadings]) -> ReadingsBatch:
+        """The readings of ``batches`` in one columnar message."""
+        rows = [(b.meter, b.channel, r) for b in batches for r in b.readings]
+        return cls(
+            site=site,
+            meter=[m for m, _, _ in rows],
+            channel=[c for _, c, _ in rows],
+            interval_start=[r.interval_start for _, _, r in rows],
+            value_kwh=[r.value_kwh for _, _, r in rows],
+        )
+
+    def split(self) -> list[MeterReadings]:
+        """The readings by meter channel, in the order they came."""
+        out: dict[tuple[str, str], list[IntervalReading]] = {}
+        for m, c, t, v in zip(
+            self.meter, self.channel, self.interval_start, self.value_kwh, strict=True
+        ):
+            out.setdefault((m, c), []).append(IntervalReading(interval_start=t, value_kwh=v))
+        return [
+            MeterReadings(site=self.site, meter=m, channel=c, readings=rs)
+            for (m, c), rs in out.items()
+        ]
+
+
+def split_readings(msg: object) -> list[MeterReadings]:
+    """The readings of a readings message of either shape, by meter channel; none otherwise."""
+    if isinstance(msg, MeterReadings):
+        return [msg]
+    if isinstance(msg, ReadingsBatch):
+        return msg.split()
+    return []
+
+
+class ReadRequest(_Message):
+    """The MDMS asks the head-end to read a meter channel's intervals again, ``start <=
+    interval start < end`` (two-way AMI): the answer comes on the readings topic."""
+
+    type: Literal["read_request"] = "read_request"
+    site: str
+    meter: str
+    channel: Literal["import", "export"]
+    start: datetime
+    end: datetime
+    ts: datetime
+
+
 class PriceSignal(_Message):
     """The price a customer pays (and is paid) from ``ts`` on, sent to their premises (two-way
     AMI, Y.2071 clause 9.1)."""
@@ -257,6 +322,8 @@ BusMessage = Annotated[
     | DeviceAdd
     | DeviceAdded
     | MeterReadings
+    | ReadingsBatch
+    | ReadRequest
     | PriceSignal
     | PeakDemand
     | MarketPrices
@@ -330,6 +397,18 @@ def parse_device_address(text: str) -> tuple[str, int, int]:
 def readings_topic(site: str, meter: str) -> str:
     """Where a meter's interval readings travel to the MDMS."""
     return f"meg/{site}/customer/{meter}/readings"
+
+
+def batch_readings_topic(site: str) -> str:
+    """Where a head-end sends the readings of all its meters at a boundary (a ``ReadingsBatch``):
+    under the readings topics (``readings_topic(site, "+")`` takes both)."""
+    return readings_topic(site, "_all")
+
+
+def read_request_topic(site: str, meter: str) -> str:
+    """Where the MDMS asks the head-end to read a meter again (``ReadRequest``): under the
+    MDMS's own topics, which only it may publish on."""
+    return f"meg/{site}/mdms/{meter}/read-request"
 
 
 def stored_readings_topic(site: str, meter: str) -> str:

@@ -14,8 +14,10 @@ from openmeg.core.messages import (
     BusMessage,
     MeterReadings,
     PeakDemand,
+    ReadingsBatch,
     peak_topic,
     readings_topic,
+    split_readings,
 )
 from openmeg.core.site import Site
 
@@ -63,15 +65,18 @@ class PeakWatch:
             await self.gate.handle(topic, msg, self._take)
 
     async def _take(self, msg: BusMessage) -> None:
-        if not isinstance(msg, MeterReadings):
+        if not isinstance(msg, MeterReadings | ReadingsBatch):
             raise Refused("not_readings", f"a {msg.type} message where readings belong")
         check_site(msg, self.site.site.id)
-        if any(r.value_kwh > self._top_kwh for r in msg.readings):
-            raise Refused(
-                "reading_too_large",
-                f"an interval of {msg.meter} above the {self._top_kwh:g} kWh a meter can measure",
-            )
-        self._announced += len(await self.observe(msg))
+        for batch in split_readings(msg):
+            if any(r.value_kwh > self._top_kwh for r in batch.readings):
+                raise Refused(
+                    "reading_too_large",
+                    f"an interval of {batch.meter} above the {self._top_kwh:g} kWh a meter "
+                    "can measure",
+                )
+        for batch in split_readings(msg):
+            self._announced += len(await self.observe(batch))
 
     async def observe(self, batch: MeterReadings) -> list[PeakDemand]:
         """Take interval readings; announce each owner's monthly peak when a full hour beats it."""
