@@ -127,7 +127,7 @@ class CommandResult(_Message):
     site: Id
     device: Id
     name: Id
-    value: Value
+    value: float  # the value asked for, as it came (finite; a non-finite one is reported as 0)
     accepted: bool
     reason: Text = ""
     ts: datetime

@@ -241,10 +241,9 @@ def test_non_finite_and_huge_numbers_in_a_body_are_refused(h: Harness, token: st
     added = h.api.services.audit.records(limit=100_000)[before:]
     if r.status_code == 422:  # a command read and refused: audited, the token's actor
         assert [(a.actor, a.action, a.target) for a in added] == [
-            ("op", "command", "bess-community/p_set_kw")
+            ("op", "command_refused", "bess-community/p_set_kw")
         ]
-        assert added[0].detail["accepted"] is False
-        assert "value: Input should be a finite number" in added[0].detail["reason"]
+        assert "finite" in added[0].detail["reason"], added[0].detail
     else:  # no body could be read: nothing to audit
         assert added == []
     _still_serving(h)

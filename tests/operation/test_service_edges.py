@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from openmeg.api.stream import StreamHub
+from openmeg.core.audit import AuditLog
 from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import SimClock
 from openmeg.core.edge import Edge
@@ -34,6 +35,7 @@ from openmeg.operation.historian import Historian
 from openmeg.operation.process_image import ImageKeeper
 from openmeg.operation.scada import DerManagementServer
 from openmeg.provider.peak_watch import PeakWatch
+from tests.keys import audit_key
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 S = "demo"
@@ -148,7 +150,9 @@ async def test_points_of_unknown_devices_or_not_numbers_reach_no_picture(store: 
     known = {"pv1", "sensor-chp1"}.__contains__
     images = ImageKeeper(S, bus, known=known, gate=edge.gate("process_image"))
     historian = Historian(S, bus, store, known=known, gate=edge.gate("historian"))
-    scada = DerManagementServer(S, bus, store, known=known, gate=edge.gate("scada"))
+    scada = DerManagementServer(
+        S, bus, store, audit=AuditLog(store, audit_key()), known=known, gate=edge.gate("scada")
+    )
     for service in (images, historian, scada):
         await service.start()
     good = _point("pv1", "p_kw", 3.0)
@@ -184,7 +188,14 @@ async def test_the_scada_takes_alarms_only_from_known_sources_on_their_own_topic
 ) -> None:
     bus = InProcessBus()
     edge = Edge(S, bus, SimClock(T0))
-    scada = DerManagementServer(S, bus, store, known={"pv1"}.__contains__, gate=edge.gate("scada"))
+    scada = DerManagementServer(
+        S,
+        bus,
+        store,
+        audit=AuditLog(store, audit_key()),
+        known={"pv1"}.__contains__,
+        gate=edge.gate("scada"),
+    )
     await scada.start()
 
     def alarm(source: str, text: str = "hot") -> AlarmMessage:
