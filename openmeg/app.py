@@ -328,7 +328,13 @@ class LiveMeg:
             read_registers=lambda m, c, a, b: store.in_thread(self.readings.registers, m, c, a, b),
         )
         self.ingest = IngestService(
-            site_id, None, store, meters | device_meters, bus=buses.of("mdms"), clock=clock
+            site_id,
+            None,
+            store,
+            meters | device_meters,
+            bus=buses.of("mdms"),
+            clock=clock,
+            max_interval_kwh=site.meter_max_kw() * 0.25,
         )
         self.gaps = GapFiller(site_id, buses.of("mdms"), store, meters | device_meters, clock=clock)
         self.prices = PriceSignals(site, buses.of("provider"))

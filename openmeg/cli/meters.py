@@ -68,6 +68,7 @@ def meters_ingest(
         {m.id for m in the_site.meters},
         batch_messages=batch,
         batch_delay_s=batch_delay,
+        max_interval_kwh=the_site.meter_max_kw() * 0.25,
     )
     try:
         service.wait_connected()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -16,6 +17,14 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 """Site, device, meter, customer and point ids: letters, digits, ``_ . -``."""
 Id = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
 """An identifier on the bus (at most 64 characters)."""
+_ID = re.compile(ID_PATTERN)
+
+
+def is_id(text: str) -> bool:
+    """Whether ``text`` is an identifier a message may carry."""
+    return len(text) <= 64 and _ID.fullmatch(text) is not None
+
+
 Text = Annotated[str, Field(max_length=500)]
 """Free text for people (alarm text, a refusal's reason): at most 500 characters."""
 Label = Annotated[str, Field(max_length=64)]
@@ -24,6 +33,13 @@ VALUE_MAX = 1e12
 """The largest magnitude of a number on the bus: beyond it a value is garbage, not a reading."""
 Value = Annotated[float, Field(ge=-VALUE_MAX, le=VALUE_MAX)]
 """A finite number of magnitude at most ``VALUE_MAX``."""
+
+
+def reportable(value: float) -> float:
+    """``value`` if a message may carry it (finite, at most ``VALUE_MAX``), else 0."""
+    return value if abs(value) <= VALUE_MAX else 0.0  # NaN compares False: 0
+
+
 Energy = Annotated[float, Field(ge=0, le=VALUE_MAX)]
 """An energy or a power that cannot be negative (kWh, kW)."""
 PRICE_MAX = 1000.0
@@ -127,7 +143,7 @@ class CommandResult(_Message):
     site: Id
     device: Id
     name: Id
-    value: float  # the value asked for, as it came (finite; a non-finite one is reported as 0)
+    value: Value  # the value asked for (one that no number on the bus may be is reported as 0)
     accepted: bool
     reason: Text = ""
     ts: datetime
@@ -158,8 +174,9 @@ class DeviceAdded(_Message):
     ts: datetime
 
 
-READINGS_MAX = 3000
-"""The most intervals one readings message may carry (a month of quarter hours)."""
+READINGS_MAX = 5000
+"""The most readings one readings message may carry (a month of quarter hours of one meter
+channel, or the head-end's columnar batch of many: ``MAX_READINGS`` of the metering)."""
 
 
 class IntervalReading(BaseModel):
@@ -187,11 +204,11 @@ class ReadingsBatch(_Message):
     -> MDMS): what a head-end sends at a boundary for all its meters, in one message."""
 
     type: Literal["readings_batch"] = "readings_batch"
-    site: str
-    meter: list[str]
-    channel: list[Literal["import", "export"]]
-    interval_start: list[datetime]
-    value_kwh: list[float]
+    site: Id
+    meter: Annotated[list[Id], Field(max_length=READINGS_MAX)]
+    channel: Annotated[list[Literal["import", "export"]], Field(max_length=READINGS_MAX)]
+    interval_start: Annotated[list[datetime], Field(max_length=READINGS_MAX)]
+    value_kwh: Annotated[list[Energy], Field(max_length=READINGS_MAX)]
 
     @model_validator(mode="after")
     def _same_lengths(self) -> ReadingsBatch:

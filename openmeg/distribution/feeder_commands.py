@@ -4,7 +4,6 @@ failed with the reason (Y.2071 clause 10.2, the way down)."""
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from openmeg.core.bus import Bus
 from openmeg.core.errors import CommandError, DeviceError
-from openmeg.core.messages import CommandResult, command_result_topic
+from openmeg.core.messages import CommandResult, command_result_topic, reportable
 from openmeg.distribution.writes import Limits, plan_writes
 
 if TYPE_CHECKING:
@@ -69,7 +68,7 @@ class FeederCommands:
             site=self.site,
             device=device,
             name=point,
-            value=value if math.isfinite(value) else 0.0,
+            value=reportable(value),
             accepted=not reason,
             reason=reason,
             ts=now,

@@ -21,6 +21,7 @@ from openmeg.core.bus import Bus, Subscription, cycle_beats, waiting
 from openmeg.core.clock import Clock
 from openmeg.core.edge import Edge, Gate, check_site
 from openmeg.core.messages import (
+    READINGS_MAX,
     BusMessage,
     MeterReadings,
     PointUpdate,
@@ -44,7 +45,7 @@ REGISTER_TOPICS = ("customer/+/+", "+/+/energy_kwh", "+/+/energy_in_kwh")
 """Where meter registers travel, under ``meg/<site>/``."""
 
 
-MAX_READINGS = 5000
+MAX_READINGS = READINGS_MAX
 """Readings a message at most (about 250 kB of JSON: under the broker's packet limit)."""
 
 
@@ -52,16 +53,16 @@ def columnar(site: str, closed: list[MeterReadings]) -> list[ReadingsBatch]:
     """The readings of ``closed`` in columnar messages of at most ``MAX_READINGS``."""
     if not closed:
         return []
-    whole = ReadingsBatch.of(site, closed)
+    rows = [(b.meter, b.channel, r) for b in closed for r in b.readings]
     return [
         ReadingsBatch(
             site=site,
-            meter=whole.meter[i : i + MAX_READINGS],
-            channel=whole.channel[i : i + MAX_READINGS],
-            interval_start=whole.interval_start[i : i + MAX_READINGS],
-            value_kwh=whole.value_kwh[i : i + MAX_READINGS],
+            meter=[m for m, _, _ in part],
+            channel=[c for _, c, _ in part],
+            interval_start=[r.interval_start for _, _, r in part],
+            value_kwh=[r.value_kwh for _, _, r in part],
         )
-        for i in range(0, len(whole.meter), MAX_READINGS)
+        for part in (rows[i : i + MAX_READINGS] for i in range(0, len(rows), MAX_READINGS))
     ]
 
 

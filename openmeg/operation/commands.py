@@ -20,6 +20,8 @@ from openmeg.core.messages import (
     CommandResult,
     command_result_topic,
     command_topic,
+    is_id,
+    reportable,
 )
 from openmeg.distribution.feeder import DerDataFeeder
 from openmeg.distribution.setpoint_writer import SetpointWriter
@@ -116,7 +118,9 @@ class FieldCommands:
     async def refuse(self, device: str, name: str, value: float, reason: str, actor: str) -> None:
         """Answer a command refused before it reached the field, and audit it."""
         now = self.clock.now()
-        finite = value if math.isfinite(value) else 0.0
+        finite = reportable(value)
+        if not (is_id(device) and is_id(name)):  # no result can name them: audited only
+            reason = f"{reason} (the topic names no device and point of the vocabulary)"
         self.audit.append(
             ts=now,
             actor=actor,
@@ -124,6 +128,8 @@ class FieldCommands:
             target=f"{device}/{name}"[:256],
             detail={"value": repr(value), "reason": reason, "via": "bus"},
         )
+        if not (is_id(device) and is_id(name)):
+            return
         await self.bus.publish(
             command_result_topic(self.site, device, name),
             CommandResult(

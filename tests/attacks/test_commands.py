@@ -187,6 +187,31 @@ async def test_bad_values_on_the_bus_are_refused_before_anything_is_written(
         assert reason in record.detail["reason"] and record.detail["accepted"] is False
 
 
+async def test_a_command_on_a_topic_outside_the_vocabulary_is_audited_and_the_meg_runs_on(
+    bus: Bus, store: Store
+) -> None:
+    live = await _live(bus, store)
+    try:
+        await live.step(2)
+        writes = {d: live.writes(d) for d in live.field.servers.devices}
+        msg = CommandMessage(
+            site="demo", device="pcc", name="switch_command", value=1.0, ts=T0, authorisation=""
+        )
+        await live.meg.bus.publish("meg/demo/command/pcc; drop table/switch_command", msg)
+        cycles = live.meg.status.cycles
+        await live.step(3)
+        assert live.meg.status.cycles == cycles + 3 and live.meg.status.mode == "grid"
+        assert {d: live.writes(d) for d in live.field.servers.devices} == writes
+    finally:
+        await live.stop()
+    [refused] = _refusals(store, "command_refused")
+    assert (refused.actor, refused.target) == ("unauthenticated", "pcc; drop table/switch_command")
+    assert refused.detail["reason"] == (
+        "a command message must name the device and point of its topic (the topic names no "
+        "device and point of the vocabulary)"
+    )
+
+
 class _Listener:
     """A TCP server that counts the connections it is offered (and answers none)."""
 

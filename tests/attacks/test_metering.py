@@ -52,8 +52,15 @@ def _raw(**fields: object) -> bytes:
 
 ATTACKS = {
     "unknown meter": (_raw(meter=["m-evil"]), "unknown meter 'm-evil'"),
-    "NaN": (_raw(value_kwh=[1.0]).replace(b"[1.0]", b"[NaN]"), "not a finite number"),
-    "infinite": (_raw().replace(b"[1.0]", b"[1e400]"), "not a finite number"),
+    "NaN": (
+        _raw(value_kwh=[1.0]).replace(b"[1.0]", b"[NaN]"),
+        "value_kwh.0: Input should be a finite number",
+    ),
+    "infinite": (
+        _raw().replace(b"[1.0]", b"[1e400]"),
+        "value_kwh.0: Input should be a finite number",
+    ),
+    "negative": (_raw(value_kwh=[-2.0]), "value_kwh.0: Input should be greater than or equal"),
     "in the future": (
         _raw(interval_start=[(NOW + timedelta(days=30)).isoformat()]),
         "is in the future",

@@ -259,8 +259,8 @@ def test_a_good_point_needs_a_value_an_invalid_one_travels_as_null() -> None:
 
 
 def test_lists_are_bounded() -> None:
-    many = [{"interval_start": TS, "value_kwh": 0.1}] * 3001
-    assert "at most 3000" in _refused(json.dumps(_with("readings", ("readings",), many)))
+    many = [{"interval_start": TS, "value_kwh": 0.1}] * 5001
+    assert "at most 5000" in _refused(json.dumps(_with("readings", ("readings",), many)))
     changes = [{"effective_from": TS, "buy": 0.1, "sell": 0.1}] * 10001
     assert "at most 10000" in _refused(json.dumps(_with("market_prices", ("changes",), changes)))
 

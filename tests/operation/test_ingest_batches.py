@@ -106,3 +106,20 @@ def test_the_same_reading_twice_in_a_new_batch_is_stored_once(store: Store) -> N
     ingest.store_batch([("a", msg), ("b", msg), ("c", other)], NOW)  # type: ignore[list-item]
     assert ingest.stored == 4 and ingest.duplicates == 7 and ingest.conflicts == 1
     assert Readings(store).series("m-h02", "export", T0, NOW).tolist() == [0.125]
+
+
+def test_a_reading_above_what_a_meter_measures_is_refused(store: Store) -> None:
+    ingest = IngestService("demo", None, store, {"m-h01", "m-h02"}, max_interval_kwh=475.675)
+    items = [
+        ("t1", _boundary(0, (475.675, 0.0, 1.0, 0.0))),  # the most a meter measures: kept
+        ("t2", _boundary(1, (1e9, 0.0, 1.0, 0.0))),  # an injected register jump
+    ]
+    stored = ingest.store_batch(items, NOW)  # type: ignore[arg-type]
+    assert len(stored) == 1 and ingest.stored == 4 and ingest.refused == 1
+    assert Readings(store).series("m-h01", "import", T0, NOW).tolist() == [475.675]
+    [event] = store.events("demo", kind="ingest")
+    assert event["source"] == "t2"
+    assert event["text"] == (
+        "1 problem(s), nothing stored: reading 1: 1e+09 kWh is more than a meter of this site "
+        "measures in 15 minutes (475.675 kWh)"
+    )

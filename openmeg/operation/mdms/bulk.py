@@ -65,8 +65,11 @@ def _epoch(t: datetime) -> int:
     return int(t.timestamp()) if t.tzinfo is not None else int(t.replace(tzinfo=UTC).timestamp())
 
 
-def problems(cols: Columns, *, meters: Set[str], now: datetime) -> list[str]:
-    """What is wrong with a message's readings, reading by reading (none when all is well)."""
+def problems(
+    cols: Columns, *, meters: Set[str], now: datetime, max_kwh: float | None = None
+) -> list[str]:
+    """What is wrong with a message's readings, reading by reading (none when all is well);
+    ``max_kwh``: the most energy a meter can measure in one interval."""
     out: list[str] = []
     known = np.fromiter((m in meters for m in cols.meter), dtype=bool, count=len(cols))
     for i in np.flatnonzero(~known)[:5]:
@@ -80,7 +83,15 @@ def problems(cols: Columns, *, meters: Set[str], now: datetime) -> list[str]:
     for i in np.flatnonzero(cols.start_s > now.timestamp() + STEP_S)[:5]:
         out.append(f"reading {i + 1}: interval start {_iso(cols.start_s[i])} is in the future")
     for i in np.flatnonzero(~np.isfinite(cols.value))[:5]:
-        out.append(f"reading {i + 1}: value {cols.value[i]!r} is not a finite number")
+        out.append(f"reading {i + 1}: value {float(cols.value[i])} is not a finite number")
+    for i in np.flatnonzero(cols.value < 0)[:5]:
+        out.append(f"reading {i + 1}: value {float(cols.value[i]):g} kWh is negative")
+    if max_kwh is not None:
+        for i in np.flatnonzero(cols.value > max_kwh)[:5]:
+            out.append(
+                f"reading {i + 1}: {float(cols.value[i]):g} kWh is more than a meter of this site "
+                f"measures in 15 minutes ({max_kwh:g} kWh)"
+            )
     if len(cols) and _first(cols).sum() < len(cols):
         out.append("readings repeat one (meter, channel, interval start)")
     return out

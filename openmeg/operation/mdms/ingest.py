@@ -44,9 +44,11 @@ class IngestService:
         clock: Clock | None = None,
         batch_delay_s: float = 0.2,
         batch_messages: int = 500,
+        max_interval_kwh: float | None = None,
     ) -> None:
         """``subscriber``: the durable MQTT subscriber, or ``None`` on the platform's ``bus``
-        (readings received at ``clock``'s time)."""
+        (readings received at ``clock``'s time); ``max_interval_kwh``: the most a meter of the
+        site measures in one interval (a reading above it is refused)."""
         self.site = site
         self.subscriber = subscriber
         self.store = store
@@ -54,6 +56,7 @@ class IngestService:
         self.meters = meters
         self.bus, self.clock = bus, clock
         self.batch_delay_s, self.batch_messages = batch_delay_s, batch_messages
+        self.max_interval_kwh = max_interval_kwh
         self.idle_s = 0.02
         self.stored = 0
         self.duplicates = 0
@@ -75,7 +78,9 @@ class IngestService:
                 if not isinstance(msg, ReadingsMessage | ReadingsBatch) or msg.site != self.site:
                     raise ValueError("not a readings message of this site")
                 cols = columns_of(msg, source)
-                if wrong := problems(cols, meters=self.meters, now=now):
+                if wrong := problems(
+                    cols, meters=self.meters, now=now, max_kwh=self.max_interval_kwh
+                ):
                     raise IngestError(wrong)
             except (ValidationError, ValueError, IngestError) as err:
                 self._refuse(err, source, now)
