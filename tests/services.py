@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -39,10 +40,23 @@ class ServiceUnavailable(RuntimeError):
     """A service the tests need can neither be reached nor started."""
 
 
+FREE_PORTS = range(20000, 32000)
+"""Where the tests' servers listen: below the ephemeral range (32768 up on Linux), so that no
+outgoing connection takes a port between the moment it is chosen and the moment it is bound."""
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port on 127.0.0.1 nobody listens on, from ``FREE_PORTS``."""
+    pick = random.SystemRandom()
+    for _ in range(500):
+        port = pick.choice(FREE_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ServiceUnavailable(f"no free port in {FREE_PORTS.start}..{FREE_PORTS.stop - 1}")
 
 
 def answers(host: str, port: int, timeout: float = 1.0) -> bool:

@@ -3,8 +3,6 @@ file's addresses (moved to free ports), the platform connects with ``site_addres
 ``openmeg run --field site`` operates such a field without starting one of its own."""
 
 import asyncio
-import contextlib
-import socket
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,16 +20,17 @@ from openmeg.core.wiring import site_addresses
 from openmeg.sim.field import Field
 from tests.field_harness import LiveSite
 from tests.keys import shared_keystore
+from tests.services import free_port
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 def _free_ports(n: int) -> list[int]:
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
+    ports: list[int] = []
+    while len(ports) < n:
+        if (port := free_port()) not in ports:
+            ports.append(port)
+    return ports
 
 
 def _demo_on_free_ports(tmp_path: Path, edit: Any = None) -> Path:

@@ -41,6 +41,12 @@ QUERY_VALUES = {
 BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/users": {"name": "fuzzed", "role": "auditor"},
     "POST /api/v1/commands": {"device": "bess-community", "name": "p_set_kw", "value": 0.0},
+    "POST /api/v1/commands/authorisations": {
+        "device": "bess-community",
+        "name": "p_set_kw",
+        "value": 0.0,
+    },
+    "POST /api/v1/devices/authorisations": {"address": "127.0.0.1:15030:1"},
     "POST /api/v1/meters/{meter}/edits": {
         "channel": "import",
         "interval_start": "2026-06-01T04:00:00Z",

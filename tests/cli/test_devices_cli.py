@@ -1,6 +1,7 @@
 """``openmeg devices`` and ``openmeg devices add`` against a running ``openmeg run --mqtt``."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -111,7 +112,7 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
     mqtt = broker.address(tls=True)
     db = tmp_path / "live.db"
     rc, out = await _openmeg(
-        "users", "add", "op-7", "--role", "operator", "--store", sqlite_url(db)
+        "users", "add", "op-7", "--role", "operator", "--store", sqlite_url(db), env=env
     )
     assert rc == 0, out
     operator = {
@@ -179,10 +180,11 @@ async def test_devices_add_connects_a_running_meg_to_a_new_device(
         assert rc == 2 and "must be HOST:PORT:UNIT" in out
         await asyncio.sleep(3)
     finally:
-        run.send_signal(signal.SIGINT)
-        await asyncio.wait_for(run.communicate(), 60)
+        with contextlib.suppress(ProcessLookupError):
+            run.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(run.communicate(), 60)
         await extra.stop()
-    assert run.returncode == 0
+    assert run.returncode == 0, err.decode()
     store = Store(sqlite_url(db))
     try:
         assert store.history(PointId(site="demo", device="pv-new", name="p_kw"))
