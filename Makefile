@@ -22,7 +22,7 @@ simulate: $(STAMP)
 
 test: $(STAMP)
 	./scripts/system-deps.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 check: $(STAMP)
 	$(BIN)/ruff check .
