@@ -35,6 +35,8 @@ from openmeg.core.store import Store, sqlite_url
 from openmeg.operation.mdms.ingest import IngestService
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.protocols.durable import DurableSubscriber
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the suite's broker launcher
 from tests.mosquitto import SITE, Mosquitto, mosquitto
 
 METERS = 1000
