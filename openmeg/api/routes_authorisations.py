@@ -40,6 +40,21 @@ def _authority(svc: ApiServices) -> CommandAuthority:
     return svc.authority
 
 
+def _issued(
+    svc: ApiServices,
+    who: Principal,
+    action: str,
+    target: str,
+    token: str,
+    detail: dict[str, object] | None = None,
+) -> AuthorisationOut:
+    """An authorisation handed out, audited."""
+    svc.audit.append(
+        ts=svc.clock.now(), actor=who.name, action=action, target=target, detail=detail
+    )
+    return AuthorisationOut(authorisation=token, expires_in_s=COMMAND_TTL_S)
+
+
 @router.post("/commands/authorisations", response_model=AuthorisationOut)
 def command_authorise(
     body: CommandAuthorisationIn,
@@ -51,14 +66,8 @@ def command_authorise(
     if not math.isfinite(body.value):
         raise HTTPException(422, f"a command value is a finite number, not {body.value}")
     token = authority.sign_command(who, body.device, body.name, body.value, svc.wall.now())
-    svc.audit.append(
-        ts=svc.clock.now(),
-        actor=who.name,
-        action="command_authorised",
-        target=f"{body.device}/{body.name}",
-        detail={"value": body.value},
-    )
-    return AuthorisationOut(authorisation=token, expires_in_s=COMMAND_TTL_S)
+    target = f"{body.device}/{body.name}"
+    return _issued(svc, who, "command_authorised", target, token, {"value": body.value})
 
 
 @router.post("/devices/authorisations", response_model=AuthorisationOut)
@@ -74,10 +83,4 @@ def device_add_authorise(
     except ValueError as err:
         raise HTTPException(422, str(err)) from err
     token = authority.sign_device_add(who, body.address, svc.wall.now())
-    svc.audit.append(
-        ts=svc.clock.now(),
-        actor=who.name,
-        action="device_add_authorised",
-        target=body.address,
-    )
-    return AuthorisationOut(authorisation=token, expires_in_s=COMMAND_TTL_S)
+    return _issued(svc, who, "device_add_authorised", body.address, token)

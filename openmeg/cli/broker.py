@@ -11,6 +11,7 @@ import typer
 from openmeg.core.bus_acl import COMPONENTS
 
 if TYPE_CHECKING:
+    from openmeg.core.keystore import Keystore
     from openmeg.protocols.broker_access import BrokerAccess, Login
 
 MQTT_CA = typer.Option(
@@ -28,17 +29,15 @@ KEYSTORE = typer.Option(
 )
 
 
-def broker_access(mqtt: str, site_id: str, ca: Path | None, keystore: Path | None) -> BrokerAccess:
-    """The broker at ``mqtt`` (HOST:PORT) and each component's password from the keystore."""
+def broker_access(mqtt: str, site_id: str, ca: Path | None, keys: Keystore) -> BrokerAccess:
+    """The broker at ``mqtt`` (HOST:PORT) and each component's password from ``keys``."""
     from openmeg.cli.common import broker_address
-    from openmeg.core.keystore import open_keystore
     from openmeg.protocols.broker_access import BrokerAccess
 
     host, port = broker_address(mqtt)
-    store = open_keystore(keystore, site_id=site_id)
     passwords = {}
     for c in COMPONENTS:
-        secret = store.get(f"mqtt/{c.name}")
+        secret = keys.get(f"mqtt/{c.name}")
         if secret is not None:
             passwords[c.name] = secret.decode()
     return BrokerAccess(host=host, port=port, site=site_id, passwords=passwords, ca_file=ca)
@@ -48,5 +47,7 @@ def component_login(
     mqtt: str, site_id: str, component: str, ca: Path | None, keystore: Path | None
 ) -> tuple[str, int, Login]:
     """``(host, port, login)`` of one component; ``BusError`` when it has no password."""
-    access = broker_access(mqtt, site_id, ca, keystore)
+    from openmeg.core.keystore import open_keystore
+
+    access = broker_access(mqtt, site_id, ca, open_keystore(keystore, site_id=site_id))
     return access.host, access.port, access.login(component)

@@ -100,7 +100,7 @@ def run(
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
     url = store or _default_store(the_site.site.id)
-    keys = keystore_or_exit(the_site.site.id)
+    keys = keystore_or_exit(the_site.site.id, keystore)
     live_options: dict[str, object] = {}
     if prices_url:
         live_options["price_url"] = prices_url
@@ -134,7 +134,7 @@ def run(
         if tls_dir is not None:
             api_options["ssl_context"] = _tls_context(tls_dir, keys)
     try:
-        broker = broker_access(mqtt, the_site.site.id, mqtt_ca, keystore) if mqtt else None
+        broker = broker_access(mqtt, the_site.site.id, mqtt_ca, keys) if mqtt else None
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(1) from err
