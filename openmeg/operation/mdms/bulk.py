@@ -1,8 +1,12 @@
-"""Readings in columns, checked and stored a whole batch at a time: the path of the AMI's
-readings messages into the MDMS. A batch is many messages: each message is checked alone (a
-bad one is refused alone), the good ones are stored in one transaction. Idempotent as
-``MeterReadings.ingest``: a reading already stored with the same value changes nothing; with
-another value it is kept aside as a conflict, never written over."""
+"""Readings in columns, checked and stored a whole batch at a time: the one check and the one
+writer of every path into the MDMS (the AMI's readings messages, files imported).
+
+Checks run on whole arrays (``findings``). ``store_columns`` stores a checked batch in one
+transaction: its readings grouped into day rows (``day_rows``), the rows it touches that are
+already stored read in one query, merged in numpy, and written back in bulk. Idempotent: a
+reading already stored with the same value changes nothing (a duplicate); with another value it
+is kept aside as a conflict, never written over. Within a batch the first of a repeated
+(meter, channel, interval start) is the one offered, the others are compared with it."""
 
 from __future__ import annotations
 
@@ -11,19 +15,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
 from openmeg.core.messages import MeterReadings, ReadingsBatch
-from openmeg.core.store import Store, as_utc
-from openmeg.operation.mdms.stage import insert_ignoring
-from openmeg.operation.mdms.store import CHANNELS, INTERVAL, IngestReport, conflicts, readings
-
-STEP_S = int(INTERVAL.total_seconds())
+from openmeg.core.store import Store
+from openmeg.operation.mdms import stage
+from openmeg.operation.mdms.day_rows import (
+    CHANNELS,
+    SLOTS,
+    STEP_S,
+    DayBlock,
+    IngestReport,
+    conflicts,
+    slot,
+    utc_day,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Columns:
-    """Readings as arrays: meter and channel (str), interval start (epoch s), kWh."""
+    """Readings as arrays: meter and channel (str), interval start (epoch s), kWh, source."""
 
     meter: np.ndarray
     channel: np.ndarray
@@ -65,56 +77,87 @@ def _epoch(t: datetime) -> int:
     return int(t.timestamp()) if t.tzinfo is not None else int(t.replace(tzinfo=UTC).timestamp())
 
 
+def _iso(epoch_s: int) -> str:
+    return datetime.fromtimestamp(int(epoch_s), UTC).isoformat()
+
+
+Finding = tuple[int, int, str]
+"""(reading index, kind of check, what is wrong): sorted, the problems in reading order."""
+
+
+def findings(
+    cols: Columns,
+    *,
+    meters: Set[str],
+    now: datetime,
+    max_kwh: float | None = None,
+    refuse_negative: bool = True,
+    limit: int | None = None,
+) -> list[Finding]:
+    """What is wrong with each reading, checked on whole arrays (at most ``limit`` of each
+    kind); ``max_kwh``: the most energy a meter measures in one interval; a negative value is
+    refused unless ``refuse_negative`` is false (a file may hold one for VEE to flag)."""
+    m_code, m_names = pd.factorize(cols.meter)
+    c_code, c_names = pd.factorize(cols.channel)
+    known = np.append([m in meters for m in m_names], False)[m_code]
+    channel_ok = np.append([c in CHANNELS for c in c_names], False)[c_code]
+    checks: list[tuple[np.ndarray, str]] = [
+        (~known, "unknown meter {m!r}"),
+        (~channel_ok, "channel {c!r}; accepted: " + ", ".join(CHANNELS)),
+        (cols.start_s % STEP_S != 0, "interval start {t} is not on a 15-minute boundary"),
+        (cols.start_s > now.timestamp() + STEP_S, "interval start {t} is in the future"),
+        (~np.isfinite(cols.value), "value {v} is not a finite number"),
+    ]
+    if refuse_negative:
+        checks.append((cols.value < 0, "value {v:g} kWh is negative"))
+    if max_kwh is not None:
+        checks.append(
+            (
+                cols.value > max_kwh,
+                "{v:g} kWh is more than a meter of this site measures in 15 minutes "
+                f"({max_kwh:g} kWh)",
+            )
+        )
+    out = []
+    for kind, (bad, text) in enumerate(checks):
+        for i in np.flatnonzero(bad)[:limit].tolist():
+            v = float(cols.value[i])
+            t = _iso(cols.start_s[i])
+            out.append((i, kind, text.format(m=cols.meter[i], c=cols.channel[i], t=t, v=v)))
+    return sorted(out)
+
+
+def repeated(cols: Columns) -> np.ndarray:
+    """Which readings share their (meter, channel, interval start) with another of ``cols``."""
+    key, _, _ = _keys(cols)
+    off = cols.start_s % STEP_S != 0  # not an interval start: repeats nothing
+    key[off] = -1 - np.flatnonzero(off)
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return np.asarray(counts[inverse.ravel()] > 1)
+
+
 def problems(
     cols: Columns, *, meters: Set[str], now: datetime, max_kwh: float | None = None
 ) -> list[str]:
     """What is wrong with a message's readings, reading by reading (none when all is well);
     ``max_kwh``: the most energy a meter can measure in one interval."""
-    out: list[str] = []
-    known = np.fromiter((m in meters for m in cols.meter), dtype=bool, count=len(cols))
-    for i in np.flatnonzero(~known)[:5]:
-        out.append(f"reading {i + 1}: unknown meter {cols.meter[i]!r}")
-    bad_channel = ~np.isin(cols.channel, CHANNELS)
-    for i in np.flatnonzero(bad_channel)[:5]:
-        out.append(f"reading {i + 1}: channel {cols.channel[i]!r}; accepted: {', '.join(CHANNELS)}")
-    for i in np.flatnonzero(cols.start_s % STEP_S)[:5]:
-        at = _iso(cols.start_s[i])
-        out.append(f"reading {i + 1}: interval start {at} is not on a 15-minute boundary")
-    for i in np.flatnonzero(cols.start_s > now.timestamp() + STEP_S)[:5]:
-        out.append(f"reading {i + 1}: interval start {_iso(cols.start_s[i])} is in the future")
-    for i in np.flatnonzero(~np.isfinite(cols.value))[:5]:
-        out.append(f"reading {i + 1}: value {float(cols.value[i])} is not a finite number")
-    for i in np.flatnonzero(cols.value < 0)[:5]:
-        out.append(f"reading {i + 1}: value {float(cols.value[i]):g} kWh is negative")
-    if max_kwh is not None:
-        for i in np.flatnonzero(cols.value > max_kwh)[:5]:
-            out.append(
-                f"reading {i + 1}: {float(cols.value[i]):g} kWh is more than a meter of this site "
-                f"measures in 15 minutes ({max_kwh:g} kWh)"
-            )
-    if len(cols) and _first(cols).sum() < len(cols):
+    found = findings(cols, meters=meters, now=now, max_kwh=max_kwh, limit=5)
+    out = [f"reading {i + 1}: {text}" for i, _, text in sorted(found, key=lambda f: f[1])]
+    if len(cols) and repeated(cols).any():
         out.append("readings repeat one (meter, channel, interval start)")
     return out
 
 
-def _iso(epoch_s: int) -> str:
-    return datetime.fromtimestamp(int(epoch_s), UTC).isoformat()
-
-
-def _keys(cols: Columns) -> np.ndarray:
-    """One integer per (meter, channel, interval start) of ``cols``."""
-    _, meter = np.unique(cols.meter.astype(str), return_inverse=True)
+def _keys(cols: Columns) -> tuple[np.ndarray, np.ndarray, int]:
+    """One integer per (meter, channel, interval start): ``(row * 96 + slot)`` where a row
+    is ``(meter code * 2 + channel) * days + day - first day``; the meter names; first day."""
+    m_code, m_names = pd.factorize(cols.meter)
     channel = (cols.channel == "export").astype(np.int64)
-    keys: np.ndarray = (meter.astype(np.int64) * 2 + channel) * (1 << 40) + cols.start_s // STEP_S
-    return keys
-
-
-def _first(cols: Columns) -> np.ndarray:
-    """Which readings are the first of their (meter, channel, interval start)."""
-    _, first = np.unique(_keys(cols), return_index=True)
-    mask = np.zeros(len(cols), dtype=bool)
-    mask[first] = True
-    return mask
+    day = utc_day(cols.start_s)
+    d0 = int(day.min()) if len(day) else 0
+    days = int(day.max()) - d0 + 1 if len(day) else 1
+    row = (m_code.astype(np.int64) * 2 + channel) * days + (day - d0)
+    return row * SLOTS + slot(cols.start_s), np.asarray(m_names, dtype=object), d0
 
 
 def concat(parts: list[Columns]) -> Columns:
@@ -126,83 +169,93 @@ def concat(parts: list[Columns]) -> Columns:
     )
 
 
-def take(cols: Columns, mask: np.ndarray) -> Columns:
-    return Columns(
-        meter=cols.meter[mask],
-        channel=cols.channel[mask],
-        start_s=cols.start_s[mask],
-        value=cols.value[mask],
-        source=cols.source[mask],
-    )
-
-
 def store_columns(store: Store, cols: Columns, now: datetime) -> IngestReport:
-    """Store checked readings in one transaction: written in bulk, a reading already stored
-    left as it is; when some were (a redelivery), those are compared (the same value: a
-    duplicate; another: a conflict kept aside)."""
+    """Store checked readings in one transaction (see the module); what they did."""
     report = IngestReport()
     if not len(cols):
         return report
-    first = _first(cols)
-    fresh, repeated = take(cols, first), take(cols, ~first)
+    key, names, d0 = _keys(cols)
+    days = int(utc_day(cols.start_s).max()) - d0 + 1
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    rows, group = np.unique(uniq // SLOTS, return_inverse=True)
+    group, at = group.ravel(), uniq % SLOTS
+    meter_of, day_of = rows // days // 2, rows % days + d0
+    channel_of = (rows // days) % 2
     with store.engine.begin() as conn:
-        report.new = insert_ignoring(conn, store.dialect, fresh, now)
-        if report.new == len(fresh) and not len(repeated):
-            return report
-        again = take(cols, ~first) if report.new == len(fresh) else cols
-        stored = _stored_rows(conn, again)
-        offered = [
-            (m, c, int(t), stored[(m, c, int(t))], float(v), src)
-            for m, c, t, v, src, is_first in zip(
-                again.meter,
-                again.channel,
-                again.start_s,
-                again.value,
-                again.source,
-                _first(again) if again is cols else np.zeros(len(again), bool),
-                strict=True,
+        stage.lock(conn, store.dialect)
+        had = stage.read(conn, store.dialect, names.tolist(), d0, d0 + days - 1)
+        old = DayBlock.empty(len(rows))
+        if len(had.day):
+            code = pd.Index(names).get_indexer(had.meter)
+            ch = (had.channel == "export").astype(np.int64)
+            want = (code * 2 + ch) * days + had.day - d0
+            pos = np.clip(np.searchsorted(rows, want), 0, len(rows) - 1)
+            hit = (code >= 0) & (rows[pos] == want)
+            old.values[pos[hit]] = had.block.values[hit]
+            old.present[pos[hit]] = had.block.present[hit]
+            old.revision[pos[hit]] = had.block.revision[hit]
+        offered = cols.value[first]
+        stored_here = old.present[group, at]
+        kept = np.where(stored_here, old.values[group, at], offered)
+        same = stored_here & (np.abs(kept - offered) <= 1e-9)
+        again = np.ones(len(cols), dtype=bool)
+        again[first] = False
+        again_idx = np.flatnonzero(again)
+        again_same = np.abs(cols.value[again_idx] - kept[inverse[again_idx]]) <= 1e-9
+        fresh = ~stored_here
+        report.new = int(fresh.sum())
+        report.duplicates = int(same.sum() + again_same.sum())
+        clash = np.concatenate([first[stored_here & ~same], again_idx[~again_same]])
+        clash_kept = np.concatenate(
+            [kept[stored_here & ~same], kept[inverse[again_idx]][~again_same]]
+        )
+        if report.new:
+            old.values[group[fresh], at[fresh]] = offered[fresh]
+            old.present[group[fresh], at[fresh]] = True
+            changed, by = np.unique(group[fresh], return_index=True)
+            stage.write(
+                conn,
+                store.dialect,
+                stage.Rows(
+                    meter=names[meter_of[changed]],
+                    channel=np.array(CHANNELS, dtype=object)[channel_of[changed]],
+                    day=day_of[changed],
+                    block=DayBlock(
+                        values=old.values[changed],
+                        present=old.present[changed],
+                        revision=old.revision[changed] + 1,
+                    ),
+                ),
+                stored=old.revision[changed] > 0,
+                source=cols.source[first[fresh][by]],
+                now=now,
             )
-            if not is_first or stored[(m, c, int(t))][1] != now
-        ]
-        clash = []
-        for m, c, t, (had, _), v, src in offered:
-            if abs(had - v) <= 1e-9:
-                report.duplicates += 1
-                continue
-            at = datetime.fromtimestamp(t, UTC)
-            clash.append(
-                {
-                    "meter": m,
-                    "channel": c,
-                    "interval_start": at,
-                    "stored_kwh": had,
-                    "offered_kwh": v,
-                    "source": src,
-                    "received_at": now,
-                }
-            )
-            report.conflicts.append((m, c, at, had, v))
-        if clash:
-            conn.execute(conflicts.insert(), clash)
+        if len(clash):
+            order = np.argsort(clash, kind="stable")
+            report.conflicts = _keep_aside(conn, cols, clash[order], clash_kept[order], now)
     return report
 
 
-def _stored_rows(
-    conn: sa.Connection, cols: Columns
-) -> dict[tuple[str, str, int], tuple[float, datetime]]:
-    """The stored kWh and reception time of the readings of ``cols``, by (meter, channel,
-    epoch s): a reading received at this batch's time was stored by this batch."""
-    t = readings.c
-    lo, hi = int(cols.start_s.min()), int(cols.start_s.max())
-    out = {}
-    meters = sorted(set(cols.meter))
-    for i in range(0, len(meters), 5000):
-        rows = conn.execute(
-            sa.select(t.meter, t.channel, t.interval_start, t.value_kwh, t.received_at).where(
-                t.meter.in_(meters[i : i + 5000]),
-                t.interval_start >= datetime.fromtimestamp(lo, UTC),
-                t.interval_start <= datetime.fromtimestamp(hi, UTC),
-            )
-        ).all()
-        out.update({(m, c, _epoch(s)): (float(v), as_utc(at)) for m, c, s, v, at in rows})
+def _keep_aside(
+    conn: sa.Connection, cols: Columns, index: np.ndarray, kept: np.ndarray, now: datetime
+) -> list[tuple[str, str, datetime, float, float]]:
+    """Store the conflicting readings ``cols[index]`` (stored kWh ``kept``) in the conflicts."""
+    out, rows = [], []
+    for i, had in zip(index.tolist(), kept.tolist(), strict=True):
+        m, c, v = str(cols.meter[i]), str(cols.channel[i]), float(cols.value[i])
+        at = datetime.fromtimestamp(int(cols.start_s[i]), UTC)
+        out.append((m, c, at, float(had), v))
+        rows.append(
+            {
+                "meter": m,
+                "channel": c,
+                "interval_start": at,
+                "stored_kwh": float(had),
+                "offered_kwh": v,
+                "source": str(cols.source[i]),
+                "received_at": now,
+            }
+        )
+    conn.execute(conflicts.insert(), rows)
     return out

@@ -16,13 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from openmeg.core.bus import Bus, cycle_beats
 from openmeg.core.clock import Clock
 from openmeg.core.messages import ReadRequest, read_request_topic
 from openmeg.core.store import Store, as_utc
-from openmeg.operation.mdms.store import CHANNELS, INTERVAL, MeterReadings, readings
+from openmeg.operation.mdms.store import CHANNELS, INTERVAL, MeterReadings
 
 
 def floor_interval(ts: datetime) -> datetime:
@@ -84,21 +83,16 @@ class GapFiller:
     def find(self, until: datetime) -> list[tuple[str, str, Gap]]:
         """Every gap of every channel in the look-back window up to ``until`` (the latest
         closed boundary), from the channel's first reading in the window (one query)."""
-        t = readings.c
-        q = sa.select(t.meter, t.channel, t.interval_start).where(
-            t.meter.in_(self.meters),
-            t.interval_start >= as_utc(until) - self.lookback,
-            t.interval_start < as_utc(until),
-        )
-        with self.store.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(q).all(), columns=["meter", "channel", "start"])
-        frame["start"] = pd.to_datetime(frame["start"], utc=True)
+        since = as_utc(until) - self.lookback
         out = []
-        for (meter, channel), part in frame.groupby(["meter", "channel"], sort=True):
-            if channel in CHANNELS:
-                got = part["start"]
-                first = got.min().to_pydatetime()
-                out += [(str(meter), str(channel), g) for g in gaps(got, first, until)]
+        for channel in CHANNELS:
+            grid = self.readings.matrix(self.meters, channel, since, as_utc(until))
+            for meter in self.meters:
+                got = grid.index[grid[meter].notna().to_numpy()]
+                if len(got):
+                    first = got.min().to_pydatetime()
+                    out += [(meter, channel, g) for g in gaps(got, first, until)]
+        return sorted(out)
         return out
 
     async def pump(self) -> list[ReadRequest]:

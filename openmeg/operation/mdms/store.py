@@ -1,49 +1,37 @@
 """MDMS storage: raw readings kept unchanged forever, idempotent by (meter, channel, interval
 start); a duplicate with another value is refused and kept aside as a conflict, never written
-over. A batch is checked whole before anything is written: one bad row and nothing is stored."""
+over. A batch is checked whole before anything is written: one bad row and nothing is stored.
+
+The readings live in day rows (``day_rows``: a row per meter, channel and UTC day holding its
+96 intervals); files and the AMI's messages go through the same check and the same writer
+(``bulk``). ``MeterReadings.arrays`` is the fast read: [meters x intervals] in one query."""
 
 from __future__ import annotations
 
 from collections.abc import Set
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from openmeg.core.errors import OpenMegError
 from openmeg.core.store import Store, as_utc, metadata
-
-CHANNELS = ("import", "export")
-INTERVAL = timedelta(minutes=15)
-
-readings = sa.Table(
-    "meter_readings",
-    metadata,
-    sa.Column("meter", sa.String(64), nullable=False),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("interval_start", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("value_kwh", sa.Float, nullable=False),
-    sa.Column("source", sa.String(128), nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint("meter", "channel", "interval_start"),
+from openmeg.operation.mdms import stage
+from openmeg.operation.mdms.bulk import Columns, findings, repeated, store_columns
+from openmeg.operation.mdms.day_rows import (
+    CHANNELS,
+    DAY_S,
+    INTERVAL,
+    SLOTS,
+    STEP_S,
+    IngestError,
+    IngestReport,
+    conflicts,
+    day_rows,
 )
 
-conflicts = sa.Table(
-    "meter_reading_conflicts",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("meter", sa.String(64), nullable=False),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("interval_start", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("stored_kwh", sa.Float, nullable=False),
-    sa.Column("offered_kwh", sa.Float, nullable=False),
-    sa.Column("source", sa.String(128), nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-)
-
+__all__ = ["CHANNELS", "INTERVAL", "IngestError", "IngestReport", "MeterReadings", "check_batch"]
 
 register_reads = sa.Table(
     "meter_register_reads",
@@ -56,64 +44,50 @@ register_reads = sa.Table(
 )
 
 
-class IngestError(OpenMegError):
-    """A batch of readings was refused whole; ``problems`` says row by row why."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        shown = "; ".join(problems[:5]) + (
-            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-        )
-        super().__init__(f"{len(problems)} problem(s), nothing stored: {shown}")
-
-
-@dataclass(kw_only=True)
-class IngestReport:
-    new: int = 0
-    duplicates: int = 0
-    conflicts: list[tuple[str, str, datetime, float, float]] = field(default_factory=list)
-
-
-def check_batch(
-    frame: pd.DataFrame, *, meters: Set[str], now: datetime, source: str
-) -> pd.DataFrame:
-    """The batch in canonical form (UTC, float), or ``IngestError`` naming every bad row."""
-    need = {"meter", "channel", "interval_start", "value_kwh"}
-    if missing := need - set(frame.columns):
+def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source: str) -> Columns:
+    """The batch as checked columns, or ``IngestError`` naming every bad row (a negative value
+    is accepted here: VEE flags it)."""
+    need = ["meter", "channel", "interval_start", "value_kwh"]
+    if missing := set(need) - set(frame.columns):
         raise IngestError([f"{source}: columns missing: {', '.join(sorted(missing))}"])
-    problems: list[str] = []
-    out = frame[list(need)].copy()
-    starts = pd.to_datetime(out["interval_start"], utc=True, errors="coerce")
-    values = pd.to_numeric(out["value_kwh"], errors="coerce")
-    for i, (meter, channel, start, value, raw) in enumerate(
-        zip(out["meter"], out["channel"], starts, values, out["interval_start"], strict=True)
-    ):
-        where = f"{source} row {i + 1}"
-        if meter not in meters:
-            problems.append(f"{where}: unknown meter {meter!r}")
-        if channel not in CHANNELS:
-            problems.append(f"{where}: channel {channel!r}; accepted: {', '.join(CHANNELS)}")
-        if pd.isna(start):
-            problems.append(f"{where}: interval start {raw!r} is not a time")
-        elif start.value % int(INTERVAL.total_seconds() * 1e9):
-            problems.append(
-                f"{where}: interval start {start.isoformat()} is not on a 15-minute boundary"
-            )
-        elif start > pd.Timestamp(now) + pd.Timedelta(INTERVAL):
-            problems.append(f"{where}: interval start {start.isoformat()} is in the future")
-        if pd.isna(value) or not np.isfinite(value):
-            problems.append(f"{where}: value {frame['value_kwh'].iloc[i]!r} is not a number")
-    dup = out.assign(interval_start=starts).duplicated(
-        ["meter", "channel", "interval_start"], keep=False
+    starts = pd.to_datetime(frame["interval_start"], utc=True, errors="coerce")
+    values = pd.to_numeric(frame["value_kwh"], errors="coerce").to_numpy(dtype=float)
+    ns = starts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    no_time, sub_second = starts.isna().to_numpy(), ns % 1_000_000_000 != 0
+    no_value = ~np.isfinite(values)
+    cols = Columns(
+        meter=frame["meter"].to_numpy(dtype=object),
+        channel=frame["channel"].to_numpy(dtype=object),
+        start_s=np.where(no_time | sub_second, 0, ns // 1_000_000_000),
+        value=np.where(no_value, 0.0, values),
+        source=np.full(len(frame), source, dtype=object),
     )
-    if dup.any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(dup.to_numpy())[:10])
+    found = findings(cols, meters=meters, now=now, refuse_negative=False)
+    raw_t, raw_v = frame["interval_start"].to_numpy(), frame["value_kwh"].to_numpy()
+    found += [
+        (i, 2, f"interval start {raw_t[i]!r} is not a time")
+        for i in np.flatnonzero(no_time).tolist()
+    ]
+    found += [
+        (i, 2, f"interval start {starts.iloc[i].isoformat()} is not on a 15-minute boundary")
+        for i in np.flatnonzero(sub_second & ~no_time).tolist()
+    ]
+    found += [
+        (i, 4, f"value {raw_v[i]!r} is not a number") for i in np.flatnonzero(no_value).tolist()
+    ]
+    problems = [f"{source} row {i + 1}: {text}" for i, _, text in sorted(found)]
+    if len(frame) and (twice := np.flatnonzero(repeated(cols) & ~no_time & ~sub_second)).size:
+        rows = ", ".join(str(i + 1) for i in twice[:10])
         problems.append(f"{source}: rows {rows} repeat one (meter, channel, interval start)")
     if problems:
         raise IngestError(problems)
-    out["interval_start"] = starts
-    out["value_kwh"] = values.astype(float)
-    return out
+    return cols
+
+
+def _boundary(ts: datetime, *, up: bool = True) -> int:
+    """Epoch seconds of the first 15-minute boundary at or after ``ts`` (before, ``up=False``)."""
+    s = as_utc(ts).timestamp()
+    return int(-(-s // STEP_S) * STEP_S) if up else int(s // STEP_S * STEP_S)
 
 
 class MeterReadings:
@@ -121,7 +95,7 @@ class MeterReadings:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        metadata.create_all(store.engine, tables=[readings, conflicts, register_reads])
+        metadata.create_all(store.engine, tables=[day_rows, conflicts, register_reads])
 
     def ingest(
         self,
@@ -133,124 +107,80 @@ class MeterReadings:
     ) -> IngestReport:
         """Store a batch in one transaction; report new rows, duplicates and conflicts."""
         now = as_utc(received_at) if received_at is not None else datetime.now(UTC)
-        batch = check_batch(frame, meters=meters, now=now, source=source)
-        report = IngestReport()
-        if batch.empty:
-            return report
-        t = readings.c
-        lo, hi = batch["interval_start"].min(), batch["interval_start"].max()
-        with self.store.engine.begin() as conn:
-            existing = pd.DataFrame(
-                conn.execute(
-                    sa.select(t.meter, t.channel, t.interval_start, t.value_kwh).where(
-                        t.meter.in_(sorted(set(batch["meter"]))),
-                        t.interval_start >= lo.to_pydatetime(),
-                        t.interval_start <= hi.to_pydatetime(),
-                    )
-                ).all(),
-                columns=["meter", "channel", "interval_start", "stored"],
-            )
-            if not existing.empty:
-                existing["interval_start"] = pd.to_datetime(existing["interval_start"], utc=True)
-            existing["stored"] = pd.to_numeric(existing["stored"])
-            if existing.empty:
-                existing["interval_start"] = pd.to_datetime(existing["interval_start"], utc=True)
-            merged = batch.merge(existing, how="left", on=["meter", "channel", "interval_start"])
-            merged["stored"] = merged["stored"].astype(float)
-            is_new = merged["stored"].isna()
-            same = ~is_new & np.isclose(merged["value_kwh"], merged["stored"], rtol=0, atol=1e-9)
-            clash = merged[~is_new & ~same]
-            fresh = merged[is_new]
-            if not fresh.empty:
-                conn.execute(
-                    readings.insert(),
-                    [
-                        {
-                            "meter": r.meter,
-                            "channel": r.channel,
-                            "interval_start": r.interval_start.to_pydatetime(),
-                            "value_kwh": r.value_kwh,
-                            "source": source,
-                            "received_at": now,
-                        }
-                        for r in fresh.itertuples()
-                    ],
-                )
-            if not clash.empty:
-                conn.execute(
-                    conflicts.insert(),
-                    [
-                        {
-                            "meter": r.meter,
-                            "channel": r.channel,
-                            "interval_start": r.interval_start.to_pydatetime(),
-                            "stored_kwh": r.stored,
-                            "offered_kwh": r.value_kwh,
-                            "source": source,
-                            "received_at": now,
-                        }
-                        for r in clash.itertuples()
-                    ],
-                )
-        report.new = len(fresh)
-        report.duplicates = int(same.sum())
-        report.conflicts = [
-            (r.meter, r.channel, r.interval_start.to_pydatetime(), r.stored, r.value_kwh)
-            for r in clash.itertuples()
-        ]
-        return report
+        return store_columns(
+            self.store, check_batch(frame, meters=meters, now=now, source=source), now
+        )
+
+    def arrays(
+        self, meters: list[str], channel: str, start: datetime, end: datetime
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Readings of ``meters``' ``channel`` with ``start <= interval start < end`` (both on
+        15-minute boundaries), in one query: kWh float64 [meters, intervals] (NaN where
+        missing), and the revision int64 [meters, UTC days touched] of each (meter, UTC day)
+        row, 0 where none is stored (the first day is the UTC day of ``start``)."""
+        lo, hi = _boundary(start), _boundary(end)
+        if lo != as_utc(start).timestamp() or hi != as_utc(end).timestamp():
+            raise ValueError(f"start {start} and end {end} must be on 15-minute boundaries")
+        return self._arrays(meters, channel, lo, hi)
+
+    def _arrays(
+        self, meters: list[str], channel: str, lo: int, hi: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        n = max(0, (hi - lo) // STEP_S)
+        d0, d1 = lo // DAY_S, max(lo, hi - STEP_S) // DAY_S
+        days = d1 - d0 + 1
+        grid = np.full((len(meters), days, SLOTS), np.nan)
+        revision = np.zeros((len(meters), days), dtype=np.int64)
+        if meters and n:
+            index = pd.Index(meters)
+            if not index.is_unique:
+                raise ValueError("each meter may be asked for once")
+            with self.store.engine.connect() as conn:
+                rows = stage.read(conn, self.store.dialect, list(meters), d0, d1, channel)
+            m = index.get_indexer(rows.meter)
+            grid[m, rows.day - d0] = rows.block.values
+            revision[m, rows.day - d0] = rows.block.revision
+        first = (lo - d0 * DAY_S) // STEP_S
+        return grid.reshape(len(meters), days * SLOTS)[:, first : first + n], revision
+
+    def _index(self, lo: int, n: int) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(
+            pd.to_datetime(lo + STEP_S * np.arange(n, dtype=np.int64), unit="s", utc=True)
+        )
 
     def series(self, meter: str, channel: str, start: datetime, end: datetime) -> pd.Series:
         """Raw readings of one channel, ``start <= interval start < end``, kWh by UTC start."""
-        t = readings.c
-        q = (
-            sa.select(t.interval_start, t.value_kwh)
-            .where(
-                t.meter == meter,
-                t.channel == channel,
-                t.interval_start >= as_utc(start),
-                t.interval_start < as_utc(end),
-            )
-            .order_by(t.interval_start)
-        )
-        return self._series(q)
+        lo, hi = _boundary(start), max(_boundary(start), _boundary(end))
+        [values], _ = self._arrays([meter], channel, lo, hi)
+        there = ~np.isnan(values)
+        return pd.Series(values[there], index=self._index(lo, len(values))[there], dtype=float)
 
     def long_frame(self, meters: list[str], start: datetime, end: datetime) -> pd.DataFrame:
         """Raw readings of every channel of ``meters``, ``start <= interval start < end``, one
         row per reading (meter, channel, interval_start, value_kwh), meter by meter."""
-        frames = []
-        for m in meters:
-            for channel in CHANNELS:
-                s = self.series(m, channel, start, end)
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "meter": m,
-                            "channel": channel,
-                            "interval_start": s.index,
-                            "value_kwh": s.to_numpy(),
-                        }
-                    )
-                )
-        return pd.concat(frames, ignore_index=True)
+        lo, hi = _boundary(start), max(_boundary(start), _boundary(end))
+        stack = np.stack([self._arrays(meters, c, lo, hi)[0] for c in CHANNELS], axis=1)
+        m, c, t = np.nonzero(~np.isnan(stack))
+        return pd.DataFrame(
+            {
+                "meter": np.array(meters, dtype=object)[m],
+                "channel": np.array(CHANNELS, dtype=object)[c],
+                "interval_start": self._index(lo, stack.shape[2])[t],
+                "value_kwh": stack[m, c, t],
+            }
+        )
 
     def matrix(
         self, meters: list[str], channel: str, start: datetime, end: datetime
     ) -> pd.DataFrame:
         """Raw readings of many meters' channel in one query: kWh by UTC interval start
-        (rows) and meter (columns); NaN where a meter has no reading."""
-        t = readings.c
-        q = sa.select(t.interval_start, t.meter, t.value_kwh).where(
-            t.meter.in_(meters),
-            t.channel == channel,
-            t.interval_start >= as_utc(start),
-            t.interval_start < as_utc(end),
-        )
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        frame = pd.DataFrame(rows, columns=["interval_start", "meter", "value_kwh"])
-        frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True)
-        return frame.pivot(index="interval_start", columns="meter", values="value_kwh")
+        (rows, every interval with ``start <= interval start < end``) and meter (columns, in
+        the order given); NaN where a meter has no reading."""
+        lo, hi = _boundary(start), max(_boundary(start), _boundary(end))
+        values, _ = self._arrays(meters, channel, lo, hi)
+        frame = pd.DataFrame(values.T, index=self._index(lo, values.shape[1]), columns=list(meters))
+        frame.index.name, frame.columns.name = "interval_start", "meter"
+        return frame
 
     def add_registers(self, rows: list[tuple[str, str, datetime, float]]) -> int:
         """Store register reads ``(meter, channel, read_at, kWh)``; a read already there stays."""
@@ -296,5 +226,7 @@ class MeterReadings:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def count(self) -> int:
+        """How many interval readings are stored."""
+        q = sa.select(sa.func.coalesce(sa.func.sum(day_rows.c.n), 0))
         with self.store.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.count()).select_from(readings)).scalar_one())
+            return int(conn.execute(q).scalar_one())
