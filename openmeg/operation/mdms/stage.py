@@ -32,9 +32,9 @@ _UPSERT = (
     " source = excluded.source, revision = excluded.revision"
 )
 _UPDATE = (
-    "UPDATE meter_days AS d SET value_kwh = u.v, present = u.p, n = u.n, received_at = %s,"
-    " source = u.s, revision = u.r FROM unnest(%s::varchar[], %s::varchar[], %s::int4[],"
-    " %s::bytea[], %s::bytea[], %s::int4[], %s::varchar[], %s::int4[]) AS u(m, c, d, v, p, n, s, r)"
+    "UPDATE meter_days AS d SET value_kwh = u.v, present = u.p, n = u.n, received_at = %b,"
+    " source = u.s, revision = u.r FROM unnest(%b::varchar[], %b::varchar[], %b::int4[],"
+    " %b::bytea[], %b::bytea[], %b::int4[], %b::varchar[], %b::int4[]) AS u(m, c, d, v, p, n, s, r)"
     " WHERE d.meter = u.m AND d.channel = u.c AND d.day = u.d"
 )
 _CHUNK = 5000
@@ -74,12 +74,12 @@ def read(
     cols = "meter, channel, day, value_kwh, present, revision"
     found: list[tuple[Any, ...]] = []
     if dialect == "postgresql":
-        sql = f"SELECT {cols} FROM meter_days WHERE meter = ANY(%s) AND day BETWEEN %s AND %s"
+        sql = f"SELECT {cols} FROM meter_days WHERE meter = ANY(%b) AND day BETWEEN %b AND %b"
         args: list[Any] = [list(meters), lo_day, hi_day]
         if channel is not None:
-            sql, args = sql + " AND channel = %s", [*args, channel]
+            sql, args = sql + " AND channel = %b", [*args, channel]
         with raw.cursor() as cur:
-            cur.execute(sql, args)
+            cur.execute(sql, args, binary=True)
             found = cur.fetchall()
     else:
         for part in _chunks(meters):
@@ -159,4 +159,5 @@ def write(
                     [source[i] for i in pick],
                     [rev[i] for i in pick],
                 ),
+                binary=True,
             )

@@ -52,7 +52,7 @@ def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source:
         raise IngestError([f"{source}: columns missing: {', '.join(sorted(missing))}"])
     starts = pd.to_datetime(frame["interval_start"], utc=True, errors="coerce")
     values = pd.to_numeric(frame["value_kwh"], errors="coerce").to_numpy(dtype=float)
-    ns = starts.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    ns = np.asarray(starts.dt.as_unit("ns").array.asi8)  # NaT: the smallest int64
     no_time, sub_second = starts.isna().to_numpy(), ns % 1_000_000_000 != 0
     no_value = ~np.isfinite(values)
     cols = Columns(
@@ -63,9 +63,9 @@ def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source:
         source=np.full(len(frame), source, dtype=object),
     )
     found = findings(cols, meters=meters, now=now, refuse_negative=False)
-    raw_t, raw_v = frame["interval_start"].to_numpy(), frame["value_kwh"].to_numpy()
+    raw_t, raw_v = frame["interval_start"], frame["value_kwh"]
     found += [
-        (i, 2, f"interval start {raw_t[i]!r} is not a time")
+        (i, 2, f"interval start {raw_t.iloc[i]!r} is not a time")
         for i in np.flatnonzero(no_time).tolist()
     ]
     found += [
@@ -73,7 +73,7 @@ def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source:
         for i in np.flatnonzero(sub_second & ~no_time).tolist()
     ]
     found += [
-        (i, 4, f"value {raw_v[i]!r} is not a number") for i in np.flatnonzero(no_value).tolist()
+        (i, 4, f"value {raw_v.iloc[i]!r} is not a number") for i in np.flatnonzero(no_value).tolist()
     ]
     problems = [f"{source} row {i + 1}: {text}" for i, _, text in sorted(found)]
     if len(frame) and (twice := np.flatnonzero(repeated(cols) & ~no_time & ~sub_second)).size:
