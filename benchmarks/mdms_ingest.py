@@ -154,7 +154,8 @@ def main() -> None:
             line = {"metric": metric + suffix, "value": round(value), "unit": "readings/s"}
             if metric == "mdms_ingest_readings_per_s":
                 line["target"] = f">={TARGET}"
-            print(json.dumps({**line, "readings": n, "store": "postgresql" if suffix else "sqlite"}))
+            store = "postgresql" if suffix else "sqlite"
+            print(json.dumps({**line, "readings": n, "store": store}))
 
 
 if __name__ == "__main__":

@@ -72,9 +72,8 @@ def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source:
         (i, 2, f"interval start {starts.iloc[i].isoformat()} is not on a 15-minute boundary")
         for i in np.flatnonzero(sub_second & ~no_time).tolist()
     ]
-    found += [
-        (i, 4, f"value {raw_v.iloc[i]!r} is not a number") for i in np.flatnonzero(no_value).tolist()
-    ]
+    bad_values = np.flatnonzero(no_value).tolist()
+    found += [(i, 4, f"value {raw_v.iloc[i]!r} is not a number") for i in bad_values]
     problems = [f"{source} row {i + 1}: {text}" for i, _, text in sorted(found)]
     if len(frame) and (twice := np.flatnonzero(repeated(cols) & ~no_time & ~sub_second)).size:
         rows = ", ".join(str(i + 1) for i in twice[:10])
