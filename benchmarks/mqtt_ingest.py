@@ -12,8 +12,9 @@ its batch is committed. Timed from its connection to the last message acknowledg
 (a file, WAL, synchronous=FULL) and PostgreSQL (127.0.0.1:5432, a database of its own).
 
 Prints one JSON object a line: ``mqtt_ingest_readings_per_s`` (target at least 50,000) and
-``mqtt_ingest_messages_per_s``, for each store. The storage layout behind it (a row a reading)
-is the next step's; this measures what the MQTT path adds to it.
+``mqtt_ingest_messages_per_s``, for each store. The storage behind it (a row per meter,
+channel and UTC day, ``operation/mdms/day_rows.py``) is measured alone by ``mdms_ingest.py``;
+this measures what the MQTT path adds to it.
 """
 
 from __future__ import annotations

@@ -3,10 +3,14 @@ refused whole."""
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
-from openmeg.core.store import Store
+from openmeg.core.store import Store, as_utc
+from openmeg.operation.mdms.bulk import Columns, problems
+from openmeg.operation.mdms.day_rows import day_rows
 from openmeg.operation.mdms.store import IngestError, MeterReadings
 
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -67,3 +71,143 @@ def test_a_bad_batch_is_refused_whole(store: Store) -> None:
     assert mdms.count() == 0
     with pytest.raises(IngestError, match="columns missing: value_kwh"):
         mdms.ingest(batch().drop(columns="value_kwh"), meters=METERS, source="x", received_at=NOW)
+
+
+def _frame(rows: list[tuple[str, str, datetime, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["meter", "channel", "interval_start", "value_kwh"])
+
+
+Q = timedelta(minutes=15)
+DAY2 = T0 + timedelta(days=1)
+LATER = NOW + timedelta(days=2)
+
+
+def test_arrays_give_meters_by_intervals_and_a_revision_per_day(store: Store) -> None:
+    mdms = MeterReadings(store)
+    mdms.ingest(
+        _frame(
+            [
+                ("m-h01", "import", DAY2 - Q, 0.5),  # the last interval of 1 October
+                ("m-h01", "import", DAY2, 0.75),  # the first of 2 October
+                ("m-h02", "import", DAY2 + Q, 1.25),
+                ("m-h02", "export", DAY2, 3.0),  # another channel: not in the import arrays
+            ]
+        ),
+        meters=METERS,
+        source="a.csv",
+        received_at=LATER,
+    )
+    values, revision = mdms.arrays(["m-h02", "m-h01"], "import", DAY2 - 2 * Q, DAY2 + 2 * Q)
+    nan = np.nan
+    np.testing.assert_array_equal(values, [[nan, nan, nan, 1.25], [nan, 0.5, 0.75, nan]])
+    np.testing.assert_array_equal(revision, [[0, 1], [1, 1]])  # 1 and 2 October
+    # a late reading changes its day's row (revision 2); a duplicate or a conflict does not
+    late = mdms.ingest(
+        _frame(
+            [
+                ("m-h01", "import", DAY2 + 3 * Q, 0.125),
+                ("m-h01", "import", DAY2 - Q, 0.5),
+                ("m-h02", "import", DAY2 + Q, 9.0),
+            ]
+        ),
+        meters=METERS,
+        source="late.csv",
+        received_at=LATER,
+    )
+    assert (late.new, late.duplicates, len(late.conflicts)) == (1, 1, 1)
+    values, revision = mdms.arrays(["m-h01", "m-h02"], "import", T0, DAY2 + timedelta(days=1))
+    assert values.shape == (2, 192)
+    assert values[0, 95] == 0.5 and values[0, 96] == 0.75 and values[0, 99] == 0.125
+    assert values[1, 97] == 1.25  # the stored value stays
+    assert np.isnan(values).sum() == 2 * 192 - 4
+    np.testing.assert_array_equal(revision, [[1, 2], [0, 1]])
+    assert mdms.count() == 5
+    with pytest.raises(ValueError, match="15-minute boundaries"):
+        mdms.arrays(["m-h01"], "import", T0 + timedelta(minutes=5), DAY2)
+
+
+def test_a_day_row_holds_its_96_intervals_a_mask_and_a_revision(store: Store) -> None:
+    mdms = MeterReadings(store)
+    mdms.ingest(batch(3), meters=METERS, source="a.csv", received_at=NOW)
+    mdms.ingest(batch(5), meters=METERS, source="b.csv", received_at=NOW + Q)
+    with store.engine.connect() as conn:
+        [row] = conn.execute(sa.select(day_rows)).all()
+    assert (row.meter, row.channel, row.day) == (
+        "m-h01",
+        "import",
+        20727,
+    )  # 2026-10-01, days after 1970-01-01
+    assert (row.n, row.revision, row.source) == (5, 2, "b.csv")
+    assert as_utc(row.received_at) == NOW + Q
+    values = np.frombuffer(row.value_kwh, dtype="<f8")
+    present = np.unpackbits(np.frombuffer(row.present, dtype=np.uint8)).astype(bool)
+    assert values.shape == (96,) and present.tolist() == [True] * 5 + [False] * 91
+    assert values[:5].tolist() == [0.25, 0.26, 0.27, 0.28, 0.29]
+
+
+def test_matrix_and_long_frame_from_the_day_rows(store: Store) -> None:
+    mdms = MeterReadings(store)
+    mdms.ingest(
+        _frame(
+            [
+                ("m-h02", "export", T0 + Q, 2.0),
+                ("m-h01", "import", T0, 1.0),
+                ("m-h02", "import", T0 + Q, 3.0),
+                ("m-h01", "export", T0, 4.0),
+            ]
+        ),
+        meters=METERS,
+        source="a.csv",
+        received_at=NOW,
+    )
+    grid = mdms.matrix(["m-h01", "m-h02"], "import", T0, T0 + 3 * Q)
+    assert grid.index.tolist() == [pd.Timestamp(T0 + k * Q) for k in range(3)]
+    assert grid.columns.tolist() == ["m-h01", "m-h02"]
+    np.testing.assert_array_equal(grid.to_numpy(), [[1.0, np.nan], [np.nan, 3.0], [np.nan] * 2])
+    long = mdms.long_frame(["m-h02", "m-h01"], T0 - timedelta(minutes=5), T0 + Q)
+    assert long.to_dict("list") == {
+        "meter": ["m-h01", "m-h01"],
+        "channel": ["import", "export"],
+        "interval_start": [pd.Timestamp(T0)] * 2,
+        "value_kwh": [1.0, 4.0],
+    }
+    assert mdms.series("m-h02", "export", T0 + timedelta(minutes=1), NOW).to_dict() == {
+        pd.Timestamp(T0 + Q): 2.0
+    }
+
+
+def test_a_big_batch_over_many_meters_and_days_then_again(store: Store) -> None:
+    """6,000 meters (more than one query of SQLite names) over two UTC days: stored, then
+    offered again with one value changed and one reading more."""
+    meters = [f"m-{i:04d}" for i in range(6000)]
+    starts = [T0 + timedelta(hours=23, minutes=45), DAY2]
+    frame = _frame([(m, "import", t, i / 1000) for i, m in enumerate(meters) for t in starts])
+    mdms = MeterReadings(store)
+    first = mdms.ingest(frame, meters=set(meters), source="big.csv", received_at=NOW)
+    assert (first.new, first.duplicates, first.conflicts) == (12_000, 0, [])
+    again = pd.concat([frame, _frame([("m-5999", "import", DAY2 + Q, 7.0)])], ignore_index=True)
+    again.loc[11_999, "value_kwh"] = 8.0  # m-5999 on 2 October, first interval
+    report = mdms.ingest(again, meters=set(meters), source="big2.csv", received_at=NOW)
+    assert (report.new, report.duplicates) == (1, 11_999)  # and 1 conflict: 12,001
+    assert report.conflicts == [("m-5999", "import", DAY2, 5.999, 8.0)]
+    values, revision = mdms.arrays(["m-0000", "m-5999"], "import", DAY2 - Q, DAY2 + 2 * Q)
+    np.testing.assert_array_equal(values, [[0.0, 0.0, np.nan], [5.999, 5.999, 7.0]])
+    np.testing.assert_array_equal(revision, [[1, 1], [1, 2]])
+    assert mdms.count() == 12_001
+
+
+def test_a_file_may_hold_a_negative_value_the_bus_may_not(store: Store) -> None:
+    """One check for both paths: a file's negative reading is stored for VEE to flag; the
+    AMI's is refused (a meter's channel never counts backwards)."""
+    cols = Columns(
+        meter=np.array(["m-h01", "m-h01"], dtype=object),
+        channel=np.array(["import", "import"], dtype=object),
+        start_s=np.array([int(T0.timestamp()), int((T0 + Q).timestamp())]),
+        value=np.array([0.5, -0.25]),
+        source=np.array(["t", "t"], dtype=object),
+    )
+    assert problems(cols, meters=METERS, now=NOW) == ["reading 2: value -0.25 kWh is negative"]
+    mdms = MeterReadings(store)
+    frame = _frame([("m-h01", "import", T0, 0.5), ("m-h01", "import", T0 + Q, -0.25)])
+    assert mdms.ingest(frame, meters=METERS, source="f.csv", received_at=NOW).new == 2
+    assert mdms.series("m-h01", "import", T0, NOW).tolist() == [0.5, -0.25]
