@@ -1,6 +1,7 @@
 """MDMS raw readings on SQLite and PostgreSQL: idempotent, conflicts kept aside, bad batches
 refused whole."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -211,3 +212,33 @@ def test_a_file_may_hold_a_negative_value_the_bus_may_not(store: Store) -> None:
     frame = _frame([("m-h01", "import", T0, 0.5), ("m-h01", "import", T0 + Q, -0.25)])
     assert mdms.ingest(frame, meters=METERS, source="f.csv", received_at=NOW).new == 2
     assert mdms.series("m-h01", "import", T0, NOW).tolist() == [0.5, -0.25]
+
+
+def test_writers_of_one_day_row_at_once_lose_nothing(store: Store) -> None:
+    """Each writer reads the row, merges and writes it whole: the table's write lock, taken
+    first, keeps one writer from writing over what another just added."""
+    mdms = MeterReadings(store)
+    errors: list[BaseException] = []
+
+    def write(k: int) -> None:
+        try:
+            for j in range(4):
+                at = T0 + (4 * k + j) * Q
+                mdms.ingest(
+                    _frame([("m-h01", "import", at, k + j / 10)]),
+                    meters=METERS,
+                    source=f"writer {k}",
+                    received_at=NOW,
+                )
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    values, revision = mdms.arrays(["m-h01"], "import", T0, T0 + 24 * Q)
+    assert values[0].tolist() == [k + j / 10 for k in range(6) for j in range(4)]
+    assert revision.tolist() == [[24]]

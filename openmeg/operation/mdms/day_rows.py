@@ -9,6 +9,10 @@ Every row is 96 wide because its day is a UTC day: the readings of many meters o
 days are a ``[meters, days * 96]`` reshape of their rows, and a local day (92, 96 or 100
 intervals) is a slice of them.
 
+The values are a blob rather than PostgreSQL's ``float8[]`` by measurement (20,000 rows
+through psycopg, binary COPY and binary reads): the blob wrote 4 times and read 7 times faster
+and took a tenth less room, and it is the same column on SQLite.
+
 The rows are read and written in bulk by ``stage``; this module holds the table and the pure
 conversions between rows and arrays.
 """
