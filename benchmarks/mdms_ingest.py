@@ -1,21 +1,22 @@
 """Benchmark: interval readings into the MDMS's interval store, durably.
 
-``METERS`` meters x ``DAYS`` days x 96 intervals of the import channel (10,000 x 30 x 96 =
-28.8 million readings by default), offered a UTC day at a time (one batch of every meter's
-day: a file of a day's readings) through ``MeterReadings.ingest``, the code of ``openmeg meters
-import``, which checks the batch on whole arrays and stores it with ``bulk.store_columns``, the
-writer of the live MDMS ingest too. Then the same ``DAYS`` offered again (a redelivery: every
-reading a duplicate, nothing written) and, for the live path, one day of boundary messages
-(every meter's reading of one interval a batch, ``bulk.store_columns`` on the day rows already
-there). Into SQLite (a file, WAL, ``synchronous=FULL`` as the Store sets it) and PostgreSQL
-(``--pg URL`` of a server's admin database, else the test suite's server: a database of its own,
-dropped afterwards). The figures include building nothing but the store's work: the frames are
-made before the clock starts.
+``--meters`` x ``--days`` x 96 intervals of the import channel (10,000 x 30 x 96 = 28.8 million
+readings by default), offered a UTC day at a time (one batch of every meter's day: a file of a
+day's readings) through ``MeterReadings.ingest``, the code of ``openmeg meters import``, which
+checks the batch on whole arrays and stores it with ``bulk.store_columns``, the writer of the
+live MDMS ingest too. Then three of those days offered again (a redelivery: every reading a
+duplicate, nothing written); every reading read back as [meters x intervals] in one
+``MeterReadings.arrays`` (the fast read of VEE and billing); and, for the live path, one day of
+boundary batches (every meter's reading of one interval a batch, ``bulk.store_columns`` on the
+day rows already there). Into SQLite (a file, WAL, ``synchronous=FULL`` as the Store sets it)
+and PostgreSQL (``--pg URL`` of a server's admin database, else the test suite's server: a
+database of its own, dropped afterwards). The frames are made before the clock starts.
 
 Prints one JSON object a line: ``mdms_ingest_readings_per_s`` (SQLite; target at least
-1,000,000 for ingest alone, so that ingest and VEE together reach 300,000) and
-``mdms_ingest_readings_per_s_pg``, and likewise ``mdms_redelivery_readings_per_s`` and
-``mdms_live_readings_per_s``. ``--meters``/``--days`` for quick runs; ``--no-pg`` for SQLite only.
+1,000,000 for ingest alone, so that ingest and VEE together reach 300,000),
+``mdms_redelivery_readings_per_s``, ``mdms_arrays_readings_per_s`` and
+``mdms_live_readings_per_s``, and each again with ``_pg`` for PostgreSQL (``--no-pg``: SQLite
+only). Use ``--meters 1000 --days 3`` for a quick run.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def run(store: Store, meters: list[str], days: int) -> dict[str, float]:
         report = readings.ingest(frame, meters=known, source=f"again-{d}", received_at=now)
         assert report.new == 0 and report.duplicates == len(frame)
     again = time.perf_counter() - start
+    start = time.perf_counter()
+    values, revision = readings.arrays(meters, "import", T0, T0 + timedelta(days=days))
+    read = time.perf_counter() - start
+    assert values.shape == (len(meters), days * 96) and (revision == 1).all()
+    np.testing.assert_array_equal(values[:, -96:].ravel(), frames[-1]["value_kwh"].to_numpy())
     live_day = T0 + timedelta(days=days)
     batches = [boundary(meters, live_day + k * timedelta(minutes=15), k) for k in range(96)]
     start = time.perf_counter()
@@ -99,13 +105,15 @@ def run(store: Store, meters: list[str], days: int) -> dict[str, float]:
     live = time.perf_counter() - start
     print(
         f"# {store.dialect}: {total} readings in {first:.2f} s; a redelivery of"
-        f" {3 * len(frames[0])} in {again:.2f} s; 96 boundaries of {len(meters)} in {live:.2f} s",
+        f" {3 * len(frames[0])} in {again:.2f} s; read back as arrays in {read:.2f} s;"
+        f" 96 boundaries of {len(meters)} in {live:.2f} s",
         file=sys.stderr,
     )
     return {
         "mdms_ingest_readings_per_s": total / first,
         "mdms_redelivery_readings_per_s": 3 * len(frames[0]) / again,
         "mdms_live_readings_per_s": 96 * len(meters) / live,
+        "mdms_arrays_readings_per_s": total / read,
     }
 
 

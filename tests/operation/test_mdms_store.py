@@ -122,6 +122,8 @@ def test_arrays_give_meters_by_intervals_and_a_revision_per_day(store: Store) ->
     assert values[1, 97] == 1.25  # the stored value stays
     assert np.isnan(values).sum() == 2 * 192 - 4
     np.testing.assert_array_equal(revision, [[1, 2], [0, 1]])
+    revisions = mdms.revisions(["m-h02", "m-h01"], "import", T0 + Q, DAY2 + timedelta(days=3))
+    np.testing.assert_array_equal(revisions, [[0, 1, 0, 0], [1, 2, 0, 0]])
     assert mdms.count() == 5
     with pytest.raises(ValueError, match="15-minute boundaries"):
         mdms.arrays(["m-h01"], "import", T0 + timedelta(minutes=5), DAY2)

@@ -142,6 +142,31 @@ class MeterReadings:
         first = (lo - d0 * DAY_S) // STEP_S
         return grid.reshape(len(meters), days * SLOTS)[:, first : first + n], revision
 
+    def revisions(
+        self, meters: list[str], channel: str, start: datetime, end: datetime
+    ) -> np.ndarray:
+        """The revision int64 [meters, UTC days] of each (meter, UTC day) row with an interval
+        in ``start <= interval start < end`` (0 where none is stored), without the values: the
+        cheap way to find the days that changed since they were last read."""
+        lo, hi = _boundary(start), max(_boundary(start), _boundary(end))
+        d0, d1 = lo // DAY_S, max(lo, hi - STEP_S) // DAY_S
+        out = np.zeros((len(meters), d1 - d0 + 1), dtype=np.int64)
+        t = day_rows.c
+        index = pd.Index(meters)
+        with self.store.engine.connect() as conn:
+            for i in range(0, len(meters), 5000):
+                rows = conn.execute(
+                    sa.select(t.meter, t.day, t.revision).where(
+                        t.meter.in_(meters[i : i + 5000]),
+                        t.channel == channel,
+                        t.day.between(d0, d1),
+                    )
+                ).all()
+                if rows:
+                    meter, day, rev = zip(*rows, strict=True)
+                    out[index.get_indexer(list(meter)), np.array(day) - d0] = rev
+        return out
+
     def _index(self, lo: int, n: int) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(
             pd.to_datetime(lo + STEP_S * np.arange(n, dtype=np.int64), unit="s", utc=True)
