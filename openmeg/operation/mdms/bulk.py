@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,12 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.meter)
+
+    @cached_property
+    def meter_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """A code per reading (-1 for no meter) and the meter of each code."""
+        codes, names = pd.factorize(self.meter)
+        return np.asarray(codes, dtype=np.int64), np.asarray(names, dtype=object)
 
 
 def columns_of(msg: MeterReadings | ReadingsBatch, source: str) -> Columns:
@@ -97,7 +104,7 @@ def findings(
     """What is wrong with each reading, checked on whole arrays (at most ``limit`` of each
     kind); ``max_kwh``: the most energy a meter measures in one interval; a negative value is
     refused unless ``refuse_negative`` is false (a file may hold one for VEE to flag)."""
-    m_code, m_names = pd.factorize(cols.meter)
+    m_code, m_names = cols.meter_codes
     c_code, c_names = pd.factorize(cols.channel)
     known = np.append([m in meters for m in m_names], False)[m_code]
     channel_ok = np.append([c in CHANNELS for c in c_names], False)[c_code]
@@ -151,13 +158,13 @@ def problems(
 def _keys(cols: Columns) -> tuple[np.ndarray, np.ndarray, int]:
     """One integer per (meter, channel, interval start): ``(row * 96 + slot)`` where a row
     is ``(meter code * 2 + channel) * days + day - first day``; the meter names; first day."""
-    m_code, m_names = pd.factorize(cols.meter)
+    m_code, m_names = cols.meter_codes
     channel = (cols.channel == "export").astype(np.int64)
     day = utc_day(cols.start_s)
     d0 = int(day.min()) if len(day) else 0
     days = int(day.max()) - d0 + 1 if len(day) else 1
-    row = (m_code.astype(np.int64) * 2 + channel) * days + (day - d0)
-    return row * SLOTS + slot(cols.start_s), np.asarray(m_names, dtype=object), d0
+    row = (m_code * 2 + channel) * days + (day - d0)
+    return row * SLOTS + slot(cols.start_s), m_names, d0
 
 
 def concat(parts: list[Columns]) -> Columns:
