@@ -3,10 +3,9 @@ writer of every path into the MDMS (the AMI's readings messages, files imported)
 
 Checks run on whole arrays (``findings``). ``store_columns`` stores a checked batch in one
 transaction: its readings grouped into day rows (``day_rows``), the rows it touches that are
-already stored read in one query, merged in numpy, and written back in bulk. Idempotent: a
-reading already stored with the same value changes nothing (a duplicate); with another value it
-is kept aside as a conflict, never written over. Within a batch the first of a repeated
-(meter, channel, interval start) is the one offered, the others are compared with it."""
+already stored read in one query, merged in numpy (``day_merge``), and written back in bulk
+(``stage``). Idempotent: a reading already stored with the same value changes nothing (a
+duplicate); with another value it is kept aside as a conflict, never written over."""
 
 from __future__ import annotations
 
@@ -22,16 +21,8 @@ import sqlalchemy as sa
 from openmeg.core.messages import MeterReadings, ReadingsBatch
 from openmeg.core.store import Store
 from openmeg.operation.mdms import stage
-from openmeg.operation.mdms.day_rows import (
-    CHANNELS,
-    SLOTS,
-    STEP_S,
-    DayBlock,
-    IngestReport,
-    conflicts,
-    slot,
-    utc_day,
-)
+from openmeg.operation.mdms.day_merge import batch_rows, merge, place
+from openmeg.operation.mdms.day_rows import CHANNELS, STEP_S, IngestReport, conflicts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,12 +126,15 @@ def findings(
 
 
 def repeated(cols: Columns) -> np.ndarray:
-    """Which readings share their (meter, channel, interval start) with another of ``cols``."""
-    key, _, _ = _keys(cols)
-    off = cols.start_s % STEP_S != 0  # not an interval start: repeats nothing
-    key[off] = -1 - np.flatnonzero(off)
-    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    return np.asarray(counts[inverse.ravel()] > 1)
+    """Which readings share their (meter, channel, interval start) with another of ``cols``
+    (a start off the 15-minute grid repeats nothing)."""
+    out = np.zeros(len(cols), dtype=bool)
+    on = cols.start_s % STEP_S == 0
+    if on.any():
+        code, names = cols.meter_codes
+        batch = batch_rows(code[on], names, cols.channel[on] == "export", cols.start_s[on])
+        out[on] = np.bincount(batch.inverse)[batch.inverse] > 1
+    return out
 
 
 def problems(
@@ -153,18 +147,6 @@ def problems(
     if len(cols) and repeated(cols).any():
         out.append("readings repeat one (meter, channel, interval start)")
     return out
-
-
-def _keys(cols: Columns) -> tuple[np.ndarray, np.ndarray, int]:
-    """One integer per (meter, channel, interval start): ``(row * 96 + slot)`` where a row
-    is ``(meter code * 2 + channel) * days + day - first day``; the meter names; first day."""
-    m_code, m_names = cols.meter_codes
-    channel = (cols.channel == "export").astype(np.int64)
-    day = utc_day(cols.start_s)
-    d0 = int(day.min()) if len(day) else 0
-    days = int(day.max()) - d0 + 1 if len(day) else 1
-    row = (m_code * 2 + channel) * days + (day - d0)
-    return row * SLOTS + slot(cols.start_s), m_names, d0
 
 
 def concat(parts: list[Columns]) -> Columns:
@@ -181,66 +163,30 @@ def store_columns(store: Store, cols: Columns, now: datetime) -> IngestReport:
     report = IngestReport()
     if not len(cols):
         return report
-    key, names, d0 = _keys(cols)
-    days = int(utc_day(cols.start_s).max()) - d0 + 1
-    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    rows, group = np.unique(uniq // SLOTS, return_inverse=True)
-    group, at = group.ravel(), uniq % SLOTS
-    meter_of, day_of = rows // days // 2, rows % days + d0
-    channel_of = (rows // days) % 2
+    code, names = cols.meter_codes
+    batch = batch_rows(code, names, cols.channel == "export", cols.start_s)
     with store.engine.begin() as conn:
         stage.lock(conn, store.dialect)
-        had = stage.read(conn, store.dialect, names.tolist(), d0, d0 + days - 1)
-        old = DayBlock.empty(len(rows))
-        if len(had.day):
-            code = pd.Index(names).get_indexer(had.meter)
-            ch = (had.channel == "export").astype(np.int64)
-            want = (code * 2 + ch) * days + had.day - d0
-            pos = np.clip(np.searchsorted(rows, want), 0, len(rows) - 1)
-            hit = (code >= 0) & (rows[pos] == want)
-            old.values[pos[hit]] = had.block.values[hit]
-            old.present[pos[hit]] = had.block.present[hit]
-            old.revision[pos[hit]] = had.block.revision[hit]
-        offered = cols.value[first]
-        stored_here = old.present[group, at]
-        kept = np.where(stored_here, old.values[group, at], offered)
-        same = stored_here & (np.abs(kept - offered) <= 1e-9)
-        again = np.ones(len(cols), dtype=bool)
-        again[first] = False
-        again_idx = np.flatnonzero(again)
-        again_same = np.abs(cols.value[again_idx] - kept[inverse[again_idx]]) <= 1e-9
-        fresh = ~stored_here
-        report.new = int(fresh.sum())
-        report.duplicates = int(same.sum() + again_same.sum())
-        clash = np.concatenate([first[stored_here & ~same], again_idx[~again_same]])
-        clash_kept = np.concatenate(
-            [kept[stored_here & ~same], kept[inverse[again_idx]][~again_same]]
-        )
-        if report.new:
-            old.values[group[fresh], at[fresh]] = offered[fresh]
-            old.present[group[fresh], at[fresh]] = True
-            changed, by = np.unique(group[fresh], return_index=True)
+        had = stage.read(conn, store.dialect, names.tolist(), batch.d0, batch.d0 + batch.days - 1)
+        old = place(batch, had.meter, had.channel == "export", had.day, had.block)
+        done = merge(old, batch, cols.value)
+        report.new, report.duplicates = done.new, done.duplicates
+        if len(done.changed):
             stage.write(
                 conn,
                 store.dialect,
                 stage.Rows(
-                    meter=names[meter_of[changed]],
-                    channel=np.array(CHANNELS, dtype=object)[channel_of[changed]],
-                    day=day_of[changed],
-                    block=DayBlock(
-                        values=old.values[changed],
-                        present=old.present[changed],
-                        revision=old.revision[changed] + 1,
-                    ),
+                    meter=batch.meter[done.changed],
+                    channel=np.where(batch.export[done.changed], "export", "import").astype(object),
+                    day=batch.day[done.changed],
+                    block=done.block,
                 ),
-                stored=old.revision[changed] > 0,
-                source=cols.source[first[fresh][by]],
+                stored=old.revision[done.changed] > 0,
+                source=cols.source[done.by],
                 now=now,
             )
-        if len(clash):
-            order = np.argsort(clash, kind="stable")
-            report.conflicts = _keep_aside(conn, cols, clash[order], clash_kept[order], now)
+        if len(done.conflicts):
+            report.conflicts = _keep_aside(conn, cols, done.conflicts, done.kept, now)
     return report
 
 
