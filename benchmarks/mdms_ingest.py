@@ -74,7 +74,7 @@ def boundary(meters: list[str], at: datetime, k: int) -> Columns:
     )
 
 
-def run(store: Store, meters: list[str], days: int) -> dict[str, float]:
+def run(store: Store, meters: list[str], days: int) -> dict[str, tuple[float, int]]:
     """Readings per second: first ingest, redelivery, live boundaries (one day after ``days``)."""
     readings = MeterReadings(store)
     known = set(meters)
@@ -87,6 +87,7 @@ def run(store: Store, meters: list[str], days: int) -> dict[str, float]:
         assert report.new == len(frame), report
     first = time.perf_counter() - start
     assert readings.count() == total
+    offered = sum(len(f) for f in frames[:3])
     start = time.perf_counter()
     for d, frame in enumerate(frames[:3]):
         report = readings.ingest(frame, meters=known, source=f"again-{d}", received_at=now)
@@ -105,15 +106,15 @@ def run(store: Store, meters: list[str], days: int) -> dict[str, float]:
     live = time.perf_counter() - start
     print(
         f"# {store.dialect}: {total} readings in {first:.2f} s; a redelivery of"
-        f" {3 * len(frames[0])} in {again:.2f} s; read back as arrays in {read:.2f} s;"
+        f" {offered} in {again:.2f} s; read back as arrays in {read:.2f} s;"
         f" 96 boundaries of {len(meters)} in {live:.2f} s",
         file=sys.stderr,
     )
-    return {
-        "mdms_ingest_readings_per_s": total / first,
-        "mdms_redelivery_readings_per_s": 3 * len(frames[0]) / again,
-        "mdms_live_readings_per_s": 96 * len(meters) / live,
-        "mdms_arrays_readings_per_s": total / read,
+    return {  # readings per second, and how many readings the figure is on
+        "mdms_ingest_readings_per_s": (total / first, total),
+        "mdms_redelivery_readings_per_s": (offered / again, offered),
+        "mdms_arrays_readings_per_s": (total / read, total),
+        "mdms_live_readings_per_s": (96 * len(meters) / live, 96 * len(meters)),
     }
 
 
@@ -142,7 +143,7 @@ def main() -> None:
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = ap.parse_args()
     meters = [f"m-{i:05d}" for i in range(args.meters)]
-    results: list[tuple[str, dict[str, float]]] = []
+    results: list[tuple[str, dict[str, tuple[float, int]]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(sqlite_url(Path(tmp) / "bench.db"))
         try:
@@ -156,9 +157,8 @@ def main() -> None:
                 results.append(("_pg", run(store, meters, args.days)))
             finally:
                 store.close()
-    n = args.meters * args.days * 96
     for suffix, figures in results:
-        for metric, value in figures.items():
+        for metric, (value, n) in figures.items():
             line = {"metric": metric + suffix, "value": round(value), "unit": "readings/s"}
             if metric == "mdms_ingest_readings_per_s":
                 line["target"] = f">={TARGET}"

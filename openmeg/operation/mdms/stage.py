@@ -14,6 +14,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from openmeg.operation.mdms.day_rows import (
+    CHANNELS,
     DayBlock,
     decode_present,
     decode_values,
@@ -69,25 +70,29 @@ def read(
     hi_day: int,
     channel: str | None = None,
 ) -> Rows:
-    """The stored rows of ``meters`` with ``lo_day <= day <= hi_day`` (of ``channel``, or both)."""
+    """The stored rows of ``meters`` with ``lo_day <= day <= hi_day`` (of ``channel``, or both):
+    every part of the key named, so that the index is searched, not scanned."""
     raw: Any = conn.connection.driver_connection
+    channels = list(CHANNELS) if channel is None else [channel]
     cols = "meter, channel, day, value_kwh, present, revision"
     found: list[tuple[Any, ...]] = []
     if dialect == "postgresql":
-        sql = f"SELECT {cols} FROM meter_days WHERE meter = ANY(%b) AND day BETWEEN %b AND %b"
-        args: list[Any] = [list(meters), lo_day, hi_day]
-        if channel is not None:
-            sql, args = sql + " AND channel = %b", [*args, channel]
+        sql = (
+            f"SELECT {cols} FROM meter_days WHERE meter = ANY(%b) AND channel = ANY(%b)"
+            " AND day BETWEEN %b AND %b"
+        )
+        args: list[Any] = [list(meters), channels, lo_day, hi_day]
         with raw.cursor() as cur:
             cur.execute(sql, args, binary=True)
             found = cur.fetchall()
     else:
         for part in _chunks(meters):
-            marks = ",".join("?" * len(part))
-            sql = f"SELECT {cols} FROM meter_days WHERE meter IN ({marks}) AND day BETWEEN ? AND ?"
-            args = [*part, lo_day, hi_day]
-            if channel is not None:
-                sql, args = sql + " AND channel = ?", [*args, channel]
+            marks, kinds = ",".join("?" * len(part)), ",".join("?" * len(channels))
+            sql = (
+                f"SELECT {cols} FROM meter_days WHERE meter IN ({marks})"
+                f" AND channel IN ({kinds}) AND day BETWEEN ? AND ?"
+            )
+            args = [*part, *channels, lo_day, hi_day]
             found += raw.execute(sql, args).fetchall()
     if not found:
         return Rows(
