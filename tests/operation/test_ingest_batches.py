@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 from openmeg.core.messages import (
     IntervalReading,
     MeterReadings,
@@ -123,3 +125,17 @@ def test_a_reading_above_what_a_meter_measures_is_refused(store: Store) -> None:
         "1 problem(s), nothing stored: reading 1: 1e+09 kWh is more than a meter of this site "
         "measures in 15 minutes (475.675 kWh)"
     )
+
+
+def test_boundary_after_boundary_fills_one_day_row(store: Store) -> None:
+    """The live path: each boundary's batch adds an interval to the day rows already there
+    (read, merged, written back whole); each change raises the row's revision."""
+    ingest = _service(store)
+    for k in range(3):
+        ingest.store_batch([(f"t{k}", _boundary(k, (0.25 * k, 0.0, 1.0 + k, 0.5)))], NOW)
+    ingest.store_batch([("again", _boundary(1, (0.25, 0.0, 2.0, 0.5)))], NOW)  # all stored
+    assert (ingest.stored, ingest.duplicates, ingest.conflicts) == (12, 4, 0)
+    values, revision = Readings(store).arrays(["m-h01", "m-h02"], "import", T0, T0 + 4 * Q)
+    assert values[0, :3].tolist() == [0.0, 0.25, 0.5] and values[1, :3].tolist() == [1, 2, 3]
+    assert np.isnan(values[:, 3]).all()
+    assert revision.tolist() == [[3], [3]]
