@@ -125,8 +125,12 @@ def test_arrays_give_meters_by_intervals_and_a_revision_per_day(store: Store) ->
     revisions = mdms.revisions(["m-h02", "m-h01"], "import", T0 + Q, DAY2 + timedelta(days=3))
     np.testing.assert_array_equal(revisions, [[0, 1, 0, 0], [1, 2, 0, 0]])
     assert mdms.count() == 5
-    with pytest.raises(ValueError, match="15-minute boundaries"):
+    with pytest.raises(ValueError, match="must be interval starts"):
         mdms.arrays(["m-h01"], "import", T0 + timedelta(minutes=5), DAY2)
+    with pytest.raises(ValueError, match="is before start"):
+        mdms.arrays(["m-h01"], "import", DAY2, T0)
+    with pytest.raises(ValueError, match="asked for once: m-h01 repeat"):
+        mdms.arrays(["m-h01", "m-h02", "m-h01"], "import", T0, DAY2)
 
 
 def test_a_day_row_holds_its_96_intervals_a_mask_and_a_revision(store: Store) -> None:

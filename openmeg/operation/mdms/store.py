@@ -119,7 +119,12 @@ class MeterReadings:
         row, 0 where none is stored (the first day is the UTC day of ``start``)."""
         lo, hi = _boundary(start), _boundary(end)
         if lo != as_utc(start).timestamp() or hi != as_utc(end).timestamp():
-            raise ValueError(f"start {start} and end {end} must be on 15-minute boundaries")
+            raise ValueError(
+                f"start {start.isoformat()} and end {end.isoformat()} must be interval starts"
+                " (on the quarter hour: :00, :15, :30, :45)"
+            )
+        if hi < lo:
+            raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
         return self._arrays(meters, channel, lo, hi)
 
     def _arrays(
@@ -133,7 +138,8 @@ class MeterReadings:
         if meters and n:
             index = pd.Index(meters)
             if not index.is_unique:
-                raise ValueError("each meter may be asked for once")
+                twice = sorted(set(index[index.duplicated()]))
+                raise ValueError(f"each meter may be asked for once: {', '.join(twice)} repeat")
             with self.store.engine.connect() as conn:
                 rows = stage.read(conn, self.store.dialect, list(meters), d0, d1, channel)
             m = index.get_indexer(rows.meter)
