@@ -248,3 +248,36 @@ def test_writers_of_one_day_row_at_once_lose_nothing(store: Store) -> None:
     values, revision = mdms.arrays(["m-h01"], "import", T0, T0 + 24 * Q)
     assert values[0].tolist() == [k + j / 10 for k in range(6) for j in range(4)]
     assert revision.tolist() == [[24]]
+
+
+def test_readings_of_a_store_made_before_the_day_rows_are_moved_into_them(store: Store) -> None:
+    legacy = sa.Table(
+        "meter_readings",
+        sa.MetaData(),
+        sa.Column("meter", sa.String(64), nullable=False),
+        sa.Column("channel", sa.String(16), nullable=False),
+        sa.Column("interval_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("value_kwh", sa.Float, nullable=False),
+        sa.Column("source", sa.String(128), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("meter", "channel", "interval_start"),
+    )
+    rows = [
+        ("m-h01", "import", T0, 0.5, "old.csv", NOW),
+        ("m-h01", "import", T0 + Q, 0.75, "old.csv", NOW + Q),
+        ("m-h02", "export", DAY2, 1.5, "head-end", NOW),
+    ]
+    keys = ["meter", "channel", "interval_start", "value_kwh", "source", "received_at"]
+    with store.engine.begin() as conn:
+        legacy.create(conn)
+        conn.execute(legacy.insert(), [dict(zip(keys, r, strict=True)) for r in rows])
+    mdms = MeterReadings(store)
+    assert not sa.inspect(store.engine).has_table("meter_readings")
+    assert mdms.count() == 3
+    assert mdms.series("m-h01", "import", T0, NOW).tolist() == [0.5, 0.75]
+    values, revision = mdms.arrays(["m-h02"], "export", DAY2, DAY2 + Q)
+    assert values.tolist() == [[1.5]] and revision.tolist() == [[1]]
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(day_rows).where(day_rows.c.meter == "m-h01")).one()
+    assert (row.n, row.source, as_utc(row.received_at)) == (2, "old.csv", NOW + Q)
+    assert MeterReadings(store).count() == 3  # once only

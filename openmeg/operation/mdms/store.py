@@ -30,6 +30,7 @@ from openmeg.operation.mdms.day_rows import (
     conflicts,
     day_rows,
 )
+from openmeg.operation.mdms.legacy import move_legacy_readings
 
 __all__ = ["CHANNELS", "INTERVAL", "IngestError", "IngestReport", "MeterReadings", "check_batch"]
 
@@ -95,6 +96,7 @@ class MeterReadings:
     def __init__(self, store: Store) -> None:
         self.store = store
         metadata.create_all(store.engine, tables=[day_rows, conflicts, register_reads])
+        move_legacy_readings(store)
 
     def ingest(
         self,
