@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from openmeg.core.messages import MeterReadings, ReadingsBatch
 from openmeg.core.store import Store
 from openmeg.operation.mdms import stage
-from openmeg.operation.mdms.day_merge import batch_rows, merge, place
+from openmeg.operation.mdms.day_merge import BatchRows, batch_rows, merge, place
 from openmeg.operation.mdms.day_rows import CHANNELS, STEP_S, IngestReport, conflicts
 
 
@@ -43,6 +43,12 @@ class Columns:
         """A code per reading (-1 for no meter) and the meter of each code."""
         codes, names = pd.factorize(self.meter)
         return np.asarray(codes, dtype=np.int64), np.asarray(names, dtype=object)
+
+    @cached_property
+    def rows(self) -> BatchRows:
+        """The day rows and slots of the readings (all on the 15-minute grid)."""
+        code, names = self.meter_codes
+        return batch_rows(code, names, self.channel == "export", self.start_s)
 
 
 def columns_of(msg: MeterReadings | ReadingsBatch, source: str) -> Columns:
@@ -130,7 +136,10 @@ def repeated(cols: Columns) -> np.ndarray:
     (a start off the 15-minute grid repeats nothing)."""
     out = np.zeros(len(cols), dtype=bool)
     on = cols.start_s % STEP_S == 0
-    if on.any():
+    if on.all():
+        inverse = cols.rows.inverse
+        out[:] = np.bincount(inverse)[inverse] > 1
+    elif on.any():
         code, names = cols.meter_codes
         batch = batch_rows(code[on], names, cols.channel[on] == "export", cols.start_s[on])
         out[on] = np.bincount(batch.inverse)[batch.inverse] > 1
@@ -163,11 +172,12 @@ def store_columns(store: Store, cols: Columns, now: datetime) -> IngestReport:
     report = IngestReport()
     if not len(cols):
         return report
-    code, names = cols.meter_codes
-    batch = batch_rows(code, names, cols.channel == "export", cols.start_s)
+    batch = cols.rows
     with store.engine.begin() as conn:
         stage.lock(conn, store.dialect)
-        had = stage.read(conn, store.dialect, names.tolist(), batch.d0, batch.d0 + batch.days - 1)
+        had = stage.read(
+            conn, store.dialect, batch.names.tolist(), batch.d0, batch.d0 + batch.days - 1
+        )
         old = place(batch, had.meter, had.channel == "export", had.day, had.block)
         done = merge(old, batch, cols.value)
         report.new, report.duplicates = done.new, done.duplicates
