@@ -32,10 +32,13 @@ def test_vee_run_estimates_flags_and_is_idempotent(store: Store) -> None:
     _load(store)
     v = ValidatedReadings(store, "demo")
     report = v.run_vee("m-h01", "import", DAY, DAY + timedelta(days=1), CFG, now=NOW)
-    assert report.estimated == 3 and report.new_versions == 96
+    # versions only for what changed: the three estimates, not a copy of every reading
+    assert report.estimated == 3 and report.new_versions == 3
     assert sorted(set(report.flags.rule)) == ["gap", "negative"]
     latest = v.latest("m-h01", "import", DAY, DAY + timedelta(days=1))
-    assert len(latest) == 96 and set(latest.version) == {1}
+    assert len(latest) == 96 and latest.version.value_counts().to_dict() == {0: 93, 1: 3}
+    measured = latest[latest.version == 0]
+    assert set(measured.quality) == {"good"} and set(measured.method) == {"measured"}
     est = latest[latest.quality == "estimated"]
     assert est.interval_start.dt.strftime("%H:%M").tolist() == ["05:00", "10:00", "10:15"]
     assert est.value_kwh.tolist() == pytest.approx([0.5, 0.5, 0.5])
