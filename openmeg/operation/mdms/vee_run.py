@@ -4,7 +4,7 @@ store the versions that changed, the flags and each local day's status (one tran
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
@@ -38,6 +38,8 @@ class ChannelVee:
     rules: tuple[tuple[str, int], ...] = ()
     """How many intervals each rule flagged, most flagged first."""
     problem: str = ""
+    empty: bool = False
+    """No readings at all (``problem`` says so): nothing to validate, rather than a failure."""
     flags: pd.DataFrame = field(default_factory=_no_flags)
     """The flags themselves (only for a run over one meter)."""
 
@@ -165,7 +167,8 @@ def vee_channel(
             for j, day in enumerate(days)
         ],
     )
-    return _outcomes(names, channel, result.quality, fl, todo.row, problem, first, cfg)
+    out = _outcomes(names, channel, result.quality, fl, todo.row, problem, first, cfg)
+    return [replace(o, empty=bool(e)) for o, e in zip(out, nothing.tolist(), strict=True)]
 
 
 def _outcomes(
