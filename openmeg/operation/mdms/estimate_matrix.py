@@ -175,9 +175,11 @@ def _register_factor(
     ok &= (regs.row[b] == r) & (regs.row[a] == r)
     k0 = np.clip(-(-(regs.at_ns[b] - t0) // step), 0, n_i)
     k1 = np.maximum(np.clip((regs.at_ns[a] - t0) // step, 0, n_i), k0)
-    cum = np.zeros((good.shape[0], n_i + 1))
-    np.cumsum(np.where(replace, 0.0, np.nan_to_num(good)), axis=1, out=cum[:, 1:])
-    known = cum[r, k1] - cum[r, k0]
+    rows_with, at = np.unique(r, return_inverse=True)
+    part = good[rows_with]
+    cum = np.zeros((len(rows_with), n_i + 1))
+    np.cumsum(np.where(replace[rows_with] | np.isnan(part), 0.0, part), axis=1, out=cum[:, 1:])
+    known = cum[at, k1] - cum[at, k0]
     target = (regs.kwh[a] - regs.kwh[b]) - known
     total = np.bincount(run, weights=np.nan_to_num(profile), minlength=len(r))
     ok &= (total > 0) & (target >= 0)

@@ -102,21 +102,27 @@ def changes(
     late reading makes an estimate ``good`` again, a new estimate replaces an old one); nothing
     over an edited interval, nothing where the value and quality are as stored, nothing for a
     meter with a problem."""
-    n_m, n_i = result.values.shape
-    cur_version = np.zeros((n_m, n_i), np.int64)
-    cur_value = np.full((n_m, n_i), np.nan)
-    cur_quality = np.zeros((n_m, n_i), np.int8)
-    cur_version[row, col], cur_value[row, col], cur_quality[row, col] = version, value, quality
-    has = cur_version > 0
-    same = (cur_quality == result.quality) & (np.abs(cur_value - result.values) < SAME_KWH)
-    write = np.where(has, (cur_quality != EDITED) & ~same, result.quality == ESTIMATED)
-    write &= (result.quality > 0) & (result.problem == "")[:, None]
-    r, c = np.nonzero(write)
+    n_i = result.values.shape[1]
+    quality_now, values_now = result.quality.ravel(), result.values.ravel()
+    stored = row * n_i + col
+    order = np.argsort(stored, kind="stable")
+    stored = stored[order]
+    cells = np.union1d(np.flatnonzero(quality_now == ESTIMATED), stored)
+    at = np.minimum(np.searchsorted(stored, cells), max(len(stored) - 1, 0))
+    has = stored[at] == cells if len(stored) else np.zeros(len(cells), bool)
+    cur_version = np.where(has, version[order][at] if len(stored) else 0, 0)
+    cur_value = np.where(has, value[order][at] if len(stored) else np.nan, np.nan)
+    cur_quality = np.where(has, quality[order][at] if len(stored) else 0, 0)
+    new_q, new_v = quality_now[cells], values_now[cells]
+    same = (cur_quality == new_q) & (np.abs(cur_value - new_v) < SAME_KWH)
+    write = np.where(has, (cur_quality != EDITED) & ~same, new_q == ESTIMATED)
+    write &= (new_q > 0) & (result.problem == "")[cells // n_i]
+    cells = cells[write]
     return Changes(
-        row=r,
-        col=c,
-        version=cur_version[r, c] + 1,
-        value=result.values[r, c],
-        quality=result.quality[r, c],
-        method=result.method[r, c],
+        row=cells // n_i,
+        col=cells % n_i,
+        version=cur_version[write] + 1,
+        value=new_v[write],
+        quality=new_q[write],
+        method=result.method.ravel()[cells],
     )

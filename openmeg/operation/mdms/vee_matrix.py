@@ -149,11 +149,13 @@ def register_spans(
 def _register_mismatch(
     values: np.ndarray, regs: Registers, start: pd.Timestamp, cfg: VeeConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n_m, n_i = values.shape
+    n_i = values.shape[1]
     row, c0, c1, advance = register_spans(regs, start, n_i, cfg)
-    cum = np.zeros((n_m, n_i + 1))
-    np.cumsum(np.nan_to_num(values), axis=1, out=cum[:, 1:])
-    total = cum[row, c1] - cum[row, c0]
+    rows_with, at = np.unique(row, return_inverse=True)
+    part = values[rows_with]
+    cum = np.zeros((len(rows_with), n_i + 1))
+    np.cumsum(np.where(np.isnan(part), 0.0, part), axis=1, out=cum[:, 1:])
+    total = cum[at, c1] - cum[at, c0]
     bad = np.abs(advance - total) > cfg.register_tolerance_kwh
     row, c0, c1, advance, total = row[bad], c0[bad], c1[bad], advance[bad], total[bad]
     size = c1 - c0
