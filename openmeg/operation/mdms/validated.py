@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,17 @@ revisions of the UTC days of raw readings it overlaps, when VEE validated it."""
 QUALITY = ("missing", "good", "estimated", "edited")
 """Quality codes of :meth:`ValidatedReadings.arrays` (index into this tuple)."""
 STEP = pd.Timedelta(INTERVAL)
+
+
+class IntervalSeries(Protocol):
+    """Interval energy by meter channel: the validated readings (``ValidatedReadings``), or
+    the raw ones (``MeterReadings``) where raw is what is wanted."""
+
+    def series(self, meter: str, channel: str, start: datetime, end: datetime) -> pd.Series: ...
+
+    def matrix(
+        self, meters: list[str], channel: str, start: datetime, end: datetime
+    ) -> pd.DataFrame: ...
 
 
 class EditError(OpenMegError):
@@ -166,6 +178,24 @@ class ValidatedReadings:
         values[v.row, v.col] = np.where(v.quality == GOOD, values[v.row, v.col], v.value)
         quality[v.row, v.col] = np.where(np.isnan(values[v.row, v.col]), 0, v.quality)
         return values, quality
+
+    def series(self, meter: str, channel: str, start: datetime, end: datetime) -> pd.Series:
+        """The validated kWh of one channel by UTC interval start, intervals with nothing left
+        out: what ``MeterReadings.series`` gives of the raw readings."""
+        values, _ = self.arrays([meter], channel, start, end)
+        first, n = grid(start, end)
+        s = pd.Series(values[0], index=pd.date_range(first, periods=n, freq=STEP))
+        return s[s.notna()]
+
+    def matrix(
+        self, meters: list[str], channel: str, start: datetime, end: datetime
+    ) -> pd.DataFrame:
+        """The validated kWh of many meters' channel: UTC interval start (rows) x meter
+        (columns), NaN where there is nothing; what ``MeterReadings.matrix`` gives of the raw."""
+        values, _ = self.arrays(list(meters), channel, start, end)
+        first, n = grid(start, end)
+        idx = pd.date_range(first, periods=n, freq=STEP)
+        return pd.DataFrame(values.T, index=idx, columns=list(meters))
 
     def latest(self, meter: str, channel: str, start: datetime, end: datetime) -> pd.DataFrame:
         """The validated series of one channel: the newest version of each interval, or the raw
