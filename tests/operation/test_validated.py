@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -113,3 +114,42 @@ def test_stored_register_reads_check_the_intervals(store: Store) -> None:
     mismatch = report.flags[report.flags.rule == "register_mismatch"]
     assert len(mismatch) == 20
     assert mismatch.detail.iloc[0] == "intervals add up to 10 kWh, the register advanced 10.4 kWh"
+
+
+def test_the_validated_series_overlays_the_newest_versions_on_the_raw(store: Store) -> None:
+    _load(store)
+    v, log = ValidatedReadings(store, "demo"), AuditLog(store, audit_key())
+    end = DAY + timedelta(days=1)
+    values, quality = v.arrays(["m-h01", "m-h02"], "import", DAY, end)  # before VEE: raw
+    assert values.shape == quality.shape == (2, 96)
+    assert quality[0].tolist().count(1) == 94 and quality[0, 40] == 0 and values[0, 20] == -0.3
+    assert (quality[1] == 0).all() and np.isnan(values[1]).all()
+    v.run_vee("m-h01", "import", DAY, end, CFG, now=NOW)
+    v.edit(
+        "m-h01", "import", DAY + timedelta(hours=1), 0.8, user="clerk-7", reason="visit", audit=log
+    )
+    values, quality = v.arrays(["m-h01"], "import", DAY, end)
+    assert values[0, [3, 4, 20, 40, 41]].tolist() == [0.5, 0.8, 0.5, 0.5, 0.5]
+    assert quality[0, [3, 4, 20, 40, 41]].tolist() == [1, 3, 2, 2, 2]
+    assert values[0].sum() == pytest.approx(95 * 0.5 + 0.8)
+    s = v.series("m-h01", "import", DAY, end)
+    assert len(s) == 96 and s.iloc[4] == 0.8 and s.index[0] == pd.Timestamp(DAY)
+    m = v.matrix(["m-h02", "m-h01"], "import", DAY + timedelta(hours=1), DAY + timedelta(hours=2))
+    assert list(m.columns) == ["m-h02", "m-h01"] and m["m-h01"].tolist() == [0.8, 0.5, 0.5, 0.5]
+    assert m["m-h02"].isna().all()
+    # a late reading for an estimated interval: VEE makes it good again (version 2, raw value)
+    late = pd.DataFrame(
+        {
+            "meter": ["m-h01"],
+            "channel": ["import"],
+            "interval_start": [DAY + timedelta(minutes=600)],
+            "value_kwh": [0.45],
+        }
+    )
+    MeterReadings(store).ingest(late, meters={"m-h01"}, source="late", received_at=NOW)
+    assert v.run_vee("m-h01", "import", DAY, end, CFG, now=NOW).new_versions == 2  # 10:00, 10:15
+    rows = v.latest("m-h01", "import", DAY + timedelta(hours=10), DAY + timedelta(minutes=630))
+    assert rows[["version", "value_kwh", "quality", "method"]].values.tolist() == [
+        [2, 0.45, "good", "measured"],
+        [2, 0.475, "estimated", "interpolation"],
+    ]
