@@ -1,7 +1,9 @@
 """The raw readings as arrays for VEE: the one place that reads them for the array path.
 
-Today through ``MeterReadings.matrix``; the interval store's ``MeterReadings.arrays`` (a row per
-meter, channel and UTC day, with a revision) takes its place in ``raw_days``."""
+Through the interval store's ``MeterReadings.arrays`` (a row per meter, channel and UTC day,
+with a revision) where the store has it, else through ``MeterReadings.matrix`` with the number
+of readings of a UTC day as its revision (a stored reading is never overwritten, so the number
+grows exactly when the day changes)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ def raw_days(
     if t0 != t0.floor("D") or t1 != t1.floor("D"):
         raise ValueError(f"{t0} to {t1}: raw days run from UTC midnight to UTC midnight")
     n_days = int((t1 - t0) / DAY)
+    day_rows = getattr(readings, "arrays", None)
+    if day_rows is not None:
+        values, revisions = day_rows(list(meters), channel, t0.to_pydatetime(), t1.to_pydatetime())
+        return np.asarray(values, float), np.asarray(revisions, np.int64)[:, :n_days]
     values = window(readings, meters, channel, t0, n_days * PER_DAY)
     present = ~np.isnan(values.reshape(len(meters), n_days, PER_DAY))
     return values, present.sum(axis=2).astype(np.int64)
@@ -50,6 +56,9 @@ def window(
     """Raw kWh of ``meters`` for ``n`` intervals from ``start``: float64 [n_meters, n]."""
     idx = pd.date_range(start.tz_convert("UTC"), periods=n, freq=INTERVAL)
     end = (start + n * pd.Timedelta(INTERVAL)).to_pydatetime()
+    day_rows = getattr(readings, "arrays", None)
+    if day_rows is not None:
+        return np.asarray(day_rows(list(meters), channel, start.to_pydatetime(), end)[0], float)
     out = np.full((len(meters), n), np.nan)
     for lo in range(0, len(meters), _CHUNK):
         part = meters[lo : lo + _CHUNK]
