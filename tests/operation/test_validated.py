@@ -5,11 +5,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from openmeg.core.audit import AuditLog
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings
-from openmeg.operation.mdms.validated import EditError, ValidatedReadings
+from openmeg.operation.mdms.validated import EditError, ValidatedReadings, vee_flags
 from openmeg.operation.mdms.vee import VeeConfig
 from tests.keys import audit_key
 
@@ -153,3 +154,21 @@ def test_the_validated_series_overlays_the_newest_versions_on_the_raw(store: Sto
         [2, 0.45, "good", "measured"],
         [2, 0.475, "estimated", "interpolation"],
     ]
+
+
+def test_flags_are_stored_as_runs_and_replaced_by_the_next_run(store: Store) -> None:
+    _load(store)
+    v = ValidatedReadings(store, "demo")
+    end = DAY + timedelta(days=1)
+    report = v.run_vee("m-h01", "import", DAY, end, CFG, now=NOW)
+    with store.engine.connect() as conn:
+        runs = conn.execute(
+            sa.select(vee_flags.c.interval_start, vee_flags.c.intervals, vee_flags.c.rule)
+        ).all()
+    assert sorted((pd.Timestamp(t).strftime("%H:%M"), n, r) for t, n, r in runs) == [
+        ("05:00", 1, "negative"),
+        ("10:00", 2, "gap"),  # one row for the half-hour gap
+    ]
+    pd.testing.assert_frame_equal(v.flags("m-h01", "import", DAY, end), report.flags)
+    v.run_vee("m-h01", "import", DAY, end, CFG, now=NOW)
+    assert len(v.flags("m-h01", "import", DAY, end)) == 3  # replaced, not added to

@@ -41,16 +41,19 @@ validated = sa.Table(
 )
 
 vee_flags = sa.Table(
-    "vee_flags",
+    "vee_flag_runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("meter", sa.String(64), nullable=False),
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("interval_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("intervals", sa.Integer, nullable=False),
     sa.Column("rule", sa.String(32), nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
+"""What VEE's rules flagged, a row per run of ``intervals`` consecutive intervals from
+``interval_start`` with the same rule and detail (the flags of the latest run over them)."""
 
 vee_status = sa.Table(
     "vee_status",
@@ -231,6 +234,32 @@ class ValidatedReadings:
             }
         )
 
+    def flags(self, meter: str, channel: str, start: datetime, end: datetime) -> pd.DataFrame:
+        """The flags of one channel, an interval a row: ``interval_start, rule, detail``,
+        sorted by interval start and rule."""
+        f = vee_flags.c
+        first, n = grid(start, end)
+        q = sa.select(f.interval_start, f.intervals, f.rule, f.detail).where(
+            f.meter == meter,
+            f.channel == channel,
+            f.interval_start >= first.to_pydatetime(),
+            f.interval_start < (first + n * STEP).to_pydatetime(),
+        )
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        at = pd.to_datetime([r[0] for r in rows], utc=True).as_unit("ns").asi8
+        size = np.array([r[1] for r in rows], np.int64)
+        run = np.repeat(np.arange(len(rows)), size)
+        step = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+        frame = pd.DataFrame(
+            {
+                "interval_start": pd.to_datetime(at[run] + step * STEP.value, utc=True),
+                "rule": np.array([r[2] for r in rows], dtype=object)[run],
+                "detail": np.array([r[3] for r in rows], dtype=object)[run],
+            }
+        )
+        return frame.sort_values(["interval_start", "rule"], ignore_index=True)
+
     def status(self, meters: list[str], channel: str, days: list[str]) -> np.ndarray:
         """The raw revision VEE validated for each (meter, local day), -1 where never:
         int64 [n_meters, n_days]."""
@@ -319,6 +348,7 @@ class ValidatedReadings:
         )
         if r.problem:
             raise ValueError(r.problem)
+        assert r.flags is not None
         return VeeReport(flags=r.flags, new_versions=r.new_versions, estimated=r.estimated)
 
     def edit(

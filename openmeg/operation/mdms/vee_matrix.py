@@ -64,6 +64,19 @@ class MatrixFlags:
             }
         )
 
+    def runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The flags as runs of consecutive intervals of one row with the same rule and
+        detail: row, first column, number of intervals, rule code, detail."""
+        if not len(self.row):
+            return self.row, self.col, self.col, self.rule, self.detail
+        _, text = np.unique(self.detail.astype(str), return_inverse=True)
+        order = np.lexsort((self.col, text, self.rule, self.row))
+        row, col, rule, text = self.row[order], self.col[order], self.rule[order], text[order]
+        same = (row[1:] == row[:-1]) & (rule[1:] == rule[:-1]) & (text[1:] == text[:-1])
+        first = np.flatnonzero(np.append(True, ~(same & (col[1:] == col[:-1] + 1))))
+        length = np.diff(np.append(first, len(row)))
+        return row[first], col[first], length, rule[first], self.detail[order][first]
+
 
 def local_days(start: pd.Timestamp, n: int, cfg: VeeConfig) -> np.ndarray:
     """Column index at which each local day of the window begins, and ``n`` at the end: the

@@ -4,7 +4,7 @@ store the versions that changed, the flags and each local day's status (one tran
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -21,12 +21,6 @@ from openmeg.operation.mdms.vee_arrays import changes, vee_matrix
 from openmeg.operation.mdms.vee_matrix import MatrixFlags, Registers, local_days
 
 
-def _no_flags() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"interval_start": pd.DatetimeIndex([], tz="UTC"), "rule": [], "detail": []}
-    )
-
-
 @dataclass(frozen=True, kw_only=True)
 class ChannelVee:
     """What VEE did to one meter channel, or why it could not do it (``problem``)."""
@@ -40,7 +34,7 @@ class ChannelVee:
     problem: str = ""
     empty: bool = False
     """No readings at all (``problem`` says so): nothing to validate, rather than a failure."""
-    flags: pd.DataFrame = field(default_factory=_no_flags)
+    flags: pd.DataFrame | None = None
     """The flags themselves (only for a run over one meter)."""
 
 
@@ -106,7 +100,8 @@ def vee_channel(
     )
     ok = problem == ""
     fl = result.flags
-    keep = ok[fl.row]
+    run_row, run_col, run_len, run_rule, run_detail = fl.runs()
+    keep = ok[run_row]
     at = pd.to_datetime(first.value + np.arange(n) * STEP.value, utc=True)
     days, revs = day_status(first, n, i0, revisions, cfg)
     done = [m for m, good in zip(names, ok.tolist(), strict=True) if good]
@@ -143,15 +138,17 @@ def vee_channel(
                 "meter": names[r],
                 "channel": channel,
                 "interval_start": at[c].to_pydatetime(),
+                "intervals": size,
                 "rule": RULES[rule],
                 "detail": detail,
                 "created_at": now,
             }
-            for r, c, rule, detail in zip(
-                fl.row[keep].tolist(),
-                fl.col[keep].tolist(),
-                fl.rule[keep].tolist(),
-                fl.detail[keep].tolist(),
+            for r, c, size, rule, detail in zip(
+                run_row[keep].tolist(),
+                run_col[keep].tolist(),
+                run_len[keep].tolist(),
+                run_rule[keep].tolist(),
+                run_detail[keep].tolist(),
                 strict=True,
             )
         ],
@@ -202,7 +199,7 @@ def _outcomes(
                 rules=tuple(sorted(per_meter[i], key=lambda rk: (-rk[1], rk[0]))),
                 flags=fl.frame(first, cfg)[fl.row == i].reset_index(drop=True)
                 if n_m == 1
-                else _no_flags(),
+                else None,
             )
         )
     return out
