@@ -102,7 +102,7 @@ def vee_channel(
     fl = result.flags
     run_row, run_col, run_len, run_rule, run_detail = fl.runs()
     keep = ok[run_row]
-    at = pd.to_datetime(first.value + np.arange(n) * STEP.value, utc=True)
+    at = pd.to_datetime(first.value + np.arange(n) * STEP.value, utc=True).to_pydatetime()
     days, revs = day_status(first, n, i0, revisions, cfg)
     done = [m for m, good in zip(names, ok.tolist(), strict=True) if good]
     v.store_run(
@@ -114,7 +114,7 @@ def vee_channel(
             {
                 "meter": names[r],
                 "channel": channel,
-                "interval_start": at[c].to_pydatetime(),
+                "interval_start": at[c],
                 "version": ver,
                 "value_kwh": val,
                 "quality": QUALITY[q],
@@ -137,7 +137,7 @@ def vee_channel(
             {
                 "meter": names[r],
                 "channel": channel,
-                "interval_start": at[c].to_pydatetime(),
+                "interval_start": at[c],
                 "intervals": size,
                 "rule": RULES[rule],
                 "detail": detail,
@@ -157,11 +157,11 @@ def vee_channel(
                 "meter": names[r],
                 "channel": channel,
                 "day": day,
-                "raw_revision": int(revs[r, j]),
+                "raw_revision": rev,
                 "validated_at": now,
             }
-            for r in np.flatnonzero(ok).tolist()
-            for j, day in enumerate(days)
+            for r, rows in zip(np.flatnonzero(ok).tolist(), revs[ok].tolist(), strict=True)
+            for day, rev in zip(days, rows, strict=True)
         ],
     )
     out = _outcomes(names, channel, result.quality, fl, todo.row, problem, first, cfg)
