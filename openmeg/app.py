@@ -476,6 +476,8 @@ class LiveMeg:
             "feeder_poll_ms": self.control.poll_ms,
             "feeder_devices": float(len(self.feeder.links)),
             "readings_ingested": float(self.ingest.stored),
+            "vee_days_validated": float(self.vee.days_validated),
+            "vee_failures": float(self.vee.problems),
             "alarms_active": float(len(self.scada.alarms(active_only=True))),
             "commands": float(self.status.commands),
             "setpoint_writes": float(self.writer.writes_total),
