@@ -58,8 +58,9 @@ def _rows(store: Store) -> list[tuple[str, str, int]]:
 
 async def test_days_validated_as_they_close_and_again_after_late_readings(store: Store) -> None:
     day2 = DAY1 + pd.Timedelta(days=1)
-    for m in METERS:
-        _ingest(store, m, _day(DAY1), 0.25)
+    quiet = _day(DAY1)[50]  # m2's 12:30 on day 1: imported later, beside the bus
+    _ingest(store, "m1", _day(DAY1), 0.25)
+    _ingest(store, "m2", [t for t in _day(DAY1) if t != quiet], 0.25)
     late = _day(day2)[40]  # 10:00 local on day 2 missing for m1
     _ingest(store, "m1", [t for t in _day(day2) if t != late], 0.5)
     _ingest(store, "m2", _day(day2), 0.5)
@@ -71,7 +72,7 @@ async def test_days_validated_as_they_close_and_again_after_late_readings(store:
         done = await vee.pump()  # on start: day 1 has readings and was never validated
         assert {(r.meter, r.channel, r.new_versions) for r in done if not r.empty} == {
             ("m1", "import", 0),
-            ("m2", "import", 0),
+            ("m2", "import", 1),  # the missing 12:30 estimated
         }
         # a local day's revision: the sum of its UTC days' (1 and 2 June UTC here)
         day1 = "2026-06-02"
@@ -79,10 +80,18 @@ async def test_days_validated_as_they_close_and_again_after_late_readings(store:
         assert await vee.pump() == []  # nothing closed, nothing changed
         clock.advance(30 * 60)  # 00:20 on day 3: day 2 closed, but within the grace
         assert await vee.pump() == []
+        _ingest(store, "m2", [quiet], 0.25)  # no word on the bus: found at the day's close
         clock.advance(15 * 60)
-        done = {r.meter: r for r in await vee.pump() if r.channel == "import"}
-        assert (done["m1"].new_versions, done["m1"].estimated) == (1, 1)
-        assert done["m2"].new_versions == 0
+        done = {(r.meter, r.new_versions, r.estimated) for r in await vee.pump() if not r.empty}
+        # day 1 of m2 (12:30 good again: a second version), then day 2 of both
+        assert done == {("m2", 1, 0), ("m1", 1, 1), ("m2", 0, 0)}
+        assert (
+            ValidatedReadings(store, "demo")
+            .latest("m2", "import", quiet, quiet + Q)
+            .iloc[0]
+            .version
+            == 2
+        )
         v = ValidatedReadings(store, "demo")
         row = v.latest("m1", "import", late, late + Q).iloc[0]
         assert (row.version, row.value_kwh, row.quality, row.method) == (

@@ -1,8 +1,9 @@
 """The automatic VEE: every closed local day of every meter is validated as soon as it closes on
 the MEG's clock (after a grace for its last readings), and again when late readings change a
-day already validated. On start, the days of the look-back window whose raw revision differs
-from the one VEE validated (or that were never validated) are taken first; then the MDMS's
-announcements of stored readings mark the days they touch. A meter channel that cannot be
+day already validated. On start and at each day's close, the days of the look-back window whose
+raw revision differs from the one VEE validated (or that have readings and were never validated)
+are taken (readings imported beside the bus); in between, the MDMS's announcements of stored
+readings mark the days they touch. A meter channel that cannot be
 validated (no like-day history for a long gap) is reported as an event and tried again when its
 readings change."""
 
@@ -154,17 +155,18 @@ class VeeService:
         return done
 
     async def pump(self) -> list[ChannelVee]:
-        """At the clock's time: the days closed since the last call (all of the look-back
-        window's stale days on the first), the days late readings touched; validated."""
+        """At the clock's time: the days closed since the last call and the look-back window's
+        stale days (on the first call and at each close), the days late readings touched;
+        validated."""
         now = self.clock.now()
         closed = self.last_closed(now)
-        if self._closed is None:
+        if self._closed is None or closed > self._closed:
             first = closed - timedelta(days=self.lookback_days - 1)
-            for channel in CHANNELS:
+            for channel in CHANNELS:  # what changed without a word on the bus (imports)
                 stale = await self.store.in_thread(self.stale, channel, first, closed)
                 for meter, days in stale.items():
                     self._mark(channel, [meter], days)
-        elif closed > self._closed:
+        if self._closed is not None and closed > self._closed:
             gone = (closed - self._closed).days
             new = [self._closed + timedelta(days=k + 1) for k in range(gone)]
             for channel in CHANNELS:
