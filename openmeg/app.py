@@ -58,6 +58,8 @@ from openmeg.operation.device_adds import DeviceAdds
 from openmeg.operation.historian import Historian
 from openmeg.operation.mdms.gaps import GapFiller
 from openmeg.operation.mdms.ingest import IngestService
+from openmeg.operation.mdms.vee import VeeConfig
+from openmeg.operation.mdms.vee_service import VeeService
 from openmeg.operation.process_image import ImageKeeper
 from openmeg.operation.runtime import Runtime, Status
 from openmeg.operation.scada import PLATFORM_SOURCES, DerManagementServer, site_limits
@@ -337,6 +339,14 @@ class LiveMeg:
             max_interval_kwh=site.meter_max_kw() * 0.25,
         )
         self.gaps = GapFiller(site_id, buses.of("mdms"), store, meters | device_meters, clock=clock)
+        self.vee = VeeService(
+            site_id,
+            store,
+            meters | device_meters,
+            VeeConfig(timezone=site.site.timezone, **site.vee.model_dump()),
+            clock=clock,
+            bus=buses.of("mdms"),
+        )
         self.prices = PriceSignals(site, buses.of("provider"))
         self.peaks = PeakWatch(site, buses.of("provider"), self.edge.gate("peak_watch"))
         self._tasks_run = False
@@ -373,6 +383,7 @@ class LiveMeg:
         await self.scada.start()
         await self.metering.start()
         await self.ingest.start()
+        await self.vee.start()
         await self.peaks.start()
         await self.field_commands.start()
         self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
@@ -391,6 +402,7 @@ class LiveMeg:
         await self.metering.pump()
         await self.ingest.pump()
         await self.gaps.pump()
+        await self.vee.pump()
         await self.peaks.pump()
         await self.economics.pump()
         await self.historian.pump()
@@ -426,6 +438,7 @@ class LiveMeg:
                     self.metering,
                     self.ingest,
                     self.gaps,
+                    self.vee,
                     self.peaks,
                     self.prices,
                 ):
@@ -444,6 +457,7 @@ class LiveMeg:
         for service in (
             self.metering,
             self.ingest,
+            self.vee,
             self.peaks,
             self.field_commands,
             self.device_adds,
@@ -462,6 +476,8 @@ class LiveMeg:
             "feeder_poll_ms": self.control.poll_ms,
             "feeder_devices": float(len(self.feeder.links)),
             "readings_ingested": float(self.ingest.stored),
+            "vee_days_validated": float(self.vee.days_validated),
+            "vee_failures": float(self.vee.problems),
             "alarms_active": float(len(self.scada.alarms(active_only=True))),
             "commands": float(self.status.commands),
             "setpoint_writes": float(self.writer.writes_total),

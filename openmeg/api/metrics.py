@@ -14,6 +14,8 @@ FIGURES = {
     "feeder_poll_ms": ("gauge", "time to poll every device on the wire once (ms)"),
     "feeder_devices": ("gauge", "devices the DER data feeder is connected to"),
     "readings_ingested": ("counter", "15-minute readings the MDMS stored"),
+    "vee_days_validated": ("counter", "meter channel days the automatic VEE validated"),
+    "vee_failures": ("counter", "meter channel days the automatic VEE could not validate"),
     "alarms_active": ("gauge", "alarms active now"),
     "commands": ("counter", "commands carried out"),
     "stream_clients": ("gauge", "WebSocket clients connected"),

@@ -280,7 +280,12 @@ def trading_accounts_of(
         raise HTTPException(422, str(err)) from err
     t = svc.trading.get(customer)
     r = trading_accounts(
-        svc.readings, svc.book, meter, t0, t1, incentive_per_kwh=t.incentive_per_kwh if t else 0.0
+        ValidatedReadings(svc.store, svc.site.site.id),
+        svc.book,
+        meter,
+        t0,
+        t1,
+        incentive_per_kwh=t.incentive_per_kwh if t else 0.0,
     )
     return AccountsOut(
         customer=customer,
@@ -313,7 +318,8 @@ def revenue_of(
     chosen = device or known
     if not chosen:
         return []
-    table = CentralRevenueCalculator(chosen, svc.readings, svc.book).table(t0, t1)
+    validated = ValidatedReadings(svc.store, svc.site.site.id)
+    table = CentralRevenueCalculator(chosen, validated, svc.book).table(t0, t1)
     periods = table.by_period(by, svc.site.site.timezone)
     totals = table.totals()
     return [

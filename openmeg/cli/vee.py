@@ -24,7 +24,10 @@ def vee_run(
     site: str = SITE,
     store: str = STORE,
 ) -> None:
-    """Validate every meter channel of a month; estimate what must be; store new versions."""
+    """Validate every meter channel of a month; estimate what must be; store new versions of
+    the intervals that changed. Exits 1 when a channel could not be done, saying why."""
+    from datetime import UTC, datetime
+
     from openmeg.operation.mdms.vee_run import vee_site
     from openmeg.provider.billing_run import month_bounds
 
@@ -35,13 +38,21 @@ def vee_run(
         err_console.print(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT) from err
     db = open_store(store, the_site.site.id)
+    failed = done = 0
+    empty: list[str] = []
     try:
-        for r in vee_site(the_site, db, start.to_pydatetime(), end.to_pydatetime()):
+        now = datetime.now(UTC)
+        for r in vee_site(the_site, db, start.to_pydatetime(), end.to_pydatetime(), now=now):
+            if r.empty:
+                empty.append(f"{r.meter} {r.channel}")
+                continue
             if r.problem:
+                failed += 1
                 err_console.print(
                     f"{r.meter} {r.channel}: cannot estimate: {r.problem}", markup=False
                 )
                 continue
+            done += 1
             rules = ", ".join(f"{k} {n}" for k, n in r.rules)
             print(
                 f"{r.meter} {r.channel}: {r.new_versions} new versions, {r.estimated} estimated"
@@ -49,3 +60,18 @@ def vee_run(
             )
     finally:
         db.close()
+    if empty:
+        shown = ", ".join(empty[:8]) + (f" and {len(empty) - 8} more" if len(empty) > 8 else "")
+        err_console.print(f"no readings in {period}, nothing validated: {shown}", markup=False)
+    if not done and not failed:
+        err_console.print(
+            f"error: no readings for {period}: import them (openmeg meters import) or run "
+            "the MEG first"
+        )
+        raise typer.Exit(1)
+    if failed:
+        err_console.print(
+            f"error: {failed} meter channel(s) of {period} could not be validated (above); "
+            "their days stay unvalidated until the readings or history they need are there"
+        )
+        raise typer.Exit(1)

@@ -46,6 +46,7 @@ from openmeg.market.local_market import LocalMarket, MarketError, PositionError
 from openmeg.market.prices import synthetic_prices
 from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.mdms.store import MeterReadings
+from openmeg.operation.mdms.validated import ValidatedReadings
 
 
 class ProsumerEconomics:
@@ -75,6 +76,7 @@ class ProsumerEconomics:
         edge = edge or Edge(site.site.id, bus, clock)
         self.gate = edge.gate("prosumer_economics")
         self.readings = MeterReadings(store)
+        self.validated = ValidatedReadings(store, site.site.id)
         self.book = PriceBook(
             store, site.site.id, max_abs_per_kwh=site.input_limits.max_abs_price_per_kwh
         )
@@ -275,7 +277,7 @@ class ProsumerEconomics:
             now = self.clock.now()
             since = month_start(now, self.site.site.timezone)
             report = trading_accounts(
-                self.readings,
+                self.validated,
                 self.book,
                 meter,
                 since,

@@ -1,6 +1,7 @@
 """The energy revenue calculating system (Y.2071 Appendix III.2): what each power device earns,
-from its own meter's 15-minute energy out and in (kept in the MDMS) and the market prices the
-price synchronising unit stored, each interval at its time-weighted prices.
+from its own meter's validated 15-minute energy out and in (the MDMS's raw readings overlaid by
+VEE's estimates and edits) and the market prices the price synchronising unit stored, each
+interval at its time-weighted prices.
 
 Two arrangements give the same figures: ``DeviceRevenueCalculator``, one per device, reading
 that device's meter alone; ``CentralRevenueCalculator``, one for all devices, reading them in
@@ -20,7 +21,8 @@ from openmeg.core.site import Site
 from openmeg.core.store import Store, as_utc
 from openmeg.customer.price_book import PriceBook
 from openmeg.customer.revenue import revenue
-from openmeg.operation.mdms.store import INTERVAL, MeterReadings
+from openmeg.operation.mdms.store import INTERVAL
+from openmeg.operation.mdms.validated import IntervalSeries, ValidatedReadings
 
 FloatArray = npt.NDArray[np.float64]
 REVENUE_KINDS = ("pv", "wind", "chp", "fuel_cell", "battery", "ev_charger")
@@ -87,7 +89,7 @@ def _intervals(start: datetime, end: datetime) -> pd.DatetimeIndex:
 class DeviceRevenueCalculator:
     """The revenue calculator of one device."""
 
-    def __init__(self, device: str, readings: MeterReadings, book: PriceBook) -> None:
+    def __init__(self, device: str, readings: IntervalSeries, book: PriceBook) -> None:
         self.device, self.readings, self.book = device, readings, book
 
     def table(self, start: datetime, end: datetime) -> RevenueTable:
@@ -110,7 +112,7 @@ class DeviceRevenueCalculator:
 class CentralRevenueCalculator:
     """One calculator for all devices."""
 
-    def __init__(self, devices: list[str], readings: MeterReadings, book: PriceBook) -> None:
+    def __init__(self, devices: list[str], readings: IntervalSeries, book: PriceBook) -> None:
         self.devices, self.readings, self.book = devices, readings, book
 
     def table(self, start: datetime, end: datetime) -> RevenueTable:
@@ -137,7 +139,7 @@ class CentralRevenueCalculator:
 
 
 def per_device_table(
-    devices: list[str], readings: MeterReadings, book: PriceBook, start: datetime, end: datetime
+    devices: list[str], readings: IntervalSeries, book: PriceBook, start: datetime, end: datetime
 ) -> RevenueTable:
     """All devices, each from its own calculator, gathered into one table."""
     tables = [DeviceRevenueCalculator(d, readings, book).table(start, end) for d in devices]
@@ -171,7 +173,7 @@ def revenue_table(
     if arrangement not in ARRANGEMENTS:
         raise ValueError(f"arrangement {arrangement!r}: one of {', '.join(ARRANGEMENTS)}")
     chosen = list(devices) or revenue_devices(site)
-    readings, book = MeterReadings(store), PriceBook(store, site.site.id)
+    readings, book = ValidatedReadings(store, site.site.id), PriceBook(store, site.site.id)
     if arrangement == "central":
         return CentralRevenueCalculator(chosen, readings, book).table(start, end)
     return per_device_table(chosen, readings, book, start, end)

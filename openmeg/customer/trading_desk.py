@@ -29,7 +29,8 @@ from openmeg.customer.price_book import PriceBook
 from openmeg.customer.trading import Accounts, ReferencePrices, accounting, trading_requests
 from openmeg.der.ratings import Battery
 from openmeg.operation.cycle import ProcessImage
-from openmeg.operation.mdms.store import INTERVAL, MeterReadings
+from openmeg.operation.mdms.store import INTERVAL
+from openmeg.operation.mdms.validated import IntervalSeries, ValidatedReadings
 
 trading_references = sa.Table(
     "trading_references",
@@ -260,7 +261,7 @@ class AccountsReport:
 
 
 def trading_accounts(
-    readings: MeterReadings,
+    readings: IntervalSeries,
     book: PriceBook,
     meter: str,
     start: datetime,
@@ -297,7 +298,7 @@ def prosumer_accounts(
     meter = meter_of(site, customer)
     settings = TradingSettings(store, site).get(customer)
     return trading_accounts(
-        MeterReadings(store),
+        ValidatedReadings(store, site.site.id),
         PriceBook(store, site.site.id),
         meter,
         start,

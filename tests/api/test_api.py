@@ -325,6 +325,7 @@ def test_metrics_and_health_are_public(h: Harness) -> None:
         "openmeg_cycle_time_ms",
         "openmeg_cycles_total",
         "openmeg_readings_ingested_total",
+        "openmeg_vee_days_validated_total",
         "openmeg_http_requests_total",
         "openmeg_http_server_errors_total",
     ):

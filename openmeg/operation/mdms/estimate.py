@@ -4,6 +4,8 @@ Gaps of up to an hour are filled by linear interpolation between the readings on
 Longer gaps take the profile of like days (the same weekday in the previous weeks, at the same
 local clock time, so daylight-saving days line up) scaled so that the gap holds what the
 registers say it must; without registers the profile is taken as it is.
+
+The per-series reference of ``estimate_matrix``, which every VEE run uses.
 """
 
 from __future__ import annotations

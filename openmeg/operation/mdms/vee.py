@@ -4,6 +4,10 @@ A series is indexed by the interval start (aware, UTC) with the interval's energ
 (for the spike rule) are local days of the site's time zone, so a daylight-saving day has 92 or
 100 quarter hours. Every rule returns flags ``(interval_start, rule, detail)``; the rules are
 those of common utility VEE practice.
+
+These per-series functions are the readable reference of the rules; ``vee_matrix`` applies the
+same rules to [meters x intervals] arrays (the path every VEE run takes) and is tested against
+them meter by meter.
 """
 
 from __future__ import annotations
