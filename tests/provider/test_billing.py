@@ -3,12 +3,13 @@ Thursday, so the month has 22 weekdays), with URDB-structured tariffs."""
 
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
 from openmeg.core.tariff import Tariff
-from openmeg.provider.billing import bill
+from openmeg.provider.billing import bill, bill_month
 
 TZ = "America/New_York"
 START = pd.Timestamp("2026-10-01", tz=TZ)
@@ -150,9 +151,45 @@ def test_net_metering_and_net_billing_with_pv_export() -> None:
         ("energy, export credit", Decimal("-248.0"), Decimal("-9.92")),
     ]
     assert total == Decimal("64.48")
-    more_out = exp * 4  # 992 kWh out: a net export of 372 kWh credited at $0.12
-    total, _ = run({**base, "dgrules": "Net Metering"}, imp, more_out)
-    assert total == Decimal("-44.64")
+    # 992 kWh out: a net export of 372 kWh is not paid now (NREL's net metering) but carried,
+    # as kWh, to the same period of November, where it covers 372 of November's 600 kWh
+    more_out = exp * 4
+    total, lines = run({**base, "dgrules": "Net Metering"}, imp, more_out)
+    assert (total, lines) == (Decimal("0.00"), [])
+    tariff = Tariff.model_validate(base)  # no dgrules: net metering, as NREL reads URDB
+    (october,), carry = bill_month(
+        tariff,
+        IDX,
+        imp.to_numpy()[None, :],
+        more_out.to_numpy()[None, :],
+        timezone=TZ,
+        customers=["h01"],
+        meters=["m-h01"],
+    )
+    assert october.total == Decimal("0.00")
+    assert carry.month == 10 and carry.surplus_kwh.tolist() == [[372.0]]
+    assert carry.excess_kwh.tolist() == [372.0]
+    nov = pd.date_range(
+        END.tz_convert("UTC"),
+        pd.Timestamp("2026-12-01", tz=TZ).tz_convert("UTC"),
+        freq="15min",
+        inclusive="left",
+    )  # 30 days and the clock change: 2884 quarter hours
+    use = np.full((1, len(nov)), 600 / len(nov))
+    (november,), carry = bill_month(
+        tariff,
+        nov,
+        use,
+        use * 0,
+        timezone=TZ,
+        customers=["h01"],
+        meters=["m-h01"],
+        carry_in=carry,
+    )
+    assert [(ln.description, ln.amount) for ln in november.lines] == [
+        ("energy", Decimal("27.36"))  # (600 - 372) kWh x $0.12
+    ]
+    assert carry.surplus_kwh.tolist() == [[0.0]] and carry.excess_kwh.tolist() == [0.0]
 
 
 def test_hourly_real_time_prices() -> None:
