@@ -117,8 +117,9 @@ def bill_arrays(
     run_max = np.maximum.reduceat(net, plan.starts, axis=1)
     flat_peak = np.maximum(run_max.max(axis=1), 0.0) / INTERVAL_H
     lines: list[LineArray] = []
+    settle: list[LineArray] = []  # true-up credits: after the minimums, as in SAM
     energy, load_energy, true_up, out = _energy(
-        tariff, plan, imp, exp, net, flat_peak, carry, lines
+        tariff, plan, imp, exp, net, flat_peak, carry, lines, settle
     )
     demand_tou = np.zeros(n_c)
     for p in plan.demand_present:
@@ -141,6 +142,7 @@ def bill_arrays(
             lines.append(_line("annual minimum charge adjustment", "year", 1.0, annual, annual))
         minimum = minimum + annual
         year_bill = np.zeros(n_c)
+    lines += settle
     total = energy + demand_flat + demand_tou + fixed + minimum - true_up
     components = {
         "energy": energy,
@@ -152,6 +154,10 @@ def bill_arrays(
         "total": total,
     }
     cents = np.array([to_cents(ln.amount) for ln in lines]).reshape(len(lines), n_c)
+    if plan.min_month and not basa:  # the bill meets the minimum to the cent
+        k = next(i for i, ln in enumerate(lines) if ln.description == "minimum charge adjustment")
+        short = to_cents(np.full(n_c, plan.min_month)) - np.maximum(cents[:k].sum(axis=0), 0)
+        cents[k] = np.where(minimum > 0, np.maximum(short, 0), 0)
     carry_out = Carry(
         month=plan.month,
         surplus_kwh=out[0],
@@ -269,6 +275,7 @@ def _energy(
     flat_peak: np.ndarray,
     carry: Carry,
     lines: list[LineArray],
+    settle: list[LineArray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(energy charge, load-side energy charge, true-up credit, (surplus, excess, credit))."""
     n_c = imp.shape[0]
@@ -299,7 +306,7 @@ def _energy(
             return charge, charge, zero, (surplus, excess, zero)
         paid = excess * tariff.nm_yearend_sell_rate
         if tariff.nm_yearend_sell_rate:
-            lines.append(
+            settle.append(
                 _line(
                     "net metering true-up credit",
                     "kWh",
@@ -322,7 +329,8 @@ def _energy(
     charge = _tier_lines(tariff, plan, bought, plan.buy, "", 1.0, lines)
     if tariff.dgrules != "Net Billing Hourly":
         credit = _tier_lines(tariff, plan, sold, plan.sell, ", export credit", -1.0, lines)
-        return charge + credit, charge, zero, keep
+        load_side = charge if tariff.dgrules == "Buy All Sell All" else charge + credit
+        return charge + credit, load_side, zero, keep
     earned = np.einsum("cpt,pt->c", sold, plan.sell)
     energy = charge - carry.credit
     if tariff.nb_apply_credit_current_month:
@@ -335,5 +343,5 @@ def _energy(
         return energy, energy, zero, (keep[0], zero, left)
     paid = zero if tariff.nb_credit_expire else left
     if not tariff.nb_credit_expire:
-        lines.append(_line("net billing true-up credit", "currency", 1.0, -paid, -paid))
+        settle.append(_line("net billing true-up credit", "currency", 1.0, -paid, -paid))
     return energy, energy, paid, keep

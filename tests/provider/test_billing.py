@@ -237,3 +237,64 @@ def test_bad_tariffs_and_missing_data_are_refused() -> None:
             },
             flat(0.25).iloc[1:],
         )
+
+
+TIERED_TOU = {
+    "energyratestructure": [
+        [{"max": 300, "rate": 0.10}, {"rate": 0.20}],
+        [{"max": 300, "rate": 0.30}, {"rate": 0.50}],
+    ],
+    "energyweekdayschedule": PEAK,
+    "energyweekendschedule": ALL_OFF,
+}
+
+
+def test_tiers_fill_with_the_months_total_in_time_order_under_net_billing() -> None:
+    # 1 kWh an hour: the first 300 kWh are the first 300 hours (to 13 October, 12:00), whose
+    # 8 weekdays hold 40 peak kWh; the rest of the 110 peak kWh (70) and of the 634 off-peak
+    # kWh (374) are in tier 2: 260 x 0.10 + 374 x 0.20 + 40 x 0.30 + 70 x 0.50
+    total, lines = run({**TIERED_TOU, "dgrules": "Net Billing Instantaneous"}, flat(0.25))
+    assert lines == [
+        ("energy, period 1, tier 1", Decimal("260.0"), Decimal("26.00")),
+        ("energy, period 1, tier 2", Decimal("374.0"), Decimal("74.80")),
+        ("energy, period 2, tier 1", Decimal("40.0"), Decimal("12.00")),
+        ("energy, period 2, tier 2", Decimal("70.0"), Decimal("35.00")),
+    ]
+    assert total == Decimal("147.80")
+
+
+def test_net_metering_shares_each_tier_among_periods() -> None:
+    # SAM's net metering: every period takes its share of each tier, 634/744 and 110/744:
+    # tier 1: 255.645161 and 44.354839 kWh; tier 2: 378.354839 and 65.645161 kWh
+    total, lines = run(TIERED_TOU, flat(0.25))
+    assert lines == [
+        ("energy, period 1, tier 1", Decimal("255.645161"), Decimal("25.56")),
+        ("energy, period 1, tier 2", Decimal("378.354839"), Decimal("75.67")),
+        ("energy, period 2, tier 1", Decimal("44.354839"), Decimal("13.31")),
+        ("energy, period 2, tier 2", Decimal("65.645161"), Decimal("32.82")),
+    ]
+    assert total == Decimal("147.36")  # the lines, rounded once each, add up to the total
+
+
+def test_fixed_charge_per_day_and_minimum_per_day_count_365_12_days_a_month() -> None:
+    # NREL's reading: $0.40 a day is 0.40 x 365/12 = $12.1667 a month; a $2 a day minimum is
+    # $60.83 a month: 29.76 kWh x $0.12 = $3.5712 + $12.1667 leaves $45.0955 to the minimum,
+    # billed as what the rounded lines leave to $60.83: 60.83 - 12.17 - 3.57
+    total, lines = run(
+        {
+            "energyratestructure": [[{"rate": 0.12}]],
+            "energyweekdayschedule": ALL_OFF,
+            "energyweekendschedule": ALL_OFF,
+            "fixedchargefirstmeter": 0.40,
+            "fixedchargeunits": "$/day",
+            "mincharge": 2.0,
+            "minchargeunits": "$/day",
+        },
+        flat(0.01),
+    )
+    assert lines == [
+        ("fixed charge", Decimal("30.416667"), Decimal("12.17")),
+        ("energy", Decimal("29.76"), Decimal("3.57")),
+        ("minimum charge adjustment", Decimal("1.0"), Decimal("45.09")),
+    ]
+    assert total == Decimal("60.83")
