@@ -36,6 +36,7 @@ import pandas as pd
 
 from openmeg.core.tariff import Tariff
 from openmeg.provider.bill_carry import Carry
+from openmeg.provider.bill_reduce import RunSums, reduce_runs
 from openmeg.provider.tariff_month import MonthPlan, month_plan
 
 INTERVAL_H = 0.25
@@ -113,13 +114,13 @@ def bill_arrays(
             f"customers x {n_p} energy periods"
         )
     basa = tariff.dgrules == "Buy All Sell All"
-    net = imp if basa else imp - exp
-    run_max = np.maximum.reduceat(net, plan.starts, axis=1)
+    sums = _run_sums(plan, tariff, imp, exp, index)
+    run_max = sums.peak
     flat_peak = np.maximum(run_max.max(axis=1), 0.0) / INTERVAL_H
     lines: list[LineArray] = []
     settle: list[LineArray] = []  # true-up credits: after the minimums, as in SAM
     energy, load_energy, true_up, out = _energy(
-        tariff, plan, imp, exp, net, flat_peak, carry, lines, settle
+        tariff, plan, imp, exp, sums, flat_peak, carry, lines, settle
     )
     demand_tou = np.zeros(n_c)
     for p in plan.demand_present:
@@ -178,6 +179,18 @@ def _checked(
             f"import {imp.shape} and export {exp.shape} must both be [customers x "
             f"{len(index)} intervals]"
         )
+    return imp, exp
+
+
+def _run_sums(
+    plan: MonthPlan, tariff: Tariff, imp: np.ndarray, exp: np.ndarray, index: pd.DatetimeIndex
+) -> RunSums:
+    """Run sums; NaN is looked for in them (small) and only then in the readings."""
+    basa = tariff.dgrules == "Buy All Sell All"
+    parts = tariff.dgrules != "Net Metering"
+    sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, parts=parts)
+    if plan.buy_rt is None and not (np.isnan(sums.net).any() or np.isnan(sums.peak).any()):
+        return sums
     missing = np.isnan(imp)
     if missing.any():
         row, col = np.argwhere(missing)[0]
@@ -185,9 +198,10 @@ def _checked(
             f"no validated import reading for {index[col].isoformat()} (customer row {row}): "
             "run VEE first"
         )
-    if np.isnan(exp).any():
-        exp = np.nan_to_num(exp, nan=0.0)
-    return imp, exp
+    if np.isnan(exp).any():  # a missing export reading counts as no export
+        np.nan_to_num(exp, copy=False, nan=0.0)
+        return reduce_runs(plan.starts, imp, exp, separate_meters=basa, parts=parts)
+    return sums
 
 
 def _line(
@@ -271,7 +285,7 @@ def _energy(
     plan: MonthPlan,
     imp: np.ndarray,
     exp: np.ndarray,
-    net: np.ndarray,
+    sums: RunSums,
     flat_peak: np.ndarray,
     carry: Carry,
     lines: list[LineArray],
@@ -293,7 +307,7 @@ def _energy(
     top = plan.tier_max[None, :] * (flat_peak[:, None] if plan.tier_per_kw else 1.0)
     true_up_month = plan.month == tariff.nm_credit_month
     if tariff.dgrules == "Net Metering":
-        period_net = np.add.reduceat(net, plan.starts, axis=1) @ plan.energy_onehot
+        period_net = sums.net @ plan.energy_onehot
         position = carry.surplus_kwh @ plan.rollover - period_net  # > 0: kWh in credit
         use = np.maximum(-position, 0.0)
         total = use.sum(axis=1)
@@ -316,16 +330,10 @@ def _energy(
                 )
             )
         return charge, charge, paid, keep
-    if tariff.dgrules == "Buy All Sell All":
-        drawn = np.add.reduceat(imp, plan.starts, axis=1)
-        given = np.add.reduceat(exp, plan.starts, axis=1)
-        sell_top = plan.tier_max[None, :]  # SAM sizes the generation meter's tiers without kW
-    else:
-        drawn = np.add.reduceat(np.maximum(net, 0.0), plan.starts, axis=1)
-        given = drawn - np.add.reduceat(net, plan.starts, axis=1)
-        sell_top = top
-    bought = _time_order(drawn, top, plan.energy_onehot)
-    sold = _time_order(given, sell_top, plan.energy_onehot)
+    # SAM sizes the generation meter's tiers (buy all, sell all) without the kW of demand
+    sell_top = plan.tier_max[None, :] if tariff.dgrules == "Buy All Sell All" else top
+    bought = _time_order(sums.drawn, top, plan.energy_onehot)
+    sold = _time_order(sums.given, sell_top, plan.energy_onehot)
     charge = _tier_lines(tariff, plan, bought, plan.buy, "", 1.0, lines)
     if tariff.dgrules != "Net Billing Hourly":
         credit = _tier_lines(tariff, plan, sold, plan.sell, ", export credit", -1.0, lines)
