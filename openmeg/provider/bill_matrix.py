@@ -86,6 +86,7 @@ def bill_arrays(
     *,
     timezone: str,
     carry_in: Carry | None = None,
+    threads: int = 1,
 ) -> tuple[MonthBills, Carry]:
     """Bills of one month for all customers of ``tariff``.
 
@@ -97,6 +98,7 @@ def bill_arrays(
         NaN in import is refused, NaN in export counts as no export
     timezone : the site's time zone (schedules are in local time)
     carry_in : the carry of the month before (None: nothing carried)
+    threads : threads for the pass over the readings (1 in a Dask partition)
 
     Returns
     -------
@@ -114,7 +116,7 @@ def bill_arrays(
             f"customers x {n_p} energy periods"
         )
     basa = tariff.dgrules == "Buy All Sell All"
-    sums = _run_sums(plan, tariff, imp, exp, index)
+    sums = _run_sums(plan, tariff, imp, exp, index, threads)
     run_max = sums.peak
     flat_peak = np.maximum(run_max.max(axis=1), 0.0) / INTERVAL_H
     lines: list[LineArray] = []
@@ -183,12 +185,17 @@ def _checked(
 
 
 def _run_sums(
-    plan: MonthPlan, tariff: Tariff, imp: np.ndarray, exp: np.ndarray, index: pd.DatetimeIndex
+    plan: MonthPlan,
+    tariff: Tariff,
+    imp: np.ndarray,
+    exp: np.ndarray,
+    index: pd.DatetimeIndex,
+    threads: int,
 ) -> RunSums:
     """Run sums; NaN is looked for in them (small) and only then in the readings."""
     basa = tariff.dgrules == "Buy All Sell All"
     parts = tariff.dgrules != "Net Metering"
-    sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, parts=parts)
+    sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, parts=parts, threads=threads)
     if plan.buy_rt is None and not (np.isnan(sums.net).any() or np.isnan(sums.peak).any()):
         return sums
     missing = np.isnan(imp)
@@ -200,7 +207,9 @@ def _run_sums(
         )
     if np.isnan(exp).any():  # a missing export reading counts as no export
         np.nan_to_num(exp, copy=False, nan=0.0)
-        return reduce_runs(plan.starts, imp, exp, separate_meters=basa, parts=parts)
+        return reduce_runs(
+            plan.starts, imp, exp, separate_meters=basa, parts=parts, threads=threads
+        )
     return sums
 
 

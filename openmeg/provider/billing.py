@@ -99,15 +99,23 @@ def bill_month(
     customers: Sequence[str],
     meters: Sequence[str],
     carry_in: Carry | None = None,
+    threads: int = 1,
 ) -> tuple[list[Bill], Carry]:
     """One month's bills for every customer of ``tariff`` and the carry to the next month.
 
     ``index`` holds the UTC starts of the month's 15-minute intervals; ``import_kwh`` and
     ``export_kwh`` are [customers x intervals] kWh in that order (row i is ``customers[i]``
-    on ``meters[i]``); ``carry_in`` is the ``carry_out`` of the month before, or None.
+    on ``meters[i]``); ``carry_in`` is the ``carry_out`` of the month before, or None;
+    ``threads`` share the pass over the readings.
     """
     arrays, carry_out = bill_arrays(
-        tariff, index, import_kwh, export_kwh, timezone=timezone, carry_in=carry_in
+        tariff,
+        index,
+        import_kwh,
+        export_kwh,
+        timezone=timezone,
+        carry_in=carry_in,
+        threads=threads,
     )
     start = pd.Timestamp(index[0]).tz_convert(timezone)
     end = (pd.Timestamp(index[-1]) + pd.Timedelta(minutes=15)).tz_convert(timezone)

@@ -298,3 +298,38 @@ def test_fixed_charge_per_day_and_minimum_per_day_count_365_12_days_a_month() ->
         ("minimum charge adjustment", Decimal("1.0"), Decimal("45.09")),
     ]
     assert total == Decimal("60.83")
+
+
+def test_many_customers_at_once_match_one_at_a_time_and_threads_change_nothing() -> None:
+    rng = np.random.default_rng(3)
+    imp = rng.uniform(0.0, 0.6, (5, len(IDX)))
+    exp = np.where(rng.random((5, len(IDX))) < 0.3, rng.uniform(0, 1, (5, len(IDX))), 0.0)
+    imp = np.where(exp > 0, 0.0, imp)
+    tariff = Tariff.model_validate({**TIERED_TOU, "fixedchargefirstmeter": 9.0})
+    names = [f"h{i}" for i in range(5)]
+    together, carry = bill_month(
+        tariff, IDX, imp, exp, timezone=TZ, customers=names, meters=names, threads=3
+    )
+    for i, name in enumerate(names):
+        alone = bill(
+            tariff,
+            pd.Series(imp[i], index=IDX),
+            pd.Series(exp[i], index=IDX),
+            timezone=TZ,
+            customer=name,
+            meter=name,
+            start=START,
+            end=END,
+        )
+        assert alone == together[i]
+    assert carry.month == 10 and carry.surplus_kwh.shape == (5, 2)
+
+
+def test_a_carry_from_the_wrong_month_is_refused() -> None:
+    tariff = Tariff.model_validate(TIERED_TOU)
+    one = np.full((1, len(IDX)), 0.25)
+    _, carry = bill_month(tariff, IDX, one, one * 0, timezone=TZ, customers=["h01"], meters=["m"])
+    with pytest.raises(ValueError, match="need the carry of month 9"):
+        bill_month(
+            tariff, IDX, one, one * 0, timezone=TZ, customers=["h01"], meters=["m"], carry_in=carry
+        )
