@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from openmeg.core.tariff import Tariff
-from openmeg.provider.billing import bill, bill_month
+from openmeg.provider.billing import Carry, bill, bill_month
 
 TZ = "America/New_York"
 START = pd.Timestamp("2026-10-01", tz=TZ)
@@ -333,3 +333,35 @@ def test_a_carry_from_the_wrong_month_is_refused() -> None:
         bill_month(
             tariff, IDX, one, one * 0, timezone=TZ, customers=["h01"], meters=["m"], carry_in=carry
         )
+
+
+def test_the_carry_goes_through_json_with_an_issued_bill_and_back() -> None:
+    import json
+
+    imp, exp = _pv_day()
+    tariff = Tariff.model_validate({**TIERED_TOU, "nm_yearend_sell_rate": 0.02})
+    rows = [imp.to_numpy(), imp.to_numpy() * 0.1]
+    _, carry = bill_month(
+        tariff,
+        IDX,
+        np.array(rows),
+        np.array([exp.to_numpy(), exp.to_numpy()]),
+        timezone=TZ,
+        customers=["a", "b"],
+        meters=["ma", "mb"],
+    )
+    stored = [json.loads(json.dumps(carry.row(i))) for i in range(2)]
+    # b used 62 kWh (51 off-peak, 11 at the peak) and exported 248 off-peak: 197 kWh carried
+    # in period 1, the 11 peak kWh billed ($3.30, which counts for an annual minimum), and a net
+    # excess of 186 kWh for the true-up
+    assert stored[1] == {
+        "month": 10,
+        "surplus_kwh": [pytest.approx(197.0), 0.0],
+        "excess_kwh": pytest.approx(186.0),
+        "credit": 0.0,
+        "year_bill": pytest.approx(3.30),
+    }
+    back = Carry.from_rows(stored, month=10)
+    assert back.surplus_kwh.tolist() == carry.surplus_kwh.tolist()
+    with pytest.raises(ValueError, match="carry row 0 is of month 10, not 11"):
+        Carry.from_rows(stored, month=11)
