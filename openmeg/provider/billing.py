@@ -48,11 +48,6 @@ class Bill:
         return sum((line.amount for line in self.lines), Decimal("0.00"))
 
 
-def _d(x: float, places: int) -> Decimal:
-    value = round(float(x), places)
-    return Decimal(repr(value + 0.0))  # + 0.0 turns -0.0 into 0.0
-
-
 def bills_from_arrays(
     month: MonthBills,
     *,
@@ -68,20 +63,39 @@ def bills_from_arrays(
             f"{len(customers)} customers and {len(meters)} meters for "
             f"{month.cents.shape[1]} rows of readings: give one of each per row"
         )
-    quantity = np.array([ln.quantity for ln in month.lines]).reshape(len(month.lines), -1)
-    rate = np.array([ln.rate for ln in month.lines]).reshape(len(month.lines), -1)
-    shown = (np.round(quantity, 6) != 0) | (month.cents != 0)
+    quantity = np.round(np.array([ln.quantity for ln in month.lines]), 6) + 0.0  # no -0.0
+    quantity = quantity.reshape(len(month.lines), -1)
+    rate = np.round(np.array([ln.rate for ln in month.lines]), 6).reshape(len(month.lines), -1)
+    shown = (quantity != 0) | (month.cents != 0)
+    decimals: dict[float, Decimal] = {}  # the same rates and amounts recur on many bills
+    amounts: dict[int, Decimal] = {}
+
+    def dec(x: float) -> Decimal:
+        d = decimals.get(x)
+        if d is None:
+            d = decimals[x] = Decimal(repr(x))
+        return d
+
+    def cents(c: int) -> Decimal:
+        d = amounts.get(c)
+        if d is None:
+            d = amounts[c] = Decimal(c) * CENT
+        return d
+
+    q_rows, r_rows, c_rows = quantity.T.tolist(), rate.T.tolist(), month.cents.T.tolist()
+    labels = [(ln.description, ln.unit) for ln in month.lines]
     bills = []
     for i, (customer, meter) in enumerate(zip(customers, meters, strict=True)):
+        q, r, c = q_rows[i], r_rows[i], c_rows[i]
         lines = tuple(
             BillLine(
-                description=month.lines[k].description,
-                quantity=_d(quantity[k, i], 6),
-                unit=month.lines[k].unit,
-                rate=_d(rate[k, i], 6),
-                amount=Decimal(int(month.cents[k, i])) * CENT,
+                description=labels[k][0],
+                quantity=Decimal(repr(q[k])),
+                unit=labels[k][1],
+                rate=dec(r[k]),
+                amount=cents(c[k]),
             )
-            for k in np.flatnonzero(shown[:, i])
+            for k in np.flatnonzero(shown[:, i]).tolist()
         )
         bills.append(
             Bill(customer=customer, meter=meter, start=start, end=end, tariff=tariff, lines=lines)
