@@ -1,23 +1,23 @@
 """The one pass over a month's [customers x intervals] readings that billing needs: sums and
-peaks per run of intervals (see :mod:`openmeg.provider.tariff_month`), a block of customers at a
-time so that the intermediate net stays in the processor's cache."""
+peaks per run of intervals (see :mod:`openmeg.provider.tariff_month`). Compiled with numba: each
+reading is read once, nothing as large as the readings is written, customers are shared among
+``threads``."""
 
 from __future__ import annotations
 
-import itertools
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
+import numba
 import numpy as np
-
-ROWS_PER_BLOCK = 128
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunSums:
     """Per customer and run [n_customers x n_runs]: ``drawn`` and ``given`` kWh (import and
-    export; netted per interval unless the meters are separate), ``net`` = drawn - given before
-    any per-interval netting (kWh) and ``peak`` the largest 15-minute net import (kWh)."""
+    export; netted per interval unless the meters are separate), ``net`` = drawn - given (kWh)
+    and ``peak`` the largest 15-minute (net) import of the run (kWh)."""
 
     drawn: np.ndarray
     given: np.ndarray
@@ -34,62 +34,77 @@ def reduce_runs(
     parts: bool = True,
     threads: int = 1,
 ) -> RunSums:
-    """Run sums of ``imp`` and ``exp`` (kWh [customers x intervals]).
+    """Run sums of ``imp`` and ``exp`` (kWh [customers x intervals], runs beginning at ``starts``).
 
     With ``separate_meters`` (buy all, sell all) import and export are two meters: drawn is the
     import, given the export and the peak the largest import. Otherwise each interval is netted:
     drawn is the positive part of import - export, given the negative part and the peak the
-    largest net import; without ``parts`` (net metering needs only ``net``) drawn and given are
-    not computed (left as ``net`` and zeros). NaN propagates into the sums, for the caller to find.
-    ``threads`` > 1 shares the customers among threads (numpy releases the GIL in its loops).
+    largest net import. NaN in a run makes its ``net`` NaN, for the caller to find. (``parts``
+    is accepted for the callers that need only ``net``; the pass costs the same.)
     """
-    n_c = imp.shape[0]
-    n_r = starts.shape[0]
-    out = tuple(np.empty((n_c, n_r)) for _ in range(4))
-    bounds = np.linspace(0, n_c, max(1, min(threads, n_c)) + 1).astype(int)
-    spans = list(itertools.pairwise(int(b) for b in bounds))
-    if len(spans) == 1:
-        _reduce_rows(starts, imp, exp, out, 0, n_c, separate_meters, parts)
-    else:
-        with ThreadPoolExecutor(max_workers=len(spans)) as pool:
-            jobs = [
-                pool.submit(_reduce_rows, starts, imp, exp, out, a, b, separate_meters, parts)
-                for a, b in spans
-            ]
-            for job in jobs:
-                job.result()
-    drawn, given, net, peak = out
-    if not separate_meters and parts:
-        np.subtract(drawn, net, out=given)
-    elif not separate_meters:
-        drawn, given = net, np.zeros_like(net)
+    n_c, n_r = imp.shape[0], starts.shape[0]
+    first = starts.astype(np.int64)
+    ends = np.append(first[1:], imp.shape[1])
+    drawn, net, peak = (np.empty((n_c, n_r)) for _ in range(3))
+    kernel = _separate_kernel if separate_meters else _netted_kernel
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.get_num_threads(), n_c)))
+    try:
+        kernel(imp, exp, first, ends, drawn, net, peak)
+    finally:
+        numba.set_num_threads(previous)
+    given = drawn - net
     return RunSums(drawn=drawn, given=given, net=net, peak=peak)
 
 
-def _reduce_rows(
-    starts: np.ndarray,
+def _netted(
     imp: np.ndarray,
     exp: np.ndarray,
-    out: tuple[np.ndarray, ...],
-    first: int,
-    last: int,
-    separate_meters: bool,
-    parts: bool,
-) -> None:
-    drawn, given, net, peak = out
-    block = np.empty((min(ROWS_PER_BLOCK, max(last - first, 1)), imp.shape[1]))
-    for lo in range(first, last, ROWS_PER_BLOCK):
-        hi = min(lo + ROWS_PER_BLOCK, last)
-        if separate_meters:
-            drawn[lo:hi] = np.add.reduceat(imp[lo:hi], starts, axis=1)
-            given[lo:hi] = np.add.reduceat(exp[lo:hi], starts, axis=1)
-            peak[lo:hi] = np.maximum.reduceat(imp[lo:hi], starts, axis=1)
-            net[lo:hi] = drawn[lo:hi] - given[lo:hi]
-            continue
-        rows = block[: hi - lo]
-        np.subtract(imp[lo:hi], exp[lo:hi], out=rows)
-        net[lo:hi] = np.add.reduceat(rows, starts, axis=1)
-        peak[lo:hi] = np.maximum.reduceat(rows, starts, axis=1)
-        if parts:
-            np.maximum(rows, 0.0, out=rows)
-            drawn[lo:hi] = np.add.reduceat(rows, starts, axis=1)
+    starts: np.ndarray,
+    ends: np.ndarray,
+    drawn: np.ndarray,
+    net: np.ndarray,
+    peak: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for c in numba.prange(imp.shape[0]):
+        for r in range(starts.shape[0]):
+            total = 0.0
+            pos = 0.0
+            top = -np.inf
+            for i in range(starts[r], ends[r]):
+                d = imp[c, i] - exp[c, i]
+                total += d
+                pos += d if d > 0.0 else 0.0
+                top = d if d > top else top
+            drawn[c, r] = pos
+            net[c, r] = total
+            peak[c, r] = top
+
+
+def _separate(
+    imp: np.ndarray,
+    exp: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    drawn: np.ndarray,
+    net: np.ndarray,
+    peak: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    for c in numba.prange(imp.shape[0]):
+        for r in range(starts.shape[0]):
+            bought = 0.0
+            sold = 0.0
+            top = -np.inf
+            for i in range(starts[r], ends[r]):
+                a = imp[c, i]
+                bought += a
+                sold += exp[c, i]
+                top = a if a > top else top
+            drawn[c, r] = bought
+            net[c, r] = bought - sold
+            peak[c, r] = top
+
+
+_compile = numba.njit(cache=True, parallel=True, fastmath=False)
+_netted_kernel = cast(Callable[..., Any], _compile(_netted))
+_separate_kernel = cast(Callable[..., Any], _compile(_separate))
