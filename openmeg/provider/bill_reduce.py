@@ -40,19 +40,17 @@ def reduce_runs(
     import, given the export and the peak the largest import. Otherwise each interval is netted:
     drawn is the positive part of import - export, given the negative part and the peak the
     largest net import. NaN in a run makes its ``net`` NaN, for the caller to find. (``parts``
-    is accepted for the callers that need only ``net``; the pass costs the same.)
+    is accepted for the callers that need only ``net``; the pass costs the same.) ``threads`` > 1
+    runs numba's parallel kernel: call it from one thread of the process at a time.
     """
     n_c, n_r = imp.shape[0], starts.shape[0]
     first = starts.astype(np.int64)
     ends = np.append(first[1:], imp.shape[1])
     drawn, net, peak = (np.empty((n_c, n_r)) for _ in range(3))
-    kernel = _separate_kernel if separate_meters else _netted_kernel
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(threads, numba.get_num_threads(), n_c)))
-    try:
-        kernel(imp, exp, first, ends, drawn, net, peak)
-    finally:
-        numba.set_num_threads(previous)
+    many = min(threads, numba.config.NUMBA_DEFAULT_NUM_THREADS, n_c)  # type: ignore[attr-defined]
+    if many > 1:
+        numba.set_num_threads(many)
+    _KERNELS[separate_meters, many > 1](imp, exp, first, ends, drawn, net, peak)
     given = drawn - net
     return RunSums(drawn=drawn, given=given, net=net, peak=peak)
 
@@ -105,6 +103,12 @@ def _separate(
             peak[c, r] = top
 
 
-_compile = numba.njit(cache=True, parallel=True, fastmath=False)
-_netted_kernel = cast(Callable[..., Any], _compile(_netted))
-_separate_kernel = cast(Callable[..., Any], _compile(_separate))
+# the serial kernels may run in many threads at once (an API server); the parallel ones use
+# numba's thread pool, which a process must enter from one thread at a time
+_serial = numba.njit(cache=True)
+_parallel = numba.njit(cache=True, parallel=True)
+_KERNELS: dict[tuple[bool, bool], Callable[..., Any]] = {
+    (separate, many): cast(Callable[..., Any], (_parallel if many else _serial)(fn))
+    for separate, fn in ((False, _netted), (True, _separate))
+    for many in (False, True)
+}
