@@ -165,6 +165,15 @@ def _energy_tiers(
             f"tariff {tariff.name!r}: energy tiers mix units {sorted(units)}; use one unit for "
             "every tier of a month (kWh, kWh daily, kWh/kW or kWh/kW daily)"
         )
+    for p in present:
+        tops = [_top(t) for t in structure[int(p)]]
+        if tops != [_top(t) for t in first][: len(tops)]:
+            raise ValueError(
+                f"tariff {tariff.name!r}: energy period {int(p) + 1} has tier limits {tops}, "
+                f"period {int(present[0]) + 1} {[_top(t) for t in first]} in the same month; "
+                "tiers fill with the month's total (NREL's reading), so give every period of a "
+                "month the same tier limits"
+            )
     unit = units.pop() if units else "kWh"
     tier_max = np.full(n_t, np.inf)
     tier_max[: len(first)] = [_top(t) for t in first]

@@ -365,3 +365,15 @@ def test_the_carry_goes_through_json_with_an_issued_bill_and_back() -> None:
     assert back.surplus_kwh.tolist() == carry.surplus_kwh.tolist()
     with pytest.raises(ValueError, match="carry row 0 is of month 10, not 11"):
         Carry.from_rows(stored, month=11)
+
+
+def test_periods_of_a_month_with_different_tier_limits_are_refused() -> None:
+    tariff = {
+        **TIERED_TOU,
+        "energyratestructure": [
+            [{"max": 300, "rate": 0.1}, {"rate": 0.2}],
+            [{"max": 100, "rate": 0.3}, {"rate": 0.5}],
+        ],
+    }
+    with pytest.raises(ValueError, match=r"period 2 has tier limits \[100.0, inf\]"):
+        run(tariff, flat(0.25))
