@@ -161,6 +161,7 @@ def bill_arrays(
         k = next(i for i, ln in enumerate(lines) if ln.description == "minimum charge adjustment")
         short = to_cents(np.full(n_c, plan.min_month)) - np.maximum(cents[:k].sum(axis=0), 0)
         cents[k] = np.where(minimum > 0, np.maximum(short, 0), 0)
+        lines[k] = _line("minimum charge adjustment", "month", 1.0, cents[k] / 100, minimum)
     carry_out = Carry(
         month=plan.month,
         surplus_kwh=out[0],
