@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -76,6 +77,7 @@ def on_cluster(workers: int, customers: int) -> tuple[float, int]:
             processes=True,
             dashboard_address=None,
             memory_limit="6GB",
+            silence_logs=logging.CRITICAL,  # workers' heartbeats at shutdown are not news
         ) as cluster,
         Client(cluster) as client,
     ):

@@ -20,7 +20,16 @@ from openmeg.core.tariff import Tariff
 from openmeg.provider.bill_carry import Carry
 from openmeg.provider.bill_matrix import INTERVAL_H, MonthBills, bill_arrays
 
-__all__ = ["INTERVAL_H", "Bill", "BillLine", "Carry", "bill", "bill_month", "bills_from_arrays"]
+__all__ = [
+    "INTERVAL_H",
+    "Bill",
+    "BillLine",
+    "Carry",
+    "bill",
+    "bill_month",
+    "bills_from_arrays",
+    "interval_index",
+]
 
 CENT = Decimal("0.01")
 
@@ -103,6 +112,14 @@ def bills_from_arrays(
     return bills
 
 
+def interval_index(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """UTC starts of the 15-minute intervals of ``[start, end)``: the ``index`` of ``bill_month``
+    (and the columns of the readings arrays for the same period)."""
+    return pd.date_range(
+        start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
+    )
+
+
 def bill_month(
     tariff: Tariff,
     index: pd.DatetimeIndex,
@@ -153,9 +170,7 @@ def bill(
 ) -> Bill:
     """The bill of ``[start, end)`` (a local month); both series are 15-minute energies indexed
     by UTC start."""
-    idx = pd.date_range(
-        start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
-    )
+    idx = interval_index(start, end)
     imp = import_kwh.reindex(idx).to_numpy(dtype=float)
     if np.isnan(imp).any():
         first = idx[np.isnan(imp)][0]
