@@ -116,7 +116,7 @@ def bill_arrays(
             f"customers x {n_p} energy periods"
         )
     basa = tariff.dgrules == "Buy All Sell All"
-    sums = _run_sums(plan, tariff, imp, exp, index, threads)
+    sums, exp = _run_sums(plan, tariff, imp, exp, index, threads)
     run_max = sums.peak
     flat_peak = np.maximum(run_max.max(axis=1), 0.0) / INTERVAL_H
     lines: list[LineArray] = []
@@ -192,13 +192,13 @@ def _run_sums(
     exp: np.ndarray,
     index: pd.DatetimeIndex,
     threads: int,
-) -> RunSums:
-    """Run sums; NaN is looked for in them (small) and only then in the readings."""
+) -> tuple[RunSums, np.ndarray]:
+    """Run sums and the export used; NaN is looked for in the sums (small), then in the
+    readings."""
     basa = tariff.dgrules == "Buy All Sell All"
-    parts = tariff.dgrules != "Net Metering"
-    sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, parts=parts, threads=threads)
+    sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads)
     if plan.buy_rt is None and not (np.isnan(sums.net).any() or np.isnan(sums.peak).any()):
-        return sums
+        return sums, exp
     missing = np.isnan(imp)
     if missing.any():
         row, col = np.argwhere(missing)[0]
@@ -207,11 +207,9 @@ def _run_sums(
             "run VEE first"
         )
     if np.isnan(exp).any():  # a missing export reading counts as no export
-        np.nan_to_num(exp, copy=False, nan=0.0)
-        return reduce_runs(
-            plan.starts, imp, exp, separate_meters=basa, parts=parts, threads=threads
-        )
-    return sums
+        exp = np.nan_to_num(exp, nan=0.0)  # a copy: the caller's readings stay as they are
+        return reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads), exp
+    return sums, exp
 
 
 def _line(

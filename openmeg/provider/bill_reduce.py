@@ -31,7 +31,6 @@ def reduce_runs(
     exp: np.ndarray,
     *,
     separate_meters: bool,
-    parts: bool = True,
     threads: int = 1,
 ) -> RunSums:
     """Run sums of ``imp`` and ``exp`` (kWh [customers x intervals], runs beginning at ``starts``).
@@ -39,8 +38,7 @@ def reduce_runs(
     With ``separate_meters`` (buy all, sell all) import and export are two meters: drawn is the
     import, given the export and the peak the largest import. Otherwise each interval is netted:
     drawn is the positive part of import - export, given the negative part and the peak the
-    largest net import. NaN in a run makes its ``net`` NaN, for the caller to find. (``parts``
-    is accepted for the callers that need only ``net``; the pass costs the same.) ``threads`` > 1
+    largest net import. NaN in a run makes its ``net`` NaN, for the caller to find. ``threads`` > 1
     runs numba's parallel kernel: call it from one thread of the process at a time.
     """
     n_c, n_r = imp.shape[0], starts.shape[0]

@@ -377,3 +377,15 @@ def test_periods_of_a_month_with_different_tier_limits_are_refused() -> None:
     }
     with pytest.raises(ValueError, match=r"period 2 has tier limits \[100.0, inf\]"):
         run(tariff, flat(0.25))
+
+
+def test_a_missing_export_reading_counts_as_none_and_the_callers_arrays_stay() -> None:
+    tariff = Tariff.model_validate({**TIERED_TOU, "dgrules": "Net Billing Instantaneous"})
+    imp = np.full((1, len(IDX)), 0.25)
+    exp = np.zeros((1, len(IDX)))
+    exp[0, 5] = np.nan
+    (b,), _ = bill_month(tariff, IDX, imp, exp, timezone=TZ, customers=["a"], meters=["m"])
+    assert b.total == Decimal("147.80") and np.isnan(exp[0, 5])
+    imp[0, 7] = np.nan
+    with pytest.raises(ValueError, match="no validated import reading for 2026-10-01T05:45"):
+        bill_month(tariff, IDX, imp, exp, timezone=TZ, customers=["a"], meters=["m"])
