@@ -1,12 +1,18 @@
 """The site file's tariff schema: NREL's Utility Rate Database (URDB) JSON, with pydantic.
 
-Fields used: ``energyratestructure`` (periods of tiers ``{max, rate, adj, sell}``, kWh per
-month), ``energyweekdayschedule``/``energyweekendschedule`` (12 x 24 period indices),
-``demandratestructure`` with its two schedules (time-of-use demand, $/kW), ``flatdemandstructure``
-and ``flatdemandmonths`` (monthly demand), ``fixedchargefirstmeter`` ($/month), ``mincharge``
-($/month) and ``dgrules`` ("Net Metering", "Net Billing Instantaneous", "Net Billing Hourly",
-"Buy All Sell All"). openmeg adds ``realtime``: hourly buy and sell prices that replace the
-energy rates when present.
+Fields used: ``energyratestructure`` (periods of tiers ``{max, unit, rate, adj, sell}``; the
+tier ``max`` is in kWh per month, kWh per day of the month (``kWh daily``) or kWh per kW of the
+month's peak demand (``kWh/kW``, ``kWh/kW daily``)), ``energyweekdayschedule`` /
+``energyweekendschedule`` (12 x 24 period indices), ``demandratestructure`` with its two schedules
+(time-of-use demand, $/kW), ``flatdemandstructure`` and ``flatdemandmonths`` (monthly demand),
+``fixedchargefirstmeter`` with ``fixedchargeunits`` ($/month, $/day, $/year), ``mincharge`` with
+``minchargeunits`` ($/month, $/day, $/year) and ``dgrules`` ("Net Metering", "Net Billing
+Instantaneous", "Net Billing Hourly", "Buy All Sell All"; missing means net metering, as in
+NREL's reading). URDB does not say when the net metering year ends: ``nm_credit_month`` (the
+true-up month, 1-12, December by default) and ``nm_yearend_sell_rate`` (what a kWh left at the
+true-up is paid) are SAM's settings under openmeg names, as are ``nb_credit_expire`` and
+``nb_apply_credit_current_month`` for net billing with carry-over. openmeg adds ``realtime``:
+hourly buy and sell prices that replace the energy rates when present.
 
 Only the schema lives here (the site file validates it); billing is in ``openmeg.provider``.
 """
@@ -16,12 +22,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TierUnit = Literal["kWh", "kWh daily", "kWh/kW", "kWh/kW daily", "kW"]
+_UNITS = {u.lower(): u for u in ("kWh", "kWh daily", "kWh/kW", "kWh/kW daily", "kW")}
+MoneyUnit = Literal["$/month", "$/day", "$/year"]
 
 
 class Tier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
     max: float | None = Field(None, gt=0, description="upper bound of the tier, kWh or kW")
+    unit: TierUnit | None = Field(
+        None,
+        description=(
+            "unit of max: kWh (a month), kWh daily, kWh/kW, kWh/kW daily (energy) or kW (demand)"
+        ),
+    )
     rate: float = Field(
         0.0, description="price of the tier [currency per kWh, or per kW for demand]"
     )
@@ -29,6 +45,13 @@ class Tier(BaseModel):
     sell: float = Field(
         0.0, description="price paid for energy exported in this tier [currency per kWh]"
     )
+
+    @field_validator("unit", mode="before")
+    @classmethod
+    def _unit(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() in _UNITS:
+            return _UNITS[value.lower()]
+        return value
 
 
 class RealTimePrice(BaseModel):
@@ -80,16 +103,37 @@ class Tariff(BaseModel):
     flatdemandmonths: list[int] | None = Field(
         None, description="flat demand period index for each of the 12 months"
     )
-    fixedchargefirstmeter: float = Field(0.0, description="fixed charge [currency per month]")
-    mincharge: float = Field(0.0, description="minimum bill [currency per month]")
+    fixedchargefirstmeter: float = Field(
+        0.0, description="fixed charge [currency per fixedchargeunits]"
+    )
+    fixedchargeunits: MoneyUnit = Field(
+        "$/month", description="unit of the fixed charge: $/month, $/day (x 365/12) or $/year"
+    )
+    mincharge: float = Field(0.0, description="minimum bill [currency per minchargeunits]")
+    minchargeunits: MoneyUnit = Field(
+        "$/month",
+        description="unit of the minimum bill: $/month, $/day (x 365/12) or $/year (annual)",
+    )
     dgrules: Literal[
         "Net Metering", "Net Billing Instantaneous", "Net Billing Hourly", "Buy All Sell All"
     ] = Field(
-        "Net Billing Instantaneous",
+        "Net Metering",
         description=(
-            "how exports are credited: Net Metering, Net Billing Instantaneous, Net Billing "
-            "Hourly or Buy All Sell All"
+            "how exports are credited: Net Metering (the default, as in NREL's reading), Net "
+            "Billing Instantaneous, Net Billing Hourly or Buy All Sell All"
         ),
+    )
+    nm_credit_month: int = Field(
+        12, ge=1, le=12, description="true-up month of net metering and net billing credits"
+    )
+    nm_yearend_sell_rate: float = Field(
+        0.0, description="price paid at the true-up for kWh still in credit [currency per kWh]"
+    )
+    nb_credit_expire: bool = Field(
+        False, description="Net Billing Hourly: credit left at the true-up is lost, not paid"
+    )
+    nb_apply_credit_current_month: bool = Field(
+        False, description="Net Billing Hourly: a month's credit pays that month's energy first"
     )
     realtime: list[RealTimePrice] = Field(
         [], description="hourly buy and sell prices that replace the energy rates when present"

@@ -1,24 +1,37 @@
-"""The billing engine: one customer's meter, one period, one tariff, from validated 15-minute
-import and export energy. Pure; money in Decimal, each line rounded half-up to the cent.
+"""Bills as documents of exact decimals, from the array engine in
+:mod:`openmeg.provider.bill_matrix` (NREL's reading of URDB tariffs; see there).
 
-Tiers apply to each period's energy (kWh) or demand (kW) within the bill. Net metering nets
-import against export within each energy period and credits a net export at the period's first
-tier rate; net billing and buy-all-sell-all bill import at the retail rates and credit export at
-the first tier's ``sell`` rate. Demand is the largest 15-minute average import (kW).
+Each line's amount is rounded to the cent once (half away from zero) from the array sums, and a
+bill's total is the sum of its lines, exactly. ``bill`` makes one customer's bill;
+``bill_month`` makes a month's bills for many customers of one tariff at once, with the
+net metering and net billing carry-over between months (``carry_in`` / ``carry_out``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
-from openmeg.core.tariff import Tariff, Tier
+from openmeg.core.tariff import Tariff
+from openmeg.provider.bill_carry import Carry
+from openmeg.provider.bill_matrix import INTERVAL_H, MonthBills, bill_arrays
+
+__all__ = [
+    "INTERVAL_H",
+    "Bill",
+    "BillLine",
+    "Carry",
+    "bill",
+    "bill_month",
+    "bills_from_arrays",
+    "interval_index",
+]
 
 CENT = Decimal("0.01")
-INTERVAL_H = 0.25
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,46 +57,103 @@ class Bill:
         return sum((line.amount for line in self.lines), Decimal("0.00"))
 
 
-def _d(x: float) -> Decimal:
-    return Decimal(repr(float(x)))
+def bills_from_arrays(
+    month: MonthBills,
+    *,
+    tariff: str,
+    customers: Sequence[str],
+    meters: Sequence[str],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> list[Bill]:
+    """The :class:`Bill` of every customer (row) of ``month``; lines with nothing are left out."""
+    if len(customers) != month.cents.shape[1] or len(meters) != len(customers):
+        raise ValueError(
+            f"{len(customers)} customers and {len(meters)} meters for "
+            f"{month.cents.shape[1]} rows of readings: give one of each per row"
+        )
+    quantity = np.round(np.array([ln.quantity for ln in month.lines]), 6) + 0.0  # no -0.0
+    quantity = quantity.reshape(len(month.lines), -1)
+    rate = np.round(np.array([ln.rate for ln in month.lines]), 6).reshape(len(month.lines), -1)
+    shown = (quantity != 0) | (month.cents != 0)
+    decimals: dict[float, Decimal] = {}  # the same rates and amounts recur on many bills
+    amounts: dict[int, Decimal] = {}
+
+    def dec(x: float) -> Decimal:
+        d = decimals.get(x)
+        if d is None:
+            d = decimals[x] = Decimal(repr(x))
+        return d
+
+    def cents(c: int) -> Decimal:
+        d = amounts.get(c)
+        if d is None:
+            d = amounts[c] = Decimal(c) * CENT
+        return d
+
+    q_rows, r_rows, c_rows = quantity.T.tolist(), rate.T.tolist(), month.cents.T.tolist()
+    labels = [(ln.description, ln.unit) for ln in month.lines]
+    bills = []
+    for i, (customer, meter) in enumerate(zip(customers, meters, strict=True)):
+        q, r, c = q_rows[i], r_rows[i], c_rows[i]
+        lines = tuple(
+            BillLine(
+                description=labels[k][0],
+                quantity=Decimal(repr(q[k])),
+                unit=labels[k][1],
+                rate=dec(r[k]),
+                amount=cents(c[k]),
+            )
+            for k in np.flatnonzero(shown[:, i]).tolist()
+        )
+        bills.append(
+            Bill(customer=customer, meter=meter, start=start, end=end, tariff=tariff, lines=lines)
+        )
+    return bills
 
 
-def _line(description: str, quantity: float, unit: str, rate: float) -> BillLine:
-    q, r = _d(quantity), _d(rate)
-    return BillLine(
-        description=description,
-        quantity=q,
-        unit=unit,
-        rate=r,
-        amount=(q * r).quantize(CENT, rounding=ROUND_HALF_UP),
+def interval_index(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """UTC starts of the 15-minute intervals of ``[start, end)``: the ``index`` of ``bill_month``
+    (and the columns of the readings arrays for the same period)."""
+    return pd.date_range(
+        start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
     )
 
 
-def _tiered(quantity: float, tiers: list[Tier], label: str, unit: str) -> list[BillLine]:
-    """Lines for ``quantity`` spread over tiers (each ``max`` an upper bound, cumulative)."""
-    lines = []
-    below = 0.0
-    for n, tier in enumerate(tiers, start=1):
-        top = tier.max if tier.max is not None else float("inf")
-        part = max(0.0, min(quantity, top) - below)
-        if part > 0:
-            name = label if len(tiers) == 1 else f"{label}, tier {n}"
-            lines.append(_line(name, round(part, 6), unit, tier.rate + tier.adj))
-        below = top
-        if quantity <= top:
-            break
-    return lines
+def bill_month(
+    tariff: Tariff,
+    index: pd.DatetimeIndex,
+    import_kwh: np.ndarray,
+    export_kwh: np.ndarray,
+    *,
+    timezone: str,
+    customers: Sequence[str],
+    meters: Sequence[str],
+    carry_in: Carry | None = None,
+    threads: int = 1,
+) -> tuple[list[Bill], Carry]:
+    """One month's bills for every customer of ``tariff`` and the carry to the next month.
 
-
-def _periods(
-    index: pd.DatetimeIndex, weekday: list[list[int]], weekend: list[list[int]]
-) -> np.ndarray:
-    month = index.month.to_numpy() - 1
-    hour = index.hour.to_numpy()
-    wk = np.asarray(weekday)[month, hour]
-    we = np.asarray(weekend)[month, hour]
-    periods: np.ndarray = np.where(index.dayofweek.to_numpy() >= 5, we, wk)
-    return periods
+    ``index`` holds the UTC starts of the month's 15-minute intervals; ``import_kwh`` and
+    ``export_kwh`` are [customers x intervals] kWh in that order (row i is ``customers[i]``
+    on ``meters[i]``); ``carry_in`` is the ``carry_out`` of the month before, or None;
+    ``threads`` share the pass over the readings.
+    """
+    arrays, carry_out = bill_arrays(
+        tariff,
+        index,
+        import_kwh,
+        export_kwh,
+        timezone=timezone,
+        carry_in=carry_in,
+        threads=threads,
+    )
+    start = pd.Timestamp(index[0]).tz_convert(timezone)
+    end = (pd.Timestamp(index[-1]) + pd.Timedelta(minutes=15)).tz_convert(timezone)
+    bills = bills_from_arrays(
+        arrays, tariff=tariff.name, customers=customers, meters=meters, start=start, end=end
+    )
+    return bills, carry_out
 
 
 def bill(
@@ -96,108 +166,20 @@ def bill(
     meter: str,
     start: pd.Timestamp,
     end: pd.Timestamp,
+    carry_in: Carry | None = None,
 ) -> Bill:
-    """The bill of ``[start, end)``; both series are 15-minute energies indexed by UTC start."""
-    idx = pd.date_range(
-        start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
-    )
-    imp = import_kwh.reindex(idx)
-    exp = export_kwh.reindex(idx).fillna(0.0)
-    if imp.isna().any():
-        first = imp.index[imp.isna()][0]
+    """The bill of ``[start, end)`` (a local month); both series are 15-minute energies indexed
+    by UTC start."""
+    idx = interval_index(start, end)
+    imp = import_kwh.reindex(idx).to_numpy(dtype=float)
+    if np.isnan(imp).any():
+        first = idx[np.isnan(imp)][0]
         raise ValueError(f"no validated import reading for {first.isoformat()}: run VEE first")
-    local = idx.tz_convert(timezone)
-    lines: list[BillLine] = []
-    if tariff.fixedchargefirstmeter:
-        lines.append(_line("fixed charge", 1, "month", tariff.fixedchargefirstmeter))
-    if tariff.realtime:
-        lines += _realtime_lines(tariff, imp, exp)
-    elif tariff.energyratestructure:
-        assert tariff.energyweekdayschedule is not None and tariff.energyweekendschedule is not None
-        periods = _periods(local, tariff.energyweekdayschedule, tariff.energyweekendschedule)
-        for p, tiers in enumerate(tariff.energyratestructure):
-            mask = periods == p
-            if not mask.any():
-                continue
-            label = "energy" if len(tariff.energyratestructure) == 1 else f"energy, period {p + 1}"
-            i_kwh, e_kwh = float(imp[mask].sum()), float(exp[mask].sum())
-            if tariff.dgrules == "Net Metering":
-                net = round(i_kwh - e_kwh, 9)
-                lines += _tiered(net, tiers, label, "kWh")
-                if net < 0:
-                    lines.append(
-                        _line(
-                            f"{label}, net export credit", net, "kWh", tiers[0].rate + tiers[0].adj
-                        )
-                    )
-            else:
-                lines += _tiered(round(i_kwh, 9), tiers, label, "kWh")
-                if e_kwh > 0:
-                    lines.append(
-                        _line(f"{label}, export credit", -round(e_kwh, 9), "kWh", tiers[0].sell)
-                    )
-    demand_kw = imp / INTERVAL_H
-    if tariff.demandratestructure:
-        assert tariff.demandweekdayschedule is not None and tariff.demandweekendschedule is not None
-        periods = _periods(local, tariff.demandweekdayschedule, tariff.demandweekendschedule)
-        for p, tiers in enumerate(tariff.demandratestructure):
-            mask = periods == p
-            if mask.any():
-                peak = round(float(demand_kw[mask].max()), 6)
-                lines += _tiered(peak, tiers, f"demand, period {p + 1}", "kW")
-    if tariff.flatdemandstructure:
-        assert tariff.flatdemandmonths is not None
-        for month in sorted(set(local.month)):
-            mask = local.month == month
-            tiers = tariff.flatdemandstructure[tariff.flatdemandmonths[month - 1]]
-            lines += _tiered(round(float(demand_kw[mask].max()), 6), tiers, "demand", "kW")
-    subtotal = sum((line.amount for line in lines), Decimal("0.00"))
-    minimum = _d(tariff.mincharge).quantize(CENT)
-    if tariff.mincharge > 0 and subtotal < minimum:
-        lines.append(
-            BillLine(
-                description="minimum charge adjustment",
-                quantity=Decimal(1),
-                unit="month",
-                rate=minimum - subtotal,
-                amount=minimum - subtotal,
-            )
-        )
-    return Bill(
-        customer=customer, meter=meter, start=start, end=end, tariff=tariff.name, lines=tuple(lines)
+    exp = export_kwh.reindex(idx).fillna(0.0).to_numpy(dtype=float)
+    arrays, _ = bill_arrays(
+        tariff, idx, imp[None, :], exp[None, :], timezone=timezone, carry_in=carry_in
     )
-
-
-def _realtime_lines(tariff: Tariff, imp: pd.Series, exp: pd.Series) -> list[BillLine]:
-    prices = pd.DataFrame(
-        [(p.start, p.buy, p.sell) for p in tariff.realtime], columns=["start", "buy", "sell"]
+    (one,) = bills_from_arrays(
+        arrays, tariff=tariff.name, customers=[customer], meters=[meter], start=start, end=end
     )
-    prices["start"] = pd.to_datetime(prices["start"], utc=True)
-    prices = prices.set_index("start").sort_index()
-    hour = imp.index.floor("h")
-    missing = hour.difference(prices.index)
-    if len(missing):
-        raise ValueError(f"no real-time price for the hour of {missing[0].isoformat()}")
-    buy = prices["buy"].reindex(hour).to_numpy()
-    sell = prices["sell"].reindex(hour).to_numpy()
-    lines = []
-    for label, kwh, price, sign in (
-        ("energy at real-time prices", imp.to_numpy(), buy, 1.0),
-        ("export at real-time prices", exp.to_numpy(), sell, -1.0),
-    ):
-        quantity = round(float(kwh.sum()), 9)
-        if not quantity:
-            continue
-        money = Decimal(repr(float(np.dot(kwh, price)))) * Decimal(repr(sign))
-        amount = money.quantize(CENT, rounding=ROUND_HALF_UP)
-        average = (money / Decimal(repr(quantity))).quantize(Decimal("0.00001"))
-        lines.append(
-            BillLine(
-                description=label,
-                quantity=Decimal(repr(sign * quantity)),
-                unit="kWh",
-                rate=average * Decimal(repr(sign)),
-                amount=amount,
-            )
-        )
-    return lines
+    return one
