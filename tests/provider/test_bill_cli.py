@@ -60,9 +60,10 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     # peak (weekdays 16-21 h): 110 kWh x $0.28 = $30.80; off-peak: 510 kWh in, 248 kWh out,
     # net 262 kWh x $0.11 = $28.82; fixed $12.00
-    assert run.stdout.strip() == "h01: 71.62 (3 lines)"
+    assert run.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 issued"
     html = (out / "bill-h01-2026-10.html").read_text()
     assert "energy, period 2" in html and "USD 30.80" in html and "USD 71.62" in html
+    assert "Bill number: 2026-10-0001, revision 1" in html
     assert (out / "bill-h01-2026-10.pdf").read_bytes().startswith(b"%PDF")
     shuffled = month.sample(frac=1.0, random_state=3)
     pd.concat([shuffled, shuffled.head(500)]).drop_duplicates().to_csv(
@@ -74,7 +75,8 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
     run = _openmeg(
         "bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)
     )
-    assert run.stdout.strip() == "h01: 71.62 (3 lines)"
+    # the same readings again: the issued bill stands, nothing new is issued
+    assert run.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 unchanged, nothing issued"
 
 
 def test_billing_without_readings_says_what_to_do(tmp_path: Path) -> None:
@@ -90,8 +92,8 @@ def test_billing_without_readings_says_what_to_do(tmp_path: Path) -> None:
         str(tmp_path),
     )
     assert run.returncode == 1
-    assert "h02: not billed: no validated import reading" in run.stderr
-    assert "run VEE first" in run.stderr
+    assert "h02: not billed: no readings for that period: import or run first" in run.stderr
+    assert "(meter m-h02, 2026-10)" in run.stderr
     assert _openmeg("bill", "--period", "October").returncode == 2
 
 

@@ -1,0 +1,219 @@
+"""Issued bills: numbered, frozen with what they were made from, never changed.
+
+A bill is issued once per customer and period (revision 1, a new number). A later billing run
+of the same period that charges differently (late readings, a correction, a new carry-over)
+issues revision 2, 3, ... of the same number, each a whole bill, with a note of the difference:
+a debit note when the customer owes more, a credit note when less. A run that charges the same
+issues nothing. Each revision is stored as one canonical JSON document with its SHA-256; the
+table refuses UPDATE and DELETE (a trigger on SQLite and PostgreSQL), and reading a revision
+checks its hash.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from openmeg.core.errors import StoreError
+from openmeg.core.store import Store, as_utc, metadata
+from openmeg.provider.bill_freeze import (
+    bill_dict,
+    bill_of,
+    canonical_json,
+    line_dict,
+    line_of,
+    note_lines,
+    same_charges,
+    sha256,
+)
+from openmeg.provider.billing import Bill, BillLine
+
+issued_bills = sa.Table(
+    "issued_bills",
+    metadata,
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("customer", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.PrimaryKeyConstraint("site", "customer", "period", "revision"),
+    sa.UniqueConstraint("site", "number", "revision"),
+)
+_REFUSAL = "issued bills are never changed: a new billing run issues a revision"
+sa.event.listen(
+    issued_bills,
+    "after_create",
+    sa.DDL(  # type: ignore[no-untyped-call]
+        "CREATE TRIGGER issued_bills_no_update BEFORE UPDATE ON issued_bills "
+        f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
+    ).execute_if(dialect="sqlite"),
+)
+sa.event.listen(
+    issued_bills,
+    "after_create",
+    sa.DDL(  # type: ignore[no-untyped-call]
+        "CREATE TRIGGER issued_bills_no_delete BEFORE DELETE ON issued_bills "
+        f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
+    ).execute_if(dialect="sqlite"),
+)
+sa.event.listen(
+    issued_bills,
+    "after_create",
+    sa.DDL(  # type: ignore[no-untyped-call]
+        "CREATE OR REPLACE FUNCTION issued_bills_frozen() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{_REFUSAL}'; END $$; "
+        "CREATE TRIGGER issued_bills_frozen BEFORE UPDATE OR DELETE ON issued_bills "
+        "FOR EACH ROW EXECUTE FUNCTION issued_bills_frozen()"
+    ).execute_if(dialect="postgresql"),
+)
+
+Outcome = Literal["issued", "revised", "unchanged"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IssuedBill:
+    """One revision of an issued bill, as stored. ``note`` is empty on revision 1; on a
+    later revision its lines add up to ``difference`` (this total minus the previous)."""
+
+    number: str
+    revision: int
+    period: str
+    bill: Bill
+    issued_at: datetime
+    tariff_version: str
+    readings: dict[str, Any]
+    carry_out: Any
+    note: tuple[BillLine, ...]
+    difference: Decimal | None
+    content_hash: str
+
+    @property
+    def kind(self) -> str:
+        """``bill``, ``debit note`` or ``credit note`` (what the revision tells the customer)."""
+        if self.difference is None:
+            return "bill"
+        return "debit note" if self.difference > 0 else "credit note"
+
+
+class IssuedBills:
+    """The issued bills of a site."""
+
+    def __init__(self, store: Store, site: str, timezone: str) -> None:
+        self.store = store
+        self.site = site
+        self.timezone = timezone
+        metadata.create_all(store.engine, tables=[issued_bills])
+
+    def issue(
+        self,
+        bill: Bill,
+        *,
+        period: str,
+        tariff_version: str,
+        readings: dict[str, Any],
+        carry_out: Any = None,
+        now: datetime,
+    ) -> tuple[IssuedBill, Outcome]:
+        """Issue ``bill`` for ``period``: revision 1 under a new number, a revision with its
+        note when it charges differently from the newest revision, or nothing (``unchanged``,
+        the newest revision returned)."""
+        with self.store.engine.begin() as conn:
+            last = self._newest(conn, bill.customer, period)
+            if last is not None and same_charges(last.bill, bill) and last.carry_out == carry_out:
+                return last, "unchanged"
+            if last is None:
+                t = issued_bills.c
+                issued = conn.execute(
+                    sa.select(sa.func.count(sa.distinct(t.customer))).where(
+                        t.site == self.site, t.period == period
+                    )
+                ).scalar_one()
+                number, revision = f"{period}-{issued + 1:04d}", 1
+                note: tuple[BillLine, ...] = ()
+                diff: Decimal | None = None
+            else:
+                number, revision = last.number, last.revision + 1
+                note, diff = note_lines(last.bill, bill), bill.total - last.bill.total
+            document = {
+                "site": self.site,
+                "number": number,
+                "revision": revision,
+                "period": period,
+                "issued_at": as_utc(now).isoformat(),
+                "bill": bill_dict(bill),
+                "tariff_version": tariff_version,
+                "readings": readings,
+                "carry_out": carry_out,
+                "note": [line_dict(x) for x in note],
+                "difference": None if diff is None else str(diff),
+            }
+            text = canonical_json(document)
+            conn.execute(
+                issued_bills.insert(),
+                {
+                    "site": self.site,
+                    "customer": bill.customer,
+                    "period": period,
+                    "revision": revision,
+                    "number": number,
+                    "issued_at": as_utc(now),
+                    "document": text,
+                    "content_hash": sha256(text),
+                },
+            )
+        return self._of(text, sha256(text)), "issued" if revision == 1 else "revised"
+
+    def latest(self, customer: str, period: str) -> IssuedBill | None:
+        """The newest revision of the customer's bill for ``period``; None if none issued."""
+        with self.store.engine.connect() as conn:
+            return self._newest(conn, customer, period)
+
+    def revisions(self, customer: str, period: str) -> list[IssuedBill]:
+        """Every revision of the customer's bill for ``period``, the first first."""
+        t = issued_bills.c
+        q = (
+            sa.select(t.document, t.content_hash)
+            .where(t.site == self.site, t.customer == customer, t.period == period)
+            .order_by(t.revision)
+        )
+        with self.store.engine.connect() as conn:
+            return [self._of(doc, digest) for doc, digest in conn.execute(q).all()]
+
+    def _newest(self, conn: sa.Connection, customer: str, period: str) -> IssuedBill | None:
+        t = issued_bills.c
+        row = conn.execute(
+            sa.select(t.document, t.content_hash)
+            .where(t.site == self.site, t.customer == customer, t.period == period)
+            .order_by(t.revision.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else self._of(row[0], row[1])
+
+    def _of(self, document: str, content_hash: str) -> IssuedBill:
+        if sha256(document) != content_hash:
+            raise StoreError(
+                f"an issued bill in the store no longer matches its content hash {content_hash}:"
+                " the store was altered outside openmeg; restore it from a backup"
+            )
+        d = json.loads(document)
+        return IssuedBill(
+            number=d["number"],
+            revision=d["revision"],
+            period=d["period"],
+            bill=bill_of(d["bill"], self.timezone),
+            issued_at=datetime.fromisoformat(d["issued_at"]),
+            tariff_version=d["tariff_version"],
+            readings=d["readings"],
+            carry_out=d["carry_out"],
+            note=tuple(line_of(x) for x in d["note"]),
+            difference=None if d["difference"] is None else Decimal(d["difference"]),
+            content_hash=content_hash,
+        )
