@@ -120,14 +120,18 @@ def _missing(
     start: pd.Timestamp,
     end: pd.Timestamp,
 ) -> str:
-    of = "" if meter == billed else f" (a sub-meter of {billed}, billed for the common part)"
+    of = (
+        ""
+        if meter == billed
+        else f"; {meter} is a sub-meter of {billed}, which is billed for its common part"
+    )
     raw = MeterReadings(store).series(meter, "import", start.to_pydatetime(), end.to_pydatetime())
     if raw.empty:
-        return f"no readings for that period: import or run first (meter {meter}{of}, {period})"
+        return f"no readings for that period: import or run first (meter {meter}, {period}){of}"
     first = series.index[series.isna()][0]
     return (
-        f"no validated import reading of {meter}{of} for {first.isoformat()}: "
-        f"run VEE first (openmeg vee run --period {period})"
+        f"no validated import reading of {meter} for {first.isoformat()}: "
+        f"run VEE first (openmeg vee run --period {period}){of}"
     )
 
 
