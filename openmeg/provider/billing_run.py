@@ -1,14 +1,18 @@
 """A billing run: every customer of a site with a tariff and a meter, from validated readings,
-issued (``issued_bills``): a run closes the period; a later run issues a revision with a
-credit or debit note where a bill changed, and nothing where none did.
+issued (``issued_bills``). A run closes the period: each bill is numbered and frozen; a later
+run issues a revision with a credit or debit note where a bill changed, and nothing where none
+did. The customers of one tariff are billed together, as [customers x intervals] arrays, with
+the carry-over (net metering kWh, net billing credit) taken from each customer's issued bill of
+the month before.
 
 A meter with sub-meters (an aggregate building's main meter) is billed for its common part
-only (``common_part``): the main meter minus its sub-meters, interval by interval.
+only (``billed_energy``, ``common_part``): the main meter minus its sub-meters, per interval.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,14 +22,14 @@ import numpy as np
 import pandas as pd
 
 from openmeg.core.site import Site
+from openmeg.core.site_sections import Customer
 from openmeg.core.store import Store
 from openmeg.core.tariff import Tariff
-from openmeg.operation.mdms.store import MeterReadings
-from openmeg.operation.mdms.validated import ValidatedReadings
+from openmeg.provider import billing
 from openmeg.provider.bill_document import bill_html, bill_pdf
-from openmeg.provider.bill_freeze import readings_version, tariff_version
-from openmeg.provider.billing import Bill, bill
-from openmeg.provider.common_part import common_part
+from openmeg.provider.bill_freeze import tariff_version
+from openmeg.provider.billed_energy import BilledEnergy, billed_energy
+from openmeg.provider.billing import Bill
 from openmeg.provider.issued_bills import IssuedBill, IssuedBills
 
 
@@ -56,91 +60,56 @@ def previous_period(period: str) -> str:
     return str((pd.Period(period, freq="M") - 1).strftime("%Y-%m"))
 
 
-def validated_frame(
-    v: ValidatedReadings, meter: str, channel: str, start: pd.Timestamp, end: pd.Timestamp
-) -> pd.DataFrame:
-    """The validated readings of one meter channel (``ValidatedReadings.latest``)."""
-    return v.latest(meter, channel, start.to_pydatetime(), end.to_pydatetime())
+def bills_of_tariff(
+    tariff: Tariff,
+    index: pd.DatetimeIndex,
+    import_kwh: np.ndarray,
+    export_kwh: np.ndarray,
+    *,
+    timezone: str,
+    customers: Sequence[str],
+    meters: Sequence[str],
+    carry_in: Sequence[Any],
+) -> tuple[list[Bill], list[Any]]:
+    """The bills of one tariff's customers for one month, and what each carries to the next.
 
-
-@dataclass(frozen=True, kw_only=True)
-class BilledEnergy:
-    """What a customer is billed for: import and export per interval [kWh] over the whole
-    period (UTC index), and the version of every meter channel it came from."""
-
-    import_kwh: pd.Series
-    export_kwh: pd.Series
-    readings: dict[str, Any]
-
-
-def billed_energy(
-    site: Site, store: Store, meter: str, period: str, start: pd.Timestamp, end: pd.Timestamp
-) -> BilledEnergy:
-    """The meter's validated energy, less its sub-meters' when it has any; ``ValueError``
-    says which reading is missing and what to do."""
-    v = ValidatedReadings(store, site.site.id)
-    idx = pd.date_range(
-        start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
+    ``import_kwh``, ``export_kwh``: [customers x intervals] kWh over ``index`` (UTC starts);
+    ``carry_in[i]``: the ``carry_out`` of customer i's issued bill of the month before (None:
+    none issued, nothing carried). A ``carry_out`` is JSON data, stored with the bill.
+    """
+    engine: Any = billing
+    if not hasattr(engine, "bill_month"):  # the engine of one bill at a time: nothing carried
+        bills = [
+            billing.bill(
+                tariff,
+                pd.Series(import_kwh[i], index=index),
+                pd.Series(export_kwh[i], index=index),
+                timezone=timezone,
+                customer=c,
+                meter=m,
+                start=index[0].tz_convert(timezone),
+                end=(index[-1] + pd.Timedelta(minutes=15)).tz_convert(timezone),
+            )
+            for i, (c, m) in enumerate(zip(customers, meters, strict=True))
+        ]
+        return bills, [None] * len(bills)
+    start = index[0].tz_convert(timezone)
+    before = (start - pd.Timedelta(days=1)).month
+    periods = max(len(tariff.energyratestructure or []), 1)
+    nothing = {"month": before, "surplus_kwh": [0.0] * periods, "excess_kwh": 0.0}
+    rows = [r if r is not None else {**nothing, "credit": 0.0, "year_bill": 0.0} for r in carry_in]
+    carry = engine.Carry.from_rows(rows, month=before)
+    bills, carry_out = engine.bill_month(
+        tariff,
+        index,
+        import_kwh,
+        export_kwh,
+        timezone=timezone,
+        customers=customers,
+        meters=meters,
+        carry_in=carry,
     )
-    subs = [m.id for m in site.meters if m.parent == meter]
-    versions: dict[str, Any] = {}
-    arrays: dict[str, list[Any]] = {"import": [], "export": []}
-    for m in [meter, *subs]:
-        for channel in ("import", "export"):
-            frame = validated_frame(v, m, channel, start, end)
-            versions[f"{m}/{channel}"] = readings_version(frame)
-            series = pd.Series(
-                frame["value_kwh"].to_numpy(dtype=float),
-                index=pd.DatetimeIndex(frame["interval_start"]),
-                dtype=float,
-            ).reindex(idx)
-            if channel == "export":
-                series = series.fillna(0.0)  # no export validated: nothing exported
-            elif series.isna().any():
-                raise ValueError(_missing(store, m, meter, period, series, start, end))
-            arrays[channel].append(series.to_numpy())
-    imp, exp = arrays["import"][0], arrays["export"][0]
-    if subs:
-        imp, exp = common_part(
-            imp, exp, np.array(arrays["import"][1:]), np.array(arrays["export"][1:])
-        )
-    return BilledEnergy(
-        import_kwh=pd.Series(imp, index=idx),
-        export_kwh=pd.Series(exp, index=idx),
-        readings=versions,
-    )
-
-
-def _missing(
-    store: Store,
-    meter: str,
-    billed: str,
-    period: str,
-    series: pd.Series,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-) -> str:
-    of = (
-        ""
-        if meter == billed
-        else f"; {meter} is a sub-meter of {billed}, which is billed for its common part"
-    )
-    raw = MeterReadings(store).series(meter, "import", start.to_pydatetime(), end.to_pydatetime())
-    if raw.empty:
-        return f"no readings for that period: import or run first (meter {meter}, {period}){of}"
-    first = series.index[series.isna()][0]
-    return (
-        f"no validated import reading of {meter} for {first.isoformat()}: "
-        f"run VEE first (openmeg vee run --period {period}){of}"
-    )
-
-
-def bill_with_carry(
-    tariff: Tariff, energy: BilledEnergy, carry_in: Any, **who: Any
-) -> tuple[Bill, Any]:
-    """The bill and the carry-over to the next month (``None`` where the tariff carries
-    nothing); ``carry_in`` is the previous month's issued ``carry_out``."""
-    return bill(tariff, energy.import_kwh, energy.export_kwh, **who), None
+    return list(bills), [carry_out.row(i) for i in range(len(customers))]
 
 
 def run_billing(
@@ -153,49 +122,74 @@ def run_billing(
     now: datetime,
 ) -> list[BillOutcome]:
     """Bill and issue ``period`` at ``now`` for every customer with a tariff and a meter
-    (or only ``customers``); documents of each customer's newest revision in ``out_dir``."""
+    (or only ``customers``); documents of each customer's newest revision in ``out_dir``.
+    ``ValueError`` when the period is not over at ``now``."""
     tz = site.site.timezone
     start, end = month_bounds(period, tz)
+    if end > pd.Timestamp(now):
+        raise ValueError(
+            f"{period} is not over until {end.isoformat()}: bill it once it has closed"
+        )
     issued = IssuedBills(store, site.site.id, tz)
     meter_of = {m.customer: m.id for m in site.meters}
-    outcomes = []
+    problems: dict[str, str] = {}
+    groups: dict[str, list[tuple[Customer, BilledEnergy]]] = {}
     for c in site.customers:
         if c.tariff is None or c.id not in meter_of or (customers and c.id not in customers):
             continue
-        meter = meter_of[c.id]
-        tariff = site.tariffs[c.tariff]
         try:
-            energy = billed_energy(site, store, meter, period, start, end)
-            before = issued.latest(c.id, previous_period(period))
-            b, carry_out = bill_with_carry(
+            energy = billed_energy(site, store, meter_of[c.id], period, start, end)
+        except ValueError as err:
+            problems[c.id] = str(err)
+            continue
+        groups.setdefault(c.tariff, []).append((c, energy))
+    made: dict[str, tuple[Bill, Any, BilledEnergy, Tariff]] = {}
+    for tariff_id, members in groups.items():
+        tariff = site.tariffs[tariff_id]
+        previous = [issued.latest(c.id, previous_period(period)) for c, _ in members]
+        try:
+            bills, carry_out = bills_of_tariff(
                 tariff,
-                energy,
-                None if before is None else before.carry_out,
+                members[0][1].import_kwh.index,
+                np.array([e.import_kwh.to_numpy() for _, e in members]),
+                np.array([e.export_kwh.to_numpy() for _, e in members]),
                 timezone=tz,
-                customer=c.id,
-                meter=meter,
-                start=start,
-                end=end,
+                customers=[c.id for c, _ in members],
+                meters=[meter_of[c.id] for c, _ in members],
+                carry_in=[None if p is None else p.carry_out for p in previous],
             )
         except ValueError as err:
-            outcomes.append(BillOutcome(customer=c.id, problem=str(err)))
+            problems.update({c.id: str(err) for c, _ in members})
             continue
+        for (c, e), b, carry in zip(members, bills, carry_out, strict=True):
+            made[c.id] = (b, carry, e, tariff)
+    outcomes = []
+    for c in site.customers:
+        if c.id in problems:
+            outcomes.append(BillOutcome(customer=c.id, problem=problems[c.id]))
+        if c.id not in made:
+            continue
+        b, carry, energy, tariff = made[c.id]
         frozen, outcome = issued.issue(
             b,
             period=period,
             tariff_version=tariff_version(tariff),
             readings=energy.readings,
-            carry_out=carry_out,
+            carry_out=carry,
             now=now,
         )
         if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            stem = out_dir / f"bill-{c.id}-{period}"
-            stem.with_suffix(".html").write_text(
-                bill_html(frozen, site_name=site.site.name, customer_name=c.name)
-            )
-            stem.with_suffix(".pdf").write_bytes(
-                bill_pdf(frozen, site_name=site.site.name, customer_name=c.name)
-            )
+            _write(out_dir, site, c, period, frozen)
         outcomes.append(BillOutcome(customer=c.id, issued=frozen, outcome=outcome))
     return outcomes
+
+
+def _write(out_dir: Path, site: Site, c: Customer, period: str, issued: IssuedBill) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"bill-{c.id}-{period}"
+    stem.with_suffix(".html").write_text(
+        bill_html(issued, site_name=site.site.name, customer_name=c.name)
+    )
+    stem.with_suffix(".pdf").write_bytes(
+        bill_pdf(issued, site_name=site.site.name, customer_name=c.name)
+    )

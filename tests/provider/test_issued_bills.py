@@ -179,13 +179,13 @@ def test_the_carry_over_comes_from_the_previous_months_issued_bill(
     site = load_site("demo")
     seen = []
 
-    def bill_with_carry(tariff, energy, carry_in, **who):  # type: ignore[no-untyped-def]
-        seen.append(carry_in)
-        b, _ = real(tariff, energy, carry_in, **who)
-        return b, {"period 1": float(len(seen))}
+    def bills_of_tariff(*args, carry_in, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(list(carry_in))
+        bills, _ = real(*args, carry_in=carry_in, **kwargs)
+        return bills, [{"period 1": float(len(seen))}]
 
-    real = billing_run.bill_with_carry
-    monkeypatch.setattr(billing_run, "bill_with_carry", bill_with_carry)
+    real = billing_run.bills_of_tariff
+    monkeypatch.setattr(billing_run, "bills_of_tariff", bills_of_tariff)
     december = datetime(2026, 12, 2, tzinfo=UTC)
     idx = pd.date_range(START.tz_convert("UTC"), periods=2976 + 2884, freq="15min")
     _ingest(store, site, _frame("m-h01", "import", pd.Series(0.25, index=idx)), december)
@@ -194,7 +194,7 @@ def test_the_carry_over_comes_from_the_previous_months_issued_bill(
     v.run_vee("m-h01", "import", idx[0], end, VeeConfig(timezone=TZ), now=december)
     for period in ("2026-10", "2026-11"):
         run_billing(site, store, period, customers={"h01"}, now=december)
-    assert seen == [None, {"period 1": 1.0}]
+    assert seen == [[None], [{"period 1": 1.0}]]
     november = IssuedBills(store, "demo", TZ).latest("h01", "2026-11")
     assert november is not None and november.carry_out == {"period 1": 2.0}
 
