@@ -61,6 +61,8 @@ def billed_energy(
                 series = series.fillna(0.0)  # no export validated: nothing exported
             elif series.isna().any():
                 raise ValueError(_missing(store, m, meter, period, series, start, end))
+            else:
+                _validated_days(v, m, channel, period, start, end)
             arrays[channel].append(series.to_numpy())
     imp, exp = arrays["import"][0], arrays["export"][0]
     if subs:
@@ -72,6 +74,29 @@ def billed_energy(
         export_kwh=pd.Series(exp, index=idx),
         readings=versions,
     )
+
+
+def _validated_days(
+    v: ValidatedReadings,
+    meter: str,
+    channel: str,
+    period: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> None:
+    """Refuse a period with a local day that VEE has not validated, where the MDMS keeps a
+    VEE status per (meter, channel, local day)."""
+    status = getattr(v, "status", None)
+    if status is None:
+        return
+    days = list(pd.date_range(start, end, freq="D", inclusive="left").strftime("%Y-%m-%d"))
+    done = status([meter], channel, days)[0]
+    if (done < 0).any():
+        first = days[int(np.flatnonzero(done < 0)[0])]
+        raise ValueError(
+            f"VEE has not validated {meter} {channel} on {first}: "
+            f"run VEE first (openmeg vee run --period {period})"
+        )
 
 
 def _missing(
