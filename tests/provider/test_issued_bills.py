@@ -289,3 +289,14 @@ def test_the_association_is_not_billed_while_a_sub_meter_is_missing(store: Store
         "sub-meter of m-bldg1, which is billed for its common part"
     )
     assert _rows(store) == []
+
+
+def test_readings_that_vee_has_not_validated_are_not_billed(store: Store) -> None:
+    site = load_site("demo")
+    _ingest(store, site, _frame("m-h01", "import", pd.Series(0.25, index=IDX)), ISSUED)
+    (o,) = run_billing(site, store, "2026-10", customers={"h01"}, now=ISSUED)
+    assert o.issued is None and o.problem.endswith(
+        "run VEE first (openmeg vee run --period 2026-10)"
+    )
+    with pytest.raises(ValueError, match="2026-11 is not over until 2026-12-01T00:00:00-05:00"):
+        run_billing(site, store, "2026-11", customers={"h01"}, now=ISSUED)
