@@ -28,6 +28,7 @@ def bill_cmd(
     debit note where a bill changed, and nothing where none did."""
     from datetime import UTC, datetime
 
+    from openmeg.core.errors import OpenMegError
     from openmeg.provider.billing_run import run_billing
 
     the_site = load_site_or_exit(site)
@@ -37,8 +38,11 @@ def bill_cmd(
             the_site, db, period, out, set(customer) or None, now=datetime.now(UTC)
         )
     except ValueError as err:
-        err_console.print(f"error: {err}")
+        err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
     finally:
         db.close()
     failed = 0

@@ -30,7 +30,7 @@ from openmeg.provider.bill_document import bill_html, bill_pdf
 from openmeg.provider.bill_freeze import tariff_version
 from openmeg.provider.billed_energy import BilledEnergy, billed_energy
 from openmeg.provider.billing import Bill
-from openmeg.provider.issued_bills import IssuedBill, IssuedBills
+from openmeg.provider.issued_bills import IssuedBill, IssuedBills, ToIssue
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,30 +163,39 @@ def run_billing(
             continue
         for (c, e), b, carry in zip(members, bills, carry_out, strict=True):
             made[c.id] = (b, carry, e, tariff)
+    billed = [c for c in site.customers if c.id in made]
+    frozen = issued.issue_all(
+        [
+            ToIssue(
+                bill=made[c.id][0],
+                tariff_version=tariff_version(made[c.id][3]),
+                readings=made[c.id][2].readings,
+                carry_out=made[c.id][1],
+            )
+            for c in billed
+        ],
+        period=period,
+        now=now,
+    )
+    done = {c.id: f for c, f in zip(billed, frozen, strict=True)}
     outcomes = []
     for c in site.customers:
         if c.id in problems:
             outcomes.append(BillOutcome(customer=c.id, problem=problems[c.id]))
-        if c.id not in made:
-            continue
-        b, carry, energy, tariff = made[c.id]
-        frozen, outcome = issued.issue(
-            b,
-            period=period,
-            tariff_version=tariff_version(tariff),
-            readings=energy.readings,
-            carry_out=carry,
-            now=now,
-        )
-        if out_dir is not None:
-            _write(out_dir, site, c, period, frozen)
-        outcomes.append(BillOutcome(customer=c.id, issued=frozen, outcome=outcome))
+        elif c.id in done:
+            bill_issued, outcome = done[c.id]
+            if out_dir is not None:
+                _write(out_dir, site, c, period, bill_issued)
+            outcomes.append(BillOutcome(customer=c.id, issued=bill_issued, outcome=outcome))
     return outcomes
 
 
 def _write(out_dir: Path, site: Site, c: Customer, period: str, issued: IssuedBill) -> None:
+    """``bill-<customer>-<period>.html`` and ``.pdf`` for revision 1, ``...-r<n>`` for later
+    revisions: a document once written stays as it was issued."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"bill-{c.id}-{period}"
+    revision = "" if issued.revision == 1 else f"-r{issued.revision}"
+    stem = out_dir / f"bill-{c.id}-{period}{revision}"
     stem.with_suffix(".html").write_text(
         bill_html(issued, site_name=site.site.name, customer_name=c.name)
     )

@@ -12,6 +12,7 @@ checks its hash.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -79,6 +80,17 @@ Outcome = Literal["issued", "revised", "unchanged"]
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToIssue:
+    """A bill to issue, with what it was made from: the tariff's version, the version of each
+    meter channel's readings (``bill_freeze``) and the carry-over to the next month."""
+
+    bill: Bill
+    tariff_version: str
+    readings: dict[str, Any]
+    carry_out: Any = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class IssuedBill:
     """One revision of an issued bill, as stored. ``note`` is empty on revision 1; on a
     later revision its lines add up to ``difference`` (this total minus the previous)."""
@@ -122,54 +134,89 @@ class IssuedBills:
         carry_out: Any = None,
         now: datetime,
     ) -> tuple[IssuedBill, Outcome]:
-        """Issue ``bill`` for ``period``: revision 1 under a new number, a revision with its
-        note when it charges differently from the newest revision, or nothing (``unchanged``,
-        the newest revision returned)."""
+        """Issue one bill (``issue_all`` of one)."""
+        made = ToIssue(
+            bill=bill, tariff_version=tariff_version, readings=readings, carry_out=carry_out
+        )
+        return self.issue_all([made], period=period, now=now)[0]
+
+    def issue_all(
+        self, bills: Sequence[ToIssue], *, period: str, now: datetime
+    ) -> list[tuple[IssuedBill, Outcome]]:
+        """Issue a run's bills of ``period`` in one transaction, numbered in the order given:
+        revision 1 under a new number, a revision with its note for a bill that charges
+        differently from its newest revision, or nothing (``unchanged``: the newest revision
+        returned). A concurrent run of the same period makes this one issue nothing
+        (``StoreError``)."""
+        t = issued_bills.c
+        out: list[tuple[IssuedBill, Outcome]] = []
+        rows = []
         with self.store.engine.begin() as conn:
-            last = self._newest(conn, bill.customer, period)
-            if last is not None and same_charges(last.bill, bill) and last.carry_out == carry_out:
-                return last, "unchanged"
-            if last is None:
-                t = issued_bills.c
-                issued = conn.execute(
-                    sa.select(sa.func.count(sa.distinct(t.customer))).where(
-                        t.site == self.site, t.period == period
-                    )
-                ).scalar_one()
-                number, revision = f"{period}-{issued + 1:04d}", 1
-                note: tuple[BillLine, ...] = ()
-                diff: Decimal | None = None
-            else:
-                number, revision = last.number, last.revision + 1
-                note, diff = note_lines(last.bill, bill), bill.total - last.bill.total
-            document = {
-                "site": self.site,
-                "number": number,
-                "revision": revision,
-                "period": period,
-                "issued_at": as_utc(now).isoformat(),
-                "bill": bill_dict(bill),
-                "tariff_version": tariff_version,
-                "readings": readings,
-                "carry_out": carry_out,
-                "note": [line_dict(x) for x in note],
-                "difference": None if diff is None else str(diff),
-            }
-            text = canonical_json(document)
-            conn.execute(
-                issued_bills.insert(),
-                {
-                    "site": self.site,
-                    "customer": bill.customer,
-                    "period": period,
-                    "revision": revision,
-                    "number": number,
-                    "issued_at": as_utc(now),
-                    "document": text,
-                    "content_hash": sha256(text),
-                },
-            )
-        return self._of(text, sha256(text)), "issued" if revision == 1 else "revised"
+            stored = conn.execute(
+                sa.select(t.customer, t.revision, t.document, t.content_hash).where(
+                    t.site == self.site, t.period == period
+                )
+            ).all()
+            newest: dict[str, tuple[int, str, str]] = {}
+            for customer, revision, doc, digest in stored:
+                if revision > newest.get(customer, (0, "", ""))[0]:
+                    newest[customer] = (revision, doc, digest)
+            numbered = len(newest)
+            for item in bills:
+                b = item.bill
+                last = None if b.customer not in newest else self._of(*newest[b.customer][1:])
+                if (
+                    last is not None
+                    and same_charges(last.bill, b)
+                    and (last.carry_out == item.carry_out)
+                ):
+                    out.append((last, "unchanged"))
+                    continue
+                if last is None:
+                    numbered += 1
+                    number, revision = f"{period}-{numbered:04d}", 1
+                    note: tuple[BillLine, ...] = ()
+                    diff: Decimal | None = None
+                else:
+                    number, revision = last.number, last.revision + 1
+                    note, diff = note_lines(last.bill, b), b.total - last.bill.total
+                text = canonical_json(
+                    {
+                        "site": self.site,
+                        "number": number,
+                        "revision": revision,
+                        "period": period,
+                        "issued_at": as_utc(now).isoformat(),
+                        "bill": bill_dict(b),
+                        "tariff_version": item.tariff_version,
+                        "readings": item.readings,
+                        "carry_out": item.carry_out,
+                        "note": [line_dict(x) for x in note],
+                        "difference": None if diff is None else str(diff),
+                    }
+                )
+                rows.append(
+                    {
+                        "site": self.site,
+                        "customer": b.customer,
+                        "period": period,
+                        "revision": revision,
+                        "number": number,
+                        "issued_at": as_utc(now),
+                        "document": text,
+                        "content_hash": sha256(text),
+                    }
+                )
+                out.append((self._of(text, sha256(text)), "issued" if revision == 1 else "revised"))
+            if rows:
+                try:
+                    conn.execute(issued_bills.insert(), rows)
+                except sa.exc.IntegrityError as err:
+                    raise StoreError(
+                        f"another billing run of {period} issued bills at the same time; this "
+                        "one issued nothing: run it again"
+                    ) from err
+        return out
 
     def latest(self, customer: str, period: str) -> IssuedBill | None:
         """The newest revision of the customer's bill for ``period``; None if none issued."""
