@@ -59,6 +59,8 @@ def bill_cmd(
         else:
             done = f"bill {i.number} issued"
         print(f"{o.customer}: {i.bill.total:,.2f} ({len(i.bill.lines)} lines), {done}")
+        if o.follow_up:
+            err_console.print(f"{o.customer}: {o.follow_up}", markup=False)
     if not outcomes:
         err_console.print(
             "nobody to bill: no customer with a tariff and a meter"

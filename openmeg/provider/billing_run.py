@@ -42,6 +42,8 @@ class BillOutcome:
     issued: IssuedBill | None = None
     outcome: str = ""
     problem: str = ""
+    follow_up: str = ""
+    """What to do next: bill the next month again when its carry-in changed."""
 
     @property
     def bill(self) -> Bill | None:
@@ -56,8 +58,23 @@ def month_bounds(period: str, timezone: str) -> tuple[pd.Timestamp, pd.Timestamp
     return start, start + pd.DateOffset(months=1)
 
 
-def previous_period(period: str) -> str:
-    return str((pd.Period(period, freq="M") - 1).strftime("%Y-%m"))
+def previous_period(period: str, months: int = 1) -> str:
+    return str((pd.Period(period, freq="M") - months).strftime("%Y-%m"))
+
+
+def _follow_up(issued: IssuedBills, customer: str, period: str, bill: IssuedBill) -> str:
+    """A revision whose carry-over changed leaves the next month's issued bill on the old
+    carry: it must be billed again."""
+    after = previous_period(period, -1)
+    if issued.latest(customer, after) is None:
+        return ""
+    before = issued.revisions(customer, period)[bill.revision - 2]
+    if before.carry_out == bill.carry_out:
+        return ""
+    return (
+        f"the carry-over into {after} changed and {after} is issued: bill it again "
+        f"(openmeg bill --period {after})"
+    )
 
 
 def bills_of_tariff(
@@ -186,7 +203,10 @@ def run_billing(
             bill_issued, outcome = done[c.id]
             if out_dir is not None:
                 _write(out_dir, site, c, period, bill_issued)
-            outcomes.append(BillOutcome(customer=c.id, issued=bill_issued, outcome=outcome))
+            follow = _follow_up(issued, c.id, period, bill_issued) if outcome == "revised" else ""
+            outcomes.append(
+                BillOutcome(customer=c.id, issued=bill_issued, outcome=outcome, follow_up=follow)
+            )
     return outcomes
 
 

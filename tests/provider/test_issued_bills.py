@@ -197,6 +197,17 @@ def test_the_carry_over_comes_from_the_previous_months_issued_bill(
     assert seen == [[None], [{"period 1": 1.0}]]
     november = IssuedBills(store, "demo", TZ).latest("h01", "2026-11")
     assert november is not None and november.carry_out == {"period 1": 2.0}
+    # October revised with another carry-over: November, issued on the old one, is named
+    export = pd.Series(np.where(np.arange(len(idx)) < 4, 0.5, 0.0), index=idx)
+    _ingest(store, site, _frame("m-h01", "export", export), december)
+    v.run_vee("m-h01", "export", idx[0], end, VeeConfig(timezone=TZ), active=False, now=december)
+    (october,) = run_billing(site, store, "2026-10", customers={"h01"}, now=december)
+    assert october.outcome == "revised" and october.issued is not None
+    assert october.issued.carry_out == {"period 1": 3.0}
+    assert october.follow_up == (
+        "the carry-over into 2026-11 changed and 2026-11 is issued: bill it again "
+        "(openmeg bill --period 2026-11)"
+    )
 
 
 @pytest.mark.skipif(
