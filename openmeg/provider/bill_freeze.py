@@ -35,37 +35,54 @@ def tariff_version(tariff: Tariff) -> str:
     return sha256(canonical_json(tariff.model_dump(mode="json")))
 
 
-def readings_version(frame: pd.DataFrame) -> dict[str, Any]:
-    """The version of one meter channel's validated readings as a bill used them.
+QUALITY = ("missing", "good", "estimated", "edited")
+"""Quality codes of the validated series (index into this tuple), as the MDMS gives them."""
+
+
+def readings_versions(
+    values: np.ndarray, version: np.ndarray, quality: np.ndarray
+) -> list[dict[str, Any]]:
+    """The version of each meter channel's validated readings as a bill used them.
 
     Parameters
     ----------
-    frame
-        ``ValidatedReadings.latest`` of the bill's period: ``interval_start`` (UTC),
-        ``version``, ``value_kwh`` [kWh], ``quality``.
+    values
+        kWh per meter and interval of the period, NaN where missing [meters x intervals].
+    version
+        The version of each interval (0: the raw reading) [meters x intervals].
+    quality
+        Quality codes into ``QUALITY`` (0 missing) [meters x intervals].
 
     Returns
     -------
-    dict
-        ``intervals``, ``max_version``, ``estimated`` and ``edited`` (counts of intervals) and
-        ``digest``: SHA-256 of the interval starts [ns since 1970], versions and values [kWh]
-        as little-endian int64, int64 and float64 arrays, in time order.
+    list of dict
+        Per meter: ``intervals`` (with a value), ``max_version``, ``estimated`` and ``edited``
+        (counts of intervals) and ``digest``: SHA-256 of the row's values [kWh, missing as 0]
+        as little-endian float64, versions as int64 and quality codes as int8.
     """
-    if frame.empty:
-        return {"intervals": 0, "max_version": 0, "estimated": 0, "edited": 0, "digest": ""}
-    ordered = frame.sort_values("interval_start")
-    starts = pd.DatetimeIndex(ordered["interval_start"]).as_unit("ns").asi8.astype("<i8")
-    versions = ordered["version"].to_numpy().astype("<i8")
-    values = ordered["value_kwh"].to_numpy().astype("<f8")
-    digest = hashlib.sha256(starts.tobytes() + versions.tobytes() + values.tobytes())
-    quality = ordered["quality"].to_numpy()
-    return {
-        "intervals": len(ordered),
-        "max_version": int(versions.max()),
-        "estimated": int(np.count_nonzero(quality == "estimated")),
-        "edited": int(np.count_nonzero(quality == "edited")),
-        "digest": digest.hexdigest(),
-    }
+    kwh = np.where(np.isnan(values), 0.0, values).astype("<f8")
+    ver, q = version.astype("<i8"), quality.astype("i1")
+    counts = np.stack(
+        [
+            (~np.isnan(values)).sum(axis=1),
+            ver.max(axis=1, initial=0),
+            (q == QUALITY.index("estimated")).sum(axis=1),
+            (q == QUALITY.index("edited")).sum(axis=1),
+        ],
+        axis=1,
+    ).tolist()
+    return [
+        {
+            "intervals": n,
+            "max_version": top,
+            "estimated": est,
+            "edited": edited,
+            "digest": hashlib.sha256(
+                kwh[i].tobytes() + ver[i].tobytes() + q[i].tobytes()
+            ).hexdigest(),
+        }
+        for i, (n, top, est, edited) in enumerate(counts)
+    ]
 
 
 def line_dict(line: BillLine) -> dict[str, str]:

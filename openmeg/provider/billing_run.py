@@ -28,7 +28,7 @@ from openmeg.core.tariff import Tariff
 from openmeg.provider import billing
 from openmeg.provider.bill_document import bill_html, bill_pdf
 from openmeg.provider.bill_freeze import tariff_version
-from openmeg.provider.billed_energy import BilledEnergy, billed_energy
+from openmeg.provider.billed_energy import BilledEnergy, billed_energies
 from openmeg.provider.billing import Bill
 from openmeg.provider.issued_bills import IssuedBill, IssuedBills, ToIssue
 
@@ -151,15 +151,18 @@ def run_billing(
     meter_of = {m.customer: m.id for m in site.meters}
     problems: dict[str, str] = {}
     groups: dict[str, list[tuple[Customer, BilledEnergy]]] = {}
-    for c in site.customers:
-        if c.tariff is None or c.id not in meter_of or (customers and c.id not in customers):
-            continue
-        try:
-            energy = billed_energy(site, store, meter_of[c.id], period, start, end)
-        except ValueError as err:
-            problems[c.id] = str(err)
-            continue
-        groups.setdefault(c.tariff, []).append((c, energy))
+    chosen = [
+        c
+        for c in site.customers
+        if c.tariff is not None and c.id in meter_of and (not customers or c.id in customers)
+    ]
+    energies = billed_energies(site, store, [meter_of[c.id] for c in chosen], period, start, end)
+    for c in chosen:
+        energy = energies[meter_of[c.id]]
+        if isinstance(energy, str):
+            problems[c.id] = energy
+        else:
+            groups.setdefault(str(c.tariff), []).append((c, energy))
     made: dict[str, tuple[Bill, Any, BilledEnergy, Tariff]] = {}
     for tariff_id, members in groups.items():
         tariff = site.tariffs[tariff_id]
