@@ -64,7 +64,11 @@ def billed_energies(
     idx = pd.date_range(
         start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
     )
-    subs = {m: [s.id for s in site.meters if s.parent == m] for m in meters}
+    children: dict[str, list[str]] = {}
+    for sub in site.meters:
+        if sub.parent is not None:
+            children.setdefault(sub.parent, []).append(sub.id)
+    subs = {m: children.get(m, []) for m in meters}
     every = list(dict.fromkeys(x for m in meters for x in [m, *subs[m]]))
     row = {m: i for i, m in enumerate(every)}
     grids = {c: validated_grid(v, every, c, idx) for c in ("import", "export")}

@@ -164,9 +164,10 @@ def run_billing(
         else:
             groups.setdefault(str(c.tariff), []).append((c, energy))
     made: dict[str, tuple[Bill, Any, BilledEnergy, Tariff]] = {}
+    before = issued.newest(previous_period(period)) if groups else {}
     for tariff_id, members in groups.items():
         tariff = site.tariffs[tariff_id]
-        previous = [issued.latest(c.id, previous_period(period)) for c, _ in members]
+        previous = [before.get(c.id) for c, _ in members]
         try:
             bills, carry_out = bills_of_tariff(
                 tariff,

@@ -223,6 +223,19 @@ class IssuedBills:
         with self.store.engine.connect() as conn:
             return self._newest(conn, customer, period)
 
+    def newest(self, period: str) -> dict[str, IssuedBill]:
+        """The newest revision of every customer's bill for ``period``, by customer."""
+        t = issued_bills.c
+        q = sa.select(t.customer, t.revision, t.document, t.content_hash).where(
+            t.site == self.site, t.period == period
+        )
+        with self.store.engine.connect() as conn:
+            found: dict[str, tuple[int, str, str]] = {}
+            for customer, revision, doc, digest in conn.execute(q):
+                if revision > found.get(customer, (0, "", ""))[0]:
+                    found[customer] = (revision, doc, digest)
+        return {c: self._of(doc, digest) for c, (_, doc, digest) in found.items()}
+
     def revisions(self, customer: str, period: str) -> list[IssuedBill]:
         """Every revision of the customer's bill for ``period``, the first first."""
         t = issued_bills.c
