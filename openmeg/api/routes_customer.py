@@ -32,7 +32,8 @@ from openmeg.customer.trading import ReferencePrices
 from openmeg.customer.trading_desk import TradingError, meter_of, trading_accounts
 from openmeg.operation.mdms.validated import EditError, ValidatedReadings
 from openmeg.provider.basic_charge_run import basic_charge_month
-from openmeg.provider.billing_run import run_billing
+from openmeg.provider.billing import BillLine
+from openmeg.provider.issued_bills import IssuedBills
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 PERIOD = Query(..., pattern=r"^\d{4}-\d{2}$", description="a month, YYYY-MM")
@@ -104,41 +105,56 @@ def meter_edit(
     return {"version": version}
 
 
+def _line_out(line: BillLine) -> BillLineOut:
+    return BillLineOut(
+        description=line.description,
+        quantity=float(line.quantity),
+        unit=line.unit,
+        rate=float(line.rate),
+        amount=float(line.amount),
+    )
+
+
 @router.get("/bills/{customer}", response_model=BillOut)
 def bill_of(
     customer: str,
     period: str = PERIOD,
+    revision: int | None = Query(None, ge=1, le=10_000, description="a revision; the newest"),
     svc: ApiServices = Depends(services),
     seen: Scope = Depends(scope),
 ) -> BillOut:
+    """The customer's issued bill for a month (its newest revision, or the one asked for)."""
     _customer(svc, customer, seen)
-    try:
-        outcomes = run_billing(svc.site, svc.store, period, customers={customer})
-    except ValueError as err:
-        raise HTTPException(422, str(err)) from err
-    if not outcomes:
-        raise HTTPException(404, f"{customer} has no tariff or no meter to bill")
-    o = outcomes[0]
-    if o.bill is None:
-        raise HTTPException(409, f"no bill yet: {o.problem}")
-    b = o.bill
+    revisions = IssuedBills(svc.store, svc.site.site.id, svc.site.site.timezone).revisions(
+        customer, period
+    )
+    if not revisions:
+        raise HTTPException(
+            404,
+            f"no bill issued to {customer} for {period}: the provider issues the month's "
+            f"bills with openmeg bill --period {period} once its readings are validated",
+        )
+    if revision is not None and revision > len(revisions):
+        raise HTTPException(404, f"the bill has {len(revisions)} revisions, not {revision}")
+    i = revisions[(revision or len(revisions)) - 1]
+    b = i.bill
     return BillOut(
+        number=i.number,
+        revision=i.revision,
+        revisions=len(revisions),
+        kind=i.kind,
+        issued_at=i.issued_at,
         customer=b.customer,
         meter=b.meter,
         tariff=b.tariff,
+        tariff_version=i.tariff_version,
         start=b.start.to_pydatetime(),
         end=b.end.to_pydatetime(),
-        lines=[
-            BillLineOut(
-                description=line.description,
-                quantity=float(line.quantity),
-                unit=line.unit,
-                rate=float(line.rate),
-                amount=float(line.amount),
-            )
-            for line in b.lines
-        ],
+        lines=[_line_out(x) for x in b.lines],
         total=float(b.total),
+        note=[_line_out(x) for x in i.note],
+        difference=None if i.difference is None else float(i.difference),
+        content_hash=i.content_hash,
     )
 
 

@@ -222,13 +222,24 @@ class BillLineOut(_Out):
 
 
 class BillOut(_Out):
+    """An issued bill: one revision, as it was issued (never recomputed)."""
+
+    number: str
+    revision: int
+    revisions: int = Field(description="how many revisions of this bill are issued")
+    kind: str = Field(description="bill (revision 1), debit note or credit note")
+    issued_at: datetime
     customer: str
     meter: str
     tariff: str
+    tariff_version: str = Field(description="SHA-256 of the tariff's canonical JSON")
     start: datetime
     end: datetime
     lines: list[BillLineOut]
     total: float
+    note: list[BillLineOut] = Field(description="what changed since the previous revision")
+    difference: float | None = Field(description="this total minus the previous revision's")
+    content_hash: str
 
 
 class ShareOut(_Out):

@@ -23,26 +23,51 @@ def bill_cmd(
     out: Path = typer.Option(Path("out/bills"), help="folder for the HTML and PDF bills"),
     customer: list[str] = typer.Option([], help="bill only these customers"),
 ) -> None:
-    """Bill each customer for a month from validated readings; a bill in HTML and PDF each."""
+    """Bill and issue a month from validated readings: a numbered bill per customer (HTML and
+    PDF); run again after late readings or corrections, it issues a revision with a credit or
+    debit note where a bill changed, and nothing where none did."""
+    from datetime import UTC, datetime
+
+    from openmeg.core.errors import OpenMegError
     from openmeg.provider.billing_run import run_billing
 
     the_site = load_site_or_exit(site)
     db = open_store(store, the_site.site.id)
     try:
-        outcomes = run_billing(the_site, db, period, out, set(customer) or None)
+        outcomes = run_billing(
+            the_site, db, period, out, set(customer) or None, now=datetime.now(UTC)
+        )
     except ValueError as err:
-        err_console.print(f"error: {err}")
+        err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(1) from err
     finally:
         db.close()
     failed = 0
     for o in outcomes:
-        if o.bill is None:
+        if o.issued is None:
             failed += 1
             err_console.print(f"{o.customer}: not billed: {o.problem}", markup=False)
+            continue
+        i = o.issued
+        if o.outcome == "revised" and i.difference is not None:
+            done = f"bill {i.number} revision {i.revision}: {i.kind} {i.difference:,.2f}"
+        elif o.outcome == "unchanged":
+            done = f"bill {i.number} unchanged, nothing issued"
         else:
-            print(f"{o.customer}: {o.bill.total:,.2f} ({len(o.bill.lines)} lines)")
-    if failed:
+            done = f"bill {i.number} issued"
+        print(f"{o.customer}: {i.bill.total:,.2f} ({len(i.bill.lines)} lines), {done}")
+        if o.follow_up:
+            err_console.print(f"{o.customer}: {o.follow_up}", markup=False)
+    if not outcomes:
+        err_console.print(
+            "nobody to bill: no customer with a tariff and a meter"
+            + (f" among {', '.join(customer)}" if customer else ""),
+            markup=False,
+        )
+    if failed or not outcomes:
         raise typer.Exit(1)
 
 

@@ -300,8 +300,12 @@ async function showMine() {
         h("td", {}, fmt(r.in_kwh, 2)), h("td", {}, fmt(r.revenue, 2))))));
   } catch (err) { lines.push(muted(`revenue: ${err.message}`)); }
   try {
-    const bill = await api(`/api/v1/bills/${path(c)}?period=${day.slice(0, 7)}`);
-    lines.push(h("p", {}, `Bill ${day.slice(0, 7)}: `, h("b", {}, fmt(bill.total, 2))));
+    // the last closed month's issued bill (a month is billed once it is over)
+    const d = new Date(Date.parse(day));
+    const month = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - 1, 1)).toISOString().slice(0, 7);
+    const bill = await api(`/api/v1/bills/${path(c)}?period=${month}`);
+    const revised = bill.revision > 1 ? ` (revision ${bill.revision}: ${bill.kind} ${fmt(bill.difference, 2)})` : "";
+    lines.push(h("p", {}, `Bill ${month} no. ${bill.number}${revised}: `, h("b", {}, fmt(bill.total, 2))));
   } catch (err) { lines.push(muted(`bill: ${err.message}`)); }
   try {
     const t = await api(`/api/v1/trading/${path(c)}`);

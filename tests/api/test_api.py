@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 
 import httpx
 import jwt
@@ -17,6 +18,8 @@ from fastapi.routing import APIRoute
 from openmeg.api.roles import ROLE_MATRIX
 from openmeg.core.identity import Principal, Tokens
 from openmeg.core.messages import AlarmMessage, alarm_topic
+from openmeg.provider.billing import Bill, BillLine
+from openmeg.provider.issued_bills import IssuedBills
 from tests.api.harness import PASSWORD, START, Harness
 
 ROLES = ("operator", "prosumer", "service_provider", "auditor")
@@ -158,7 +161,46 @@ def test_readings_bills_and_history_for_the_owner(h: Harness) -> None:
         assert r.status_code == 200
         assert [x["value_kwh"] for x in r.json()] == [0.25] * 4
         bill = pro.get("/api/v1/bills/h01?period=2026-06")
-        assert bill.status_code == 409 and "run VEE first" in bill.text  # not validated yet
+        assert bill.status_code == 404 and "no bill issued to h01 for 2026-06" in bill.text
+
+
+def test_bills_are_the_issued_ones_never_recomputed(h: Harness) -> None:
+    site = h.meg.site.site
+    issued = IssuedBills(h.store, site.id, site.timezone)
+    start = pd.Timestamp("2026-07-01", tz=site.timezone)
+
+    def july(kwh: str) -> Bill:
+        energy = BillLine(
+            description="energy",
+            quantity=Decimal(kwh),
+            unit="kWh",
+            rate=Decimal("0.11"),
+            amount=(Decimal(kwh) * Decimal("0.11")).quantize(Decimal("0.01")),
+        )
+        return Bill(
+            customer="h01",
+            meter="m-h01",
+            start=start,
+            end=start + pd.DateOffset(months=1),
+            tariff="Residential",
+            lines=(energy,),
+        )
+
+    first, _ = issued.issue(
+        july("100"), period="2026-07", tariff_version="t", readings={}, now=START
+    )
+    issued.issue(july("102"), period="2026-07", tariff_version="t", readings={}, now=START)
+    with h.client("prosumer") as pro:
+        newest = pro.get("/api/v1/bills/h01?period=2026-07").json()
+        original = pro.get("/api/v1/bills/h01?period=2026-07&revision=1").json()
+        assert pro.get("/api/v1/bills/h01?period=2026-07&revision=3").status_code == 404
+    assert (newest["number"], newest["revision"], newest["revisions"]) == ("2026-07-0001", 2, 2)
+    assert (newest["kind"], newest["total"], newest["difference"]) == ("debit note", 11.22, 0.22)
+    assert newest["note"] == [
+        {"description": "energy", "quantity": 2.0, "unit": "kWh", "rate": 0.11, "amount": 0.22}
+    ]
+    assert (original["revision"], original["kind"], original["total"]) == (1, "bill", 11.0)
+    assert original["difference"] is None and original["content_hash"] == first.content_hash
 
 
 @pytest.mark.parametrize(

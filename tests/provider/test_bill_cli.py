@@ -60,9 +60,10 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     # peak (weekdays 16-21 h): 110 kWh x $0.28 = $30.80; off-peak: 510 kWh in, 248 kWh out,
     # net 262 kWh x $0.11 = $28.82; fixed $12.00
-    assert run.stdout.strip() == "h01: 71.62 (3 lines)"
+    assert run.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 issued"
     html = (out / "bill-h01-2026-10.html").read_text()
     assert "energy, period 2" in html and "USD 30.80" in html and "USD 71.62" in html
+    assert "Bill number: 2026-10-0001, revision 1" in html
     assert (out / "bill-h01-2026-10.pdf").read_bytes().startswith(b"%PDF")
     shuffled = month.sample(frac=1.0, random_state=3)
     pd.concat([shuffled, shuffled.head(500)]).drop_duplicates().to_csv(
@@ -74,7 +75,46 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
     run = _openmeg(
         "bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)
     )
-    assert run.stdout.strip() == "h01: 71.62 (3 lines)"
+    # the same readings again: the issued bill stands, nothing new is issued
+    assert run.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 unchanged, nothing issued"
+
+
+def test_a_late_reading_issues_a_revision_with_a_debit_note(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from openmeg.cli import app
+
+    db = f"sqlite+pysqlite:///{tmp_path / 'meg.db'}"
+    month = _pv_month()
+    late = month["interval_start"].isin(
+        pd.DatetimeIndex(["2026-10-14 17:00", "2026-10-14 17:15"]).tz_localize(TZ)
+    ) & (month["channel"] == "import")  # a Wednesday at peak, 0.25 kWh each: VEE interpolates
+    month[~late].to_csv(tmp_path / "october.csv", index=False)
+    month[late].assign(value_kwh=0.75).to_csv(tmp_path / "late.csv", index=False)
+    run = CliRunner().invoke
+    out = tmp_path / "bills"
+    bill = ["bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)]
+    for step in (
+        ["meters", "import", str(tmp_path / "october.csv"), "--store", db],
+        ["vee", "run", "--period", "2026-10", "--store", db],
+    ):
+        assert run(app, step).exit_code == 0
+    done = run(app, bill)
+    assert done.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 issued"
+    for step in (
+        ["meters", "import", str(tmp_path / "late.csv"), "--store", db],
+        ["vee", "run", "--period", "2026-10", "--store", db],
+    ):
+        assert run(app, step).exit_code == 0
+    done = run(app, bill)
+    # the two quarter hours came in at 0.75 kWh: 1 kWh more at $0.28
+    assert done.stdout.strip() == (
+        "h01: 71.90 (3 lines), bill 2026-10-0001 revision 2: debit note 0.28"
+    )
+    first = (out / "bill-h01-2026-10.html").read_text()
+    assert "revision 1" in first and "USD 71.62" in first and "note" not in first
+    second = (out / "bill-h01-2026-10-r2.html").read_text()
+    assert "Debit note to revision 1: you owe USD 0.28" in second and "USD 71.90" in second
 
 
 def test_billing_without_readings_says_what_to_do(tmp_path: Path) -> None:
@@ -90,8 +130,8 @@ def test_billing_without_readings_says_what_to_do(tmp_path: Path) -> None:
         str(tmp_path),
     )
     assert run.returncode == 1
-    assert "h02: not billed: no validated import reading" in run.stderr
-    assert "run VEE first" in run.stderr
+    assert "h02: not billed: no readings for that period: import or run first" in run.stderr
+    assert "(meter m-h02, 2026-10)" in run.stderr
     assert _openmeg("bill", "--period", "October").returncode == 2
 
 
