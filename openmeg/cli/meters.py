@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,6 +18,9 @@ from openmeg.cli.common import (
     utc,
 )
 from openmeg.core.errors import OpenMegError
+
+if TYPE_CHECKING:
+    from openmeg.core.site import Site
 
 meters_app = typer.Typer(help="Meter data: AMI ingest into the MDMS.", no_args_is_help=True)
 
@@ -112,7 +116,7 @@ def meters_import(
     try:
         frame = read_readings(file)
         report = MeterReadings(db).ingest(
-            frame, meters={m.id for m in the_site.meters}, source=file.name, received_at=received
+            frame, meters=_metered(the_site), source=file.name, received_at=received
         )
     except IngestError as err:
         for problem in err.problems:
@@ -140,7 +144,7 @@ def meters_export(
     from openmeg.operation.mdms.store import MeterReadings
 
     the_site = load_site_or_exit(site)
-    known = {m.id for m in the_site.meters}
+    known = _metered(the_site)
     if unknown := [m for m in meter if m not in known]:
         err_console.print(f"error: unknown meter(s): {', '.join(unknown)}")
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -168,3 +172,11 @@ def meters_export(
         err_console.print(f"error: {err}")
         raise typer.Exit(EXIT_BAD_INPUT) from err
     print(f"{out}: {len(frame)} readings")
+
+
+def _metered(site: Site) -> set[str]:
+    """What has readings: the site's meters and the devices' own revenue meters (by device id),
+    as the live MDMS ingest takes them."""
+    from openmeg.customer.revenue_calc import revenue_devices
+
+    return {m.id for m in site.meters} | set(revenue_devices(site))

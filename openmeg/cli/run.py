@@ -42,8 +42,8 @@ def run(
     cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
     start: str = typer.Option(
         "",
-        help="simulated time starts here: a date (2026-06-01: midnight in the site's time zone) "
-        "or an ISO 8601 instant (UTC if no zone); default now",
+        help="simulated time starts here: a date (2026-06-01: midnight UTC) or an ISO 8601 "
+        "instant (UTC if no zone; 2026-06-01T00:00-04:00 is midnight in New York); default now",
     ),
     field_source: FieldSource = typer.Option(
         FieldSource.auto,
@@ -108,7 +108,7 @@ def run(
     from openmeg.cli.start_time import start_instant
 
     try:
-        start_at = start_instant(start, the_site.site.timezone) if start else None
+        start_at = start_instant(start) if start else None
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err

@@ -25,8 +25,8 @@ def simulate(
     step: str = typer.Option("1min", help="step length: 15s, 1min, 15min, 1h, ..."),
     start: str = typer.Option(
         "2026-01-01T00:00:00Z",
-        help="first instant: a date (2026-10-01: midnight in the site's time zone) or an ISO "
-        "8601 instant (UTC if no zone)",
+        help="first instant: a date (2026-10-01: midnight UTC) or an ISO 8601 instant (UTC if "
+        "no zone; 2026-10-01T00:00-04:00 is midnight in New York)",
     ),
     out: Path = typer.Option(Path("out/simulation"), help="folder for summary, Parquet and report"),
     scenario: str = typer.Option(
@@ -56,7 +56,7 @@ def simulate(
     the_site = load_simulated_site_or_exit(site, scenario or None)
     try:
         step_s = parse_step_s(step)
-        first = start_instant(start, the_site.site.timezone)
+        first = start_instant(start)
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
