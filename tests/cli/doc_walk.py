@@ -4,8 +4,9 @@ A fenced block right after ``<!-- file: NAME -->`` is written to NAME; one right
 ``<!-- expect file: NAME -->`` must equal NAME's content then. In a ``sh`` block every line
 that starts with ``openmeg`` is run (a trailing ``#`` comment and ``\\`` continuations are
 understood); the ``text`` block that follows, if any, lists lines that must appear in what
-those commands printed. A block whose expected lines include ``error:`` expects its last
-command to fail (non-zero exit), every other command must succeed."""
+those commands printed (a line ending in `` ...`` only up to there). A block whose expected
+lines include ``error:`` expects its last command to fail (non-zero exit), every other command
+must succeed."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ def run_page(page: str, cwd: Path, *, extra: tuple[str, ...] = (), timeout: floa
                 f"openmeg {shlex.join(argv)}: exit {done.returncode}\n{done.stdout}{done.stderr}"
             )
         for line in step.expected:
+            line = line.removesuffix(" ...")
             assert line in printed, f"{line!r} not printed by {step.commands}:\n{printed}"
 
     for kind, name, body in blocks(page):
