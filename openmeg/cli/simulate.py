@@ -113,6 +113,7 @@ def _store_readings(site: Site, frame: pd.DataFrame, url: str, end: datetime) ->
     from openmeg.operation.mdms.store import IngestError, MeterReadings
 
     db = open_store(url, site.site.id)
+    where = db.engine.url.render_as_string(hide_password=True)
     new = duplicates = clashes = 0
     try:
         readings = MeterReadings(db)
@@ -132,6 +133,6 @@ def _store_readings(site: Site, frame: pd.DataFrame, url: str, end: datetime) ->
     finally:
         db.close()
     print(
-        f"stored in {url}: {new} new readings, {duplicates} already stored, "
+        f"stored in {where}: {new} new readings, {duplicates} already stored, "
         f"{clashes} conflicting (kept aside, not stored)"
     )

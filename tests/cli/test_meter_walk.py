@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from openmeg.cli.start_time import start_instant
 from openmeg.core.store import Store, sqlite_url
@@ -38,8 +39,18 @@ def test_start_is_a_date_or_an_instant_utc_unless_zoned() -> None:
         start_instant("June 1st")
 
 
-def test_simulate_store_holds_what_meters_import_takes_from_its_file(tmp_path: Path) -> None:
-    a, b = sqlite_url(tmp_path / "a.db"), sqlite_url(tmp_path / "b.db")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store URL on SQLite or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "a.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_simulate_store_holds_what_meters_import_takes_from_its_file(
+    tmp_path: Path, url: str
+) -> None:
+    a, b = url, sqlite_url(tmp_path / "b.db")
     out = tmp_path / "oct"
     run = _openmeg(
         *("simulate", "--days", "2", "--step", "15min", "--out", str(out)),
@@ -47,7 +58,8 @@ def test_simulate_store_holds_what_meters_import_takes_from_its_file(tmp_path: P
     )
     assert run.returncode == 0, run.stderr
     n = METERS * 2 * 2 * 96  # meters x channels x days x quarter hours
-    assert f"stored in {a}: {n} new readings, 0 already stored, 0 conflicting" in run.stdout
+    shown = sa.make_url(a).render_as_string(hide_password=True)
+    assert f"stored in {shown}: {n} new readings, 0 already stored, 0 conflicting" in run.stdout
     file = pd.read_parquet(out / "meters.parquet")
     assert list(file.columns) == ["meter", "channel", "interval_start", "value_kwh"]
     assert len(file) == n
