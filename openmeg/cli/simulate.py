@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from openmeg.core.site import Site
+    from openmeg.core.store import Store
 
 CHUNK_DAYS = 31  # readings stored per transaction: a month at most
 
@@ -66,6 +67,7 @@ def simulate(
             markup=False,
         )
         raise typer.Exit(EXIT_BAD_INPUT)
+    db = _open_or_exit(store, the_site.site.id) if store else None  # before hours of work
     columns = (
         TextColumn("simulating"),
         BarColumn(),
@@ -93,8 +95,8 @@ def simulate(
     for name, path in paths.items():
         print(f"{name}: {path}")
     end = first + timedelta(seconds=engine.k * engine.plant.step_s)
-    if store:
-        _store_readings(the_site, meter_readings(engine), store, end)
+    if db is not None:
+        _store_readings(the_site, meter_readings(engine), db, end)
     else:
         print(
             f"to store the meter readings: openmeg meters import {paths['meters']} "
@@ -104,15 +106,27 @@ def simulate(
         )
 
 
-def _store_readings(site: Site, frame: pd.DataFrame, url: str, end: datetime) -> None:
+def _open_or_exit(url: str, site_id: str) -> Store:
+    """The store at ``url`` with its schema, or exit 2 saying why it cannot be opened."""
+    import sqlalchemy as sa
+
+    from openmeg.cli.common import open_store
+    from openmeg.core.errors import OpenMegError
+
+    try:
+        return open_store(url, site_id)
+    except (OpenMegError, sa.exc.SQLAlchemyError) as err:
+        err_console.print(f"error: --store {url!r} cannot be opened: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+
+
+def _store_readings(site: Site, frame: pd.DataFrame, db: Store, end: datetime) -> None:
     """Store the simulated readings through ``MeterReadings.ingest`` (as ``meters import``),
     a month per transaction, received at the simulation's end; or exit 2 naming the problems."""
     import pandas as pd
 
-    from openmeg.cli.common import open_store
     from openmeg.operation.mdms.store import IngestError, MeterReadings
 
-    db = open_store(url, site.site.id)
     where = db.engine.url.render_as_string(hide_password=True)
     new = duplicates = clashes = 0
     try:

@@ -113,6 +113,14 @@ def test_simulate_store_needs_quarter_hour_steps(tmp_path: Path) -> None:
     assert not (tmp_path / "x.db").exists()
 
 
+def test_simulate_refuses_a_store_it_cannot_open_before_simulating(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    run = _openmeg("simulate", "--days", "1", "--store", "nosuchdb://x", "--out", str(out))
+    assert run.returncode == 2
+    assert "error: --store 'nosuchdb://x' cannot be opened: cannot use store URL" in run.stderr
+    assert not out.exists()
+
+
 def test_import_of_future_readings_needs_their_reception_instant(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "m.db")
     file = tmp_path / "ahead.csv"
