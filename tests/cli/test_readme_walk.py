@@ -27,6 +27,6 @@ def test_every_dated_command_of_the_readme_is_a_step_of_the_walk() -> None:
 
 @pytest.mark.slow
 def test_the_readme_metering_walk_runs_in_order(tmp_path: Path) -> None:
-    assert run_page(_walk(), tmp_path) == 10
+    assert run_page(_walk(), tmp_path) == 11
     assert (tmp_path / "out" / "october" / "meters.parquet").exists()
     assert (tmp_path / "out" / "h01-october.csv").read_text().count("\n") == 5952 + 1
