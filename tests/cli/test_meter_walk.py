@@ -201,3 +201,6 @@ def test_run_start_begins_simulated_time_there(tmp_path: Path) -> None:
     assert both.returncode == 2 and "--start and --time-server both set the time" in both.stderr
     bad = _openmeg("run", "--start", "midsummer", "--cycles", "1", cwd=tmp_path)
     assert bad.returncode == 2 and "neither a date" in bad.stderr
+    real = _openmeg("run", "--start", "2026-06-01", "--field", "site", cwd=tmp_path)
+    assert real.returncode == 2
+    assert "--start moves simulated time, and this site's field is real" in real.stderr
