@@ -25,9 +25,10 @@ def simulate(
     days: float = typer.Option(365.0, min=0.0, help="how many days to simulate"),
     step: str = typer.Option("1min", help="step length: 15s, 1min, 15min, 1h, ..."),
     start: str = typer.Option(
-        "2026-01-01T00:00:00Z",
+        "",
         help="first instant: a date (2026-10-01: midnight UTC) or an ISO 8601 instant (UTC if "
-        "no zone; 2026-10-01T00:00-04:00 is midnight in New York)",
+        "no zone; 2026-10-01T00:00-04:00 is midnight in New York); default 2026-01-01 at "
+        "midnight in the site's time zone, so that a year holds its local months whole",
     ),
     out: Path = typer.Option(Path("out/simulation"), help="folder for summary, Parquet and report"),
     scenario: str = typer.Option(
@@ -57,7 +58,7 @@ def simulate(
     the_site = load_simulated_site_or_exit(site, scenario or None)
     try:
         step_s = parse_step_s(step)
-        first = start_instant(start)
+        first = start_instant(start) if start else _new_year(the_site.site.timezone)
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
@@ -104,6 +105,15 @@ def simulate(
             + (f" --site {site}" if site != "demo" else "")
             + " (or simulate with --store)"
         )
+
+
+def _new_year(timezone: str) -> datetime:
+    """2026-01-01 00:00 in ``timezone``, as a UTC instant."""
+    from datetime import UTC
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return dt(2026, 1, 1, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 def _open_or_exit(url: str, site_id: str) -> Store:

@@ -94,13 +94,15 @@ def test_simulate_store_holds_what_meters_import_takes_from_its_file(
 
 
 def test_simulate_without_store_says_how_to_import_its_file(tmp_path: Path) -> None:
-    run = _openmeg(
-        *("simulate", "--days", "1", "--step", "15min", "--out", str(tmp_path / "o")),
-        *("--start", "2026-10-01"),
-    )
+    out = tmp_path / "o"
+    run = _openmeg("simulate", "--days", "1", "--step", "15min", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    hint = f"openmeg meters import {tmp_path / 'o' / 'meters.parquet'} --received-at "
-    assert hint + "2026-10-02T00:00:00Z (or simulate with --store)" in run.stdout
+    # by default from new year's midnight in New York, the demo's time zone (UTC-5 in winter)
+    hint = f"openmeg meters import {out / 'meters.parquet'} --received-at "
+    assert hint + "2026-01-02T05:00:00Z (or simulate with --store)" in run.stdout
+    file = pd.read_parquet(out / "meters.parquet")
+    assert file.interval_start.min() == pd.Timestamp("2026-01-01T05:00Z")
+    assert len(file) == METERS * 2 * 96
 
 
 def test_simulate_store_needs_quarter_hour_steps(tmp_path: Path) -> None:
