@@ -61,11 +61,12 @@ async def live_meg(
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
     say: Callable[[str], object],
+    start_at: datetime | None = None,
 ) -> AsyncIterator[tuple[LiveMeg, LiveApi | None]]:
     """The MEG (and its API with ``api_options``) started on the store at ``store_url`` and a
     bus (the MQTT broker of ``mqtt``, each component logged in as itself, or in-process), on a
     clock ``speed`` times faster than real time from now, or from the authorised time with a
-    ``time_sync`` in ``live_options``; ``say`` tells how the time was taken.
+    ``time_sync`` in ``live_options``, or from ``start_at``; ``say`` tells how the time was taken.
     ``field(start, anchor_epoch_s)`` gives the devices' addresses for as long as the MEG runs
     (a simulated field started on the same clock, or the site file's). Leaving the block stops
     them and closes bus and store."""
@@ -82,7 +83,7 @@ async def live_meg(
         if shared is not None:
             await shared.close()
 
-    start = datetime.now(UTC)
+    start = start_at or datetime.now(UTC)
     sync = live_options.get("time_sync")
     if sync is not None:
         assert isinstance(sync, TimeSync)

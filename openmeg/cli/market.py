@@ -67,8 +67,13 @@ def market_settlement(
     if customer:
         rows = rows[rows.customer == customer]
     if rows.empty:
-        print("no settled interval in that period")
-        return
+        fail(
+            f"no settled interval from {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} UTC"
+            + (f" for {customer}" if customer else "")
+            + ": the local market settles each interval while the MEG runs; run it through that "
+            "period first (openmeg run --start 2026-06-01 ...)",
+            code=1,
+        )
     for c, r in settlement_totals(rows).iterrows():
         print(
             f"{c}: local {r.local_kwh:+.3f} kWh, utility {r.utility_kwh:+.3f} kWh, "

@@ -35,6 +35,8 @@ def revenue_cmd(
         fail(f"--by must be one of {', '.join(PERIODS)}")
     if arrangement not in ARRANGEMENTS:
         fail("--arrangement must be central or per-device")
+    from openmeg.operation.mdms.store import MeterReadings
+
     the_site, db = open_site_store(site, store)
     try:
         known = revenue_devices(the_site)
@@ -42,6 +44,13 @@ def revenue_cmd(
         if unknown:
             fail(f"no revenue meter on {', '.join(unknown)}; devices with one: {', '.join(known)}")
         t0, t1 = period(start, end)
+        if MeterReadings(db).long_frame(device or known, t0, t1).empty:
+            fail(
+                f"no readings of the devices' revenue meters from {t0:%Y-%m-%d %H:%M} to "
+                f"{t1:%Y-%m-%d %H:%M} UTC: run the MEG through that period first (openmeg run "
+                "--start 2026-06-01 ...) or import them (openmeg meters import FILE)",
+                code=1,
+            )
         table = revenue_table(the_site, db, device, t0, t1, arrangement=arrangement)
     finally:
         db.close()

@@ -17,6 +17,7 @@ from openmeg.core.errors import OpenMegError
 if TYPE_CHECKING:
     import asyncio
     import ssl
+    from datetime import datetime
 
     from rich.table import Table
 
@@ -39,6 +40,11 @@ def run(
     mqtt_ca: Path | None = MQTT_CA,
     keystore: Path | None = KEYSTORE,
     cycles: int = typer.Option(0, min=0, help="stop after this many cycles (0: run until Ctrl-C)"),
+    start: str = typer.Option(
+        "",
+        help="simulated time starts here: a date (2026-06-01: midnight UTC) or an ISO 8601 "
+        "instant (UTC if no zone; 2026-06-01T00:00-04:00 is midnight in New York); default now",
+    ),
     field_source: FieldSource = typer.Option(
         FieldSource.auto,
         "--field",
@@ -99,6 +105,25 @@ def run(
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
+    from openmeg.cli.start_time import start_instant
+
+    try:
+        start_at = start_instant(start) if start else None
+    except ValueError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    if start_at is not None and time_server:
+        err_console.print(
+            "error: --start and --time-server both set the time: give one", markup=False
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if start_at is not None and source is not FieldSource.sim:
+        err_console.print(
+            "error: --start moves simulated time, and this site's field is real (--field site):"
+            " its devices keep the wall clock; drop --start or use --field sim",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
     url = store or _default_store(the_site.site.id)
     keys = keystore_or_exit(the_site.site.id, keystore)
     live_options: dict[str, object] = {}
@@ -153,6 +178,7 @@ def run(
                 live_options,
                 api_options,
                 keys,
+                start_at,
             )
         )
     except OpenMegError as err:
@@ -174,11 +200,11 @@ async def _run_live(
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
     keys: Keystore,
+    start_at: datetime | None = None,
 ) -> None:
     import asyncio
     from collections.abc import AsyncIterator, Sequence
     from contextlib import asynccontextmanager
-    from datetime import datetime
 
     from rich.live import Live
 
@@ -225,6 +251,7 @@ async def _run_live(
         live_options=live_options,
         api_options=api_options,
         say=err_console.print,
+        start_at=start_at,
     )
     async with started as (meg, web):
         if web is not None:

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_simulated_site_or_exit
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import pandas as pd
+
+    from openmeg.core.site import Site
+    from openmeg.core.store import Store
+
+CHUNK_DAYS = 31  # readings stored per transaction: a month at most
 
 
 def simulate(
@@ -14,7 +25,10 @@ def simulate(
     days: float = typer.Option(365.0, min=0.0, help="how many days to simulate"),
     step: str = typer.Option("1min", help="step length: 15s, 1min, 15min, 1h, ..."),
     start: str = typer.Option(
-        "2026-01-01T00:00:00Z", help="first instant (ISO 8601, UTC if no zone)"
+        "",
+        help="first instant: a date (2026-10-01: midnight UTC) or an ISO 8601 instant (UTC if "
+        "no zone; 2026-10-01T00:00-04:00 is midnight in New York); default 2026-01-01 at "
+        "midnight in the site's time zone, so that a year holds its local months whole",
     ),
     out: Path = typer.Option(Path("out/simulation"), help="folder for summary, Parquet and report"),
     scenario: str = typer.Option(
@@ -22,13 +36,21 @@ def simulate(
         help="scenario file played in place of the site file's scenario section (weather, "
         "outages, simulation settings, device physics)",
     ),
+    store: str = typer.Option(
+        "",
+        help="also store every meter's 15-minute readings in this store URL (e.g. "
+        "sqlite+pysqlite:///openmeg-demo.db, the commands' default), as meters import would",
+    ),
 ) -> None:
-    """Run the whole MEG in simulated time; write summary.json, timeseries.parquet, report.html."""
-    from datetime import UTC, datetime
+    """Run the whole MEG in simulated time; write summary.json, timeseries.parquet,
+    meters.parquet (the meter file, as meters import reads it) and report.html; with --store,
+    also store the meter readings for vee run and bill."""
+    from datetime import timedelta
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from openmeg.sim.report import write_results
+    from openmeg.cli.start_time import start_instant
+    from openmeg.sim.report import meter_readings, write_results
     from openmeg.sim.scenario import parse_step_s
     from openmeg.sim.scenario import simulate as run_simulation
     from openmeg.sim.summary import summarize
@@ -36,11 +58,17 @@ def simulate(
     the_site = load_simulated_site_or_exit(site, scenario or None)
     try:
         step_s = parse_step_s(step)
-        first = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        first = first if first.tzinfo else first.replace(tzinfo=UTC)
+        first = start_instant(start) if start else _new_year(the_site.site.timezone)
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
+    if store and (step_s > 900 or 900 % round(step_s)):
+        err_console.print(
+            f"error: --store needs 15-minute readings: --step {step} does not divide 15 minutes",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    db = _open_or_exit(store, the_site.site.id) if store else None  # before hours of work
     columns = (
         TextColumn("simulating"),
         BarColumn(),
@@ -67,3 +95,68 @@ def simulate(
     )
     for name, path in paths.items():
         print(f"{name}: {path}")
+    end = first + timedelta(seconds=engine.k * engine.plant.step_s)
+    if db is not None:
+        _store_readings(the_site, meter_readings(engine), db, end)
+    else:
+        print(
+            f"to store the meter readings: openmeg meters import {paths['meters']} "
+            f"--received-at {end:%Y-%m-%dT%H:%M:%SZ}"
+            + (f" --site {site}" if site != "demo" else "")
+            + " (or simulate with --store)"
+        )
+
+
+def _new_year(timezone: str) -> datetime:
+    """2026-01-01 00:00 in ``timezone``, as a UTC instant."""
+    from datetime import UTC
+    from datetime import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return dt(2026, 1, 1, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _open_or_exit(url: str, site_id: str) -> Store:
+    """The store at ``url`` with its schema, or exit 2 saying why it cannot be opened."""
+    import sqlalchemy as sa
+
+    from openmeg.cli.common import open_store
+    from openmeg.core.errors import OpenMegError
+
+    try:
+        return open_store(url, site_id)
+    except (OpenMegError, sa.exc.SQLAlchemyError) as err:
+        err_console.print(f"error: --store {url!r} cannot be opened: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+
+
+def _store_readings(site: Site, frame: pd.DataFrame, db: Store, end: datetime) -> None:
+    """Store the simulated readings through ``MeterReadings.ingest`` (as ``meters import``),
+    a month per transaction, received at the simulation's end; or exit 2 naming the problems."""
+    import pandas as pd
+
+    from openmeg.operation.mdms.store import IngestError, MeterReadings
+
+    where = db.engine.url.render_as_string(hide_password=True)
+    new = duplicates = clashes = 0
+    try:
+        readings = MeterReadings(db)
+        meters = {m.id for m in site.meters}
+        if not frame.empty:
+            t0 = frame["interval_start"].min()
+            chunk = (frame["interval_start"] - t0) // pd.Timedelta(days=CHUNK_DAYS)
+            for _, part in frame.groupby(chunk.to_numpy(), sort=True):
+                report = readings.ingest(part, meters=meters, source="simulate", received_at=end)
+                new += report.new
+                duplicates += report.duplicates
+                clashes += len(report.conflicts)
+    except IngestError as err:
+        for problem in err.problems:
+            err_console.print(f"error: {problem}", markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
+    finally:
+        db.close()
+    print(
+        f"stored in {where}: {new} new readings, {duplicates} already stored, "
+        f"{clashes} conflicting (kept aside, not stored)"
+    )

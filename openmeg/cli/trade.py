@@ -138,6 +138,14 @@ def trade_accounts(
         fail(str(err))
     finally:
         db.close()
+    if report.intervals == 0:
+        fail(
+            f"{customer} ({report.meter}): no interval from {t0:%Y-%m-%d %H:%M} to "
+            f"{t1:%Y-%m-%d %H:%M} UTC has both a reading and a market price: run the MEG through "
+            "that period first (openmeg run --start 2026-06-01 ...), or import the meter's "
+            "readings (openmeg meters import FILE) and the prices (openmeg run --prices-csv)",
+            code=1,
+        )
     a = report.accounts
     print(f"{customer} ({report.meter}) {t0:%Y-%m-%d %H:%M} .. {t1:%Y-%m-%d %H:%M} UTC")
     print(f"  bought {report.import_kwh:.3f} kWh for {a.purchases}")

@@ -72,6 +72,25 @@ def meter_intervals(engine: Engine, interval_min: int = 15) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def meter_readings(engine: Engine, interval_min: int = 15) -> pd.DataFrame:
+    """The meter file ``meters.parquet``: one row per meter, channel and interval, in the
+    columns ``openmeg meters import`` reads (``meter``, ``channel`` ``import`` or ``export``,
+    ``interval_start`` UTC, ``value_kwh`` kWh), in the site's order of meters, then time,
+    import before export (see docs/meter-data.md)."""
+    wide = meter_intervals(engine, interval_min)
+    n = len(wide)
+    return pd.DataFrame(
+        {
+            "meter": np.repeat(wide["meter"].to_numpy(), 2),
+            "channel": np.tile(np.array(["import", "export"], dtype=object), n),
+            "interval_start": pd.DatetimeIndex(wide["interval_start"]).repeat(2),
+            "value_kwh": np.column_stack(
+                [wide["import_kwh"].to_numpy(), wide["export_kwh"].to_numpy()]
+            ).ravel(),
+        }
+    )
+
+
 def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
@@ -191,7 +210,7 @@ def write_results(engine: Engine, summary: dict[str, Any], out_dir: Path) -> dic
     paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
     frame = time_series(engine)
     frame.to_parquet(paths["timeseries"], compression="zstd")
-    meter_intervals(engine).to_parquet(paths["meters"], compression="zstd")
+    meter_readings(engine).to_parquet(paths["meters"], compression="zstd")
     rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in summary.items()
