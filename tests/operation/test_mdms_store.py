@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from openmeg.core.store import Store, as_utc
+from openmeg.operation.mdms import bulk
 from openmeg.operation.mdms.bulk import Columns, problems
 from openmeg.operation.mdms.day_rows import day_rows
 from openmeg.operation.mdms.store import IngestError, MeterReadings
@@ -281,3 +282,39 @@ def test_readings_of_a_store_made_before_the_day_rows_are_moved_into_them(store:
         row = conn.execute(sa.select(day_rows).where(day_rows.c.meter == "m-h01")).one()
     assert (row.n, row.source, as_utc(row.received_at)) == (2, "old.csv", NOW + Q)
     assert MeterReadings(store).count() == 3  # once only
+
+
+def test_a_batch_bigger_than_what_is_merged_at_once_does_the_same(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Merged 2 day rows at a time (meters in parts, one transaction): the same report, in the
+    same order, and the same rows as a batch merged at once."""
+    monkeypatch.setattr(bulk, "ROWS_AT_ONCE", 2)
+    meters = {"m-a", "m-b", "m-c"}
+    first = _frame(
+        [(m, c, DAY2 - Q, 1.0) for m in sorted(meters) for c in ("import", "export")]
+        + [("m-b", "import", DAY2, 2.0)]
+    )
+    mdms = MeterReadings(store)
+    assert mdms.ingest(first, meters=meters, source="a", received_at=LATER).new == 7
+    again = _frame(
+        [
+            ("m-c", "export", DAY2 - Q, 5.0),  # a conflict
+            ("m-a", "import", DAY2, 3.0),  # new
+            ("m-b", "import", DAY2, 4.0),  # a conflict
+            ("m-a", "import", DAY2 - Q, 1.0),  # a duplicate
+            ("m-c", "import", DAY2 + Q, 6.0),  # new
+        ]
+    )
+    report = mdms.ingest(again, meters=meters, source="b", received_at=LATER)
+    assert (report.new, report.duplicates) == (2, 1)
+    assert report.conflicts == [
+        ("m-c", "export", DAY2 - Q, 1.0, 5.0),
+        ("m-b", "import", DAY2, 2.0, 4.0),
+    ]
+    values, revision = mdms.arrays(["m-a", "m-b", "m-c"], "import", DAY2 - Q, DAY2 + 2 * Q)
+    np.testing.assert_array_equal(
+        values, [[1.0, 3.0, np.nan], [1.0, 2.0, np.nan], [1.0, np.nan, 6.0]]
+    )
+    np.testing.assert_array_equal(revision, [[1, 1], [1, 1], [1, 1]])
+    assert mdms.count() == 9

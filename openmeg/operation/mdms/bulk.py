@@ -9,7 +9,7 @@ duplicate); with another value it is kept aside as a conflict, never written ove
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Iterator, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from openmeg.core.messages import MeterReadings, ReadingsBatch
 from openmeg.core.store import Store
 from openmeg.operation.mdms import stage
-from openmeg.operation.mdms.day_merge import BatchRows, batch_rows, merge, place
+from openmeg.operation.mdms.day_merge import BatchRows, Merged, batch_rows, merge, place
 from openmeg.operation.mdms.day_rows import CHANNELS, STEP_S, IngestReport, conflicts
 
 
@@ -167,37 +167,79 @@ def concat(parts: list[Columns]) -> Columns:
     )
 
 
+ROWS_AT_ONCE = 100_000
+"""Day rows merged at once (about 80 MB of values): a bigger batch (a year of a big site's
+file) is merged a part of its meters at a time, all in its one transaction."""
+
+
 def store_columns(store: Store, cols: Columns, now: datetime) -> IngestReport:
     """Store checked readings in one transaction (see the module); what they did."""
     report = IngestReport()
     if not len(cols):
         return report
-    batch = cols.rows
+    clash, kept = [], []
     with store.engine.begin() as conn:
         stage.lock(conn, store.dialect)
-        had = stage.read(
-            conn, store.dialect, batch.names.tolist(), batch.d0, batch.d0 + batch.days - 1
-        )
-        old = place(batch, had.meter, had.channel == "export", had.day, had.block)
-        done = merge(old, batch, cols.value)
-        report.new, report.duplicates = done.new, done.duplicates
-        if len(done.changed):
-            stage.write(
-                conn,
-                store.dialect,
-                stage.Rows(
-                    meter=batch.meter[done.changed],
-                    channel=np.where(batch.export[done.changed], "export", "import").astype(object),
-                    day=batch.day[done.changed],
-                    block=done.block,
-                ),
-                stored=old.revision[done.changed] > 0,
-                source=cols.source[done.by],
-                now=now,
-            )
-        if len(done.conflicts):
-            report.conflicts = _keep_aside(conn, cols, done.conflicts, done.kept, now)
+        for index in _parts(cols):
+            part = cols if index is None else _take(cols, index)
+            done = _store_part(conn, store.dialect, part, now)
+            report.new += done.new
+            report.duplicates += done.duplicates
+            clash.append(done.conflicts if index is None else index[done.conflicts])
+            kept.append(done.kept)
+        conflicting, stored = np.concatenate(clash), np.concatenate(kept)
+        if len(conflicting):
+            order = np.argsort(conflicting, kind="stable")
+            report.conflicts = _keep_aside(conn, cols, conflicting[order], stored[order], now)
     return report
+
+
+def _parts(cols: Columns) -> Iterator[np.ndarray | None]:
+    """The readings of each part of ``cols``' meters with about ``ROWS_AT_ONCE`` day rows
+    (``None``: all of them at once)."""
+    batch = cols.rows
+    if len(batch.rows) <= ROWS_AT_ONCE:
+        yield None
+        return
+    code, names = cols.meter_codes
+    per_meter = np.bincount(batch.rows // batch.days // 2, minlength=len(names))
+    part_of_meter = (np.cumsum(per_meter) - 1) // ROWS_AT_ONCE
+    part = part_of_meter[code]
+    order = np.argsort(part, kind="stable")
+    yield from np.split(order, np.flatnonzero(np.diff(part[order])) + 1)
+
+
+def _take(cols: Columns, index: np.ndarray) -> Columns:
+    return Columns(
+        meter=cols.meter[index],
+        channel=cols.channel[index],
+        start_s=cols.start_s[index],
+        value=cols.value[index],
+        source=cols.source[index],
+    )
+
+
+def _store_part(conn: sa.Connection, dialect: str, cols: Columns, now: datetime) -> Merged:
+    """Merge ``cols`` into their day rows and write those that change; the merge."""
+    batch = cols.rows
+    had = stage.read(conn, dialect, batch.names.tolist(), batch.d0, batch.d0 + batch.days - 1)
+    old = place(batch, had.meter, had.channel == "export", had.day, had.block)
+    done = merge(old, batch, cols.value)
+    if len(done.changed):
+        stage.write(
+            conn,
+            dialect,
+            stage.Rows(
+                meter=batch.meter[done.changed],
+                channel=np.where(batch.export[done.changed], "export", "import").astype(object),
+                day=batch.day[done.changed],
+                block=done.block,
+            ),
+            stored=old.revision[done.changed] > 0,
+            source=cols.source[done.by],
+            now=now,
+        )
+    return done
 
 
 def _keep_aside(
