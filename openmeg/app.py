@@ -346,6 +346,7 @@ class LiveMeg:
             VeeConfig(timezone=site.site.timezone, **site.vee.model_dump()),
             clock=clock,
             bus=buses.of("mdms"),
+            consumers=meters,
         )
         self.prices = PriceSignals(site, buses.of("provider"))
         self.peaks = PeakWatch(site, buses.of("provider"), self.edge.gate("peak_watch"))

@@ -148,3 +148,15 @@ def test_the_closed_day_follows_the_local_clock() -> None:
     assert str(vee.last_closed(datetime(2026, 6, 2, 22, 29, tzinfo=UTC))) == "2026-06-01"
     assert str(vee.last_closed(datetime(2026, 6, 2, 22, 30, tzinfo=UTC))) == "2026-06-02"
     vee.store.close()
+
+
+async def test_a_generator_importing_nothing_all_day_is_not_suspect(store: Store) -> None:
+    _ingest(store, "m1", _day(DAY1), 0.0)  # m1: a PV inverter's own meter, zero import
+    _ingest(store, "m2", _day(DAY1), 0.0)  # m2: a customer's meter, zero all day: suspect
+    clock = SimClock((DAY1 + pd.Timedelta(days=1, hours=1)).to_pydatetime())
+    vee = VeeService("demo", store, METERS, CFG, clock=clock, consumers={"m2"})
+    done = {r.meter: r.rules for r in await vee.pump() if not r.empty}
+    assert done == {"m1": (), "m2": (("zero_on_active", 96),)}
+    v = ValidatedReadings(store, "demo")
+    assert v.flags("m1", "import", DAY1, DAY1 + pd.Timedelta(days=1)).empty
+    assert len(v.flags("m2", "import", DAY1, DAY1 + pd.Timedelta(days=1))) == 96

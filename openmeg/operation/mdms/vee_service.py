@@ -47,9 +47,13 @@ class VeeService:
         bus: Bus | None = None,
         lookback_days: int = 35,
         grace: timedelta = timedelta(minutes=30),
+        consumers: Iterable[str] | None = None,
     ) -> None:
+        """``consumers``: the meters whose import channel is active, so that a day of zeros is
+        suspect (all by default; a generator's own meter imports nothing for days)."""
         self.site, self.store, self.cfg, self.clock, self.bus = site, store, cfg, clock, bus
         self.meters = sorted(meters)
+        self.consumers = set(self.meters if consumers is None else consumers)
         self.lookback_days, self.grace = lookback_days, grace
         self.validated = ValidatedReadings(store, site)
         self.pending: Pending = {c: {} for c in CHANNELS}
@@ -134,7 +138,7 @@ class VeeService:
             start.to_pydatetime(),
             end.to_pydatetime(),
             self.cfg,
-            active=channel == "import",
+            active=np.array([channel == "import" and m in self.consumers for m in meters]),
             now=now,
         )
         for r in done:
