@@ -15,7 +15,7 @@ from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.validated import ValidatedReadings
-from openmeg.provider.bill_freeze import QUALITY, readings_versions
+from openmeg.provider.bill_freeze import readings_versions
 from openmeg.provider.common_part import common_part
 
 
@@ -37,23 +37,11 @@ def validated_grid(
     NaN, 0 and 0 (missing) where there is nothing."""
     n = len(index)
     start, end = index[0].to_pydatetime(), (index[-1] + pd.Timedelta(minutes=15)).to_pydatetime()
-    if hasattr(v, "arrays") and hasattr(v, "versions"):  # the MDMS's array path, all at once
-        values, quality = v.arrays(meters, channel, start, end)
-        found = v.versions(meters, channel, index[0], n)
-        version = np.zeros((len(meters), n), np.int64)
-        version[found.row, found.col] = found.version
-        return values, version, quality.astype(np.int8)
-    values = np.full((len(meters), n), np.nan)
+    values, quality = v.arrays(meters, channel, start, end)
+    found = v.versions(meters, channel, index[0], n)
     version = np.zeros((len(meters), n), np.int64)
-    quality = np.zeros((len(meters), n), np.int8)
-    code = {q: i for i, q in enumerate(QUALITY)}
-    for i, m in enumerate(meters):
-        frame = v.latest(m, channel, start, end)
-        col = index.get_indexer(pd.DatetimeIndex(frame["interval_start"]))
-        values[i, col] = frame["value_kwh"].to_numpy(dtype=float)
-        version[i, col] = frame["version"].to_numpy(dtype=np.int64)
-        quality[i, col] = [code[q] for q in frame["quality"]]
-    return values, version, quality
+    version[found.row, found.col] = found.version
+    return values, version, quality.astype(np.int8)
 
 
 def billed_energies(
@@ -108,11 +96,8 @@ def _unvalidated_days(
 ) -> dict[str, str]:
     """The first local day of the period that VEE has not validated, per meter (import), where
     the MDMS keeps a VEE status per (meter, channel, local day)."""
-    status = getattr(v, "status", None)
-    if status is None:
-        return {}
     days = list(pd.date_range(start, end, freq="D", inclusive="left").strftime("%Y-%m-%d"))
-    done = status(meters, "import", days)
+    done = v.status(meters, "import", days)
     return {
         m: days[int(np.argmax(done[i] < 0))] for i, m in enumerate(meters) if (done[i] < 0).any()
     }

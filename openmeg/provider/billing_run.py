@@ -25,11 +25,10 @@ from openmeg.core.site import Site
 from openmeg.core.site_sections import Customer
 from openmeg.core.store import Store
 from openmeg.core.tariff import Tariff
-from openmeg.provider import billing
 from openmeg.provider.bill_document import bill_html, bill_pdf
 from openmeg.provider.bill_freeze import tariff_version
 from openmeg.provider.billed_energy import BilledEnergy, billed_energies
-from openmeg.provider.billing import Bill
+from openmeg.provider.billing import Bill, Carry, bill_month
 from openmeg.provider.issued_bills import IssuedBill, IssuedBills, ToIssue
 
 
@@ -94,29 +93,13 @@ def bills_of_tariff(
     ``carry_in[i]``: the ``carry_out`` of customer i's issued bill of the month before (None:
     none issued, nothing carried). A ``carry_out`` is JSON data, stored with the bill.
     """
-    engine: Any = billing
-    if not hasattr(engine, "bill_month"):  # the engine of one bill at a time: nothing carried
-        bills = [
-            billing.bill(
-                tariff,
-                pd.Series(import_kwh[i], index=index),
-                pd.Series(export_kwh[i], index=index),
-                timezone=timezone,
-                customer=c,
-                meter=m,
-                start=index[0].tz_convert(timezone),
-                end=(index[-1] + pd.Timedelta(minutes=15)).tz_convert(timezone),
-            )
-            for i, (c, m) in enumerate(zip(customers, meters, strict=True))
-        ]
-        return bills, [None] * len(bills)
     start = index[0].tz_convert(timezone)
     before = (start - pd.Timedelta(days=1)).month
     periods = max(len(tariff.energyratestructure or []), 1)
     nothing = {"month": before, "surplus_kwh": [0.0] * periods, "excess_kwh": 0.0}
     rows = [r if r is not None else {**nothing, "credit": 0.0, "year_bill": 0.0} for r in carry_in]
-    carry = engine.Carry.from_rows(rows, month=before)
-    bills, carry_out = engine.bill_month(
+    carry = Carry.from_rows(rows, month=before)
+    bills, carry_out = bill_month(
         tariff,
         index,
         import_kwh,

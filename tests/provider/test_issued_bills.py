@@ -20,7 +20,7 @@ from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.validated import ValidatedReadings
 from openmeg.operation.mdms.vee import VeeConfig
-from openmeg.provider import billing, billing_run
+from openmeg.provider import billing_run
 from openmeg.provider.bill_freeze import tariff_version
 from openmeg.provider.billing_run import run_billing
 from openmeg.provider.common_part import common_part
@@ -210,9 +210,6 @@ def test_the_carry_over_comes_from_the_previous_months_issued_bill(
     )
 
 
-@pytest.mark.skipif(
-    not hasattr(billing, "bill_month"), reason="net metering carry-over needs the array engine"
-)
 def test_net_metering_carries_octobers_surplus_into_novembers_bill(store: Store) -> None:
     site = load_site("demo")
     december = datetime(2026, 12, 2, tzinfo=UTC)

@@ -1,9 +1,7 @@
 """The raw readings as arrays for VEE: the one place that reads them for the array path.
 
 Through the interval store's ``MeterReadings.arrays`` (a row per meter, channel and UTC day,
-with a revision) where the store has it, else through ``MeterReadings.matrix`` with the number
-of readings of a UTC day as its revision (a stored reading is never overwritten, so the number
-grows exactly when the day changes)."""
+with a revision that grows whenever the day's readings change)."""
 
 from __future__ import annotations
 
@@ -35,38 +33,23 @@ def raw_days(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw kWh of ``meters`` over the UTC days ``[start, end)`` (on UTC midnights): float64
     [n_meters, 96 x n_days], NaN where missing, and each (meter, UTC day)'s revision, int64
-    [n_meters, n_days], which grows whenever the day's readings change (here: the number of
-    readings there, since a stored reading is never overwritten)."""
+    [n_meters, n_days], which grows whenever the day's readings change."""
     t0, t1 = pd.Timestamp(as_utc(start)), pd.Timestamp(as_utc(end))
     if t0 != t0.floor("D") or t1 != t1.floor("D"):
         raise ValueError(f"{t0} to {t1}: raw days run from UTC midnight to UTC midnight")
     n_days = int((t1 - t0) / DAY)
-    day_rows = getattr(readings, "arrays", None)
-    if day_rows is not None:
-        values, revisions = day_rows(list(meters), channel, t0.to_pydatetime(), t1.to_pydatetime())
-        return np.asarray(values, float), np.asarray(revisions, np.int64)[:, :n_days]
-    values = window(readings, meters, channel, t0, n_days * PER_DAY)
-    present = ~np.isnan(values.reshape(len(meters), n_days, PER_DAY))
-    return values, present.sum(axis=2).astype(np.int64)
+    values, revisions = readings.arrays(
+        list(meters), channel, t0.to_pydatetime(), t1.to_pydatetime()
+    )
+    return np.asarray(values, float), np.asarray(revisions, np.int64)[:, :n_days]
 
 
 def window(
     readings: MeterReadings, meters: list[str], channel: str, start: pd.Timestamp, n: int
 ) -> np.ndarray:
     """Raw kWh of ``meters`` for ``n`` intervals from ``start``: float64 [n_meters, n]."""
-    idx = pd.date_range(start.tz_convert("UTC"), periods=n, freq=INTERVAL)
     end = (start + n * pd.Timedelta(INTERVAL)).to_pydatetime()
-    day_rows = getattr(readings, "arrays", None)
-    if day_rows is not None:
-        return np.asarray(day_rows(list(meters), channel, start.to_pydatetime(), end)[0], float)
-    out = np.full((len(meters), n), np.nan)
-    for lo in range(0, len(meters), _CHUNK):
-        part = meters[lo : lo + _CHUNK]
-        got = readings.matrix(part, channel, start.to_pydatetime(), end)
-        if got.empty:
-            continue
-        out[lo : lo + len(part)] = got.reindex(index=idx, columns=part).to_numpy().T
-    return out
+    return np.asarray(readings.arrays(list(meters), channel, start.to_pydatetime(), end)[0], float)
 
 
 def registers(
