@@ -11,9 +11,18 @@ documents of exact decimals (``bills_from_arrays``), and, in the same run, NREL'
 ``Utilityrate5`` on a sample of the same customers (its tariff converted by NREL's
 ``URDBv8_to_ElectricityRates``), whose monthly bills must equal openmeg's within a cent.
 
+From the store (``billing_store``): the first ``--store-customers`` of those customers'
+readings for the first ``--store-months`` months ingested into a SQLite file and validated by
+VEE as ``meters import`` and ``vee run`` do it; then timed, month after month with the carry,
+the billing run's read of the validated series and ``bill_arrays`` on it, and separately whole
+billing runs that issue every bill (``run_billing``), whose totals must be those cents.
+
 Prints one JSON object a line: ``billing_100k_s`` (target at most 1 s), ``billing_100k_bills_s``
-(with the decimal documents) and ``pysam_customer_months_per_s`` beside openmeg's rate.
-``--customers N`` for quick runs (``--quick``: 834 customers); ``--pysam-sample N``.
+(with the decimal documents), ``pysam_customer_months_per_s`` beside openmeg's rate, and
+``billing_100k_from_store_s`` and ``billing_100k_issued_s`` (the store's figures for 100,000
+customer-months, from the customer-months stored: the time grows with them; ``--no-store``
+leaves them out). ``--customers N`` for quick runs (``--quick``: 834 customers, 100 of them
+over 3 months stored); ``--pysam-sample N``.
 """
 
 from __future__ import annotations
@@ -21,19 +30,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from openmeg.core.store import Store, sqlite_url
 from openmeg.core.tariff import Tariff
 from openmeg.provider.bill_carry import Carry
 from openmeg.provider.bill_matrix import MonthBills, bill_arrays
 from openmeg.provider.billing import bills_from_arrays
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the suite's PySAM oracle
-from tests.provider.sam_oracle import sam_rates, sam_year, synthetic_customers
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+from billing_store import StoredBills, bench_site  # noqa: E402
+
+from tests.provider.sam_oracle import sam_rates, sam_year, synthetic_customers  # noqa: E402
 
 TZ = "America/Phoenix"  # SAM's clock has no daylight saving time; 2018 starts on a Monday
 LOCAL = pd.date_range("2018-01-01", periods=365 * 96, freq="15min", tz=TZ)
@@ -76,8 +89,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="834 customers")
     parser.add_argument("--pysam-sample", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2, help="threads of the pass over readings")
+    parser.add_argument("--store-customers", type=int, default=1000)
+    parser.add_argument("--store-months", type=int, default=12)
+    parser.add_argument("--no-store", action="store_true", help="no bills from the store")
     args = parser.parse_args()
     customers = 834 if args.quick else args.customers
+    store_n = 0 if args.no_store else min(100 if args.quick else args.store_customers, customers)
+    store_months = 3 if args.quick else args.store_months
+    tmp = tempfile.TemporaryDirectory()
+    store = Store(sqlite_url(Path(tmp.name) / "bills.db"))
+    stored = StoredBills(store, bench_site(store_n, TARIFF, TZ), [])
     sample = min(args.pysam_sample, customers)
     names = [f"c{i:06d}" for i in range(customers)]
     meters = [f"m-{n}" for n in names]
@@ -107,6 +128,8 @@ def main() -> None:
         sample_imp.append(imp[:sample])
         sample_exp.append(exp[:sample])
         ours.append(_totals(arrays)[:sample])
+        if store_n and month <= store_months:
+            stored.add_month(index, imp[:store_n], exp[:store_n])
         del imp, exp, arrays, bills
     print(
         f"# {customers} customers x 12 months: arrays {compute_s:.3f} s, "
@@ -121,7 +144,7 @@ def main() -> None:
     gap = float(np.abs(np.array(sam) - np.array(ours).T).max())
     assert gap <= 0.01, f"openmeg and PySAM differ by {gap:.4f} on a monthly bill"
     customer_months = 12 * customers
-    for line in (
+    lines = [
         {
             "metric": "billing_100k_s",
             "value": round(compute_s * 100_000 / customer_months, 3),
@@ -146,7 +169,29 @@ def main() -> None:
             "sample_customers": sample,
             "max_abs_diff_vs_openmeg": round(gap, 6),
         },
-    ):
+    ]
+    if store_n:
+        stored.report()
+        read_s, totals = stored.read_and_bill(args.threads)
+        issued_s = stored.issue(totals)
+        stored_months = store_n * len(stored.months)
+        for metric, seconds, note in (
+            ("billing_100k_from_store_s", read_s, "validated series read from SQLite, billed"),
+            ("billing_100k_issued_s", issued_s, "run_billing: read, billed, numbered, issued"),
+        ):
+            lines.append(
+                {
+                    "metric": metric,
+                    "value": round(seconds * 100_000 / stored_months, 3),
+                    "unit": "s",
+                    "note": note,
+                    "customer_months": stored_months,
+                    "measured_s": round(seconds, 3),
+                }
+            )
+    store.close()
+    tmp.cleanup()
+    for line in lines:
         print(json.dumps(line))
 
 
