@@ -118,9 +118,9 @@ class StoredBills:
             got = [energies[m] for m in self.meters]
             ok = [e for e in got if isinstance(e, BilledEnergy)]
             assert len(ok) == len(got), [e for e in got if isinstance(e, str)][:3]
-            imp = np.array([e.import_kwh.to_numpy() for e in ok])
-            exp = np.array([e.export_kwh.to_numpy() for e in ok])
-            index = pd.DatetimeIndex(ok[0].import_kwh.index)
+            imp = np.array([e.import_values for e in ok])
+            exp = np.array([e.export_values for e in ok])
+            index = ok[0].index
             arrays, carry = bill_arrays(
                 tariff, index, imp, exp, timezone=tz, carry_in=carry, threads=threads
             )

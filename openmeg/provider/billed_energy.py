@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings
-from openmeg.operation.mdms.validated import ValidatedReadings
+from openmeg.operation.mdms.validated import ValidatedReadings, vee_status
 from openmeg.provider.bill_freeze import readings_versions
 from openmeg.provider.common_part import common_part
 
@@ -22,11 +23,21 @@ from openmeg.provider.common_part import common_part
 @dataclass(frozen=True, kw_only=True)
 class BilledEnergy:
     """What a customer is billed for: import and export per interval [kWh] over the whole
-    period (UTC index), and the version of every meter channel it came from."""
+    period (``index``: UTC starts; ``import_values``, ``export_values``: float64
+    [n_intervals]), and the version of every meter channel it came from."""
 
-    import_kwh: pd.Series
-    export_kwh: pd.Series
+    index: pd.DatetimeIndex
+    import_values: np.ndarray
+    export_values: np.ndarray
     readings: dict[str, Any]
+
+    @property
+    def import_kwh(self) -> pd.Series:
+        return pd.Series(self.import_values, index=self.index)
+
+    @property
+    def export_kwh(self) -> pd.Series:
+        return pd.Series(self.export_values, index=self.index)
 
 
 def validated_grid(
@@ -37,10 +48,8 @@ def validated_grid(
     NaN, 0 and 0 (missing) where there is nothing."""
     n = len(index)
     start, end = index[0].to_pydatetime(), (index[-1] + pd.Timedelta(minutes=15)).to_pydatetime()
-    values, quality = v.arrays(meters, channel, start, end)
-    found = v.versions(meters, channel, index[0], n)
-    version = np.zeros((len(meters), n), np.int64)
-    version[found.row, found.col] = found.version
+    values, quality, version = v.arrays_versions(meters, channel, start, end)
+    assert values.shape[1] == n
     return values, version, quality.astype(np.int8)
 
 
@@ -82,8 +91,9 @@ def billed_energies(
         if subs[m]:
             i, e = common_part(i, e, imp[rows[1:]], exp[rows[1:]])
         out[m] = BilledEnergy(
-            import_kwh=pd.Series(i, index=idx),
-            export_kwh=pd.Series(e, index=idx),
+            index=idx,
+            import_values=i,
+            export_values=e,
             readings={
                 f"{x}/{c}": versions[c][row[x]] for x in [m, *subs[m]] for c in ("import", "export")
             },
@@ -97,10 +107,25 @@ def _unvalidated_days(
     """The first local day of the period that VEE has not validated, per meter (import), where
     the MDMS keeps a VEE status per (meter, channel, local day)."""
     days = list(pd.date_range(start, end, freq="D", inclusive="left").strftime("%Y-%m-%d"))
-    done = v.status(meters, "import", days)
-    return {
-        m: days[int(np.argmax(done[i] < 0))] for i, m in enumerate(meters) if (done[i] < 0).any()
-    }
+    if not days:
+        return {}
+    t = vee_status.c
+    count: dict[str, int] = {}
+    with v.store.engine.connect() as conn:  # how many days each meter has: one row a meter
+        for lo in range(0, len(meters), 500):
+            q = (
+                sa.select(t.meter, sa.func.count())
+                .where(
+                    t.meter.in_(meters[lo : lo + 500]),
+                    t.channel == "import",
+                    t.day.between(days[0], days[-1]),
+                )
+                .group_by(t.meter)
+            )
+            count.update(conn.execute(q).all())
+    short = [m for m in meters if count.get(m, 0) < len(days)]
+    done = v.status(short, "import", days)
+    return {m: days[int(np.argmax(done[i] < 0))] for i, m in enumerate(short)}
 
 
 def _of(meter: str, billed: str) -> str:

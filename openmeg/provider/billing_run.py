@@ -154,9 +154,9 @@ def run_billing(
         try:
             bills, carry_out = bills_of_tariff(
                 tariff,
-                members[0][1].import_kwh.index,
-                np.array([e.import_kwh.to_numpy() for _, e in members]),
-                np.array([e.export_kwh.to_numpy() for _, e in members]),
+                members[0][1].index,
+                np.array([e.import_values for _, e in members]),
+                np.array([e.export_values for _, e in members]),
                 timezone=tz,
                 customers=[c.id for c, _ in members],
                 meters=[meter_of[c.id] for c, _ in members],
@@ -168,11 +168,12 @@ def run_billing(
         for (c, e), b, carry in zip(members, bills, carry_out, strict=True):
             made[c.id] = (b, carry, e, tariff)
     billed = [c for c in site.customers if c.id in made]
+    versions = {tid: tariff_version(site.tariffs[tid]) for tid in groups}
     frozen = issued.issue_all(
         [
             ToIssue(
                 bill=made[c.id][0],
-                tariff_version=tariff_version(made[c.id][3]),
+                tariff_version=versions[str(c.tariff)],
                 readings=made[c.id][2].readings,
                 carry_out=made[c.id][1],
             )

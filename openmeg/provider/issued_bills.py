@@ -195,6 +195,7 @@ class IssuedBills:
                         "difference": None if diff is None else str(diff),
                     }
                 )
+                digest = sha256(text)
                 rows.append(
                     {
                         "site": self.site,
@@ -204,10 +205,10 @@ class IssuedBills:
                         "number": number,
                         "issued_at": as_utc(now),
                         "document": text,
-                        "content_hash": sha256(text),
+                        "content_hash": digest,
                     }
                 )
-                out.append((self._of(text, sha256(text)), "issued" if revision == 1 else "revised"))
+                out.append((self._of(text, digest), "issued" if revision == 1 else "revised"))
             if rows:
                 try:
                     conn.execute(issued_bills.insert(), rows)

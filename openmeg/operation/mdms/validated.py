@@ -174,13 +174,23 @@ class ValidatedReadings:
         """The validated series of ``meters`` from ``start`` to ``end`` (15-minute boundaries):
         kWh float64 [n_meters, n_intervals] (NaN where there is nothing) and quality codes
         int8 of the same shape (into ``QUALITY``: 0 missing, 1 good, 2 estimated, 3 edited)."""
+        values, quality, _ = self.arrays_versions(meters, channel, start, end)
+        return values, quality
+
+    def arrays_versions(
+        self, meters: list[str], channel: str, start: datetime, end: datetime
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What :meth:`arrays` gives, and the version of each interval, int64 of the same
+        shape (0: the raw reading), from the same read of the versions."""
         first, n = grid(start, end)
         values = raw_arrays.window(self.raw, meters, channel, first, n)
         quality = np.where(np.isnan(values), 0, GOOD).astype(np.int8)
         v = self.versions(meters, channel, first, n)
         values[v.row, v.col] = np.where(v.quality == GOOD, values[v.row, v.col], v.value)
         quality[v.row, v.col] = np.where(np.isnan(values[v.row, v.col]), 0, v.quality)
-        return values, quality
+        version = np.zeros(values.shape, np.int64)
+        version[v.row, v.col] = v.version
+        return values, quality, version
 
     def series(self, meter: str, channel: str, start: datetime, end: datetime) -> pd.Series:
         """The validated kWh of one channel by UTC interval start, intervals with nothing left
@@ -265,7 +275,7 @@ class ValidatedReadings:
         int64 [n_meters, n_days]."""
         t = vee_status.c
         out = np.full((len(meters), len(days)), -1, np.int64)
-        where, when = {m: i for i, m in enumerate(meters)}, {d: j for j, d in enumerate(days)}
+        found: list[tuple[str, str, int]] = []
         with self.store.engine.connect() as conn:
             for lo in range(0, len(meters), 500):
                 q = sa.select(t.meter, t.day, t.raw_revision).where(
@@ -274,9 +284,12 @@ class ValidatedReadings:
                     t.day >= min(days, default=""),
                     t.day <= max(days, default=""),
                 )
-                for m, d, rev in conn.execute(q):
-                    if d in when:
-                        out[where[m], when[d]] = rev
+                found += conn.execute(q).all()
+        if found:
+            m, d, rev = (list(x) for x in zip(*found, strict=True))
+            row, col = pd.Index(meters).get_indexer(m), pd.Index(days).get_indexer(d)
+            there = col >= 0
+            out[row[there], col[there]] = np.array(rev, np.int64)[there]
         return out
 
     def store_run(
