@@ -12,10 +12,11 @@ documents of exact decimals (``bills_from_arrays``), and, in the same run, NREL'
 ``URDBv8_to_ElectricityRates``), whose monthly bills must equal openmeg's within a cent.
 
 From the store (``billing_store``): the first ``--store-customers`` of those customers'
-readings for the first ``--store-months`` months ingested into a SQLite file and validated by
-VEE as ``meters import`` and ``vee run`` do it; then timed, month after month with the carry,
-the billing run's read of the validated series and ``bill_arrays`` on it, and separately whole
-billing runs that issue every bill (``run_billing``), whose totals must be those cents.
+readings for the first ``--store-months`` months (and the four weeks before, VEE's like days)
+ingested into a SQLite file and validated by VEE as ``meters import`` and ``vee run`` do it;
+then timed, month after month with the carry, the billing run's read of the validated series
+and ``bill_arrays`` on it, and separately whole billing runs that issue every bill
+(``run_billing``), whose totals must be those cents.
 
 Prints one JSON object a line: ``billing_100k_s`` (target at most 1 s), ``billing_100k_bills_s``
 (with the decimal documents), ``pysam_customer_months_per_s`` beside openmeg's rate, and
@@ -99,6 +100,11 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     store = Store(sqlite_url(Path(tmp.name) / "bills.db"))
     stored = StoredBills(store, bench_site(store_n, TARIFF, TZ), [])
+    if store_n:  # four weeks before January: the like days VEE estimates January's first from
+        before = pd.date_range(LOCAL[0] - pd.Timedelta(weeks=4), LOCAL[0], freq="15min", tz=TZ)
+        load, pv = synthetic_customers(before[:-1], store_n, seed=0)
+        utc = before[:-1].tz_convert("UTC")
+        stored.add_history(utc, np.maximum(load - pv, 0.0), np.maximum(pv - load, 0.0))
     sample = min(args.pysam_sample, customers)
     names = [f"c{i:06d}" for i in range(customers)]
     meters = [f"m-{n}" for n in names]

@@ -74,11 +74,27 @@ class StoredBills:
     def meters(self) -> list[str]:
         return [m.id for m in self.site.meters]
 
+    def add_history(self, index: pd.DatetimeIndex, imp: np.ndarray, exp: np.ndarray) -> None:
+        """Ingest the weeks before the first month (VEE's like days for its first days)."""
+        self._ingest(index, imp, exp, "history")
+
     def add_month(self, index: pd.DatetimeIndex, imp: np.ndarray, exp: np.ndarray) -> None:
         """Ingest a month's import and export of every meter, then VEE it."""
+        period = pd.Timestamp(index[0]).tz_convert(self.site.site.timezone).strftime("%Y-%m")
+        self._ingest(index, imp, exp, period)
+        start = time.perf_counter()
+        lo, hi = month_bounds(period, self.site.site.timezone)
+        outcomes = list(
+            vee_site(self.site, self.store, lo.to_pydatetime(), hi.to_pydatetime(), now=ISSUE_AT)
+        )
+        self.vee_s += time.perf_counter() - start
+        bad = [f"{o.meter} {o.channel}: {o.problem}" for o in outcomes if o.problem and not o.empty]
+        assert not bad, bad[:3]
+        self.months.append(period)
+
+    def _ingest(self, index: pd.DatetimeIndex, imp: np.ndarray, exp: np.ndarray, name: str) -> None:
         meters = np.array(self.meters, dtype=object)
         known = set(self.meters)
-        period = pd.Timestamp(index[0]).tz_convert(self.site.site.timezone).strftime("%Y-%m")
         start = time.perf_counter()
         rows = np.arange(len(meters))
         for channel, kwh in (("import", imp), ("export", exp)):
@@ -91,20 +107,11 @@ class StoredBills:
                 }
             )
             report = MeterReadings(self.store).ingest(
-                frame, meters=known, source=f"{period}-{channel}.parquet", received_at=ISSUE_AT
+                frame, meters=known, source=f"{name}-{channel}.parquet", received_at=ISSUE_AT
             )
             assert report.new == len(frame), report
             self.readings += len(frame)
         self.ingest_s += time.perf_counter() - start
-        start = time.perf_counter()
-        lo, hi = month_bounds(period, self.site.site.timezone)
-        outcomes = list(
-            vee_site(self.site, self.store, lo.to_pydatetime(), hi.to_pydatetime(), now=ISSUE_AT)
-        )
-        self.vee_s += time.perf_counter() - start
-        bad = [f"{o.meter} {o.channel}: {o.problem}" for o in outcomes if o.problem and not o.empty]
-        assert not bad, bad[:3]
-        self.months.append(period)
 
     def read_and_bill(self, threads: int) -> tuple[float, list[np.ndarray]]:
         """Seconds to read every month's billed energy and bill it, and each month's totals."""
