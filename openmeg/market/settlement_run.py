@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from openmeg.core.site import Site
 from openmeg.core.store import Store, as_utc
 from openmeg.customer.price_book import PriceBook
 from openmeg.market.local_market import p2p_settlements
@@ -61,6 +62,7 @@ class MarketSettlement:
         self.customers = sorted(meters)
         self.meters = [meters[c] for c in self.customers]
         self.validated = validated or ValidatedReadings(store, site)
+        self._known: dict[str, dict[str, str]] = {}
         p2p_day_settlements.create(store.engine, checkfirst=True)
         p2p_settlements.create(store.engine, checkfirst=True)
 
@@ -76,41 +78,59 @@ class MarketSettlement:
         return [today - timedelta(days=k) for k in range(lookback_days, 0, -1)]
 
     def state(self, day: date) -> DayState:
-        """Whose day is validated at the raw revision of its readings now."""
-        start, end = self.bounds(day)
-        lo, hi = raw_arrays.utc_day_floor(start), raw_arrays.utc_day_ceil(end)
-        i0, n = int((start - lo) / STEP), int((end - start) / STEP)
-        n_m = len(self.meters)
-        ok, absent = np.ones(n_m, bool), np.ones(n_m, bool)
+        """Whose local ``day`` is validated at the raw revision of its readings now."""
+        [out] = self.states([day])
+        return out
+
+    def states(self, days: list[date]) -> list[DayState]:
+        """:meth:`state` of each of ``days``, from one read of the raw revisions and of VEE's
+        status per channel over the span of the days."""
+        if not days:
+            return []
+        bounds = [self.bounds(d) for d in days]
+        lo = raw_arrays.utc_day_floor(min(b[0] for b in bounds))
+        hi = raw_arrays.utc_day_ceil(max(b[1] for b in bounds))
+        i0 = np.array([int((b[0] - lo) / STEP) for b in bounds])
+        i1 = np.array([int((b[1] - lo) / STEP) for b in bounds])
+        d0, d1 = i0 // raw_arrays.PER_DAY, -(-i1 // raw_arrays.PER_DAY)
+        names = [d.isoformat() for d in days]
+        shape = (len(self.meters), len(days))
+        ok, absent = np.ones(shape, bool), np.ones(shape, bool)
         done_by: list[np.ndarray] = []
-        why = [""] * n_m
+        why = np.full(shape, "", dtype=object)
         for channel in CHANNELS:
             values, revs = raw_arrays.raw_days(self.validated.raw, self.meters, channel, lo, hi)
-            own = ~np.isnan(values[:, i0 : i0 + n]).all(axis=1)
-            now_rev = revs.sum(axis=1)
-            done = self.validated.status(self.meters, channel, [day.isoformat()])[:, 0]
+            seen = np.zeros((shape[0], values.shape[1] + 1), np.int64)
+            np.cumsum(~np.isnan(values), axis=1, out=seen[:, 1:])
+            cum = np.zeros((shape[0], revs.shape[1] + 1), np.int64)
+            np.cumsum(revs, axis=1, out=cum[:, 1:])
+            own = seen[:, i1] - seen[:, i0] > 0
+            now_rev = cum[:, d1] - cum[:, d0]
+            done = self.validated.status(self.meters, channel, names)
             done_by.append(done)
             unused = (done == -1) & ~own
             stale = ~unused & (done != now_rev)
-            for i in np.flatnonzero(stale).tolist():
-                m = self.meters[i]
-                why[i] = why[i] or (
-                    f"{m} {channel}: not validated yet (openmeg vee run, or the automatic VEE)"
-                    if done[i] == -1
-                    else f"{m} {channel}: readings changed since VEE validated them"
+            for i, j in zip(*np.nonzero(stale & (why == "")), strict=True):
+                why[i, j] = f"{self.meters[i]} {channel}: " + (
+                    "not validated yet (openmeg vee run, or the automatic VEE)"
+                    if done[i, j] == -1
+                    else "readings changed since VEE validated them"
                 )
             ok &= ~stale
             absent &= unused
-        out = DayState(day=day.isoformat())
-        for i, customer in enumerate(self.customers):
-            if absent[i]:
-                out.waiting[customer] = f"{self.meters[i]}: no readings on {day.isoformat()}"
-            elif not ok[i]:
-                out.waiting[customer] = why[i]
-            else:
-                out.basis[customer] = ";".join(
-                    f"{c}:{int(d[i])}" for c, d in zip(CHANNELS, done_by, strict=True)
-                )
+        out = []
+        for j, name in enumerate(names):
+            state = DayState(day=name)
+            for i, customer in enumerate(self.customers):
+                if absent[i, j]:
+                    state.waiting[customer] = f"{self.meters[i]}: no readings on {name}"
+                elif not ok[i, j]:
+                    state.waiting[customer] = str(why[i, j])
+                else:
+                    state.basis[customer] = ";".join(
+                        f"{c}:{int(d[i, j])}" for c, d in zip(CHANNELS, done_by, strict=True)
+                    )
+            out.append(state)
         return out
 
     def _local(
@@ -137,7 +157,9 @@ class MarketSettlement:
 
     def settle(self, day: date, *, now: datetime) -> DayOutcome:
         """Settle (or re-settle) the validated prosumers of the local ``day``."""
-        state = self.state(day)
+        return self._settle(day, self.state(day), now)
+
+    def _settle(self, day: date, state: DayState, now: datetime) -> DayOutcome:
         names = sorted(state.basis)
         waiting = dict(state.waiting)
         if not names:
@@ -193,7 +215,18 @@ class MarketSettlement:
         return DayOutcome(day=state.day, revised=revised, unchanged=unchanged, waiting=waiting)
 
     def settle_days(self, days: Iterable[date], *, now: datetime) -> list[DayOutcome]:
-        return [self.settle(d, now=now) for d in days]
+        """Settle each of ``days`` whose validated prosumers differ, or were validated at other
+        raw revisions, from the last call's (all of them on the first call)."""
+        wanted = list(days)
+        out = []
+        for day, state in zip(wanted, self.states(wanted), strict=True):
+            if not state.basis or self._known.get(state.day) == state.basis:
+                continue
+            done = self._settle(day, state, now)
+            if not set(done.waiting) & set(state.basis):
+                self._known[state.day] = state.basis
+            out.append(done)
+        return out
 
     def revisions(self, days: list[str]) -> pd.DataFrame:
         """Every stored revision of the local ``days`` (ISO dates), by day, customer, revision."""
@@ -211,3 +244,18 @@ class MarketSettlement:
         """The newest revision of each customer's settlement of the local ``days``."""
         rows = self.revisions(days)
         return rows.groupby(["day", "customer"], as_index=False).tail(1).reset_index(drop=True)
+
+
+def site_settlement(
+    store: Store, site: Site, book: PriceBook, validated: ValidatedReadings | None = None
+) -> MarketSettlement:
+    """The settlement of the site's local market: every customer with a main meter, on it."""
+    meters = {m.customer: m.id for m in site.meters if m.parent is None}
+    return MarketSettlement(
+        store,
+        site.site.id,
+        timezone=site.site.timezone,
+        meters=meters,
+        book=book,
+        validated=validated,
+    )
