@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 import typer
 
@@ -62,7 +62,7 @@ def market_settlement(
 
     from openmeg.customer.price_book import PriceBook
     from openmeg.market.local_market import settlement_totals, site_market
-    from openmeg.market.settlement_run import site_settlement
+    from openmeg.market.settlement_run import local_days, site_settlement
 
     t0, t1 = period(start, end)
     the_site, db = open_site_store(site, store)
@@ -130,16 +130,6 @@ def market_settlement(
         )
     else:
         print("+ bought or paid, - sold or received")
-
-
-def local_days(t0: datetime, t1: datetime, timezone: str) -> list[date]:
-    """The local days (in ``timezone``) whose midnight lies in ``[t0, t1)``."""
-    import pandas as pd
-
-    first = pd.Timestamp(t0).tz_convert(timezone).ceil("D").tz_localize(None)
-    last = pd.Timestamp(t1).tz_convert(timezone).tz_localize(None)
-    days = pd.date_range(first, last, freq="D", inclusive="left")
-    return [d.date() for d in days]
 
 
 def _waiting(waiting: dict[str, dict[str, str]], most: int = 3) -> str:

@@ -246,6 +246,13 @@ class MarketSettlement:
         return rows.groupby(["day", "customer"], as_index=False).tail(1).reset_index(drop=True)
 
 
+def local_days(t0: datetime, t1: datetime, timezone: str) -> list[date]:
+    """The local days (in ``timezone``) whose midnight lies in ``[t0, t1)``."""
+    first = pd.Timestamp(as_utc(t0)).tz_convert(timezone).ceil("D").tz_localize(None)
+    last = pd.Timestamp(as_utc(t1)).tz_convert(timezone).tz_localize(None)
+    return [d.date() for d in pd.date_range(first, last, freq="D", inclusive="left")]
+
+
 def site_settlement(
     store: Store, site: Site, book: PriceBook, validated: ValidatedReadings | None = None
 ) -> MarketSettlement:
