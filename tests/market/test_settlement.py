@@ -162,3 +162,55 @@ def test_a_prosumer_without_readings_waits_and_holds_up_no_other(store: Store) -
     assert done.waiting == {"c1": "m1: no readings on 2026-06-01"}
     # nothing cleared locally: all 28.8 kWh sold to the utility at 0.10
     assert market.latest(["2026-06-01"]).money_cents.tolist() == [-288]
+
+
+@pytest.mark.parametrize(
+    ("day", "intervals", "money_cents"),
+    [(date(2026, 3, 8), 92, 1380), (date(2026, 11, 1), 100, 1500)],
+)
+def test_a_local_day_of_a_clock_change_is_settled_whole(
+    store: Store, day: date, intervals: int, money_cents: int
+) -> None:
+    """c1 imports 0.5 kWh each interval of the day, bought from the utility at 0.30."""
+    tz = "America/New_York"
+    start = pd.Timestamp(day).tz_localize(tz).tz_convert("UTC")
+    starts = pd.date_range(start, periods=intervals, freq="15min")
+    assert starts[-1] + pd.Timedelta(minutes=15) == pd.Timestamp(
+        day + timedelta(days=1)
+    ).tz_localize(tz)
+    MeterReadings(store).ingest(
+        pd.concat(
+            [
+                pd.DataFrame(
+                    {"meter": "m1", "channel": c, "interval_start": starts, "value_kwh": v}
+                )
+                for c, v in (("import", 0.5), ("export", 0.0))
+            ]
+        ),
+        meters={"m1"},
+        source="test",
+        received_at=start.to_pydatetime() + timedelta(days=2),
+    )
+    book = PriceBook(store, "demo")
+    book.record(
+        [PriceChange(effective_from=start.to_pydatetime(), buy=0.30, sell=0.10)],
+        received_at=start.to_pydatetime(),
+    )
+    market = MarketSettlement(store, "demo", timezone=tz, meters={"c1": "m1"}, book=book)
+    v = market.validated
+    end = starts[-1] + pd.Timedelta(minutes=15)
+    for channel in ("import", "export"):
+        vee_channel(
+            v,
+            ["m1"],
+            channel,
+            start.to_pydatetime(),
+            end.to_pydatetime(),
+            VeeConfig(timezone=tz),
+            active=False,
+            now=end.to_pydatetime(),
+        )
+    assert market.settle(day, now=end.to_pydatetime()).revised == ["c1"]
+    row = market.latest([day.isoformat()]).iloc[0]
+    assert row.position_kwh == intervals * 0.5
+    assert row.money_cents == money_cents
