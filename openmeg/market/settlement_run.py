@@ -165,7 +165,8 @@ class MarketSettlement:
         if not names:
             return DayOutcome(day=state.day, revised=[], unchanged=[], waiting=waiting)
         start, end = self.bounds(day)
-        meters = [self.meters[self.customers.index(c)] for c in names]
+        meter_of = dict(zip(self.customers, self.meters, strict=True))
+        meters = [meter_of[c] for c in names]
         imp, _ = self.validated.arrays(meters, "import", start, end)
         exp, _ = self.validated.arrays(meters, "export", start, end)
         position = np.nan_to_num(imp) - np.nan_to_num(exp)
