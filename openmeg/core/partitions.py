@@ -1,10 +1,11 @@
 """The same pure work over partitions of meters or customers, in process or on a Dask cluster.
 
 ``cluster(workers, scheduler)`` gives a ``distributed.Client``: on a ``LocalCluster`` of
-``workers`` processes (one thread each, on 127.0.0.1, no dashboard), or on the existing
-cluster at ``scheduler``; with neither it gives ``None`` and ``run_partitions`` runs in this
-process. The partition functions are module-level functions whose arguments pickle (a store
-URL rather than a ``Store``), so a worker opens its own connection to the store.
+``workers`` processes (one thread each, on 127.0.0.1, its dashboard on a free port), or on
+the existing cluster at ``scheduler``; with neither it gives ``None`` and ``run_partitions``
+runs in this process. The partition functions are module-level functions whose arguments
+pickle (a store URL rather than a ``Store``), so a worker opens its own connection to the
+store.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterato
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
         ) as local,
         Client(local) as client,  # type: ignore[no-untyped-call]
     ):
