@@ -78,9 +78,10 @@ def run_partitions(
     there is a client (an error in a worker is raised here), in this process otherwise."""
     if client is None:
         return [work(part, **shared) for part in parts]
-    # each shared value goes to every worker once, not once a task
+    # each shared value goes to every worker once, not once a task; unhashed keys, so that
+    # a value sent again is not lost with the release of the last run's copy
     sent = {
-        k: client.scatter([v], broadcast=True)[0]  # type: ignore[no-untyped-call]
+        k: client.scatter([v], broadcast=True, hash=False)[0]  # type: ignore[no-untyped-call]
         for k, v in shared.items()
     }
     futures = client.map(work, list(parts), pure=False, **sent)

@@ -208,3 +208,21 @@ def test_workers_refuse_a_sqlite_store_and_say_what_to_do(tmp_path: object) -> N
     )
     assert both.exit_code == 2
     assert "give --workers or --scheduler, not both" in both.stderr
+
+
+def test_the_same_values_sent_again_and_an_existing_scheduler(client: object) -> None:
+    from distributed import Client
+
+    assert isinstance(client, Client)
+    for _ in range(5):  # the values of the run before are released as these are sent
+        assert run_partitions(client, dict, [[("a", 1)], [("b", 2)]], k="same") == [
+            {"a": 1, "k": "same"},
+            {"b": 2, "k": "same"},
+        ]
+    with cluster(scheduler=client.scheduler.address) as other:
+        assert run_partitions(other, dict, [[("c", 3)]], k=1) == [{"c": 3, "k": 1}]
+    with (
+        pytest.raises(ValueError, match="not both"),
+        cluster(workers=1, scheduler=client.scheduler.address),
+    ):
+        pass
