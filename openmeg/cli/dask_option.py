@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import typer
 
+from openmeg.core.partitions import PARTITION
+
 WORKERS = typer.Option(
     None, min=1, help="run on a local Dask cluster of this many worker processes"
 )
@@ -13,7 +15,7 @@ SCHEDULER = typer.Option(
     "", help="run on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786)"
 )
 PARTITION_SIZE = typer.Option(
-    2000, min=1, help="meters (customers) per partition when running on workers"
+    PARTITION, min=1, help="meters (customers) per partition when running on workers"
 )
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from openmeg.cli import app
 from openmeg.core.partitions import cluster
 from openmeg.core.site import Site, load_site
-from openmeg.core.store import Store
+from openmeg.core.store import Store, sqlite_url
 from openmeg.operation.mdms.vee_run import vee_site
 from openmeg.provider.billing_partitions import run_billing_partitioned
 from openmeg.provider.billing_run import run_billing
@@ -106,3 +106,28 @@ def test_the_commands_on_workers_print_what_they_print_in_process(
     assert (b2.exit_code, b2.stdout, b2.stderr) == (b1.exit_code, b1.stdout, b1.stderr)
     assert "h01: " in b1.stdout and "bill 2026-10-0001 issued" in b1.stdout
     assert "shop: not billed: no validated import reading of m-shop" in b1.stderr
+
+
+def test_workers_read_a_sqlite_file_but_not_a_store_in_memory(
+    tmp_path: Path, client: object
+) -> None:
+    site = load_site("demo")
+    here, there = (Store(sqlite_url(tmp_path / f"{n}.db")) for n in ("here", "there"))
+    frame = data.readings(site, seed=3)
+    try:
+        for s in (here, there):
+            s.create_schema()
+            data.ingest(s, site, frame)
+            _vee(s, site, NOW)
+        alone = run_billing(site, here, "2026-10", now=NOW)
+        spread = run_billing_partitioned(site, there, "2026-10", now=NOW, client=client, size=7)
+        assert spread == alone and sum(o.issued is not None for o in alone) == 20
+        assert _issued(here) == _issued(there)
+    finally:
+        here.close()
+        there.close()
+    done = CliRunner().invoke(
+        app, ["bill", "--period", "2026-10", "--store", "sqlite+pysqlite://", "--workers", "2"]
+    )
+    assert done.exit_code == 1
+    assert "an in-memory SQLite store cannot be shared with worker processes" in done.stderr
