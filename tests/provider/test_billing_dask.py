@@ -63,7 +63,7 @@ def test_bills_made_on_two_workers_are_the_bills_made_in_process(
     (shop,) = [o for o in alone if o.customer == "shop"]
     assert shop.problem.startswith("no validated import reading of m-shop")
 
-    # two quarter hours of h01 arrive late (0.5 kWh each over the 3 interpolated): a revision
+    # h01's three interpolated quarter hours arrive late, 0.5 kWh each: a revision
     idx = pd.date_range(START.tz_convert("UTC"), END.tz_convert("UTC"), freq="15min")
     late = pd.DataFrame(
         {"meter": "m-h01", "channel": "import", "interval_start": idx[100:103], "value_kwh": 0.5}
@@ -80,7 +80,12 @@ def test_bills_made_on_two_workers_are_the_bills_made_in_process(
     assert list(changed) == ["h01"]
     r2 = changed["h01"].issued
     assert r2 is not None and r2.revision == 2 and r2.difference is not None
-    assert r2.difference != Decimal("0.00")
+    # interpolated 3 x (0.5769 + 0.29) / 2 = 1.30035 kWh, delivered 1.5: +0.19965 kWh off-peak;
+    # 389.4991 kWh x 0.11 = 42.84 before, 389.69875 kWh x 0.11 = 42.87 after: +0.03
+    assert [(x.description, x.quantity, x.rate, x.amount) for x in r2.note] == [
+        ("energy, period 1", Decimal("0.19965"), Decimal("0.11"), Decimal("0.03"))
+    ]
+    assert r2.difference == Decimal("0.03")
     assert sum(o.outcome == "unchanged" for o in alone) == 19
 
 
