@@ -32,12 +32,13 @@ def vee_run(
     the intervals that changed. Exits 1 when a channel could not be done, saying why. With
     --workers or --scheduler the meters are validated in partitions on Dask workers, which
     write to the store themselves: it must be PostgreSQL."""
+    from collections.abc import Iterable
     from datetime import UTC, datetime
 
     from openmeg.core.errors import OpenMegError
     from openmeg.core.partitions import cluster, shared_store_url
     from openmeg.operation.mdms.vee_partitions import vee_site_partitioned
-    from openmeg.operation.mdms.vee_run import vee_site
+    from openmeg.operation.mdms.vee_run import ChannelVee, vee_site
     from openmeg.provider.billing_run import month_bounds
 
     check(workers, scheduler)
@@ -54,7 +55,7 @@ def vee_run(
         now = datetime.now(UTC)
         t0, t1 = start.to_pydatetime(), end.to_pydatetime()
         if workers is None and not scheduler:
-            outcomes = list(vee_site(the_site, db, t0, t1, now=now))
+            outcomes: Iterable[ChannelVee] = vee_site(the_site, db, t0, t1, now=now)
         else:
             shared_store_url(db.url, writes=True)  # refused before a cluster starts
             with cluster(workers, scheduler or None) as client:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
-from openmeg.core.errors import StoreError
+from openmeg.core.errors import OpenMegError, StoreError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -36,11 +36,18 @@ def chunks(items: Sequence[T], size: int = PARTITION) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
+class ClusterError(OpenMegError):
+    """The Dask cluster could not be started or reached."""
+
+
 @contextmanager
-def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client | None]:
+def cluster(
+    workers: int | None = None, scheduler: str | None = None, *, timeout: float = 10.0
+) -> Iterator[Client | None]:
     """A client on a new ``LocalCluster`` of ``workers`` processes (``threads_per_worker=1``)
-    or on the cluster at ``scheduler`` (``tcp://host:8786``); ``None`` (work in process) when
-    neither is given. The local cluster is closed on the way out."""
+    or on the cluster at ``scheduler`` (``tcp://host:8786``, reached within ``timeout``
+    seconds); ``None`` (work in process) when neither is given. The local cluster is closed on
+    the way out. ``ClusterError`` saying what to do when there is no cluster to work on."""
     if workers is not None and scheduler:
         raise ValueError("give --workers or --scheduler, not both")
     if workers is None and not scheduler:
@@ -51,19 +58,29 @@ def cluster(workers: int | None = None, scheduler: str | None = None) -> Iterato
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:  # type: ignore[no-untyped-call]
-            yield client
+        try:
+            remote = Client(scheduler, timeout=timeout)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError) as err:
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {scheduler}: {err}; start it (dask "
+                "scheduler, then dask worker on each machine) or give --workers N instead"
+            ) from err
+        with remote:
+            yield remote
         return
-    with (
-        LocalCluster(  # type: ignore[no-untyped-call]
+    try:
+        local = LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
             dashboard_address="127.0.0.1:0",
-        ) as local,
-        Client(local) as client,  # type: ignore[no-untyped-call]
-    ):
+        )
+    except (OSError, RuntimeError, TimeoutError) as err:
+        raise ClusterError(
+            f"cannot start a local Dask cluster of {workers} workers: {err}; run without --workers"
+        ) from err
+    with local, Client(local) as client:  # type: ignore[no-untyped-call]
         yield client
 
 

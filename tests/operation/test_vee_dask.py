@@ -16,7 +16,13 @@ from typer.testing import CliRunner
 
 from openmeg.cli import app
 from openmeg.core.errors import StoreError
-from openmeg.core.partitions import chunks, cluster, run_partitions, shared_store_url
+from openmeg.core.partitions import (
+    ClusterError,
+    chunks,
+    cluster,
+    run_partitions,
+    shared_store_url,
+)
 from openmeg.core.site import Site, load_site
 from openmeg.core.store import Store
 from openmeg.operation.mdms.store import MeterReadings
@@ -220,5 +226,15 @@ def test_the_same_values_sent_again_and_an_existing_scheduler(client: object) ->
     with (
         pytest.raises(ValueError, match="not both"),
         cluster(workers=1, scheduler=client.scheduler.address),
+    ):
+        pass
+
+
+def test_a_scheduler_out_of_reach_says_what_to_do() -> None:
+    with (
+        pytest.raises(
+            ClusterError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"
+        ),
+        cluster(scheduler="tcp://127.0.0.1:9", timeout=0.5),
     ):
         pass
