@@ -44,6 +44,7 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "trading_accounts_of": CUSTOMER_DATA,
     "revenue_of": CUSTOMER_DATA,
     "market_settlement_of": CUSTOMER_DATA,
+    "market_settled_days_of": CUSTOMER_DATA,
     "audit_records": OVERSIGHT,
     "audit_check": OVERSIGHT,
     "users_list": OPERATOR,

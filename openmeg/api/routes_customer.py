@@ -15,6 +15,7 @@ from openmeg.api.schemas import (
     AccountsOut,
     BillLineOut,
     BillOut,
+    DaySettlementOut,
     EditIn,
     MeterOut,
     PriceOut,
@@ -30,6 +31,7 @@ from openmeg.core.identity import Principal
 from openmeg.customer.revenue_calc import CentralRevenueCalculator, revenue_devices
 from openmeg.customer.trading import ReferencePrices
 from openmeg.customer.trading_desk import TradingError, meter_of, trading_accounts
+from openmeg.market.settlement_run import local_days, site_settlement
 from openmeg.operation.mdms.validated import EditError, ValidatedReadings
 from openmeg.provider.basic_charge_run import basic_charge_month
 from openmeg.provider.billing import BillLine
@@ -357,7 +359,8 @@ def market_settlement_of(
     svc: ApiServices = Depends(services),
     seen: Scope = Depends(scope),
 ) -> list[SettlementOut]:
-    """The local market's settlement per interval and prosumer."""
+    """The local market's clearing per interval and prosumer, in real time on the readings as
+    they came (the money is settled per local day: ``/market/settled-days``)."""
     t0, t1 = span(start, end)
     rows = svc.local_market.settlement(t0, t1)
     return [
@@ -368,6 +371,35 @@ def market_settlement_of(
             local_kwh=r.local_kwh,
             utility_kwh=r.utility_kwh,
             money=r.money,
+        )
+        for r in rows.itertuples()
+        if seen.everything or r.customer in seen.customers
+    ]
+
+
+@router.get("/market/settled-days", response_model=list[DaySettlementOut])
+def market_settled_days_of(
+    start: datetime = Query(...),
+    end: datetime = Query(...),
+    svc: ApiServices = Depends(services),
+    seen: Scope = Depends(scope),
+) -> list[DaySettlementOut]:
+    """The local days (midnight in the period, the site's time zone) settled on the validated
+    series, the newest revision per prosumer; a day VEE has not validated is not there."""
+    t0, t1 = span(start, end)
+    settlement = site_settlement(svc.store, svc.site, svc.book)
+    days = local_days(t0, t1, svc.site.site.timezone)
+    rows = settlement.latest([d.isoformat() for d in days])
+    return [
+        DaySettlementOut(
+            day=r.day,
+            customer=r.customer,
+            revision=int(r.revision),
+            position_kwh=float(r.position_kwh),
+            local_kwh=float(r.local_kwh),
+            utility_kwh=float(r.utility_kwh),
+            money=int(r.money_cents) / 100,
+            difference=int(r.difference_cents) / 100,
         )
         for r in rows.itertuples()
         if seen.everything or r.customer in seen.customers

@@ -181,6 +181,19 @@ class SettlementOut(_Out):
     money: float
 
 
+class DaySettlementOut(_Out):
+    """A prosumer's local day settled on the validated series (its newest revision)."""
+
+    day: str
+    customer: str
+    revision: int
+    position_kwh: float
+    local_kwh: float
+    utility_kwh: float
+    money: float
+    difference: float
+
+
 class AuditOut(_Out):
     seq: int
     ts: datetime

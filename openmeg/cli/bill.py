@@ -14,6 +14,7 @@ from openmeg.cli.common import (
     load_site_or_exit,
     open_store,
 )
+from openmeg.cli.dask_option import PARTITION_SIZE, SCHEDULER, WORKERS, check
 
 
 def bill_cmd(
@@ -22,21 +23,36 @@ def bill_cmd(
     store: str = STORE,
     out: Path = typer.Option(Path("out/bills"), help="folder for the HTML and PDF bills"),
     customer: list[str] = typer.Option([], help="bill only these customers"),
+    workers: int | None = WORKERS,
+    scheduler: str = SCHEDULER,
+    partition_size: int = PARTITION_SIZE,
 ) -> None:
     """Bill and issue a month from validated readings: a numbered bill per customer (HTML and
     PDF); run again after late readings or corrections, it issues a revision with a credit or
-    debit note where a bill changed, and nothing where none did."""
+    debit note where a bill changed, and nothing where none did. With --workers or
+    --scheduler the bills are made in partitions of customers on Dask workers (which read
+    the store) and issued here."""
     from datetime import UTC, datetime
 
     from openmeg.core.errors import OpenMegError
+    from openmeg.core.partitions import cluster, shared_store_url
+    from openmeg.provider.billing_partitions import run_billing_partitioned
     from openmeg.provider.billing_run import run_billing
 
+    check(workers, scheduler)
     the_site = load_site_or_exit(site)
     db = open_store(store, the_site.site.id)
+    wanted = set(customer) or None
     try:
-        outcomes = run_billing(
-            the_site, db, period, out, set(customer) or None, now=datetime.now(UTC)
-        )
+        now = datetime.now(UTC)
+        if workers is None and not scheduler:
+            outcomes = run_billing(the_site, db, period, out, wanted, now=now)
+        else:
+            shared_store_url(db.url, writes=False)  # refused before a cluster starts
+            with cluster(workers, scheduler or None) as client:
+                outcomes = run_billing_partitioned(
+                    the_site, db, period, out, wanted, now=now, client=client, size=partition_size
+                )
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err

@@ -55,28 +55,89 @@ def market_settlement(
     site: str = SITE,
     store: str = STORE,
 ) -> None:
-    """Energy traded locally and with the utility, and money, per prosumer."""
+    """The money of the local days (in the site's time zone) that begin in the period, settled
+    on the validated series (each validated day not yet settled on its readings is settled
+    now); the days not validated yet, and what was cleared in real time but is not settled."""
+    from datetime import UTC
+
+    from openmeg.customer.price_book import PriceBook
     from openmeg.market.local_market import settlement_totals, site_market
+    from openmeg.market.settlement_run import local_days, site_settlement
 
     t0, t1 = period(start, end)
     the_site, db = open_site_store(site, store)
+    tz = the_site.site.timezone
     try:
-        rows = site_market(db, the_site).settlement(t0, t1)
+        book = PriceBook(
+            db, the_site.site.id, max_abs_per_kwh=the_site.input_limits.max_abs_price_per_kwh
+        )
+        settlement = site_settlement(db, the_site, book)
+        days = local_days(t0, t1, tz)
+        outcomes = settlement.settle_days(days, now=datetime.now(UTC))
+        waiting = {s.day: s.waiting for s in settlement.states(days)}
+        for o in outcomes:
+            waiting[o.day] = o.waiting
+        settled = settlement.latest([d.isoformat() for d in days])
+        realtime = site_market(db, the_site).settlement(t0, t1)
     finally:
         db.close()
     if customer:
-        rows = rows[rows.customer == customer]
-    if rows.empty:
+        settled = settled[settled.customer == customer]
+        realtime = realtime[realtime.customer == customer]
+        waiting = {d: {customer: w[customer]} for d, w in waiting.items() if customer in w}
+    if not realtime.empty:
+        local_day = realtime.interval_start.dt.tz_convert(tz).dt.date.astype(str)
+        done = set(zip(settled.day, settled.customer, strict=True))
+        keys = zip(local_day, realtime.customer, strict=True)
+        realtime = realtime[[k not in done for k in keys]]
+    unmetered = all(
+        w.endswith(f"no readings on {d}") for d, ws in waiting.items() for w in ws.values()
+    )
+    if settled.empty and realtime.empty:
+        why = (
+            "the local market clears each interval while the MEG runs and settles its days "
+            "once VEE has validated them; run it through that period first "
+            "(openmeg run --start 2026-06-01 ...)"
+            if unmetered
+            else "not validated yet: " + _waiting(waiting)
+        )
         fail(
             f"no settled interval from {t0:%Y-%m-%d %H:%M} to {t1:%Y-%m-%d %H:%M} UTC"
             + (f" for {customer}" if customer else "")
-            + ": the local market settles each interval while the MEG runs; run it through that "
-            "period first (openmeg run --start 2026-06-01 ...)",
+            + f": {why}",
             code=1,
         )
-    for c, r in settlement_totals(rows).iterrows():
+    if not settled.empty:
+        print(f"settled on the validated series, local days in {tz}:")
+        for c, rows in settled.groupby("customer"):
+            revisions = ", ".join(f"{r.day} rev {r.revision}" for r in rows.itertuples())
+            print(
+                f"{c}: local {rows.local_kwh.sum():+.3f} kWh, utility "
+                f"{rows.utility_kwh.sum():+.3f} kWh, paid {rows.money_cents.sum() / 100:+.2f} "
+                f"({revisions})"
+            )
+    if any(waiting.values()):
+        print("not settled yet: " + _waiting(waiting))
+    if not realtime.empty:
+        print("cleared in real time on the readings as they came, not settled yet:")
+        for c, r in settlement_totals(realtime).iterrows():
+            print(
+                f"{c}: local {r.local_kwh:+.3f} kWh, utility {r.utility_kwh:+.3f} kWh, "
+                f"paid {r.money:+.2f}"
+            )
         print(
-            f"{c}: local {r.local_kwh:+.3f} kWh, utility {r.utility_kwh:+.3f} kWh, "
-            f"paid {r.money:+.2f}"
+            f"{realtime.interval_start.nunique()} intervals; + bought or paid, - sold or received"
         )
-    print(f"{rows.interval_start.nunique()} intervals; + bought or paid, - sold or received")
+    else:
+        print("+ bought or paid, - sold or received")
+
+
+def _waiting(waiting: dict[str, dict[str, str]], most: int = 3) -> str:
+    """The days not settled for some prosumers: who, and why for the first."""
+    parts = []
+    for day, who in sorted(waiting.items()):
+        if who:
+            names = sorted(who)
+            more = f" and {len(names) - most} more" if len(names) > most else ""
+            parts.append(f"{day} for {', '.join(names[:most])}{more} ({who[names[0]]})")
+    return "; ".join(parts)

@@ -12,6 +12,7 @@ from openmeg.cli.common import (
     load_site_or_exit,
     open_store,
 )
+from openmeg.cli.dask_option import PARTITION_SIZE, SCHEDULER, WORKERS, check
 
 vee_app = typer.Typer(
     help="Validation, estimation and editing of meter data.", no_args_is_help=True
@@ -23,14 +24,24 @@ def vee_run(
     period: str = typer.Option(..., help="month to validate, YYYY-MM (local time)"),
     site: str = SITE,
     store: str = STORE,
+    workers: int | None = WORKERS,
+    scheduler: str = SCHEDULER,
+    partition_size: int = PARTITION_SIZE,
 ) -> None:
     """Validate every meter channel of a month; estimate what must be; store new versions of
-    the intervals that changed. Exits 1 when a channel could not be done, saying why."""
+    the intervals that changed. Exits 1 when a channel could not be done, saying why. With
+    --workers or --scheduler the meters are validated in partitions on Dask workers, which
+    write to the store themselves: it must be PostgreSQL."""
+    from collections.abc import Iterable
     from datetime import UTC, datetime
 
-    from openmeg.operation.mdms.vee_run import vee_site
+    from openmeg.core.errors import OpenMegError
+    from openmeg.core.partitions import cluster, shared_store_url
+    from openmeg.operation.mdms.vee_partitions import vee_site_partitioned
+    from openmeg.operation.mdms.vee_run import ChannelVee, vee_site
     from openmeg.provider.billing_run import month_bounds
 
+    check(workers, scheduler)
     the_site = load_site_or_exit(site)
     try:
         start, end = month_bounds(period, the_site.site.timezone)
@@ -42,7 +53,16 @@ def vee_run(
     empty: list[str] = []
     try:
         now = datetime.now(UTC)
-        for r in vee_site(the_site, db, start.to_pydatetime(), end.to_pydatetime(), now=now):
+        t0, t1 = start.to_pydatetime(), end.to_pydatetime()
+        if workers is None and not scheduler:
+            outcomes: Iterable[ChannelVee] = vee_site(the_site, db, t0, t1, now=now)
+        else:
+            shared_store_url(db.url, writes=True)  # refused before a cluster starts
+            with cluster(workers, scheduler or None) as client:
+                outcomes = vee_site_partitioned(
+                    the_site, db.url, t0, t1, now=now, client=client, size=partition_size
+                )
+        for r in outcomes:
             if r.empty:
                 empty.append(f"{r.meter} {r.channel}")
                 continue
@@ -58,6 +78,9 @@ def vee_run(
                 f"{r.meter} {r.channel}: {r.new_versions} new versions, {r.estimated} estimated"
                 + (f"; flags: {rules}" if rules else "")
             )
+    except OpenMegError as err:
+        err_console.print(f"error: {err}", markup=False)
+        raise typer.Exit(EXIT_BAD_INPUT) from err
     finally:
         db.close()
     if empty:

@@ -2,11 +2,14 @@
 (from a price server over HTTP, or an embedded market publishing on the bus), kept by the price
 synchronising unit; the trading desk deciding each interval and holding, with an alarm, when
 prices cannot be had; the accounting server after each interval; the local market clearing
-each interval's metered positions; the time synchronous unit now and then.
+each interval's metered positions, and settling its money per local day on the validated
+series once VEE has validated the day (again when late readings change it); the time
+synchronous unit now and then.
 
 The time, the prices and the desk's decision are taken at each tick (``before_cycle``: in
 lockstep before each control cycle, as a task at each beat of the cycle); the accounts and the
-local market work on the readings the MDMS announces it stored (``after_intervals``)."""
+local market work on the readings the MDMS announces it stored (``after_intervals``); the
+settlement of the closed local days is looked at every ``settle_every_s`` of the MEG's time."""
 
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ from openmeg.customer.trading_desk import (
 from openmeg.market.feed import MarketPriceFeed
 from openmeg.market.local_market import LocalMarket, MarketError, PositionError
 from openmeg.market.prices import synthetic_prices
+from openmeg.market.settlement_run import site_settlement
 from openmeg.operation.alarms import announce_alarm
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.validated import ValidatedReadings
@@ -65,13 +69,16 @@ class ProsumerEconomics:
         time_sync: TimeSync | None = None,
         time_sync_every_s: float = 64.0,
         edge: Edge | None = None,
+        settle_every_s: float = 900.0,
+        settle_lookback_days: int = 35,
     ) -> None:
         """Market prices: from a price server at ``price_url`` (HTTP), or else published on the
         bus by an embedded market from ``market_prices`` (``interval_start, buy, sell``;
         default: seeded synthetic prices for a year from the start; on ``market_bus`` if given).
         ``time_sync``: asked every ``time_sync_every_s`` of the MEG's time. ``edge``: where
         refused inputs are counted (the prices at ``price_book``, stored readings at
-        ``prosumer_economics``)."""
+        ``prosumer_economics``). ``settle_every_s``: how often (MEG time) the closed local days
+        of the last ``settle_lookback_days`` are settled where VEE validated them."""
         self.site, self.clock, self.bus, self.store = site, clock, bus, store
         edge = edge or Edge(site.site.id, bus, clock)
         self.gate = edge.gate("prosumer_economics")
@@ -85,6 +92,9 @@ class ProsumerEconomics:
         self.local_market = LocalMarket(
             store, site.site.id, {m.customer for m in site.meters if m.parent is None}
         )
+        self.settlement = site_settlement(store, site, self.book, self.validated)
+        self.settle_every_s, self.settle_lookback_days = settle_every_s, settle_lookback_days
+        self._settled_at: datetime | None = None
         self.market: MarketPriceFeed | None = None
         self.http_prices: HttpPriceSync | None = None
         self.bus_prices: BusPriceSync | None = None
@@ -125,6 +135,17 @@ class ProsumerEconomics:
         now = now or self.clock.now()
         await self._synchronise(now)
         await self._trade(now)
+        await self._settle(now)
+
+    async def _settle(self, now: datetime) -> None:
+        """Now and then: settle the closed local days VEE validated since (or again)."""
+        if self._settled_at is not None and (
+            (now - self._settled_at).total_seconds() < self.settle_every_s
+        ):
+            return
+        self._settled_at = now
+        days = self.settlement.closed_days(now, self.settle_lookback_days)
+        await self.store.in_thread(partial(self.settlement.settle_days, days, now=now))
 
     async def pump(self) -> None:
         """The readings the MDMS stored, waiting on the bus: the accounts, the local market."""

@@ -6,7 +6,9 @@ they set for trading, if any, else the market's prices of the interval (a bid at
 price, an offer at the sale price: nobody pays more, or accepts less, than the utility would
 give). Orders a prosumer entered for the interval take the place of their derived ones. The
 double auction of ``clearing.clear`` finds one uniform price; what does not trade locally is
-traded with the utility at its prices; the settlement per prosumer is stored, once per interval.
+traded with the utility at its prices; the clearing per prosumer is stored, once per interval.
+That is trading, on the readings as they came: the money is settled per local day on the
+validated series once VEE has validated it (``settlement``, ``settlement_run``).
 """
 
 from __future__ import annotations

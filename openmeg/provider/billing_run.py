@@ -12,7 +12,7 @@ only (``billed_energy``, ``common_part``): the main meter minus its sub-meters, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -112,33 +112,30 @@ def bills_of_tariff(
     return list(bills), [carry_out.row(i) for i in range(len(customers))]
 
 
-def run_billing(
-    site: Site,
-    store: Store,
-    period: str,
-    out_dir: Path | None = None,
-    customers: set[str] | None = None,
-    *,
-    now: datetime,
-) -> list[BillOutcome]:
-    """Bill and issue ``period`` at ``now`` for every customer with a tariff and a meter
-    (or only ``customers``); documents of each customer's newest revision in ``out_dir``.
-    ``ValueError`` when the period is not over at ``now``."""
+Made = dict[str, tuple[Bill, Any, dict[str, Any], str]]
+"""Bills made and not yet issued, by customer: the bill, its carry-out, the reading versions it
+came from and its tariff's id."""
+
+MakeBills = Callable[[list[str], dict[str, Any]], tuple[Made, dict[str, str]]]
+"""``make(customers, carry_in) -> (made, problems)``: how a run makes its bills (in process by
+``make_bills``; on Dask workers by ``billing_partitions``)."""
+
+
+def make_bills(
+    site: Site, store: Store, customers: Sequence[str], period: str, carry_in: dict[str, Any]
+) -> tuple[Made, dict[str, str]]:
+    """The bills of ``customers`` (ids of customers with a tariff and a meter) for ``period``
+    from validated readings, not issued, and what keeps the others from being billed
+    (``problems``, by customer). ``carry_in``: each customer's carry-out of the issued bill of
+    the month before (absent: none issued). Pure of the others: a customer's bill is the same
+    whichever customers it is made with."""
     tz = site.site.timezone
     start, end = month_bounds(period, tz)
-    if end > pd.Timestamp(now):
-        raise ValueError(
-            f"{period} is not over until {end.isoformat()}: bill it once it has closed"
-        )
-    issued = IssuedBills(store, site.site.id, tz)
     meter_of = {m.customer: m.id for m in site.meters}
+    wanted = set(customers)
+    chosen = [c for c in site.customers if c.id in wanted]
     problems: dict[str, str] = {}
     groups: dict[str, list[tuple[Customer, BilledEnergy]]] = {}
-    chosen = [
-        c
-        for c in site.customers
-        if c.tariff is not None and c.id in meter_of and (not customers or c.id in customers)
-    ]
     energies = billed_energies(site, store, [meter_of[c.id] for c in chosen], period, start, end)
     for c in chosen:
         energy = energies[meter_of[c.id]]
@@ -146,11 +143,9 @@ def run_billing(
             problems[c.id] = energy
         else:
             groups.setdefault(str(c.tariff), []).append((c, energy))
-    made: dict[str, tuple[Bill, Any, BilledEnergy, Tariff]] = {}
-    before = issued.newest(previous_period(period)) if groups else {}
+    made: Made = {}
     for tariff_id, members in groups.items():
         tariff = site.tariffs[tariff_id]
-        previous = [before.get(c.id) for c, _ in members]
         try:
             bills, carry_out = bills_of_tariff(
                 tariff,
@@ -160,21 +155,57 @@ def run_billing(
                 timezone=tz,
                 customers=[c.id for c, _ in members],
                 meters=[meter_of[c.id] for c, _ in members],
-                carry_in=[None if p is None else p.carry_out for p in previous],
+                carry_in=[carry_in.get(c.id) for c, _ in members],
             )
         except ValueError as err:
             problems.update({c.id: str(err) for c, _ in members})
             continue
         for (c, e), b, carry in zip(members, bills, carry_out, strict=True):
-            made[c.id] = (b, carry, e, tariff)
+            made[c.id] = (b, carry, e.readings, tariff_id)
+    return made, problems
+
+
+def run_billing(
+    site: Site,
+    store: Store,
+    period: str,
+    out_dir: Path | None = None,
+    customers: set[str] | None = None,
+    *,
+    now: datetime,
+    make: MakeBills | None = None,
+) -> list[BillOutcome]:
+    """Bill and issue ``period`` at ``now`` for every customer with a tariff and a meter
+    (or only ``customers``); documents of each customer's newest revision in ``out_dir``.
+    ``make``: how the bills are made (default ``make_bills`` in process); the issuing (numbers,
+    one transaction) is always done here. ``ValueError`` when the period is not over at ``now``."""
+    tz = site.site.timezone
+    _, end = month_bounds(period, tz)
+    if end > pd.Timestamp(now):
+        raise ValueError(
+            f"{period} is not over until {end.isoformat()}: bill it once it has closed"
+        )
+    issued = IssuedBills(store, site.site.id, tz)
+    meter_of = {m.customer: m.id for m in site.meters}
+    chosen = [
+        c.id
+        for c in site.customers
+        if c.tariff is not None and c.id in meter_of and (not customers or c.id in customers)
+    ]
+    before = issued.newest(previous_period(period)) if chosen else {}
+    carry_in = {c: before[c].carry_out for c in chosen if c in before}
+    if make is None:
+        made, problems = make_bills(site, store, chosen, period, carry_in)
+    else:
+        made, problems = make(chosen, carry_in)
     billed = [c for c in site.customers if c.id in made]
-    versions = {tid: tariff_version(site.tariffs[tid]) for tid in groups}
+    versions = {tid: tariff_version(site.tariffs[tid]) for tid in {m[3] for m in made.values()}}
     frozen = issued.issue_all(
         [
             ToIssue(
                 bill=made[c.id][0],
-                tariff_version=versions[str(c.tariff)],
-                readings=made[c.id][2].readings,
+                tariff_version=versions[made[c.id][3]],
+                readings=made[c.id][2],
                 carry_out=made[c.id][1],
             )
             for c in billed

@@ -61,6 +61,7 @@ QUERY_FOR = {
     "trading_accounts_of": DAY,
     "revenue_of": DAY,
     "market_settlement_of": DAY,
+    "market_settled_days_of": DAY,
     "bill_of": "period=2026-06",
     "basic_charge_of": "month=2026-06",
 }

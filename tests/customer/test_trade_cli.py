@@ -207,6 +207,7 @@ def test_market_orders_and_settlement(url: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
+        "cleared in real time on the readings as they came, not settled yet:",
         "h01: local -2.000 kWh, utility +0.000 kWh, paid -0.35",
         "h02: local +1.500 kWh, utility +0.000 kWh, paid +0.26",
         "h04: local +0.500 kWh, utility +1.500 kWh, paid +0.54",

@@ -134,7 +134,7 @@ async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store:
     assert table.totals()["revenue"].iloc[0] == pytest.approx(
         1.25 * (0.22 + 0.20) - 1.25 * (0.05 + 0.06), abs=0.001
     )
-    # the local market settled every interval: energy balances locally, h01 at its limits
+    # the local market cleared every interval: energy balances locally, h01 at its limits
     settled = meg.local_market.settlement(T0, T0 + timedelta(hours=3))
     per_interval = settled.groupby("interval_start")
     assert per_interval.ngroups == 12
@@ -144,6 +144,12 @@ async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store:
     assert (
         len(sold) > 0
         and (sold.index.isin([T0 + timedelta(minutes=15 * i) for i in DISCHARGE])).all()
+    )
+    # and its money waits for the validated series: the local day has not closed
+    day = meg.economics.settlement
+    assert day.latest(["2026-06-01"]).empty
+    assert day.state(T0.date()).waiting["h01"] == (
+        "m-h01 import: not validated yet (openmeg vee run, or the automatic VEE)"
     )
     events = store.events("demo", kind="config")
     assert [e["code"] for e in events] == ["trading_references"]
