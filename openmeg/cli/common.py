@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
@@ -29,10 +30,11 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _fail_site(err: SiteFileError) -> NoReturn:
-    for problem in err.problems:
+def fail_all(problems: Iterable[object], code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """Say every problem on stderr, one line each, and exit (2: bad input)."""
+    for problem in problems:
         err_console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    raise typer.Exit(code)
 
 
 def load_site_or_exit(name_or_path: str) -> Site:
@@ -42,7 +44,7 @@ def load_site_or_exit(name_or_path: str) -> Site:
     try:
         return load_site(name_or_path)
     except SiteFileError as err:
-        _fail_site(err)
+        fail_all(err.problems)
 
 
 def load_site_with_notes_or_exit(name_or_path: str) -> tuple[Site, list[str]]:
@@ -52,7 +54,7 @@ def load_site_with_notes_or_exit(name_or_path: str) -> tuple[Site, list[str]]:
     try:
         return load_site_with_notes(name_or_path)
     except SiteFileError as err:
-        _fail_site(err)
+        fail_all(err.problems)
 
 
 def load_simulated_site_or_exit(name_or_path: str, scenario: str | None = None) -> Site:
@@ -68,7 +70,7 @@ def load_simulated_site_or_exit(name_or_path: str, scenario: str | None = None) 
             site = with_scenario_file(site, scenario)
         simulated_scenario(site, scenario or str(resolve_site_path(name_or_path)))
     except SiteFileError as err:
-        _fail_site(err)
+        fail_all(err.problems)
     return site
 
 

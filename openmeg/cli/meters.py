@@ -13,6 +13,7 @@ from openmeg.cli.common import (
     SITE,
     STORE,
     err_console,
+    fail_all,
     load_site_or_exit,
     open_store,
     utc,
@@ -119,9 +120,7 @@ def meters_import(
             frame, meters=_metered(the_site), source=file.name, received_at=received
         )
     except IngestError as err:
-        for problem in err.problems:
-            err_console.print(f"error: {problem}", markup=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from err
+        fail_all(err.problems)
     finally:
         db.close()
     print(

@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from openmeg.cli.common import EXIT_BAD_INPUT, err_console, load_simulated_site_or_exit
+from openmeg.cli.common import (
+    EXIT_BAD_INPUT,
+    err_console,
+    fail_all,
+    load_simulated_site_or_exit,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -151,9 +156,7 @@ def _store_readings(site: Site, frame: pd.DataFrame, db: Store, end: datetime) -
                 duplicates += report.duplicates
                 clashes += len(report.conflicts)
     except IngestError as err:
-        for problem in err.problems:
-            err_console.print(f"error: {problem}", markup=False, soft_wrap=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from err
+        fail_all(err.problems)
     finally:
         db.close()
     print(

@@ -63,6 +63,31 @@ device_state = sa.Table(
 )
 
 
+def append_only(table: sa.Table, refusal: str) -> None:
+    """Make ``table`` refuse every UPDATE and DELETE with ``refusal`` (triggers created with
+    it, on SQLite and on PostgreSQL): rows once written are never changed."""
+    name = table.name
+    for op in ("UPDATE", "DELETE"):
+        sa.event.listen(
+            table,
+            "after_create",
+            sa.DDL(  # type: ignore[no-untyped-call]
+                f"CREATE TRIGGER {name}_no_{op.lower()} BEFORE {op} ON {name} "
+                f"BEGIN SELECT RAISE(ABORT, '{refusal}'); END"
+            ).execute_if(dialect="sqlite"),
+        )
+    sa.event.listen(
+        table,
+        "after_create",
+        sa.DDL(  # type: ignore[no-untyped-call]
+            f"CREATE OR REPLACE FUNCTION {name}_frozen() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN RAISE EXCEPTION '{refusal}'; END $$; "
+            f"CREATE TRIGGER {name}_frozen BEFORE UPDATE OR DELETE ON {name} "
+            f"FOR EACH ROW EXECUTE FUNCTION {name}_frozen()"
+        ).execute_if(dialect="postgresql"),
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import sqlalchemy as sa
 
-from openmeg.core.store import metadata
+from openmeg.core.store import append_only, metadata
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -51,25 +51,7 @@ this revision's money minus the previous revision's (its whole money on revision
 ``basis``: the raw revisions VEE had validated that it was made from."""
 
 _REFUSAL = "a settlement is never changed: a re-settlement stores a new revision"
-for _op in ("UPDATE", "DELETE"):
-    sa.event.listen(
-        p2p_day_settlements,
-        "after_create",
-        sa.DDL(  # type: ignore[no-untyped-call]
-            f"CREATE TRIGGER p2p_day_settlements_no_{_op.lower()} BEFORE {_op} ON "
-            f"p2p_day_settlements BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
-        ).execute_if(dialect="sqlite"),
-    )
-sa.event.listen(
-    p2p_day_settlements,
-    "after_create",
-    sa.DDL(  # type: ignore[no-untyped-call]
-        "CREATE OR REPLACE FUNCTION p2p_day_settlements_frozen() RETURNS trigger "
-        f"LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{_REFUSAL}'; END $$; "
-        "CREATE TRIGGER p2p_day_settlements_frozen BEFORE UPDATE OR DELETE ON "
-        "p2p_day_settlements FOR EACH ROW EXECUTE FUNCTION p2p_day_settlements_frozen()"
-    ).execute_if(dialect="postgresql"),
-)
+append_only(p2p_day_settlements, _REFUSAL)
 
 
 def imbalance_money(

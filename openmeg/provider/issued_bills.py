@@ -21,7 +21,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from openmeg.core.errors import StoreError
-from openmeg.core.store import Store, as_utc, metadata
+from openmeg.core.store import Store, append_only, as_utc, metadata
 from openmeg.provider.bill_freeze import (
     bill_dict,
     bill_of,
@@ -49,32 +49,7 @@ issued_bills = sa.Table(
     sa.UniqueConstraint("site", "number", "revision"),
 )
 _REFUSAL = "issued bills are never changed: a new billing run issues a revision"
-sa.event.listen(
-    issued_bills,
-    "after_create",
-    sa.DDL(  # type: ignore[no-untyped-call]
-        "CREATE TRIGGER issued_bills_no_update BEFORE UPDATE ON issued_bills "
-        f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
-    ).execute_if(dialect="sqlite"),
-)
-sa.event.listen(
-    issued_bills,
-    "after_create",
-    sa.DDL(  # type: ignore[no-untyped-call]
-        "CREATE TRIGGER issued_bills_no_delete BEFORE DELETE ON issued_bills "
-        f"BEGIN SELECT RAISE(ABORT, '{_REFUSAL}'); END"
-    ).execute_if(dialect="sqlite"),
-)
-sa.event.listen(
-    issued_bills,
-    "after_create",
-    sa.DDL(  # type: ignore[no-untyped-call]
-        "CREATE OR REPLACE FUNCTION issued_bills_frozen() RETURNS trigger LANGUAGE plpgsql AS "
-        f"$$ BEGIN RAISE EXCEPTION '{_REFUSAL}'; END $$; "
-        "CREATE TRIGGER issued_bills_frozen BEFORE UPDATE OR DELETE ON issued_bills "
-        "FOR EACH ROW EXECUTE FUNCTION issued_bills_frozen()"
-    ).execute_if(dialect="postgresql"),
-)
+append_only(issued_bills, _REFUSAL)
 
 Outcome = Literal["issued", "revised", "unchanged"]
 
