@@ -99,20 +99,26 @@ def to_cents(amount: np.ndarray) -> np.ndarray:
     return cents.astype(np.int64)
 
 
-def _refuse_infinite(imp: np.ndarray, exp: np.ndarray, index: pd.DatetimeIndex) -> None:
-    """Raise :class:`AmountError` for every customer row with an infinite reading."""
-    inf = np.isinf(imp) | np.isinf(exp)
-    if not inf.any():
-        return
+def _refuse_infinite(
+    finite: np.ndarray, imp: np.ndarray, exp: np.ndarray, index: pd.DatetimeIndex
+) -> None:
+    """Raise :class:`AmountError` for every customer row whose sums are not ``finite``: an
+    infinite reading, or readings that add up beyond a float."""
     rows: dict[int, str] = {}
-    for i in np.flatnonzero(inf.any(axis=1)).tolist():
-        col = int(np.argmax(inf[i]))
-        rows[i] = (
-            f"an infinite reading for {index[col].isoformat()}, beyond what a bill can hold; "
-            "check the readings: VEE flags values beyond what a meter measures (openmeg vee "
-            "run), correct or edit them, then bill again; nothing is billed for this customer"
+    for i in np.flatnonzero(~finite).tolist():
+        inf = np.isinf(imp[i]) | np.isinf(exp[i])
+        what = (
+            f"an infinite reading for {index[int(np.argmax(inf))].isoformat()}"
+            if inf.any()
+            else "readings that add up beyond what a number holds"
         )
-    raise AmountError(rows)
+        rows[i] = (
+            f"{what}, beyond what a bill can hold; check the readings: VEE flags values beyond "
+            "what a meter measures (openmeg vee run), correct or edit them, then bill again; "
+            "nothing is billed for this customer"
+        )
+    if rows:
+        raise AmountError(rows)
 
 
 def _refuse_unbillable(lines: list[LineArray], n_c: int) -> None:
@@ -171,7 +177,19 @@ def bill_arrays(
     """
     plan = month_plan(tariff, index, timezone)
     imp, exp = _checked(import_kwh, export_kwh, index)
-    _refuse_infinite(imp, exp, index)
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused, by customer
+        return _month(tariff, plan, index, imp, exp, carry_in, threads)
+
+
+def _month(
+    tariff: Tariff,
+    plan: MonthPlan,
+    index: pd.DatetimeIndex,
+    imp: np.ndarray,
+    exp: np.ndarray,
+    carry_in: Carry | None,
+    threads: int,
+) -> tuple[MonthBills, Carry]:
     n_c, n_p = imp.shape[0], plan.buy.shape[0]
     before = (plan.month - 2) % 12 + 1
     carry = carry_in if carry_in is not None else Carry.zeros(n_c, n_p, month=before)
@@ -264,7 +282,7 @@ def _run_sums(
     readings."""
     basa = tariff.dgrules == "Buy All Sell All"
     sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads)
-    if plan.buy_rt is None and not (np.isnan(sums.net).any() or np.isnan(sums.peak).any()):
+    if plan.buy_rt is None and _finite(sums).all():
         return sums, exp
     missing = np.isnan(imp)
     if missing.any():
@@ -275,8 +293,16 @@ def _run_sums(
         )
     if np.isnan(exp).any():  # a missing export reading counts as no export
         exp = np.nan_to_num(exp, nan=0.0)  # a copy: the caller's readings stay as they are
-        return reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads), exp
+        sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads)
+    _refuse_infinite(_finite(sums), imp, exp, index)
     return sums, exp
+
+
+def _finite(sums: RunSums) -> np.ndarray:
+    """Customers whose run sums are all finite [n_customers] (small: runs, not readings)."""
+    ok: np.ndarray = np.isfinite(sums.drawn).all(axis=1) & np.isfinite(sums.given).all(axis=1)
+    out: np.ndarray = ok & np.isfinite(sums.net).all(axis=1) & np.isfinite(sums.peak).all(axis=1)
+    return out
 
 
 def _line(

@@ -139,15 +139,23 @@ def test_site_check_names_the_tariff_field_and_exits_2(tmp_path: Path) -> None:
 
 def test_an_amount_no_bill_can_hold_is_refused_for_that_customer_only() -> None:
     tariff = Tariff.model_validate(TOU)
-    imp = np.full((3, len(IDX)), 0.25)
+    imp = np.full((4, len(IDX)), 0.25)
     exp = np.zeros_like(imp)
     imp[1, 10] = 1e300  # 2026-10-01 06:30 local, off-peak: 1e300 x 0.11 = 1.1e299
     imp[2, 20] = np.inf
+    imp[3, :] = 1e307  # finite, but an hour adds up beyond a float: 4 x 1e307 > 1.8e308
     with pytest.raises(AmountError) as info:  # an infinite reading: refused before billing
         bill_month(
-            tariff, IDX, imp, exp, timezone=TZ, customers=["a", "b", "c"], meters=["ma", "mb", "mc"]
+            tariff,
+            IDX,
+            imp,
+            exp,
+            timezone=TZ,
+            customers=["a", "b", "c", "d"],
+            meters=["ma", "mb", "mc", "md"],
         )
-    assert list(info.value.rows) == ["c"]
+    assert list(info.value.rows) == ["c", "d"]
+    assert info.value.rows["d"].startswith("readings that add up beyond what a number holds")
     assert info.value.rows["c"].startswith("an infinite reading for 2026-10-01T09:00:00+00:00")
     with pytest.raises(AmountError) as info:  # the others billed again: b's amount refused
         bill_month(
@@ -162,6 +170,11 @@ def test_an_amount_no_bill_can_hold_is_refused_for_that_customer_only() -> None:
     (a,), _ = bill_month(tariff, IDX, imp[:1], exp[:1], timezone=TZ, customers=["a"], meters=["ma"])
     # 744 h x 4 x 0.25 = 744 kWh; peak 22 weekdays x 5 h = 110 kWh x 0.28 = 30.80; 634 x 0.11
     assert a.total == Decimal("100.54")
+    huge = np.full((1, len(IDX)), 1e305)  # every run finite, the month's total beyond a float
+    with pytest.raises(
+        AmountError, match="customer 'z': bill line 'energy, period 1' comes to nan for nan kWh"
+    ):
+        bill_month(tariff, IDX, huge, huge * 0, timezone=TZ, customers=["z"], meters=["mz"])
     with pytest.raises(ValueError, match="not finite or beyond 1e\\+10"):
         to_cents(np.array([1e300]))
 
