@@ -38,7 +38,11 @@ from openmeg.provider.billing import BillLine
 from openmeg.provider.issued_bills import IssuedBills
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
-PERIOD = Query(..., pattern=r"^\d{4}-\d{2}$", description="a month, YYYY-MM")
+PERIOD = Query(
+    ...,
+    pattern=r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$",
+    description="a month, YYYY-MM (01-12) of the years 1900 to 2199",
+)
 
 
 def _customer(svc: ApiServices, customer: str, seen: Scope) -> None:

@@ -41,6 +41,16 @@ def bill_cmd(
 
     check(workers, scheduler)
     the_site = load_site_or_exit(site)
+    known = [c.id for c in the_site.customers]
+    unknown = [c for c in customer if c not in known]
+    if unknown:
+        shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+        err_console.print(
+            f"error: no customer {', '.join(map(repr, unknown))} in the site (customers: {shown})",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    currency = str(getattr(the_site.site, "currency", None) or "USD")  # as the documents do
     db = open_store(store, the_site.site.id)
     wanted = set(customer) or None
     try:
@@ -69,12 +79,14 @@ def bill_cmd(
             continue
         i = o.issued
         if o.outcome == "revised" and i.difference is not None:
-            done = f"bill {i.number} revision {i.revision}: {i.kind} {i.difference:,.2f}"
+            done = f"bill {i.number} revision {i.revision}: {i.kind} {currency} {i.difference:,.2f}"
         elif o.outcome == "unchanged":
             done = f"bill {i.number} unchanged, nothing issued"
         else:
             done = f"bill {i.number} issued"
-        print(f"{o.customer}: {i.bill.total:,.2f} ({len(i.bill.lines)} lines), {done}")
+        n = len(i.bill.lines)
+        lines = f"{n} line" if n == 1 else f"{n} lines"
+        print(f"{o.customer}: {currency} {i.bill.total:,.2f} ({lines}), {done}")
         if o.follow_up:
             err_console.print(f"{o.customer}: {o.follow_up}", markup=False)
     if not outcomes:

@@ -14,11 +14,19 @@ true-up is paid) are SAM's settings under openmeg names, as are ``nb_credit_expi
 ``nb_apply_credit_current_month`` for net billing with carry-over. openmeg adds ``realtime``:
 hourly buy and sell prices that replace the energy rates when present.
 
+Every number must be finite (NaN and infinity are refused, naming the field); rates, adjustments
+and sell prices are bounded to ``RATE_MAX`` (1,000 currency units per kWh or kW) and the fixed
+charge and minimum bill to ``CHARGE_MAX`` (10,000,000 per their unit), far above any real tariff,
+so that a typing error is caught at ``site check`` and not on a bill. Tier units belong to their
+structure (energy: kWh, kWh daily, kWh/kW, kWh/kW daily; demand: kW), and the energy periods of
+one month must share their tier limits (checked here as at bill time, same message).
+
 Only the schema lives here (the site file validates it); billing is in ``openmeg.provider``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -27,23 +35,32 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 TierUnit = Literal["kWh", "kWh daily", "kWh/kW", "kWh/kW daily", "kW"]
 _UNITS = {u.lower(): u for u in ("kWh", "kWh daily", "kWh/kW", "kWh/kW daily", "kW")}
 MoneyUnit = Literal["$/month", "$/day", "$/year"]
+ENERGY_UNITS = ("kWh", "kWh daily", "kWh/kW", "kWh/kW daily")
+RATE_MAX = 1000.0  # currency per kWh or kW
+CHARGE_MAX = 1e7  # currency per month, day or year
+
+
+def _rate(default: float, description: str) -> float:
+    return Field(default, ge=-RATE_MAX, le=RATE_MAX, allow_inf_nan=False, description=description)
 
 
 class Tier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
-    max: float | None = Field(None, gt=0, description="upper bound of the tier, kWh or kW")
+    max: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="upper bound of the tier, kWh or kW (finite)"
+    )
     unit: TierUnit | None = Field(
         None,
         description=(
             "unit of max: kWh (a month), kWh daily, kWh/kW, kWh/kW daily (energy) or kW (demand)"
         ),
     )
-    rate: float = Field(
-        0.0, description="price of the tier [currency per kWh, or per kW for demand]"
+    rate: float = _rate(
+        0.0, "price of the tier [currency per kWh, or per kW for demand], |rate| <= 1000"
     )
-    adj: float = Field(0.0, description="adjustment added to the rate [currency per kWh or kW]")
-    sell: float = Field(
-        0.0, description="price paid for energy exported in this tier [currency per kWh]"
+    adj: float = _rate(0.0, "adjustment added to the rate [currency per kWh or kW], |adj| <= 1000")
+    sell: float = _rate(
+        0.0, "price paid for energy exported in this tier [currency per kWh], |sell| <= 1000"
     )
 
     @field_validator("unit", mode="before")
@@ -57,8 +74,18 @@ class Tier(BaseModel):
 class RealTimePrice(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     start: datetime = Field(description="start of the hour the prices hold for, with a time zone")
-    buy: float = Field(description="price of imported energy [currency per kWh]")
-    sell: float = Field(description="price paid for exported energy [currency per kWh]")
+    buy: float = Field(
+        ge=-RATE_MAX,
+        le=RATE_MAX,
+        allow_inf_nan=False,
+        description="price of imported energy [currency per kWh], |buy| <= 1000",
+    )
+    sell: float = Field(
+        ge=-RATE_MAX,
+        le=RATE_MAX,
+        allow_inf_nan=False,
+        description="price paid for exported energy [currency per kWh], |sell| <= 1000",
+    )
 
 
 Schedule = list[list[int]]
@@ -104,12 +131,22 @@ class Tariff(BaseModel):
         None, description="flat demand period index for each of the 12 months"
     )
     fixedchargefirstmeter: float = Field(
-        0.0, description="fixed charge [currency per fixedchargeunits]"
+        0.0,
+        ge=-CHARGE_MAX,
+        le=CHARGE_MAX,
+        allow_inf_nan=False,
+        description="fixed charge [currency per fixedchargeunits], |charge| <= 10,000,000",
     )
     fixedchargeunits: MoneyUnit = Field(
         "$/month", description="unit of the fixed charge: $/month, $/day (x 365/12) or $/year"
     )
-    mincharge: float = Field(0.0, description="minimum bill [currency per minchargeunits]")
+    mincharge: float = Field(
+        0.0,
+        ge=0.0,
+        le=CHARGE_MAX,
+        allow_inf_nan=False,
+        description="minimum bill [currency per minchargeunits], 0 to 10,000,000",
+    )
     minchargeunits: MoneyUnit = Field(
         "$/month",
         description="unit of the minimum bill: $/month, $/day (x 365/12) or $/year (annual)",
@@ -126,8 +163,8 @@ class Tariff(BaseModel):
     nm_credit_month: int = Field(
         12, ge=1, le=12, description="true-up month of net metering and net billing credits"
     )
-    nm_yearend_sell_rate: float = Field(
-        0.0, description="price paid at the true-up for kWh still in credit [currency per kWh]"
+    nm_yearend_sell_rate: float = _rate(
+        0.0, "price paid at the true-up for kWh still in credit [currency per kWh], |rate| <= 1000"
     )
     nb_credit_expire: bool = Field(
         False, description="Net Billing Hourly: credit left at the true-up is lost, not paid"
@@ -166,4 +203,65 @@ class Tariff(BaseModel):
             self.flatdemandmonths is None or len(self.flatdemandmonths) != 12
         ):
             raise ValueError("flatdemandstructure needs flatdemandmonths: 12 period indices")
+        if self.flatdemandstructure and self.flatdemandmonths is not None:
+            n_flat = len(self.flatdemandstructure)
+            wrong = sorted({p for p in self.flatdemandmonths if not 0 <= p < n_flat})
+            if wrong:
+                raise ValueError(
+                    f"flatdemandmonths names periods {wrong} that flatdemandstructure does not have"
+                )
+        self._check_units()
+        if self.energyweekdayschedule is not None and self.energyweekendschedule is not None:
+            for m in range(12):
+                used = set(self.energyweekdayschedule[m]) | set(self.energyweekendschedule[m])
+                problem = tier_limit_problem(self, sorted(used))
+                if problem:
+                    raise ValueError(problem)
         return self
+
+    def _check_units(self) -> None:
+        for name, structure, accepted in (
+            ("energyratestructure", self.energyratestructure, ENERGY_UNITS),
+            ("demandratestructure", self.demandratestructure, ("kW",)),
+            ("flatdemandstructure", self.flatdemandstructure, ("kW",)),
+        ):
+            for p, tiers in enumerate(structure):
+                for t, tier in enumerate(tiers):
+                    if tier.unit is not None and tier.unit not in accepted:
+                        raise ValueError(
+                            f"{name}[{p}][{t}].unit {tier.unit!r} is not a unit of this "
+                            f"structure; accepted: {', '.join(accepted)}"
+                        )
+
+
+def _top(tier: Tier) -> float:
+    return float("inf") if tier.max is None else tier.max
+
+
+def tier_limit_problem(tariff: Tariff, present: Sequence[int]) -> str | None:
+    """What is wrong with the energy tiers of the periods ``present`` in one month, or None.
+
+    Tiers fill with the month's total (NREL's reading), so every energy period used in a month
+    has the same tier limits in one unit. The site file checks it per month of the schedules;
+    billing checks it again for the periods a billing month really has.
+    """
+    structure = tariff.energyratestructure or [[Tier()]]
+    if not present:
+        return None
+    first = structure[int(present[0])]
+    units = {t.unit or "kWh" for t in first if t.max is not None}
+    if len(units) > 1:
+        return (
+            f"tariff {tariff.name!r}: energy tiers mix units {sorted(units)}; use one unit for "
+            "every tier of a month (kWh, kWh daily, kWh/kW or kWh/kW daily)"
+        )
+    for p in present:
+        tops = [_top(t) for t in structure[int(p)]]
+        if tops != [_top(t) for t in first][: len(tops)]:
+            return (
+                f"tariff {tariff.name!r}: energy period {int(p) + 1} has tier limits {tops}, "
+                f"period {int(present[0]) + 1} {[_top(t) for t in first]} in the same month; "
+                "tiers fill with the month's total (NREL's reading), so give every period of a "
+                "month the same tier limits"
+            )
+    return None

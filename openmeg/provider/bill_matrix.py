@@ -40,6 +40,17 @@ from openmeg.provider.bill_reduce import RunSums, reduce_runs
 from openmeg.provider.tariff_month import MonthPlan, month_plan
 
 INTERVAL_H = 0.25
+AMOUNT_MAX = 1e10  # currency: 1e12 cents, far from int64's 9.2e18 and from any real bill
+
+
+class AmountError(ValueError):
+    """Bill lines that are not finite or beyond ``AMOUNT_MAX``; ``rows`` maps each refused
+    customer (row, or id once :func:`openmeg.provider.billing.bill_month` names it) to what is
+    wrong with its bill. The other customers' bills are sound: bill them without these."""
+
+    def __init__(self, rows: dict[int, str] | dict[str, str]) -> None:
+        self.rows = rows
+        super().__init__("; ".join(f"customer {k!r}: {v}" for k, v in rows.items()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,9 +84,64 @@ class MonthBills:
 
 
 def to_cents(amount: np.ndarray) -> np.ndarray:
-    """Round currency to whole cents, half away from zero (int64)."""
+    """Round currency to whole cents, half away from zero (int64).
+
+    Raises ValueError for an amount that is not finite or beyond ``AMOUNT_MAX`` (never an int64
+    overflow); :func:`bill_arrays` refuses such bills per customer before it gets here.
+    """
+    amount = np.asarray(amount, dtype=np.float64)
+    if not (np.isfinite(amount) & (np.abs(amount) <= AMOUNT_MAX)).all():
+        raise ValueError(
+            f"an amount is not finite or beyond {AMOUNT_MAX:.0e}: check the readings (VEE flags "
+            "values beyond what a meter measures)"
+        )
     cents: np.ndarray = np.floor(np.abs(amount) * 100.0 + 0.5 + 1e-9) * np.sign(amount)
     return cents.astype(np.int64)
+
+
+def _refuse_infinite(
+    finite: np.ndarray, imp: np.ndarray, exp: np.ndarray, index: pd.DatetimeIndex
+) -> None:
+    """Raise :class:`AmountError` for every customer row whose sums are not ``finite``: an
+    infinite reading, or readings that add up beyond a float."""
+    rows: dict[int, str] = {}
+    for i in np.flatnonzero(~finite).tolist():
+        inf = np.isinf(imp[i]) | np.isinf(exp[i])
+        what = (
+            f"an infinite reading for {index[int(np.argmax(inf))].isoformat()}"
+            if inf.any()
+            else "readings that add up beyond what a number holds"
+        )
+        rows[i] = (
+            f"{what}, beyond what a bill can hold; check the readings: VEE flags values beyond "
+            "what a meter measures (openmeg vee run), correct or edit them, then bill again; "
+            "nothing is billed for this customer"
+        )
+    if rows:
+        raise AmountError(rows)
+
+
+def _refuse_unbillable(lines: list[LineArray], n_c: int) -> None:
+    """Raise :class:`AmountError` naming every customer row with a line whose quantity or amount
+    is not finite or whose amount is beyond ``AMOUNT_MAX``, with the first such line."""
+    if not lines:
+        return
+    amount = np.array([np.broadcast_to(ln.amount, (n_c,)) for ln in lines], dtype=np.float64)
+    quantity = np.array([ln.quantity for ln in lines], dtype=np.float64)
+    bad = ~np.isfinite(amount) | ~np.isfinite(quantity) | (np.abs(amount) > AMOUNT_MAX)
+    if not bad.any():
+        return
+    rows: dict[int, str] = {}
+    for i in np.flatnonzero(bad.any(axis=0)).tolist():
+        k = int(np.argmax(bad[:, i]))
+        ln = lines[k]
+        rows[i] = (
+            f"bill line {ln.description!r} comes to {amount[k, i]:.4g} for "
+            f"{quantity[k, i]:.4g} {ln.unit}, beyond what a bill can hold ({AMOUNT_MAX:.0e}); "
+            "check the readings: VEE flags values beyond what a meter measures (openmeg vee "
+            "run), correct or edit them, then bill again; nothing is billed for this customer"
+        )
+    raise AmountError(rows)
 
 
 def bill_arrays(
@@ -103,9 +169,27 @@ def bill_arrays(
     Returns
     -------
     (MonthBills, Carry) : the month's lines and the carry for the next month
+
+    Raises
+    ------
+    AmountError : some customers' lines are not finite or beyond ``AMOUNT_MAX`` (``rows``
+        names them); bill the others without them
     """
     plan = month_plan(tariff, index, timezone)
     imp, exp = _checked(import_kwh, export_kwh, index)
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused, by customer
+        return _month(tariff, plan, index, imp, exp, carry_in, threads)
+
+
+def _month(
+    tariff: Tariff,
+    plan: MonthPlan,
+    index: pd.DatetimeIndex,
+    imp: np.ndarray,
+    exp: np.ndarray,
+    carry_in: Carry | None,
+    threads: int,
+) -> tuple[MonthBills, Carry]:
     n_c, n_p = imp.shape[0], plan.buy.shape[0]
     before = (plan.month - 2) % 12 + 1
     carry = carry_in if carry_in is not None else Carry.zeros(n_c, n_p, month=before)
@@ -156,6 +240,7 @@ def bill_arrays(
         "true_up": true_up,
         "total": total,
     }
+    _refuse_unbillable(lines, n_c)
     cents = np.array([to_cents(ln.amount) for ln in lines]).reshape(len(lines), n_c)
     if plan.min_month and not basa:  # the bill meets the minimum to the cent
         k = next(i for i, ln in enumerate(lines) if ln.description == "minimum charge adjustment")
@@ -197,7 +282,7 @@ def _run_sums(
     readings."""
     basa = tariff.dgrules == "Buy All Sell All"
     sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads)
-    if plan.buy_rt is None and not (np.isnan(sums.net).any() or np.isnan(sums.peak).any()):
+    if plan.buy_rt is None and _finite(sums).all():
         return sums, exp
     missing = np.isnan(imp)
     if missing.any():
@@ -208,8 +293,16 @@ def _run_sums(
         )
     if np.isnan(exp).any():  # a missing export reading counts as no export
         exp = np.nan_to_num(exp, nan=0.0)  # a copy: the caller's readings stay as they are
-        return reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads), exp
+        sums = reduce_runs(plan.starts, imp, exp, separate_meters=basa, threads=threads)
+    _refuse_infinite(_finite(sums), imp, exp, index)
     return sums, exp
+
+
+def _finite(sums: RunSums) -> np.ndarray:
+    """Customers whose run sums are all finite [n_customers] (small: runs, not readings)."""
+    ok: np.ndarray = np.isfinite(sums.drawn).all(axis=1) & np.isfinite(sums.given).all(axis=1)
+    out: np.ndarray = ok & np.isfinite(sums.net).all(axis=1) & np.isfinite(sums.peak).all(axis=1)
+    return out
 
 
 def _line(

@@ -156,7 +156,9 @@ def _missing(
             f"no readings for that period: import or run first (meter {meter}, {period})"
             f"{_of(meter, billed)}"
         )
+    local = first.tz_convert(start.tz)  # the site's time: an interval visibly in the month
     return (
-        f"no validated import reading of {meter} for {first.isoformat()}: "
+        f"no validated import reading of {meter} for {local.isoformat()} (the first interval "
+        f"of {period} without one): "
         f"run VEE first (openmeg vee run --period {period}){_of(meter, billed)}"
     )

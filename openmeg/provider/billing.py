@@ -18,7 +18,7 @@ import pandas as pd
 
 from openmeg.core.tariff import Tariff
 from openmeg.provider.bill_carry import Carry
-from openmeg.provider.bill_matrix import INTERVAL_H, MonthBills, bill_arrays
+from openmeg.provider.bill_matrix import INTERVAL_H, AmountError, MonthBills, bill_arrays
 
 __all__ = [
     "INTERVAL_H",
@@ -137,17 +137,21 @@ def bill_month(
     ``index`` holds the UTC starts of the month's 15-minute intervals; ``import_kwh`` and
     ``export_kwh`` are [customers x intervals] kWh in that order (row i is ``customers[i]``
     on ``meters[i]``); ``carry_in`` is the ``carry_out`` of the month before, or None;
-    ``threads`` share the pass over the readings.
+    ``threads`` share the pass over the readings. Raises :class:`AmountError` (``rows`` by
+    customer id) when some customers' bills are not finite or beyond ``AMOUNT_MAX``.
     """
-    arrays, carry_out = bill_arrays(
-        tariff,
-        index,
-        import_kwh,
-        export_kwh,
-        timezone=timezone,
-        carry_in=carry_in,
-        threads=threads,
-    )
+    try:
+        arrays, carry_out = bill_arrays(
+            tariff,
+            index,
+            import_kwh,
+            export_kwh,
+            timezone=timezone,
+            carry_in=carry_in,
+            threads=threads,
+        )
+    except AmountError as err:  # name the customers, not their rows
+        raise AmountError({customers[int(i)]: m for i, m in err.rows.items()}) from err
     start = pd.Timestamp(index[0]).tz_convert(timezone)
     end = (pd.Timestamp(index[-1]) + pd.Timedelta(minutes=15)).tz_convert(timezone)
     bills = bills_from_arrays(

@@ -27,6 +27,7 @@ from openmeg.core.store import Store
 from openmeg.core.tariff import Tariff
 from openmeg.provider.bill_document import bill_html, bill_pdf
 from openmeg.provider.bill_freeze import tariff_version
+from openmeg.provider.bill_matrix import AmountError
 from openmeg.provider.billed_energy import BilledEnergy, billed_energies
 from openmeg.provider.billing import Bill, Carry, bill_month
 from openmeg.provider.issued_bills import IssuedBill, IssuedBills, ToIssue
@@ -52,7 +53,10 @@ class BillOutcome:
 def month_bounds(period: str, timezone: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """``2026-10`` -> the local month's first instant and the next month's."""
     if not re.fullmatch(r"(19|20|21)\d\d-(0[1-9]|1[0-2])", period):
-        raise ValueError(f"period {period!r} must be YYYY-MM, e.g. 2026-10")
+        raise ValueError(
+            f"period {period!r} must be a month YYYY-MM (01-12) of the years 1900 to 2199, "
+            "e.g. 2026-10"
+        )
     start = pd.Timestamp(f"{period}-01").tz_localize(timezone)
     return start, start + pd.DateOffset(months=1)
 
@@ -146,22 +150,28 @@ def make_bills(
     made: Made = {}
     for tariff_id, members in groups.items():
         tariff = site.tariffs[tariff_id]
-        try:
-            bills, carry_out = bills_of_tariff(
-                tariff,
-                members[0][1].index,
-                np.array([e.import_values for _, e in members]),
-                np.array([e.export_values for _, e in members]),
-                timezone=tz,
-                customers=[c.id for c, _ in members],
-                meters=[meter_of[c.id] for c, _ in members],
-                carry_in=[carry_in.get(c.id) for c, _ in members],
-            )
-        except ValueError as err:
-            problems.update({c.id: str(err) for c, _ in members})
-            continue
-        for (c, e), b, carry in zip(members, bills, carry_out, strict=True):
-            made[c.id] = (b, carry, e.readings, tariff_id)
+        while members:  # customers whose amounts cannot be billed are set aside, once
+            try:
+                bills, carry_out = bills_of_tariff(
+                    tariff,
+                    members[0][1].index,
+                    np.array([e.import_values for _, e in members]),
+                    np.array([e.export_values for _, e in members]),
+                    timezone=tz,
+                    customers=[c.id for c, _ in members],
+                    meters=[meter_of[c.id] for c, _ in members],
+                    carry_in=[carry_in.get(c.id) for c, _ in members],
+                )
+            except AmountError as err:
+                problems.update({str(k): v for k, v in err.rows.items()})
+                members = [(c, e) for c, e in members if c.id not in err.rows]
+                continue
+            except ValueError as err:
+                problems.update({c.id: str(err) for c, _ in members})
+                break
+            for (c, e), b, carry in zip(members, bills, carry_out, strict=True):
+                made[c.id] = (b, carry, e.readings, tariff_id)
+            break
     return made, problems
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from openmeg.core.tariff import Tariff, Tier
+from openmeg.core.tariff import Tariff, Tier, tier_limit_problem
 
 ROLLOVER_HOURS = (0, 5, 11, 17)  # SAM maps carried kWh between months by these weekday hours
 DAYS_PER_MONTH = 365 / 12
@@ -159,21 +159,10 @@ def _energy_tiers(
     structure = tariff.energyratestructure or [[Tier()]]
     n_t = max(len(structure[p]) for p in present)
     first = structure[int(present[0])]
+    problem = tier_limit_problem(tariff, [int(p) for p in present])
+    if problem:
+        raise ValueError(problem)
     units = {t.unit or "kWh" for t in first if t.max is not None}
-    if len(units) > 1:
-        raise ValueError(
-            f"tariff {tariff.name!r}: energy tiers mix units {sorted(units)}; use one unit for "
-            "every tier of a month (kWh, kWh daily, kWh/kW or kWh/kW daily)"
-        )
-    for p in present:
-        tops = [_top(t) for t in structure[int(p)]]
-        if tops != [_top(t) for t in first][: len(tops)]:
-            raise ValueError(
-                f"tariff {tariff.name!r}: energy period {int(p) + 1} has tier limits {tops}, "
-                f"period {int(present[0]) + 1} {[_top(t) for t in first]} in the same month; "
-                "tiers fill with the month's total (NREL's reading), so give every period of a "
-                "month the same tier limits"
-            )
     unit = units.pop() if units else "kWh"
     tier_max = np.full(n_t, np.inf)
     tier_max[: len(first)] = [_top(t) for t in first]

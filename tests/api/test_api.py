@@ -511,3 +511,10 @@ def test_a_device_added_at_run_time_is_listed_commandable_and_audited(h: Harness
     assert ("op", "device_add", "api-bat") in actions
     assert ("op", "command", "api-bat/p_set_kw") in actions
     assert ("op", "command_refused", "api-bat/p_set_kw") in actions
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-00", "9999-12"])
+def test_a_bills_period_that_is_no_month_gets_422(h: Harness, period: str) -> None:
+    with h.client("prosumer") as pro:
+        r = pro.get(f"/api/v1/bills/h01?period={period}")
+        assert r.status_code == 422 and "period" in r.text

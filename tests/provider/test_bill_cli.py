@@ -60,7 +60,7 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     # peak (weekdays 16-21 h): 110 kWh x $0.28 = $30.80; off-peak: 510 kWh in, 248 kWh out,
     # net 262 kWh x $0.11 = $28.82; fixed $12.00
-    assert run.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 issued"
+    assert run.stdout.strip() == "h01: USD 71.62 (3 lines), bill 2026-10-0001 issued"
     html = (out / "bill-h01-2026-10.html").read_text()
     assert "energy, period 2" in html and "USD 30.80" in html and "USD 71.62" in html
     assert "Bill number: 2026-10-0001, revision 1" in html
@@ -76,7 +76,10 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
         "bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)
     )
     # the same readings again: the issued bill stands, nothing new is issued
-    assert run.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 unchanged, nothing issued"
+    assert (
+        run.stdout.strip()
+        == "h01: USD 71.62 (3 lines), bill 2026-10-0001 unchanged, nothing issued"
+    )
 
 
 def test_a_late_reading_issues_a_revision_with_a_debit_note(tmp_path: Path) -> None:
@@ -100,7 +103,7 @@ def test_a_late_reading_issues_a_revision_with_a_debit_note(tmp_path: Path) -> N
     ):
         assert run(app, step).exit_code == 0
     done = run(app, bill)
-    assert done.stdout.strip() == "h01: 71.62 (3 lines), bill 2026-10-0001 issued"
+    assert done.stdout.strip() == "h01: USD 71.62 (3 lines), bill 2026-10-0001 issued"
     for step in (
         ["meters", "import", str(tmp_path / "late.csv"), "--store", db],
         ["vee", "run", "--period", "2026-10", "--store", db],
@@ -109,7 +112,7 @@ def test_a_late_reading_issues_a_revision_with_a_debit_note(tmp_path: Path) -> N
     done = run(app, bill)
     # the two quarter hours came in at 0.75 kWh: 1 kWh more at $0.28
     assert done.stdout.strip() == (
-        "h01: 71.90 (3 lines), bill 2026-10-0001 revision 2: debit note 0.28"
+        "h01: USD 71.90 (3 lines), bill 2026-10-0001 revision 2: debit note USD 0.28"
     )
     first = (out / "bill-h01-2026-10.html").read_text()
     assert "revision 1" in first and "USD 71.62" in first and "note" not in first
