@@ -60,6 +60,7 @@ class VeeService:
         self._closed: date | None = None
         self._sub: Subscription | None = None
         self.days_validated = 0
+        self.local_days: set[date] = set()
         self.new_versions = 0
         self.problems = 0
 
@@ -159,6 +160,7 @@ class VeeService:
                 )
             elif not r.problem:
                 self.days_validated += 1
+                self.local_days.add(day)
                 self.new_versions += r.new_versions
         return done
 
