@@ -88,5 +88,11 @@ def period_rows(frame: pd.DataFrame, by: str, timezone: str) -> str:
     shown.index = pd.Index([p.strftime(FORMATS[by]) for p in frame.index], name=by)
     shown["all devices"] = frame.sum(axis=1).to_numpy()
     head = f"revenue by {by} (local starts, {timezone}):"
-    table: str = shown.to_string(float_format=lambda x: f"{x:.2f}")
+    table: str = shown.to_string(float_format=_cents)
     return head + "\n" + table
+
+
+def _cents(x: float) -> str:
+    """``x`` to the cent as the totals print it, without a ``-0.00``."""
+    out = f"{x:.2f}"
+    return "0.00" if out == "-0.00" else out

@@ -38,3 +38,4 @@ def test_revenue_prints_the_rows_of_each_period(tmp_path: Path) -> None:
     assert [r[:2] for r in rows] == [["2026-06-01", f"06:{m:02d}"] for m in (0, 15, 30, 45)]
     assert [r[3] for r in rows] == ["-0.33", "0.09", "0.00", "0.01"]
     assert lines("month")[3] == ["2026-06", "0.47", "-0.23", "0.25"]
+    assert lines("day")[3] == ["2026-06-01", "0.47", "-0.23", "0.25"]
