@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from openmeg.cli.common import SITE, STORE, fail, open_site_store, period
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def revenue_cmd(
@@ -59,8 +63,36 @@ def revenue_cmd(
     for d, row in totals.iterrows():
         print(f"{d}: out {row.out_kwh:.3f} kWh, in {row.in_kwh:.3f} kWh, revenue {row.revenue:.2f}")
     print(f"all devices: {totals.revenue.sum():.2f} (in the market prices' currency)")
+    print(period_rows(frame, by, the_site.site.timezone))
     if table.unpriced_intervals:
         print(f"{table.unpriced_intervals} intervals without a market price count nothing")
     if csv is not None:
         frame.round(6).to_csv(csv)
         print(f"wrote {csv}")
+
+
+FORMATS = {
+    "interval": "%Y-%m-%d %H:%M",
+    "hour": "%Y-%m-%d %H:%M",
+    "day": "%Y-%m-%d",
+    "month": "%Y-%m",
+}
+
+
+def period_rows(frame: pd.DataFrame, by: str, timezone: str) -> str:
+    """The revenue of each ``by`` period (rows, local starts) and device (columns), with the
+    periods' total, rounded to the cent: the table ``--csv`` writes unrounded."""
+    import pandas as pd
+
+    shown = frame.copy()
+    shown.index = pd.Index([p.strftime(FORMATS[by]) for p in frame.index], name=by)
+    shown["all devices"] = frame.sum(axis=1).to_numpy()
+    head = f"revenue by {by} (local starts, {timezone}):"
+    table: str = shown.to_string(float_format=_cents)
+    return head + "\n" + table
+
+
+def _cents(x: float) -> str:
+    """``x`` to the cent as the totals print it, without a ``-0.00``."""
+    out = f"{x:.2f}"
+    return "0.00" if out == "-0.00" else out

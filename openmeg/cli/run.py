@@ -164,7 +164,7 @@ def run(
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(1) from err
     try:
-        asyncio.run(
+        summary = asyncio.run(
             _run_live(
                 the_site,
                 speed,
@@ -185,6 +185,8 @@ def run(
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(1) from err
     print(f"stopped cleanly; points saved in {url}")
+    for line in summary:
+        print(line)
 
 
 async def _run_live(
@@ -201,7 +203,8 @@ async def _run_live(
     api_options: dict[str, object] | None,
     keys: Keystore,
     start_at: datetime | None = None,
-) -> None:
+) -> list[str]:
+    """Run the MEG until stopped; the closing summary's lines."""
     import asyncio
     from collections.abc import AsyncIterator, Sequence
     from contextlib import asynccontextmanager
@@ -262,10 +265,13 @@ async def _run_live(
                     markup=False,
                 )
             err_console.print(f"API and dashboard on {web.server.url} (API docs at /docs)")
+        from openmeg.cli.run_summary import run_summary
+
         stop = stop_on_signals()
+        began = meg.clock.now()
         if not show:
             await meg.run(stop, max_cycles=cycles)
-            return
+            return run_summary(meg, began, meg.clock.now())
 
         async def refresh(live: Live) -> None:
             while not stop.is_set():
@@ -279,6 +285,7 @@ async def _run_live(
             finally:
                 stop.set()
                 await painter
+        return run_summary(meg, began, meg.clock.now())
 
 
 def _tls_context(folder: Path, keys: Keystore) -> ssl.SSLContext:

@@ -49,9 +49,17 @@ def commands(body: str) -> list[list[str]]:
     return out
 
 
-def run_page(page: str, cwd: Path, *, extra: tuple[str, ...] = (), timeout: float = 600) -> int:
+def run_page(
+    page: str,
+    cwd: Path,
+    *,
+    extra: tuple[str, ...] = (),
+    timeout: float = 600,
+    log: list[tuple[list[str], str]] | None = None,
+) -> int:
     """Run the page's examples in ``cwd``; the number of commands run (AssertionError naming
-    the first that did not do what the page says)."""
+    the first that did not do what the page says); ``log`` gets each command and what it
+    printed."""
     pending: Step | None = None
     ran = 0
 
@@ -68,6 +76,8 @@ def run_page(page: str, cwd: Path, *, extra: tuple[str, ...] = (), timeout: floa
             )
             ran += 1
             printed += done.stdout + done.stderr
+            if log is not None:
+                log.append((argv, done.stdout + done.stderr))
             failing = i == len(step.commands) - 1 and any(
                 e.startswith("error:") for e in step.expected
             )

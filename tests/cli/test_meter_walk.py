@@ -186,6 +186,10 @@ def test_run_start_begins_simulated_time_there(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr
     assert f"stopped cleanly; points saved in {url}" in run.stdout
+    summary = run.stdout.split("stopped cleanly", 1)[1]
+    assert "ran from 2026-06-01 00:00 to 2026-06-01 00:" in summary
+    assert "VEE: 0 local days validated (none closed yet; America/New_York)" in summary
+    assert "settled on the validated series: no local day yet" in summary
     with closing(Store(url)) as db:
         frame = MeterReadings(db).long_frame(
             ["m-h01", "m-factory"],

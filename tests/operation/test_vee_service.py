@@ -160,3 +160,38 @@ async def test_a_generator_importing_nothing_all_day_is_not_suspect(store: Store
     v = ValidatedReadings(store, "demo")
     assert v.flags("m1", "import", DAY1, DAY1 + pd.Timedelta(days=1)).empty
     assert len(v.flags("m2", "import", DAY1, DAY1 + pd.Timedelta(days=1))) == 96
+
+
+async def test_a_reading_of_the_next_day_in_the_same_utc_row_revalidates_the_day(
+    store: Store,
+) -> None:
+    # Berlin's 2 June is 22:00 UTC 1 June .. 22:00 UTC 2 June; the UTC row of 2 June also holds
+    # 3 June's first two hours, so a reading of 00:15 on 3 June changes the revision 2 June
+    # was validated at: 2 June validated again (nothing new), at the new revision
+    _ingest(store, "m1", _day(DAY1), 0.25)
+    bus = InProcessBus()
+    clock = SimClock((DAY1 + pd.Timedelta(days=1, minutes=40)).to_pydatetime())
+    vee = VeeService("demo", store, {"m1"}, CFG, clock=clock, bus=bus)
+    await vee.start()
+    try:
+        assert [(r.meter, r.new_versions) for r in await vee.pump() if not r.empty] == [("m1", 0)]
+        day = "2026-06-02"
+        before = _current(store, "m1", day)
+        next_day = _day(DAY1 + pd.Timedelta(days=1))[1]  # 00:15 on 3 June, 22:15 UTC 2 June
+        _ingest(store, "m1", [next_day], 0.25)
+        assert _current(store, "m1", day) == before + 1
+        assert _rows(store) == [("m1", day, before)]
+        msg = ReadingsMessage(
+            site="demo",
+            meter="m1",
+            channel="import",
+            readings=[IntervalReading(interval_start=next_day, value_kwh=0.25)],
+        )
+        await bus.publish(stored_readings_topic("demo", "m1"), msg)
+        again = [(r.meter, r.new_versions) for r in await vee.pump() if not r.empty]
+        assert again == [("m1", 0)]
+        assert _rows(store) == [("m1", day, before + 1)]
+        assert vee.days_validated == 2
+    finally:
+        await vee.stop()
+        await bus.close()

@@ -60,6 +60,7 @@ class VeeService:
         self._closed: date | None = None
         self._sub: Subscription | None = None
         self.days_validated = 0
+        self.local_days: set[date] = set()
         self.new_versions = 0
         self.problems = 0
 
@@ -105,13 +106,17 @@ class VeeService:
         return out
 
     def take(self, items: Sequence[tuple[str, BusMessage]], closed: date) -> None:
-        """Mark the closed days that stored readings touched."""
+        """Mark the closed days that stored readings touched: the local days of the readings
+        and every local day that shares a UTC day row with them (a raw revision is kept per
+        UTC day, so a reading of 00:15 in New York changes the revision the day before was
+        validated at: that day is validated again, to the same values, at the new revision)."""
         for _, msg in items:
-            if isinstance(msg, ReadingsMessage) and msg.site == self.site:
-                days = {
-                    pd.Timestamp(r.interval_start).tz_convert(self.cfg.timezone).date()
-                    for r in msg.readings
-                }
+            if isinstance(msg, ReadingsMessage) and msg.site == self.site and msg.readings:
+                at = pd.DatetimeIndex([pd.Timestamp(r.interval_start) for r in msg.readings])
+                rows = at.tz_convert("UTC").floor("D").unique()
+                edges = rows.append(rows + (pd.Timedelta(days=1) - pd.Timedelta(minutes=15)))
+                days = set(at.tz_convert(self.cfg.timezone).date)
+                days |= set(edges.tz_convert(self.cfg.timezone).date)
                 self._mark(msg.channel, [msg.meter], (d for d in days if d <= closed))
 
     def validate_pending(self, now: datetime) -> list[ChannelVee]:
@@ -155,6 +160,7 @@ class VeeService:
                 )
             elif not r.problem:
                 self.days_validated += 1
+                self.local_days.add(day)
                 self.new_versions += r.new_versions
         return done
 
