@@ -103,8 +103,8 @@ def findings(
     refused unless ``refuse_negative`` is false (a file may hold one for VEE to flag)."""
     m_code, m_names = cols.meter_codes
     c_code, c_names = pd.factorize(cols.channel)
-    known = np.append([m in meters for m in m_names], False)[m_code]
-    channel_ok = np.append([c in CHANNELS for c in c_names], False)[c_code]
+    known = np.append(np.array([m in meters for m in m_names], dtype=bool), False)[m_code]
+    channel_ok = np.append(np.array([c in CHANNELS for c in c_names], dtype=bool), False)[c_code]
     checks: list[tuple[np.ndarray, str]] = [
         (~known, "unknown meter {m!r}"),
         (~channel_ok, "channel {c!r}; accepted: " + ", ".join(CHANNELS)),

@@ -45,9 +45,17 @@ register_reads = sa.Table(
 )
 
 
-def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source: str) -> Columns:
+def check_batch(
+    frame: pd.DataFrame,
+    *,
+    meters: Set[str],
+    now: datetime,
+    source: str,
+    max_kwh: float | None = None,
+) -> Columns:
     """The batch as checked columns, or ``IngestError`` naming every bad row (a negative value
-    is accepted here: VEE flags it)."""
+    is accepted here: VEE flags it); ``max_kwh``: the most energy a meter of the site measures
+    in one interval [kWh], the live ingest's bound (none: no bound)."""
     need = ["meter", "channel", "interval_start", "value_kwh"]
     if missing := set(need) - set(frame.columns):
         raise IngestError([f"{source}: columns missing: {', '.join(sorted(missing))}"])
@@ -63,7 +71,7 @@ def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source:
         value=np.where(no_value, 0.0, values),
         source=np.full(len(frame), source, dtype=object),
     )
-    found = findings(cols, meters=meters, now=now, refuse_negative=False)
+    found = findings(cols, meters=meters, now=now, max_kwh=max_kwh, refuse_negative=False)
     raw_t, raw_v = frame["interval_start"], frame["value_kwh"]
     found += [
         (i, 2, f"interval start {raw_t.iloc[i]!r} is not a time")
@@ -74,7 +82,7 @@ def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source:
         for i in np.flatnonzero(sub_second & ~no_time).tolist()
     ]
     bad_values = np.flatnonzero(no_value).tolist()
-    found += [(i, 4, f"value {raw_v.iloc[i]!r} is not a number") for i in bad_values]
+    found += [(i, 4, f"value {_plain(raw_v.iloc[i])!r} is not a number") for i in bad_values]
     problems = [f"{source} row {i + 1}: {text}" for i, _, text in sorted(found)]
     if len(frame) and (twice := np.flatnonzero(repeated(cols) & ~no_time & ~sub_second)).size:
         rows = ", ".join(str(i + 1) for i in twice[:10])
@@ -82,6 +90,11 @@ def check_batch(frame: pd.DataFrame, *, meters: Set[str], now: datetime, source:
     if problems:
         raise IngestError(problems)
     return cols
+
+
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds (shown ``nan``, not ``np.float64(nan)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _boundary(ts: datetime, *, up: bool = True) -> int:
@@ -105,12 +118,14 @@ class MeterReadings:
         meters: Set[str],
         source: str,
         received_at: datetime | None = None,
+        max_kwh: float | None = None,
     ) -> IngestReport:
-        """Store a batch in one transaction; report new rows, duplicates and conflicts."""
+        """Store a batch in one transaction; report new rows, duplicates and conflicts;
+        ``max_kwh``: the most a meter measures in 15 minutes [kWh] (``Site.meter_max_kw() *
+        0.25``, as the live ingest checks it), a bigger value refuses the batch."""
         now = as_utc(received_at) if received_at is not None else datetime.now(UTC)
-        return store_columns(
-            self.store, check_batch(frame, meters=meters, now=now, source=source), now
-        )
+        cols = check_batch(frame, meters=meters, now=now, source=source, max_kwh=max_kwh)
+        return store_columns(self.store, cols, now)
 
     def arrays(
         self, meters: list[str], channel: str, start: datetime, end: datetime
