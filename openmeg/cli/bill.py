@@ -11,6 +11,7 @@ from openmeg.cli.common import (
     SITE,
     STORE,
     err_console,
+    fail,
     load_site_or_exit,
     open_store,
 )
@@ -51,6 +52,7 @@ def bill_cmd(
         )
         raise typer.Exit(EXIT_BAD_INPUT)
     currency = str(getattr(the_site.site, "currency", None) or "USD")  # as the documents do
+    writable_folder(out)
     db = open_store(store, the_site.site.id)
     wanted = set(customer) or None
     try:
@@ -97,6 +99,22 @@ def bill_cmd(
         )
     if failed or not outcomes:
         raise typer.Exit(1)
+
+
+def writable_folder(out: Path) -> None:
+    """Exit 2 unless ``out`` is (or can be made) a folder this process can write bills into:
+    checked before anything is issued, so no bill is issued that could not be written."""
+    import tempfile
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        fail(
+            f"--out {out}: cannot write bills there ({err.strerror or err}); give a folder "
+            "you can write to; nothing issued"
+        )
 
 
 def basic_charge_cmd(

@@ -30,10 +30,24 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
+SHOWN_PROBLEMS = 20
+"""Problems said one a line, at most; the rest are counted ("and N more")."""
+
+
 def fail_all(problems: Iterable[object], code: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Say every problem on stderr, one line each, and exit (2: bad input)."""
-    for problem in problems:
+    """Say the problems on stderr, one line each (the first ``SHOWN_PROBLEMS``, then how many
+    more), and exit (2: bad input)."""
+    said = list(problems)
+    for problem in said[:SHOWN_PROBLEMS]:
         err_console.print(f"error: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if len(said) > SHOWN_PROBLEMS:
+        more = len(said) - SHOWN_PROBLEMS
+        err_console.print(
+            f"error: and {more} more problem{'s' if more > 1 else ''}; "
+            "fix these and try again to see the rest",
+            markup=False,
+            highlight=False,
+        )
     raise typer.Exit(code)
 
 
@@ -80,12 +94,42 @@ def default_store(site_id: str) -> str:
 
 
 def open_store(url: str, site_id: str) -> Store:
-    """The store at ``url`` (or the default SQLite file), its schema in place."""
+    """The store at ``url`` (or the default SQLite file), its schema in place; a URL that
+    names no store it can open (an unknown scheme, a server that does not answer, a file that
+    cannot be opened) exits 2 with one line saying so."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from openmeg.core.errors import StoreError
     from openmeg.core.store import Store
 
-    db = Store(url or default_store(site_id))
-    db.create_schema()
+    target = url or default_store(site_id)
+    try:
+        db = Store(target)
+    except StoreError as err:
+        fail(
+            f"--store {_shown(target)!r} cannot be opened: cannot use store URL "
+            f"({err.__cause__ or err}); give one like sqlite+pysqlite:///meg.db or "
+            "postgresql+psycopg://USER@HOST/DB"
+        )
+    try:
+        db.create_schema()
+    except (StoreError, SQLAlchemyError, OSError) as err:
+        db.close()
+        cause = err.__cause__ if isinstance(err, StoreError) and err.__cause__ else err
+        reason = str(getattr(cause, "orig", None) or cause).strip().splitlines()[0]
+        fail(f"--store {_shown(target)!r} cannot be opened: {reason}")
     return db
+
+
+def _shown(url: str) -> str:
+    """``url`` with its password hidden."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # a URL that does not parse is shown as given
+        return url
 
 
 def open_site_store(site_name: str, store: str) -> tuple[Site, Store]:
@@ -94,13 +138,29 @@ def open_site_store(site_name: str, store: str) -> tuple[Site, Store]:
     return site, open_store(store, site.site.id)
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+"""The instants the commands accept: from 1900-01-01 to the end of 2199 (UTC), well inside
+what the arrays' datetime64[ns] can hold (1677 to 2262)."""
+
+
 def utc(text: str) -> datetime:
-    """An ISO 8601 instant; UTC when it names no zone."""
+    """An ISO 8601 instant; UTC when it names no zone; ``ValueError`` when it is not one or
+    lies outside the accepted years (``FIRST_YEAR`` to ``LAST_YEAR``)."""
     from datetime import UTC
     from datetime import datetime as dt
 
-    t = dt.fromisoformat(text.replace("Z", "+00:00"))
-    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+    given = dt.fromisoformat(text.replace("Z", "+00:00"))
+    t: datetime | None
+    try:
+        t = given.astimezone(UTC) if given.tzinfo else given.replace(tzinfo=UTC)
+    except OverflowError:  # a zone that moves it past year 1 or 9999
+        t = None
+    if t is None or not FIRST_YEAR <= t.year <= LAST_YEAR:
+        raise ValueError(
+            f"{text!r} is out of range: instants from {FIRST_YEAR}-01-01 to "
+            f"{LAST_YEAR}-12-31 (UTC) are accepted"
+        )
+    return t
 
 
 def period(start: str, end: str) -> tuple[datetime, datetime]:

@@ -117,7 +117,11 @@ def meters_import(
     try:
         frame = read_readings(file)
         report = MeterReadings(db).ingest(
-            frame, meters=_metered(the_site), source=file.name, received_at=received
+            frame,
+            meters=_metered(the_site),
+            source=file.name,
+            received_at=received,
+            max_kwh=the_site.meter_max_kw() * 0.25,
         )
     except IngestError as err:
         fail_all(err.problems)
@@ -150,8 +154,15 @@ def meters_export(
     try:
         t0, t1 = utc(start), utc(end)
     except ValueError as err:
-        err_console.print(f"error: {err}")
+        err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err
+    if t1 <= t0:
+        err_console.print(
+            f"error: --start {start} is not before --end {end}: give a period that ends "
+            "after it starts",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
     db = open_store(store, the_site.site.id)
     try:
         frame = MeterReadings(db).long_frame(meter, t0, t1)

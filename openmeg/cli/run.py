@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from openmeg.cli.broker import KEYSTORE, MQTT_CA, broker_access
-from openmeg.cli.common import EXIT_BAD_INPUT, STORE, err_console, load_site_or_exit
+from openmeg.cli.common import EXIT_BAD_INPUT, STORE, err_console, load_site_or_exit, open_store
 from openmeg.cli.common import default_store as _default_store
 from openmeg.cli.field_choice import FieldSource, choose_field
 from openmeg.cli.keys import keystore_or_exit
@@ -163,6 +163,7 @@ def run(
     except OpenMegError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(1) from err
+    open_store(url, the_site.site.id).close()  # a store it cannot open: one line, exit 2
     try:
         summary = asyncio.run(
             _run_live(
