@@ -102,19 +102,24 @@ def bill_cmd(
 
 
 def writable_folder(out: Path) -> None:
-    """Exit 2 unless ``out`` is (or can be made) a folder this process can write bills into:
-    checked before anything is issued, so no bill is issued that could not be written."""
-    import tempfile
+    """Exit 2 unless ``out`` is a folder this process can write bills into, or one it can
+    make (its nearest existing parent a folder it can write): checked before anything is
+    issued, and nothing made, so no bill is issued that could not be written."""
+    import os
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as err:
-        fail(
-            f"--out {out}: cannot write bills there ({err.strerror or err}); give a folder "
-            "you can write to; nothing issued"
-        )
+    there = out.absolute()
+    while not there.exists():
+        there = there.parent
+    if not there.is_dir():
+        why = f"{there} is not a folder"
+    elif not os.access(there, os.W_OK | os.X_OK):
+        why = f"{there} is not writable"
+    else:
+        return
+    fail(
+        f"--out {out}: cannot write bills there ({why}); give a folder you can write to; "
+        "nothing issued"
+    )
 
 
 def basic_charge_cmd(

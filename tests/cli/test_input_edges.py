@@ -155,16 +155,20 @@ def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path, store: str, s
         assert done.stderr.startswith(said), (args, done.stderr)
         assert len(done.stderr.splitlines()) == 1, done.stderr
         assert "secret" not in done.stderr
+    assert not (tmp_path / "bills").exists()
 
 
-def test_bill_refuses_a_folder_it_cannot_write_before_issuing(tmp_path: Path, url: str) -> None:
+@pytest.mark.parametrize("under", ["bills", ""])
+def test_bill_refuses_a_folder_it_cannot_write_before_issuing(
+    tmp_path: Path, url: str, under: str
+) -> None:
     (tmp_path / "a-file").write_text("not a folder")
-    out = tmp_path / "a-file" / "bills"
+    out = tmp_path / "a-file" / under if under else tmp_path / "a-file"
     done = _openmeg("bill", "--period", "2026-10", "--out", str(out), "--store", url)
     assert done.code == 2
     assert done.stderr == (
-        f"error: --out {out}: cannot write bills there (Not a directory); give a folder you "
-        "can write to; nothing issued\n"
+        f"error: --out {out}: cannot write bills there ({tmp_path / 'a-file'} is not a "
+        "folder); give a folder you can write to; nothing issued\n"
     )
     assert not (tmp_path / "meg.db").exists()
 
