@@ -90,7 +90,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="834 customers")
     parser.add_argument("--pysam-sample", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2, help="threads of the pass over readings")
-    parser.add_argument("--store-customers", type=int, default=1000)
+    parser.add_argument(
+        "--store-customers", type=int, default=8334, help="customers billed from the store"
+    )
     parser.add_argument("--store-months", type=int, default=12)
     parser.add_argument("--no-store", action="store_true", help="no bills from the store")
     args = parser.parse_args()
