@@ -12,6 +12,7 @@ from openmeg.cli.common import (
     err_console,
     fail_all,
     load_simulated_site_or_exit,
+    open_store,
 )
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def simulate(
             markup=False,
         )
         raise typer.Exit(EXIT_BAD_INPUT)
-    db = _open_or_exit(store, the_site.site.id) if store else None  # before hours of work
+    db = open_store(store, the_site.site.id) if store else None  # before hours of work
     columns = (
         TextColumn("simulating"),
         BarColumn(),
@@ -119,20 +120,6 @@ def _new_year(timezone: str) -> datetime:
     from zoneinfo import ZoneInfo
 
     return dt(2026, 1, 1, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
-
-
-def _open_or_exit(url: str, site_id: str) -> Store:
-    """The store at ``url`` with its schema, or exit 2 saying why it cannot be opened."""
-    import sqlalchemy as sa
-
-    from openmeg.cli.common import open_store
-    from openmeg.core.errors import OpenMegError
-
-    try:
-        return open_store(url, site_id)
-    except (OpenMegError, sa.exc.SQLAlchemyError) as err:
-        err_console.print(f"error: --store {url!r} cannot be opened: {err}", markup=False)
-        raise typer.Exit(EXIT_BAD_INPUT) from err
 
 
 def _store_readings(site: Site, frame: pd.DataFrame, db: Store, end: datetime) -> None:
