@@ -8,7 +8,7 @@ import * as operation from "./operation.js";
 import * as prosumer from "./prosumer.js";
 import * as simpanel from "./simpanel.js";
 
-const VIEWS = [[sld, "view-diagram"], [energy, "view-energy"], [operation, "view-operation"],
+const VIEWS = [[energy, "view-energy"], [operation, "view-operation"],
   [history, "view-history"], [prosumer, "view-mine"], [simpanel, "sim-panel"]];
 
 function showMode(mode) {
@@ -43,12 +43,14 @@ async function start() {
     if (state.now) $("meg-time").textContent = fmtDateTime(state.now);
     for (const m of frame.modes || []) showMode(m.mode);
   });
-  for (const [view, id] of VIEWS) await view.mount($(id));
+  // the diagram with its live values first, then the other views beside the stream
+  await sld.mount($("view-diagram"));
   await sld.refreshLive();
   $("meg-time").textContent = fmtDateTime(state.now);
-  performance.mark("openmeg-first-values");
-  await refreshPrice();
+  requestAnimationFrame(() => performance.mark("openmeg-first-values"));
   connectStream();
+  await Promise.all([...VIEWS.map(([view, id]) => view.mount($(id))), refreshPrice()]);
+  await sld.refreshLive(); // the live values once more, for the views mounted since
   every(5000, sld.refreshLive);
   every(30000, refreshPrice);
 }
