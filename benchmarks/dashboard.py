@@ -24,7 +24,7 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from api_load import PASSWORD, LiveServer  # noqa: E402
+from api_load import PASSWORD, LiveServer
 
 LOADS = 15
 STREAM_S = 60.0
