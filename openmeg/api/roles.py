@@ -28,7 +28,7 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "send_command": OPERATOR,
     "command_authorise": OPERATOR,
     "device_add_authorise": OPERATOR,
-    "alarms_list": READERS,
+    "alarms_list": ALL,  # a prosumer: the alarms of their own devices
     "alarm_acknowledge": OPERATOR,
     "events_list": OVERSIGHT,
     "meters_list": CUSTOMER_DATA,
@@ -45,6 +45,8 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "revenue_of": CUSTOMER_DATA,
     "market_settlement_of": CUSTOMER_DATA,
     "market_settled_days_of": CUSTOMER_DATA,
+    "prosumer_now": CUSTOMER_DATA,
+    "prosumer_trading_accounts": CUSTOMER_DATA,
     "audit_records": OVERSIGHT,
     "audit_check": OVERSIGHT,
     "users_list": OPERATOR,

@@ -243,9 +243,11 @@ def _alarm_out(a: Alarm) -> AlarmOut:
 def alarms_list(
     active: bool = Query(True, description="only the active ones"),
     svc: ApiServices = Depends(services),
-    who: Principal = Depends(principal),
+    seen: Scope = Depends(scope),
 ) -> list[AlarmOut]:
-    return [_alarm_out(a) for a in svc.scada.alarms(active_only=active)]
+    """The alarms (a prosumer: those of their own devices)."""
+    alarms = svc.scada.alarms(active_only=active)
+    return [_alarm_out(a) for a in alarms if seen.everything or seen.sees_device(a.source)]
 
 
 @router.post("/alarms/{source}/{code}/ack", response_model=AlarmOut)

@@ -19,6 +19,9 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 CENT = Decimal("0.01")
+MAX_REFERENCE_PER_KWH = 5.0
+"""The highest reference price taken [currency/kWh]: the bound of the market's prices in the
+price book, beyond which no market price ever reaches a reference."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +41,11 @@ class ReferencePrices:
                 raise ValueError(f"the {name} reference price must be a number, got {value!r}")
             if value < 0:
                 raise ValueError(f"the {name} reference price must not be negative, got {value}")
+            if value > MAX_REFERENCE_PER_KWH:
+                raise ValueError(
+                    f"the {name} reference price must be at most {MAX_REFERENCE_PER_KWH:g} per "
+                    f"kWh (market prices never go beyond), got {value:g}"
+                )
         if self.purchase >= self.sale:
             raise ValueError(
                 "the purchase reference must lie below the sale reference, "
