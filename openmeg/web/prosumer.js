@@ -98,6 +98,7 @@ function deviceRow(d) {
 async function refreshNow() {
   const now = await api(`/api/v1/prosumers/${path(customer)}/now`);
   if (now.ts > megNow) megNow = now.ts;
+  lastDevices = now.devices;
   const m = now.meter;
   const exporting = m && m.export_kw > 0.005;
   const flow = !m ? "–" : exporting ? `exporting ${fmtKw(m.export_kw, 2)}` : `importing ${fmtKw(m.import_kw, 2)}`;
@@ -115,27 +116,51 @@ async function refreshNow() {
     ...now.devices.filter((d) => d.role === "source").map((d) =>
       tile(`${deviceLabel(d)} produced`, fmtKwh(d.today_out_kwh, 2), { "data-today": d.id }))),
   muted(`Since midnight, ${fmtDateTime(now.day_start)}.`));
+  paintRates();
 }
 
-// -- revenue per device
+// -- revenue per device: today's and this month's from the validated readings, and what each
+// earns now at the market's price (its power now times the sale price, or the purchase price
+// of what it takes)
+let price = null;
+let lastDevices = [];
+
+function paintRates() {
+  for (const d of lastDevices) {
+    const cell = document.querySelector(`[data-revenue="${CSS.escape(d.id)}"] .rate`);
+    if (!cell) continue;
+    const p = d.role === "load" ? (d.power_kw === null ? null : -d.power_kw) : d.power_kw;
+    if (p === null || !price) { cell.textContent = "–"; continue; }
+    const rate = p >= 0 ? p * price.sell : p * price.buy;
+    cell.textContent = `${money(Math.abs(rate) < 0.005 ? 0 : rate)}/h`;
+  }
+}
+
 async function refreshRevenue() {
   const day = today();
   const month = `${day.slice(0, 7)}-01`;
-  const [daily, monthly] = await Promise.all([
+  const [daily, monthly, now] = await Promise.all([
     api(`/api/v1/revenue?${span(day, shiftDate(day, 1))}&by=day`),
     api(`/api/v1/revenue?${span(month, `${shiftMonth(day.slice(0, 7), 1)}-01`)}&by=month`),
+    api("/api/v1/prices/now").catch(() => null),
   ]);
+  price = now;
   const byDevice = Object.fromEntries(monthly.map((r) => [r.device, r]));
   const box = $("mine-revenue");
   if (!daily.length) { box.replaceChildren(muted("None of your devices has a meter of its own.")); return; }
   box.replaceChildren(h("table", { class: "compact" },
-    h("thead", {}, h("tr", {}, h("th", {}, "device"), h("th", {}, "today out / in"),
-      h("th", { class: "num" }, "today"), h("th", { class: "num" }, "this month"))),
+    h("thead", {}, h("tr", {}, h("th", {}, "device"),
+      h("th", { class: "num" }, "now"), h("th", { class: "num" }, "today"),
+      h("th", { class: "num" }, "this month"))),
     h("tbody", {}, ...daily.map((r) => h("tr", { "data-revenue": r.device },
-      h("td", {}, r.device), h("td", {}, `${fmtKwh(r.out_kwh, 2)} / ${fmtKwh(r.in_kwh, 2)}`),
+      h("td", {}, r.device, h("span", { class: "muted sub" },
+        `${fmtKwh(r.out_kwh, 2)} out / ${fmtKwh(r.in_kwh, 2)} in today`)),
+      h("td", { class: "num rate" }, "–"),
       h("td", { class: "num" }, fmtMoney(r.revenue)),
       h("td", { class: "num" }, fmtMoney(byDevice[r.device] ? byDevice[r.device].revenue : null)))))),
-  muted("From the validated 15-minute readings at the market's prices."));
+  muted("Today and this month: from the validated 15-minute readings at the market's prices; " +
+    "now: the device's power at the market's price now."));
+  paintRates();
 }
 
 // -- bills
@@ -278,15 +303,15 @@ function windowAccounts(w) {
   const ref = w.reference_purchase === null ? "hours without a reference"
     : `buy ≤ ${fmtPrice(w.reference_purchase)}, sell ≥ ${fmtPrice(w.reference_sale)}`;
   const line = (label, kwh, mean, amount, atRef, against, againstLabel, attr) => h("tr", { "data-side": attr },
-    h("th", {}, label),
-    h("td", {}, fmtKwh(kwh, 2), mean === null ? "" : h("span", { class: "muted sub" }, `at ${fmtPrice(mean)}`)),
+    h("th", {}, `${label} `, h("span", { class: "kwh" }, fmtKwh(kwh, 2)),
+      mean === null ? "" : h("span", { class: "muted sub" }, `at ${fmtPrice(mean)}`)),
     h("td", { class: "num" }, fmtMoney(amount)),
     h("td", { class: "num" }, atRef === null ? "–" : fmtMoney(atRef)),
     h("td", { class: `num ${against > 0 ? "gain" : against < 0 ? "loss" : ""}`, title: againstLabel }, money(against)));
   return h("div", { class: "window-accounts", "data-window": `${w.from_hour}-${w.to_hour}` },
     h("p", {}, h("b", {}, hours), " ", h("span", { class: "muted" }, ref)),
     h("div", { class: "scroll" }, h("table", { class: "compact" },
-      h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "energy"), h("th", { class: "num" }, "market"),
+      h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", { class: "num" }, "market"),
         h("th", { class: "num" }, "at your ref."), h("th", { class: "num" }, "against it"))),
       h("tbody", {},
         line("bought", w.import_kwh, w.mean_purchase_price, w.purchases, w.purchases_at_reference,

@@ -178,7 +178,11 @@ def test_a_prosumer_at_phone_width_sees_their_own_and_changes_their_prices(
     expect(page.locator('[data-today="pv-h01"] .value')).to_have_text(
         re.compile(r"^[\d,]+\.\d\d kWh$")
     )
-    expect(page.locator('[data-revenue="pv-h01"]')).to_contain_text("USD")
+    # revenue per device: what it earns now at the market's price, and today's and the month's
+    expect(page.locator('[data-revenue="pv-h01"] .rate')).to_have_text(
+        re.compile(r"^\+?USD -?[\d,]+\.\d\d/h$")
+    )
+    expect(page.locator('[data-revenue="bess-h01"]')).to_contain_text("USD 0.00")
     # the app comes first, above the MEG's views
     assert mine.bounding_box()["y"] < page.locator("#view-diagram").bounding_box()["y"]
     # bills: the issued one, and friendly words where there is none
@@ -209,13 +213,19 @@ def test_a_prosumer_at_phone_width_sees_their_own_and_changes_their_prices(
     # 0.80 - 0.60 = 0.20; 2 kWh bought at 0.10 against 0.12 saved 0.24 - 0.20 = 0.04
     page.select_option("#accounts-period", "yesterday")
     sold = page.locator('[data-window="0-11"] [data-side="sold"]')
-    expect(sold).to_contain_text("USD 0.60")
-    expect(sold.locator("td").nth(3)).to_have_text("+USD 0.20")
-    expect(page.locator('[data-window="11-24"] [data-side="bought"] td').nth(3)).to_have_text(
+    expect(sold.locator("td").nth(1)).to_have_text("USD 0.60")
+    expect(sold.locator("td").nth(0)).to_have_text("USD 0.80")
+    expect(sold.locator("td").nth(2)).to_have_text("+USD 0.20")
+    expect(page.locator('[data-window="11-24"] [data-side="bought"] td').nth(2)).to_have_text(
         "+USD 0.04"
     )
     expect(page.locator("#acc-against .value")).to_have_text("+USD 0.24")
     expect(page.locator("#acc-sales .value")).to_have_text("USD 0.80")
+    # the accounts fit the phone's width, nothing hidden to the right
+    assert page.evaluate(
+        "[...document.querySelectorAll('#mine-body .scroll')]"
+        ".every((el) => el.scrollWidth <= el.clientWidth)"
+    )
     page.locator("#mine-card-trading").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "2-trading-before.png"), full_page=True)
 
@@ -225,8 +235,8 @@ def test_a_prosumer_at_phone_width_sees_their_own_and_changes_their_prices(
     assert page.locator("#trade-error").inner_text() == ""
     assert _windows(h) == [{**WINDOWS[0], "sale": 0.18}, WINDOWS[1]]
     # ... and the accounts follow: 4 x 0.18 = 0.72 at the reference, 0.08 gained, 0.12 in all
-    expect(sold.locator("td").nth(2)).to_have_text("USD 0.72")
-    expect(sold.locator("td").nth(3)).to_have_text("+USD 0.08")
+    expect(sold.locator("td").nth(1)).to_have_text("USD 0.72")
+    expect(sold.locator("td").nth(2)).to_have_text("+USD 0.08")
     expect(page.locator("#acc-against .value")).to_have_text("+USD 0.12")
     expect(page.locator("#acc-sales .value")).to_have_text("USD 0.80")  # earned the same
     expect(page.locator("#trade-state")).to_contain_text("sell ≥ 0.180 USD/kWh")
