@@ -82,8 +82,12 @@ function deviceRow(d) {
     rows.push(tile("today in / out", `${fmtKwh(d.today_in_kwh, 2)} / ${fmtKwh(d.today_out_kwh, 2)}`,
       { "data-point": "today" }));
   } else {
-    if (d.power_kw === null && d.today_out_kwh === null) return null; // metered with the home only
-    rows.push(tile("using", fmtKw(d.power_kw, 2), { class: "tile use", "data-point": "power" }));
+    if (d.power_kw === null && d.today_out_kwh === null) {
+      if (d.kind !== "ev_charger") return null; // metered with the home only: in "home uses"
+      rows.push(tile("using", "metered with the home", { class: "tile use", "data-point": "power" }));
+    } else {
+      rows.push(tile("using", fmtKw(d.power_kw, 2), { class: "tile use", "data-point": "power" }));
+    }
     if (d.today_out_kwh !== null) rows.push(tile("today", fmtKwh(d.today_out_kwh, 2)));
   }
   const soc = d.role === "storage" && d.soc_pct !== null
@@ -245,6 +249,11 @@ function showTrading() {
 }
 
 async function loadTrading() {
+  if (!lastDevices.some((d) => d.role === "storage")) {
+    $("trade-form").hidden = true;
+    $("trade-state").textContent = "Trading needs a battery of your own: you have none.";
+    return;
+  }
   try {
     trading = await api(`/api/v1/trading/${path(customer)}`);
   } catch (err) {

@@ -262,3 +262,19 @@ def test_a_prosumer_at_phone_width_sees_their_own_and_changes_their_prices(
     expect(page.locator("#acc-against .value")).to_have_text("+USD 0.12")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.close()
+
+
+def test_another_prosumer_sees_nothing_of_the_first(h: Harness, browser: Browser) -> None:
+    _alarm(h, "bess-h01")
+    page = browser.new_page(viewport=PHONE)
+    _login(page, h.url, "pro-h05")
+    expect(page.locator("#mine-meter")).to_have_text("m-h05", timeout=5_000)
+    expect(page.locator('[data-device="bess-h05"] [data-point="soc"] .value')).to_have_text(
+        re.compile(r"^\d{1,3} %$")
+    )
+    expect(page.locator("#trade-state")).to_contain_text("You do not trade")
+    expect(page.locator("#no-mine-alarms")).to_have_text("No alarm on your devices.")
+    assert "h01" not in page.locator("body").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.screenshot(path=str(ARTIFACTS / "5-another-prosumer.png"), full_page=True)
+    page.close()
