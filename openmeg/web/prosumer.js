@@ -77,7 +77,7 @@ function deviceRow(d) {
     const doing = p === null ? "–" : p < -0.005 ? `charging ${fmtKw(d.charging_kw, 2)}`
       : p > 0.005 ? `discharging ${fmtKw(d.discharging_kw, 2)}` : "idle 0.00 kW";
     rows.push(tile("state of charge", d.soc_pct === null ? "–" : `${fmt(d.soc_pct, 0)} %`,
-      { class: "tile soc", "data-point": "soc" }));
+      { class: "tile charge", "data-point": "soc" }));
     rows.push(tile("now", doing, { "data-point": "power" }));
     rows.push(tile("today in / out", `${fmtKwh(d.today_in_kwh, 2)} / ${fmtKwh(d.today_out_kwh, 2)}`,
       { "data-point": "today" }));
