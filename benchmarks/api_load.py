@@ -77,7 +77,7 @@ class LiveServer:
             addresses=field.addresses,
         )
         await self.meg.start()
-        self.api = LiveApi(self.meg, WallClock(), port=self.port)
+        self.api = LiveApi(self.meg, WallClock(), port=self.port, field="simulated")
         await self.api.start()
         self.api.services.identities.create(
             "bench", "operator", secret=PASSWORD, now=datetime.now(UTC)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
+from typing import Literal
 
 import pandas as pd
 
@@ -550,8 +551,10 @@ class LiveApi:
         host: str = "127.0.0.1",
         port: int = 8000,
         ssl_context: ssl.SSLContext | None = None,
+        field: Literal["simulated", "site"] = "site",
     ) -> None:
         self.services = api_services(meg, wall)
+        self.services.field_kind = field
         self.hub = StreamHub(meg.site.site.id, meg.bus, gate=meg.edge.gate("stream"))
         self.app = create_app(self.services, self.hub)
         self.server = HttpServer(

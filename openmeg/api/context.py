@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from fastapi import HTTPException
 
@@ -61,6 +62,8 @@ class ApiServices:
     """Reverse proxies whose ``X-Forwarded-For`` is believed (none by default)."""
     max_body_bytes: int = MAX_BODY
     """The largest request body taken; a larger one is refused with 413 before it is read."""
+    field_kind: Literal["simulated", "site"] = "site"
+    """Which field the MEG operates: openmeg's simulated one, or the site's own devices."""
     live_cache: dict[tuple[object, ...], bytes] = field(default_factory=dict)
     """The live snapshot as sent, per scope, for the control cycle it shows."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,6 +53,10 @@ class SiteOut(_Out):
     id: str
     name: str
     timezone: str
+    currency: str
+    frequency_hz: int
+    field: Literal["simulated", "site"]
+    """``simulated``: the field is openmeg's simulated MEG (its simulator controls may be shown)."""
     devices: int
     meters: int
     customers: list[str]

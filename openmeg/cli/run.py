@@ -144,6 +144,7 @@ def run(
     api_options: dict[str, object] | None = None
     if api:
         api_options = {"host": api_host, "port": api_port}
+        api_options["field"] = "simulated" if source is FieldSource.sim else "site"
         if trusted_proxy:
             from openmeg.api.client_address import proxy_networks
 

@@ -39,6 +39,11 @@ class SiteInfo(Frozen):
     longitude: float = Field(ge=-180, le=180, description="longitude [degrees east, -180..180]")
     altitude_m: float = Field(0.0, description="altitude above sea level [m]")
     frequency_hz: Literal[50, 60] = Field(50, description="nominal grid frequency [Hz]: 50 or 60")
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the currency of the site's prices, bills and revenue",
+    )
     device_networks: tuple[str, ...] | None = Field(
         None,
         description=(

@@ -112,7 +112,7 @@ class Harness:
             persist_every_s=60.0,
         )
         await self.meg.start()
-        self.api = LiveApi(self.meg, self.wall, port=self.port)
+        self.api = LiveApi(self.meg, self.wall, port=self.port, field="simulated")
         await self.api.start()
         ids = self.api.services.identities
         for name, role, customer in USERS.values():

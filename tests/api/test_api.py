@@ -148,7 +148,16 @@ def test_a_prosumer_sees_their_own_only(h: Harness) -> None:
         assert devices == {"load-h01", "pv-h01", "bess-h01"}
         live = pro.get("/api/v1/live").json()
         assert set(live["devices"]) <= {"load-h01", "pv-h01", "bess-h01", "m-h01", "pcc"}
-        assert pro.get("/api/v1/site").json()["customers"] == ["h01"]
+        site = pro.get("/api/v1/site").json()
+        assert site["customers"] == ["h01"]
+        # what the pages need to show numbers and times: currency, frequency, time zone, and
+        # whether the field is openmeg's simulated one (the harness runs the simulated field)
+        assert (site["currency"], site["frequency_hz"], site["timezone"], site["field"]) == (
+            "USD",
+            50,
+            "America/New_York",
+            "simulated",
+        )
     with h.client("operator") as op:
         assert len(op.get("/api/v1/meters").json()) == len(h.meg.site.meters)
 
