@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Response,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from openmeg.core.clock import WallClock
 from tests.api.harness import PASSWORD, Harness
@@ -131,3 +139,26 @@ def test_without_a_refresh_the_dashboard_goes_to_the_login_page(
     expect(page.locator("#app")).to_be_hidden()
     assert page.evaluate("() => sessionStorage.getItem('openmeg-refresh')") is None
     page.screenshot(path=str(ARTIFACTS / "3-session-revoked-login.png"))
+
+
+def test_a_renewal_that_cannot_reach_the_server_is_tried_again_not_a_sign_out(
+    h: Harness, context: BrowserContext
+) -> None:
+    cut: list[str] = []
+
+    def once_unreachable(route: Route) -> None:
+        if "grant_type=refresh_token" in (route.request.post_data or "") and not cut:
+            cut.append(route.request.url)
+            route.abort("internetdisconnected")
+        else:
+            route.continue_()
+
+    context.route("**/api/v1/auth/token", once_unreachable)
+    page, answers = signed_in(h, context)
+    minutes_pass(h, page, 20)
+    assert len(cut) == 1  # the renewal at 14 min did not get through
+    expect(page.locator("#app")).to_be_visible()
+    live(page)
+    grants = [s for p, s in answers if p == "/api/v1/auth/token"]
+    assert len(grants) >= 2 and set(grants) == {200}, grants
+    page.screenshot(path=str(ARTIFACTS / "4-renewed-after-a-network-cut.png"))
