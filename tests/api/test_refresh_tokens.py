@@ -299,3 +299,25 @@ def test_the_stream_closes_with_4401_when_its_token_expires_and_a_refreshed_one_
             assert ws.recv(timeout=5)
             later(h, 50)  # the refreshed token, issued 840 s ago, has 10 s left
             assert ws.recv(timeout=5)
+
+
+def test_a_refresh_token_raced_from_many_places_at_once_is_spent_once(h: Harness) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with httpx.Client(base_url=h.url) as c:
+        token = login(c, "op")["refresh_token"]
+
+    def attempt(_: int) -> httpx.Response:
+        with httpx.Client(base_url=h.url, timeout=30) as own:
+            return refresh(own, token)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(attempt, range(8)))
+    codes = sorted(r.status_code for r in answers)
+    # one is spent, the others are copies (or, past five failures, made to wait)
+    assert codes[0] == 200 and set(codes[1:]) <= {400, 429}, [r.text for r in answers]
+    assert codes[1] == 400
+    winner = next(r for r in answers if r.status_code == 200).json()["refresh_token"]
+    h.api.services.limiter = LoginLimiter()
+    with httpx.Client(base_url=h.url) as c:  # the copies' use revoked the winner's session too
+        refused(refresh(c, winner), "invalid_grant", "the session has ended")
