@@ -80,6 +80,11 @@ function keep(body) {
   sessionStorage.setItem("openmeg-token", state.token);
   sessionStorage.setItem("openmeg-expires-at", String(state.expiresAt));
   if (state.refresh) sessionStorage.setItem("openmeg-refresh", state.refresh);
+  renewBeforeExpiry();
+}
+
+/** Renew a minute before the access token runs out (also after a reload of the page). */
+function renewBeforeExpiry() {
   clearTimeout(state.refreshTimer);
   if (state.refresh) {
     const wait = Math.max(5_000, state.expiresAt - Date.now() - 60_000);
@@ -125,6 +130,8 @@ export function renew() {
   }
   return renewing;
 }
+
+renewBeforeExpiry();
 
 const signOutHandlers = [];
 export function onSignOut(fn) { signOutHandlers.push(fn); }

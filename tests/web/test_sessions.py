@@ -162,3 +162,15 @@ def test_a_renewal_that_cannot_reach_the_server_is_tried_again_not_a_sign_out(
     grants = [s for p, s in answers if p == "/api/v1/auth/token"]
     assert len(grants) >= 2 and set(grants) == {200}, grants
     page.screenshot(path=str(ARTIFACTS / "4-renewed-after-a-network-cut.png"))
+
+
+def test_a_reloaded_page_renews_its_token_in_time_too(h: Harness, context: BrowserContext) -> None:
+    page, answers = signed_in(h, context)
+    minutes_pass(h, page, 5)
+    page.reload()  # the session comes back from sessionStorage
+    expect(page.locator("#app")).to_be_visible(timeout=15_000)
+    minutes_pass(h, page, 15)
+    expect(page.locator("#app")).to_be_visible()
+    live(page)
+    refused = [(p, s) for p, s in answers if s == 401]
+    assert refused == [], refused  # renewed before it ran out, not after a refusal
