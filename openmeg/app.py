@@ -27,6 +27,7 @@ from openmeg.core.identity import Identities, Tokens
 from openmeg.core.keystore import Keystore
 from openmeg.core.messages import CommandResult
 from openmeg.core.scoped_bus import Buses, ScopedBus
+from openmeg.core.sessions import Sessions
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.core.wiring import device_networks
@@ -522,6 +523,7 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         tokens=Tokens(
             identities.signing_key(meg.keystore), issuer=meg.site.site.id, ttl_s=token_ttl_s
         ),
+        sessions=Sessions(meg.store),
         audit=meg.audit,
         scada=meg.scada,
         status=lambda: meg.status,

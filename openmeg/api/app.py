@@ -10,6 +10,7 @@ from fastapi import FastAPI, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -56,7 +57,11 @@ class RequestMetrics:
 
 
 def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc with their scripts served from the package: they work on
+    # a site without internet (no CDN), and ask nothing of any other host
+    app = FastAPIOffline(
+        static_url="/static/docs",
+        swagger_ui_parameters={"validatorUrl": None},
         title="openmeg API",
         version="1",
         description=(
@@ -100,7 +105,7 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
         exp = float(jwt.decode(token, options={"verify_signature": False})["exp"])
         await socket.accept()
         client = StreamClient(socket=socket, scope=scope_for(svc, who))
-        await hub.serve(client, expires_in_s=exp - svc.wall.now().timestamp())
+        await hub.serve(client, expires_in_s=exp - svc.wall.now().timestamp(), wall=svc.wall)
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 

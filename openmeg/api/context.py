@@ -17,6 +17,7 @@ from openmeg.core.clock import Clock
 from openmeg.core.command_auth import CommandAuthority
 from openmeg.core.identity import Identities, Principal, Tokens
 from openmeg.core.messages import CommandResult
+from openmeg.core.sessions import Sessions
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.price_book import PriceBook
@@ -40,6 +41,8 @@ class ApiServices:
     wall: Clock  # real time: token expiry, login limits
     identities: Identities
     tokens: Tokens
+    sessions: Sessions
+    """Refresh tokens: sessions that last while in use."""
     audit: AuditLog
     scada: DerManagementServer
     status: Callable[[], Status]

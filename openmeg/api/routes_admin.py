@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from openmeg.api.auth import ERRORS, TOKEN_URL, principal, services
 from openmeg.api.client_address import client_address
@@ -12,7 +14,9 @@ from openmeg.api.context import ApiServices
 from openmeg.api.schemas import (
     AuditCheck,
     AuditOut,
+    LogoutOut,
     Me,
+    OAuthProblem,
     Problem,
     TokenOut,
     UserCreated,
@@ -20,15 +24,34 @@ from openmeg.api.schemas import (
     UserOut,
 )
 from openmeg.core.identity import AuthError, Principal
+from openmeg.core.sessions import RefreshRefused, RefreshReused
 
 public = APIRouter(tags=["auth"])
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
 
 
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""Tokens are never cached (RFC 6749 §5.1)."""
+LOGOUT_URL = "/api/v1/auth/logout"
+
+
+def _refused(
+    status: int, error: str, why: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """An OAuth2 error answer (RFC 6749 §5.2), with ``detail`` as every refusal here has."""
+    body = {"error": error, "error_description": why, "detail": why}
+    return JSONResponse(body, status_code=status, headers={**NO_STORE, **(headers or {})})
+
+
 @public.post(
     TOKEN_URL,
     response_model=TokenOut,
+    response_model_exclude_none=True,
     responses={
+        400: {
+            "model": OAuthProblem,
+            "description": "a refresh token that is bad, spent or expired",
+        },
         401: {"model": Problem, "description": "wrong credentials"},
         422: {"model": Problem, "description": "a grant without its name or secret"},
         429: {"model": Problem, "description": "too many failed logins: wait"},
@@ -36,14 +59,21 @@ router = APIRouter(prefix="/api/v1", responses=ERRORS)
 )
 def token(
     request: Request,
-    grant_type: Annotated[str, Form(pattern="^(password|client_credentials)$")],
+    response: Response,
+    grant_type: Annotated[str, Form(pattern="^(password|client_credentials|refresh_token)$")],
     username: Annotated[str, Form(max_length=128)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     client_id: Annotated[str, Form(max_length=128)] = "",
     client_secret: Annotated[str, Form(max_length=1024)] = "",
+    refresh_token: Annotated[str, Form(max_length=4096)] = "",
     svc: ApiServices = Depends(services),
-) -> TokenOut:
-    """A token for a user (``password``) or an API client (``client_credentials``)."""
+) -> TokenOut | JSONResponse:
+    """A token for a user (``password``) or an API client (``client_credentials``); a user
+    also gets a refresh token, which ``refresh_token`` exchanges for new tokens (rotation: the
+    old one is then spent, and spending it again ends the session)."""
+    response.headers.update(NO_STORE)
+    if grant_type == "refresh_token":
+        return _refreshed(request, refresh_token, svc)
     name, secret, kind = (
         (username, password, "user")
         if grant_type == "password"
@@ -70,9 +100,90 @@ def token(
         raise HTTPException(401, str(err), {"WWW-Authenticate": "Bearer"}) from err
     svc.limiter.succeeded(name, address)
     svc.audit.append(ts=now, actor=name, action="login", target=kind, detail={"from": address})
+    wall = svc.wall.now()
+    if kind != "user":  # a client logs in again with its secret (RFC 6749 §4.4.3)
+        return TokenOut(access_token=svc.tokens.issue(who, wall), expires_in=int(svc.tokens.ttl_s))
+    session = svc.sessions.start(who.name, wall)
+    return _tokens(svc, who, session.refresh_token, session.expires_at, wall)
+
+
+def _tokens(
+    svc: ApiServices, who: Principal, refresh: str, refresh_expires: datetime, now: datetime
+) -> TokenOut:
     return TokenOut(
-        access_token=svc.tokens.issue(who, svc.wall.now()), expires_in=int(svc.tokens.ttl_s)
+        access_token=svc.tokens.issue(who, now),
+        expires_in=int(svc.tokens.ttl_s),
+        refresh_token=refresh,
+        refresh_expires_in=int((refresh_expires - now).total_seconds()),
     )
+
+
+def _refreshed(request: Request, token: str, svc: ApiServices) -> TokenOut | JSONResponse:
+    """The refresh grant. Failures count against the caller's address in the login limiter
+    (as a name of their own, so that nobody slows everybody's refreshes): a guesser is
+    refused after a few, an owner's display is never slowed by another's."""
+    if not token:
+        return _refused(400, "invalid_request", "the refresh_token grant needs refresh_token")
+    address = client_address(request.scope, svc.trusted_proxies)
+    slot = f"refresh from {address}"
+    wait = svc.limiter.retry_after(slot, address)
+    if wait > 0:
+        return _refused(
+            429,
+            "invalid_request",
+            f"too many failed refreshes from {address}: wait {int(wait) + 1} s and try again",
+            {"Retry-After": str(int(wait) + 1)},
+        )
+    now = svc.wall.now()
+    try:
+        rotated = svc.sessions.rotate(token, now)
+    except RefreshReused as err:
+        svc.limiter.failed(slot, address)
+        svc.audit.append(
+            ts=svc.clock.now(),
+            actor=err.principal,
+            action="refresh_reused",
+            target="session",
+            detail={"from": address, "session": err.family, "revoked": True},
+        )
+        return _refused(400, "invalid_grant", str(err))
+    except RefreshRefused as err:
+        svc.limiter.failed(slot, address)
+        return _refused(400, "invalid_grant", str(err))
+    who = svc.identities.get(rotated.principal)
+    if who is None:
+        svc.sessions.end_all(rotated.principal, now, "user removed")
+        return _refused(400, "invalid_grant", f"there is no user {rotated.principal!r} any more")
+    svc.limiter.succeeded(slot, address)
+    return _tokens(svc, who, rotated.refresh_token, rotated.expires_at, now)
+
+
+@public.post(
+    LOGOUT_URL,
+    response_model=LogoutOut,
+    responses={400: {"model": OAuthProblem, "description": "no refresh token given"}},
+)
+def logout(
+    request: Request,
+    refresh_token: Annotated[str, Form(max_length=4096)] = "",
+    svc: ApiServices = Depends(services),
+) -> LogoutOut | JSONResponse:
+    """End the session of a refresh token: it and every token of its session stop working
+    (an access token already issued lasts its few minutes). Whoever holds the refresh token
+    may end its session; any other token is answered alike (RFC 7009 §2.2)."""
+    if not refresh_token:
+        return _refused(400, "invalid_request", "logout needs the session's refresh_token")
+    whose = svc.sessions.end(refresh_token, svc.wall.now())
+    if whose is not None:
+        address = client_address(request.scope, svc.trusted_proxies)
+        svc.audit.append(
+            ts=svc.clock.now(),
+            actor=whose,
+            action="logout",
+            target="session",
+            detail={"from": address},
+        )
+    return LogoutOut(ended=whose is not None)
 
 
 @router.get("/me", response_model=Me)

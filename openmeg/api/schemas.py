@@ -21,7 +21,26 @@ class Problem(BaseModel):
 class TokenOut(_Out):
     access_token: str
     token_type: str = "bearer"
-    expires_in: int
+    expires_in: int = Field(description="seconds the access token is good for")
+    refresh_token: str | None = Field(
+        None,
+        description="(users) exchange it for new tokens before the access token expires "
+        "(grant_type=refresh_token); each is good once",
+    )
+    refresh_expires_in: int | None = Field(
+        None, description="seconds the refresh token is good for if not used"
+    )
+
+
+class OAuthProblem(Problem):
+    """A grant refused (RFC 6749 §5.2): ``error`` is the OAuth2 code, ``detail`` says why."""
+
+    error: str
+    error_description: str
+
+
+class LogoutOut(_Out):
+    ended: bool = Field(description="whether a session of that refresh token was ended")
 
 
 class Me(_Out):

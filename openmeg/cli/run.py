@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     import ssl
     from datetime import datetime
 
-    from rich.table import Table
-
-    from openmeg.app import LiveMeg
     from openmeg.core.keystore import Keystore
     from openmeg.core.site import Site
     from openmeg.protocols.broker_access import BrokerAccess
@@ -275,12 +272,18 @@ async def _run_live(
             await meg.run(stop, max_cycles=cycles)
             return run_summary(meg, began, meg.clock.now())
 
+        from openmeg.cli.status_view import SpeedMeter, status_view
+
+        meter = SpeedMeter()
+
         async def refresh(live: Live) -> None:
             while not stop.is_set():
-                live.update(_status_view(site, meg))
+                meter.sample(meg.status.ts)
+                live.update(status_view(site, meg, speed=speed, meter=meter))
                 await asyncio.sleep(0.25)
 
-        with Live(_status_view(site, meg), console=err_console, refresh_per_second=4) as live:
+        view = status_view(site, meg, speed=speed, meter=meter)
+        with Live(view, console=err_console, refresh_per_second=4) as live:
             painter = asyncio.create_task(refresh(live))
             try:
                 await meg.run(stop, max_cycles=cycles)
@@ -321,26 +324,3 @@ def stop_on_signals() -> asyncio.Event:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     return stop
-
-
-def _status_view(site: Site, meg: LiveMeg) -> Table:
-    """The live status view: time, mode, frequency, import, storage, cycles, alarms."""
-    from rich.table import Table
-
-    s = meg.status
-    t = Table(title=f"openmeg live: {site.site.name}", show_header=False)
-    t.add_row("time (UTC)", f"{s.ts:%Y-%m-%d %H:%M:%S}" if s.ts else "-")
-    t.add_row("mode", s.mode)
-    t.add_row("frequency", f"{s.frequency_hz:.3f} Hz")
-    t.add_row("import at PCC", f"{s.import_kw:.1f} kW")
-    for device, soc in s.soc.items():
-        t.add_row(f"{device} state of charge", f"{soc:.1%}")
-    t.add_row("cycles / cycle time", f"{s.cycles} / {s.cycle_ms:.2f} ms")
-    t.add_row("commands accepted", str(s.commands))
-    t.add_row("points stored", str(meg.historian.stored))
-    t.add_row("devices on the wire", str(len(meg.feeder.links)))
-    t.add_row("setpoints written", str(meg.writer.writes_total))
-    if s.held:
-        t.add_row("held safe", ", ".join(f"{d}: {why}" for d, why in s.held.items()))
-    t.add_row("alarms", ", ".join(f"{k}: {v}" for k, v in s.alarms.items()) or "none")
-    return t

@@ -133,6 +133,12 @@ class Identities:
             raise AuthError("wrong name or password") from err
         return Principal(name=row.name, role=row.role, customer=row.customer)
 
+    def get(self, name: str) -> Principal | None:
+        """The user or client ``name``, or ``None`` if there is none (any longer)."""
+        with self.store.engine.connect() as conn:
+            r = conn.execute(sa.select(principals).where(principals.c.name == name)).first()
+        return None if r is None else Principal(name=r.name, role=r.role, customer=r.customer)
+
     def all(self) -> list[Principal]:
         with self.store.engine.connect() as conn:
             rows = conn.execute(sa.select(principals).order_by(principals.c.name)).all()
@@ -177,6 +183,9 @@ class Tokens:
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def verify(self, token: str, now: datetime | None = None) -> Principal:
+        """The principal of a good token. With ``now`` (the platform's clock, which may be
+        corrected by a time server), the expiry is checked against it, not the machine's."""
+        timed = now is None
         try:
             claims = jwt.decode(
                 token,
@@ -184,14 +193,22 @@ class Tokens:
                 algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=self.issuer,
-                options={"require": ["exp", "aud", "iss", "sub"]},
+                options={
+                    "require": ["exp", "aud", "iss", "sub"],
+                    "verify_exp": timed,
+                    "verify_iat": timed,
+                    "verify_nbf": timed,
+                },
                 leeway=0,
             )
         except jwt.ExpiredSignatureError as err:
             raise AuthError("the token has expired: log in again") from err
         except jwt.PyJWTError as err:
             raise AuthError(f"the token is not valid: {err}") from err
-        if now is not None and claims["exp"] <= now.timestamp():
+        exp = claims["exp"]
+        if not isinstance(exp, int | float) or isinstance(exp, bool):
+            raise AuthError("the token is not valid: its expiry is not a number")
+        if now is not None and exp <= now.timestamp():
             raise AuthError("the token has expired: log in again")
         role = claims.get("role")
         if role not in ROLES:

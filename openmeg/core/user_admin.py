@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 
 from openmeg.core.identity import Identities
+from openmeg.core.sessions import Sessions
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -39,7 +40,15 @@ def add_principal(
 
 def reset_secret(store: Store, name: str, *, now: datetime, actor: str, audit: AuditLog) -> str:
     """A new generated password or secret for ``name`` (returned, to be shown once); the old
-    one stops working; ``ValueError`` if there is nobody of that name."""
+    one stops working, and so do the sessions it started (their refresh tokens); ``ValueError``
+    if there is nobody of that name."""
     secret = Identities(store).reset(name)
-    audit.append(ts=now, actor=actor, action="config", target=f"password/{name}")
+    ended = Sessions(store).end_all(name, now, "new password")
+    audit.append(
+        ts=now,
+        actor=actor,
+        action="config",
+        target=f"password/{name}",
+        detail={"refresh_tokens_revoked": ended} if ended else None,
+    )
     return secret

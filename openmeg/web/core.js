@@ -80,6 +80,11 @@ function keep(body) {
   sessionStorage.setItem("openmeg-token", state.token);
   sessionStorage.setItem("openmeg-expires-at", String(state.expiresAt));
   if (state.refresh) sessionStorage.setItem("openmeg-refresh", state.refresh);
+  renewBeforeExpiry();
+}
+
+/** Renew a minute before the access token runs out (also after a reload of the page). */
+function renewBeforeExpiry() {
   clearTimeout(state.refreshTimer);
   if (state.refresh) {
     const wait = Math.max(5_000, state.expiresAt - Date.now() - 60_000);
@@ -92,7 +97,9 @@ async function grant(form) {
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
     const why = body.error_description || body.detail || body.error || `HTTP ${r.status}`;
-    throw new Error(typeof why === "string" ? why : JSON.stringify(why));
+    const err = new Error(typeof why === "string" ? why : JSON.stringify(why));
+    err.refused = r.status === 400 || r.status === 401; // the grant itself is bad, not the moment
+    throw err;
   }
   return body;
 }
@@ -110,11 +117,21 @@ export function renew() {
     const spent = state.refresh;
     renewing = grant({ grant_type: "refresh_token", refresh_token: spent })
       .then((body) => { keep(body); })
-      .catch((err) => { if (state.refresh === spent) signOut(); throw err; })
+      .catch((err) => {
+        if (state.refresh !== spent) throw err;
+        if (err.refused) signOut();
+        else { // the server out of reach for a moment (or busy): try again, still signed in
+          clearTimeout(state.refreshTimer);
+          state.refreshTimer = setTimeout(() => renew().catch(() => {}), 10_000);
+        }
+        throw err;
+      })
       .finally(() => { renewing = null; });
   }
   return renewing;
 }
+
+renewBeforeExpiry();
 
 const signOutHandlers = [];
 export function onSignOut(fn) { signOutHandlers.push(fn); }
@@ -197,7 +214,9 @@ export function connectStream() {
     if (state.socket !== socket || !state.token) return;
     if (event.code === 4401) {
       // the access token ran out: renew it, then come back
-      renew().then(connectStream).catch(() => {});
+      renew().then(connectStream).catch(() => {
+        setTimeout(() => { if (state.socket === socket && state.token) connectStream(); }, 10_000);
+      });
       return;
     }
     setTimeout(() => { if (state.socket === socket && state.token) connectStream(); }, 1000);

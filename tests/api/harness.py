@@ -16,7 +16,7 @@ import httpx
 
 from openmeg.app import LiveApi, LiveMeg
 from openmeg.core.bus import InProcessBus
-from openmeg.core.clock import SimClock, WallClock
+from openmeg.core.clock import Clock, SimClock, WallClock
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.field import Field
@@ -37,8 +37,11 @@ USERS = {
 
 
 class Harness:
-    def __init__(self, tmp: Path, *, step_every_s: float = 0.05) -> None:
+    def __init__(self, tmp: Path, *, step_every_s: float = 0.05, wall: Clock | None = None) -> None:
+        """``wall``: the API's real time (tokens, logins), a ``WallClock()`` unless a test
+        gives a clock it moves itself."""
         self.tmp, self.step_every_s = tmp, step_every_s
+        self.wall: Clock = wall or WallClock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -109,7 +112,7 @@ class Harness:
             persist_every_s=60.0,
         )
         await self.meg.start()
-        self.api = LiveApi(self.meg, WallClock(), port=self.port, field="simulated")
+        self.api = LiveApi(self.meg, self.wall, port=self.port, field="simulated")
         await self.api.start()
         ids = self.api.services.identities
         for name, role, customer in USERS.values():

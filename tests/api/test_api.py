@@ -40,7 +40,9 @@ def _routes(h: Harness) -> list[APIRoute]:
     return [
         r
         for r in found
-        if isinstance(r, APIRoute) and r.path.startswith("/api/v1") and r.name != "token"
+        if isinstance(r, APIRoute)
+        and r.path.startswith("/api/v1")
+        and r.name not in {"token", "logout"}  # public: they carry their own credentials
     ]
 
 
