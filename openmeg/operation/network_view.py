@@ -34,11 +34,11 @@ KIND_WORD = {
 }
 BAR_H = 26.0  # a bus bar
 ROW_H = 14.0  # a row of a device panel
-LINK_W = 54.0  # a line between two buses, room for its flow label
+LINK_W = 62.0  # a line between two buses, room for its flow label
 CHAR_W = 5.4  # an average character at the panel's font size
 PANEL_PAD = 6.0
-VALUE_CHARS = 21  # the widest value shown in a row ("battery -150.0 kW 62 %")
-UTILITY_W = 150.0  # the utility, the PCC and its switch, left of the PCC bus
+VALUE_CHARS = 25  # the widest value shown in a row ("discharging 150.0 kW · 62 %")
+UTILITY_H = 84.0  # the utility, the PCC and its switch, above the PCC bus
 MARGIN = 20.0
 
 
@@ -382,6 +382,7 @@ def _laid_out(
     vn: dict[str, float],
     geo: dict[str, tuple[float, float] | None],
     base: NetworkView,
+    utility: bool = True,
 ) -> NetworkView:
     from dataclasses import replace
 
@@ -460,10 +461,10 @@ def _laid_out(
             place(c, cx, cy)
             cy += height[c]
 
-    y0 = MARGIN
+    y0 = MARGIN + (UTILITY_H if utility else 0.0)
     for r in roots:
         measure(r)
-    x_root = MARGIN + max(UTILITY_W, panel_w(root) - 8.0)
+    x_root = MARGIN + max(60.0, panel_w(root) - 8.0)
     for r in roots:
         place(r, x_root if r == root else MARGIN, y0)
         y0 += height[r]
@@ -518,4 +519,5 @@ def premises_view(view: NetworkView, devices: Iterable[str], meters: Iterable[st
         vn=vn,
         geo=geo,
         base=base,
+        utility=False,
     )
