@@ -417,8 +417,8 @@ def _laid_out(
         return max(text_len(r) for r in rows[b]) * CHAR_W + VALUE_CHARS * CHAR_W + 3 * PANEL_PAD
 
     def own_w(b: str) -> float:
-        # the PCC bus's panel sits under the utility, left of the bus
-        return 0.0 if b == root else panel_w(b)
+        # the PCC bus's panel sits left of the bus, under the utility above it
+        return 0.0 if b == root and utility else panel_w(b)
 
     def own_h(b: str) -> float:
         n = len(rows[b])
@@ -439,7 +439,7 @@ def _laid_out(
         n = len(rows[b])
         if n:
             w = panel_w(b)
-            px = x - w + 8.0 if b == root else x + 8.0
+            px = x - w + 8.0 if b == root and utility else x + 8.0
             py = y + BAR_H + 14.0
             placed = tuple(
                 replace(r, x=px + PANEL_PAD + 12.0 * r.depth, y=py + PANEL_PAD + (i + 0.8) * ROW_H)
@@ -464,7 +464,7 @@ def _laid_out(
     y0 = MARGIN + (UTILITY_H if utility else 0.0)
     for r in roots:
         measure(r)
-    x_root = MARGIN + max(60.0, panel_w(root) - 8.0)
+    x_root = MARGIN + (max(60.0, panel_w(root) - 8.0) if utility else 0.0)
     for r in roots:
         place(r, x_root if r == root else MARGIN, y0)
         y0 += height[r]

@@ -178,7 +178,7 @@ function drawPanel(p) {
 function draw(root) {
   const W = Math.max(net.width, 300), H = Math.max(net.height, 120);
   svg = svgEl("svg", { id: "sld", viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
-    "aria-label": "single-line diagram" });
+    "aria-label": "single-line diagram", style: `max-width: min(100%, ${W}px)` });
   const islands = g({ id: "sld-islands" });
   const lines = g({ id: "sld-lines" });
   const top = g({ id: "sld-top" });
