@@ -35,9 +35,19 @@ KIND_WORD = {
 BAR_H = 26.0  # a bus bar
 ROW_H = 14.0  # a row of a device panel
 LINK_W = 62.0  # a line between two buses, room for its flow label
-CHAR_W = 5.4  # an average character at the panel's font size
+CHAR_W = 5.3  # an average character at the panel's font size
 PANEL_PAD = 6.0
-VALUE_CHARS = 25  # the widest value shown in a row ("discharging 150.0 kW · 62 %")
+VALUE_CHARS = {  # the widest value the diagram shows in a device's row, by kind
+    "battery": 27,  # "discharging 150.0 kW · 62 %"
+    "heat_storage": 31,  # "62 % · 372 kWh · demand 12.3 kW"
+    "chp": 26,  # "CHP 50.0 kW · heat 83.3 kW"
+    "sensor": 20,  # "31.1 °C · 0.6 mm/s"
+    "heat_load": 14,  # "heat from hs1"
+    "load": 16,
+    "shiftable_load": 26,  # "shiftable load (in loads)"
+    "ev_charger": 22,  # "EV charger (in loads)"
+}
+UNWIRED = frozenset({"load", "shiftable_load", "ev_charger"})
 UTILITY_H = 84.0  # the utility, the PCC and its switch, above the PCC bus
 MARGIN = 20.0
 
@@ -407,14 +417,21 @@ def _laid_out(
     names = {d.id: d.name for d in devices}
     rows = {b: _panel_rows(b, meters, devices) for b in buses}
 
+    kinds = {d.id: d.kind for d in devices}
+    meter_of = {m.id: m for m in meters}
+
     def text_len(r: RowV) -> int:
-        label = names.get(r.id, "") if r.kind == "device" else r.id
-        return len(label) + 2 * r.depth
+        if r.kind == "device":
+            value = VALUE_CHARS.get(kinds[r.id], 17)
+            return len(names.get(r.id, "")) + 2 * r.depth + value
+        unwired = [d for d in meter_of[r.id].devices if kinds.get(d) in UNWIRED]
+        value = 32 if len(unwired) > 1 else 16  # "import 16.5 kW · loads 16.5 kW"
+        return len(r.id) + 2 * r.depth + 2 + value
 
     def panel_w(b: str) -> float:
         if not rows[b]:
             return 0.0
-        return max(text_len(r) for r in rows[b]) * CHAR_W + VALUE_CHARS * CHAR_W + 3 * PANEL_PAD
+        return max(text_len(r) for r in rows[b]) * CHAR_W + 4 * PANEL_PAD
 
     def own_w(b: str) -> float:
         # the PCC bus's panel sits left of the bus, under the utility above it
