@@ -112,14 +112,17 @@ function branchPath(a, b) {
 
 function drawSwitch(sw, x, y) {
   const el = g({ class: `switch kind-${sw.kind}`, id: `switch-${sw.id}`, "data-switch": sw.id,
-    "data-state": sw.normally_closed ? "closed" : "open", tabindex: sw.commandable ? 0 : null },
+    "data-state": sw.normally_closed ? "closed" : "open",
+    ...(sw.commandable && operator() ? { tabindex: 0 } : {}) },
   svgEl("rect", { x: x - 6, y: y - 6, width: 12, height: 12, rx: 1.5 }),
   text(x, y + 17, sw.id, { class: "switch-label", "text-anchor": "middle" }),
   svgEl("title", {}, `${SWITCH_WORD[sw.kind] || sw.kind} ${sw.id}` +
     (sw.line ? ` on ${sw.line}` : "") + (sw.normally_closed ? "" : ", normally open")));
   if (sw.commandable && operator()) {
     el.classList.add("commandable");
+    el.setAttribute("role", "button");
     el.addEventListener("click", () => operateSwitch(sw));
+    el.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") operateSwitch(sw); });
   }
   return el;
 }
