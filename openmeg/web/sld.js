@@ -351,14 +351,18 @@ function drawIslands() {
   });
 }
 
-async function refreshState() {
-  netState = await api("/api/v1/network/state");
+function showState() {
   for (const d of net.devices) showDevice(d.id);
   for (const m of net.meters) showMeter(m.id);
   for (const s of net.switches) showSwitch(s.id);
   showFlows();
   showEnergised();
   showHeat();
+}
+
+async function refreshState() {
+  netState = await api("/api/v1/network/state");
+  showState();
 }
 
 function showHeat() {
@@ -408,7 +412,8 @@ function openDevice(device) {
 }
 
 export async function refreshLive() {
-  const snapshot = await api("/api/v1/live");
+  const [snapshot, now] = await Promise.all([api("/api/v1/live"), api("/api/v1/network/state")]);
+  netState = now;
   state.now = snapshot.ts;
   emitPoint("pcc", "mode", ["grid", "island", "blackout"].indexOf(snapshot.mode), snapshot.ts);
   emitPoint("pcc", "frequency_hz", snapshot.frequency_hz, snapshot.ts);
@@ -416,7 +421,7 @@ export async function refreshLive() {
   for (const [device, points] of Object.entries(snapshot.devices)) {
     for (const [name, value] of Object.entries(points)) emitPoint(device, name, value, snapshot.ts);
   }
-  await refreshState();
+  showState();
 }
 
 async function showAdded() {
