@@ -175,11 +175,15 @@ def no_query(request: Request) -> None:
         raise HTTPException(422, f"this takes no query parameters (got {names})")
 
 
-def _view_for(svc: ApiServices, seen: Scope) -> NetworkView:
+def _whole(svc: ApiServices) -> NetworkView:
     try:
-        view = site_view(svc.site)
+        return site_view(svc.site)
     except (OSError, ValueError) as err:
         raise HTTPException(409, f"the site's network cannot be loaded: {err}") from err
+
+
+def _view_for(svc: ApiServices, seen: Scope) -> NetworkView:
+    view = _whole(svc)
     if seen.everything:
         return view
     return premises_view(view, seen.devices, seen.meters)
@@ -198,7 +202,7 @@ def network_now(
 ) -> NetworkStateOut:
     """The network now: switch positions, energised buses and islands, what every line carries
     (the sum of what lies beyond it, losses neglected), every device's power."""
-    full = site_view(svc.site) if seen.everything else _view_for(svc, Scope(everything=True))
+    full = _whole(svc)  # the whole network's state, then what the caller may see of it
     st = svc.status()
     values = svc.scada.state.values
     live = {d: {n: v.value for n, v in pts.items()} for d, pts in values.items()}
