@@ -37,6 +37,7 @@ ROW_H = 14.0  # a row of a device panel
 LINK_W = 62.0  # a line between two buses, room for its flow label
 CHAR_W = 5.3  # an average character at the panel's font size
 PANEL_PAD = 6.0
+GUTTER = 6.0  # left of a panel's rows: where heat pipes run
 VALUE_CHARS = {  # the widest value the diagram shows in a device's row, by kind
     "battery": 27,  # "discharging 150.0 kW · 62 %"
     "heat_storage": 31,  # "62 % · 372 kWh · demand 12.3 kW"
@@ -431,7 +432,7 @@ def _laid_out(
     def panel_w(b: str) -> float:
         if not rows[b]:
             return 0.0
-        return max(text_len(r) for r in rows[b]) * CHAR_W + 4 * PANEL_PAD
+        return max(text_len(r) for r in rows[b]) * CHAR_W + 4 * PANEL_PAD + GUTTER
 
     def own_w(b: str) -> float:
         # the PCC bus's panel sits left of the bus, under the utility above it
@@ -459,7 +460,11 @@ def _laid_out(
             px = x - w + 8.0 if b == root and utility else x + 8.0
             py = y + BAR_H + 14.0
             placed = tuple(
-                replace(r, x=px + PANEL_PAD + 12.0 * r.depth, y=py + PANEL_PAD + (i + 0.8) * ROW_H)
+                replace(
+                    r,
+                    x=px + PANEL_PAD + GUTTER + 12.0 * r.depth,
+                    y=py + PANEL_PAD + (i + 0.8) * ROW_H,
+                )
                 for i, r in enumerate(rows[b])
             )
             panels.append(

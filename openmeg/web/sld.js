@@ -175,7 +175,26 @@ function drawPanel(p) {
       el.append(row);
     }
   }
+  el.append(...heatPipes(p));
   return el;
+}
+
+function heatPipes(p) {
+  // heat from a CHP into its heat store, and from the store to the heat loads listed here
+  const at = Object.fromEntries(p.rows.map((r) => [r.id, r]));
+  const out = [];
+  const pipe = (a, b, kind) => {
+    const x = p.x + 5;
+    out.push(svgEl("path", { class: `heat-pipe ${kind}`, "data-from": a.id, "data-to": b.id,
+      d: `M${a.x - 2},${a.y - 3.5} H${x} V${b.y - 3.5} H${b.x - 3}`, "marker-end": "url(#heat-arrow)" }));
+  };
+  for (const r of p.rows) {
+    const d = byId[r.id];
+    if (!d || !d.heat_storage || !at[d.heat_storage]) continue;
+    if (d.kind === "chp") pipe(r, at[d.heat_storage], "in");
+    if (d.kind === "heat_load") pipe(at[d.heat_storage], r, "out");
+  }
+  return out;
 }
 
 function draw(root) {
@@ -185,6 +204,8 @@ function draw(root) {
   const islands = g({ id: "sld-islands" });
   const lines = g({ id: "sld-lines" });
   const top = g({ id: "sld-top" });
+  svg.append(svgEl("defs", {}, svgEl("marker", { id: "heat-arrow", viewBox: "0 0 6 6", refX: 5, refY: 3,
+    markerWidth: 5, markerHeight: 5, orient: "auto" }, svgEl("path", { d: "M0,0 L6,3 L0,6 Z", class: "heat-head" }))));
   svg.append(islands, lines, top);
   const switchOn = Object.fromEntries(net.switches.filter((s) => s.line).map((s) => [s.line, s]));
 
