@@ -236,9 +236,12 @@ function draw(root) {
 
   // lines, transformers and couplers, each from its upstream bus
   const branches = [
-    ...net.lines.filter((l) => l.kind !== "tie").map((l) => ({ name: l.name, a: l.from_bus, b: l.to_bus, kind: "line" })),
-    ...net.transformers.map((t) => ({ name: t.name, a: t.hv_bus, b: t.lv_bus, kind: "trafo" })),
-    ...net.couplers.map((c) => ({ name: c.name, a: c.from_bus, b: c.to_bus, kind: "coupler" })),
+    ...net.lines.filter((l) => l.kind !== "tie").map((l) => ({ name: l.name, a: l.from_bus, b: l.to_bus,
+      kind: "line", about: `${l.name}, ${fmt(l.length_km * 1000, 0)} m` })),
+    ...net.transformers.map((t) => ({ name: t.name, a: t.hv_bus, b: t.lv_bus, kind: "trafo",
+      about: `${t.name}, ${fmt(t.sn_kva, 0)} kVA` })),
+    ...net.couplers.map((c) => ({ name: c.name, a: c.from_bus, b: c.to_bus, kind: "coupler",
+      about: `bus coupler ${c.name}` })),
   ];
   for (const br of branches) {
     let a = busAt[br.a], b = busAt[br.b];
@@ -247,7 +250,7 @@ function draw(root) {
     if (a.x > b.x) { [a, b] = [b, a]; sign = -1; }
     const p = branchPath(a, b);
     lines.append(svgEl("path", { class: `line kind-${br.kind}`, id: `line-${br.name}`, d: p.d,
-      "data-branch": br.name, "data-up": a.name, "data-down": b.name }));
+      "data-branch": br.name, "data-up": a.name, "data-down": b.name }, svgEl("title", {}, br.about)));
     const x0 = p.sx, x1 = p.ex - 4;
     if (br.kind === "trafo") {
       const cx = x0 + 12;

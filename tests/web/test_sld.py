@@ -122,13 +122,16 @@ def test_every_device_meter_and_switch_of_the_site_is_drawn_with_live_values(pag
     )
     expect(page.locator("#node-chp1 .value")).to_have_text(re.compile(rf"^CHP {kw} · heat {kw}$"))
     expect(page.locator("#sld-heat")).to_contain_text("District heat store")
+    expect(page.locator('#sld .heat-pipe[data-from="chp1"][data-to="hs1"]')).to_be_attached()
+    to_the_factory = '#sld .heat-pipe[data-from="hs1"][data-to="heat-factory"]'
+    expect(page.locator(to_the_factory)).to_be_attached()
     expect(page.locator("#meter-m-h02 .value")).to_have_text(
         re.compile(rf"^import {kw} · loads {kw}$")
     )
     assert "-" not in values(page).replace("–", "")  # no internal sign leaks into the page
 
     # the power on every line, transformer and coupler, with its arrow
-    for line in [ln for ln in ("Line R1-R2", "Line I1-I2", "Line C1-C2", "Trafo I0-I1")]:
+    for line in ("Line R1-R2", "Line I1-I2", "Line C1-C2", "Trafo I0-I1"):
         label = page.locator(f'#sld .flow-label[data-branch="{line}"]')
         expect(label).to_have_text(re.compile(rf"^{kw}$"))
     flows = page.locator("#sld .flow-label")
