@@ -51,4 +51,6 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "audit_check": OVERSIGHT,
     "users_list": OPERATOR,
     "user_create": OPERATOR,
+    "network_get": ALL,
+    "network_now": ALL,
 }

@@ -216,6 +216,7 @@ async def send_command(
         return HTTPException(422, reason)
 
     known = set(_device_ids(svc)) | {"pcc"}
+    known |= {s.id for s in svc.site.network.switches} | {t.id for t in svc.site.network.ties}
     if body.device not in known:
         raise refused(f"no device {body.device!r}")
     if body.name not in WRITABLE:

@@ -1,5 +1,5 @@
 """The dashboard in headless Chromium (Debian's package, driven by Playwright): log in, see the
-single-line view update live, take the utility down and see island mode within 3 s,
+single-line diagram update live, take the utility down and see island mode within 3 s,
 acknowledge an alarm, open a trend; a prosumer sees their own. Screenshots are kept in
 test-artifacts/dashboard (or $OPENMEG_ARTIFACTS)."""
 
@@ -59,9 +59,9 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
     first = clock.inner_text()
     expect(clock).not_to_have_text(first, timeout=3_000)
     expect(page.locator("#mode")).to_have_text("GRID")
-    # each feeder's net flow, from its devices' power
-    flow = page.locator('.flow[data-feeder="Industrial feeder"]')
-    expect(flow).to_contain_text(re.compile(r"^[▲▼] \d+\.\d kW (to|from) the bus$"))
+    # the power each feeder takes, on its transformer in the single-line diagram
+    flow = page.locator('#sld .flow-label[data-branch="Trafo I0-I1"]')
+    expect(flow).to_have_text(re.compile(r"^\d+\.\d kW$"), timeout=3_000)
     page.screenshot(path=str(ARTIFACTS / "1-single-line.png"), full_page=True)
 
     # open the PCC switch (with confirmation): island mode shown within 3 s
@@ -115,8 +115,14 @@ def test_a_prosumer_sees_their_own_energy(h: Harness, browser: Browser) -> None:
     expect(page.locator("#mine")).to_be_visible()
     expect(page.locator("#mine-body")).to_contain_text("m-h01", timeout=5_000)
     expect(page.locator("#node-pv-h01")).to_be_visible()
-    expect(page.locator(".feeder h3")).to_contain_text("My premises")
+    expect(page.locator("#sld-title")).to_have_text("My premises")
+    expect(page.locator("#node-pv-h01 .value")).to_have_text(re.compile(r"^PV \d+\.\d kW$"))
+    expect(page.locator("#node-bess-h01 .value")).to_contain_text(" %", timeout=5_000)
+    expect(page.locator("#meter-m-h01")).to_be_attached()
+    # their premises only: no other premises, no lines, no switches of the MEG
     assert page.locator("#node-pv-h03").count() == 0
-    assert page.locator("#utility-down").is_hidden()  # no commands for a prosumer
+    assert page.locator("#sld .line, #sld .switch").count() == 0
+    assert page.locator("#switch-open").is_hidden()  # no commands for a prosumer
+    assert page.locator("#sim-panel").is_hidden()
     page.screenshot(path=str(ARTIFACTS / "5-prosumer.png"), full_page=True)
     page.close()
