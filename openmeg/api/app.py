@@ -19,6 +19,7 @@ from openmeg.api.context import ApiServices, scope_for
 from openmeg.api.fastpath import LiveFastPath
 from openmeg.api.metrics import ApiMetrics
 from openmeg.api.refusals import invalid_request
+from openmeg.api.routes_energy import router as energy_routes
 from openmeg.api.stream import StreamClient, StreamHub
 from openmeg.core.identity import AuthError
 
@@ -73,6 +74,7 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app.include_router(routes_operation.router)
     app.include_router(routes_authorisations.router)
     app.include_router(routes_customer.router)
+    app.include_router(energy_routes)
 
     app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
     app.add_middleware(BodyLimit, limit=lambda: svc.max_body_bytes)  # before any body is read

@@ -49,4 +49,6 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "audit_check": OVERSIGHT,
     "users_list": OPERATOR,
     "user_create": OPERATOR,
+    "energy_of": ALL,
+    "point_detail": ALL,
 }

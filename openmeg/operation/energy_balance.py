@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -27,27 +27,41 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
-Period = Literal["today", "month"]
-PERIODS: tuple[Period, ...] = ("today", "month")
+Period = Literal["today", "day", "month"]
+PERIODS: tuple[Period, ...] = ("today", "day", "month")
 
 
-def period_bounds(period: Period, now: datetime, timezone: str) -> tuple[datetime, datetime]:
-    """``[start, end)`` of the site's local day (``today``) or month (``month``) up to ``now``.
+def period_bounds(
+    period: Period, now: datetime, timezone: str, on: date | None = None
+) -> tuple[datetime, datetime]:
+    """``[start, end)`` of the site's local day (``today``, ``day``) or month (``month``) up to
+    ``now``.
 
-    ``now`` has a time zone; the start is local midnight (of the 1st, for a month) in
-    ``timezone`` (an IANA name), returned in ``now``'s zone; the end is ``now``.
+    ``now`` has a time zone; the day is ``on`` (a local date; not with ``today``), or today's;
+    the start is its local midnight (of the 1st, for a month) in ``timezone`` (an IANA name),
+    the end the next day's (or month's), or ``now`` if that comes first; both in ``now``'s zone.
+    A period that has not begun by ``now`` raises ``ValueError``.
     """
     if now.tzinfo is None:
         raise ValueError("now needs a time zone")
-    local = now.astimezone(ZoneInfo(timezone))
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "month":
-        day = day.replace(day=1)
-    elif period != "today":
+    if period not in PERIODS:
         raise ValueError(f"period is one of {', '.join(PERIODS)}, not {period!r}")
-    # midnight's offset, not now's: a day that changes to or from summer time starts at its own
-    start = day.replace(tzinfo=None).replace(tzinfo=ZoneInfo(timezone))
-    return start.astimezone(now.tzinfo), now
+    if period == "today" and on is not None:
+        raise ValueError("today is today: for another day ask for the day and its date")
+    tz = ZoneInfo(timezone)
+    first = on or now.astimezone(tz).date()
+    if period == "month":
+        first = first.replace(day=1)
+        after = (first + timedelta(days=31)).replace(day=1)
+    else:
+        after = first + timedelta(days=1)
+    # each midnight with its own offset: a day that changes to or from summer time
+    start, end = (
+        datetime.combine(d, time(0), tzinfo=tz).astimezone(now.tzinfo) for d in (first, after)
+    )
+    if start >= now:
+        raise ValueError(f"{first.isoformat()} has not begun: the MEG's time is {now.isoformat()}")
+    return start, min(end, now)
 
 
 def _clean(ts: FloatArray, values: FloatArray) -> tuple[FloatArray, FloatArray]:

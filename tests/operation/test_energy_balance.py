@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
@@ -127,8 +127,25 @@ def test_the_local_day_and_month(now: str, period: str, start: str) -> None:
     assert t0.tzinfo is not None
 
 
+def test_a_day_or_month_gone_by() -> None:
+    now = datetime(2026, 6, 1, 16, 0, tzinfo=UTC)
+    ny = "America/New_York"
+    day = period_bounds("day", now, ny, date(2026, 5, 20))
+    assert day == (datetime(2026, 5, 20, 4, tzinfo=UTC), datetime(2026, 5, 21, 4, tzinfo=UTC))
+    # February 2026 in New York: 28 days of EST (UTC-5)
+    feb = period_bounds("month", now, ny, date(2026, 2, 14))
+    assert feb == (datetime(2026, 2, 1, 5, tzinfo=UTC), datetime(2026, 3, 1, 5, tzinfo=UTC))
+    # a day without a date is today; today's month ends now
+    assert period_bounds("day", now, ny) == period_bounds("today", now, ny)
+    assert period_bounds("month", now, ny, date(2026, 6, 1))[1] == now
+    with pytest.raises(ValueError, match="has not begun"):
+        period_bounds("day", now, ny, date(2026, 6, 2))
+    with pytest.raises(ValueError, match="ask for the day"):
+        period_bounds("today", now, ny, date(2026, 5, 2))
+
+
 def test_bad_periods() -> None:
-    with pytest.raises(ValueError, match="today, month"):
+    with pytest.raises(ValueError, match="today, day, month"):
         period_bounds("week", datetime(2026, 6, 1, tzinfo=UTC), "UTC")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="time zone"):
         period_bounds("today", datetime(2026, 6, 1), "UTC")
