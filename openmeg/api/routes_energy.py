@@ -4,11 +4,11 @@ points the historian stored; and what one point is (its unit), for the history c
 
 from __future__ import annotations
 
-from collections import defaultdict
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Literal
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 import numpy as np
 import sqlalchemy as sa
@@ -115,54 +115,52 @@ class _Readings:
 
 
 def _read(
-    svc: ApiServices, wanted: Iterable[tuple[str, str]], t0: datetime, t1: datetime
+    svc: ApiServices,
+    wanted: Iterable[tuple[str, str]],
+    t0: datetime,
+    t1: datetime,
+    *,
+    counters: bool = False,
 ) -> _Readings:
+    """The stored values of the points ``wanted`` in ``[t0, t1)``, with the last before and
+    the first after (and the live value, when newer than the stored ones). Of a counter
+    (``counters``), see ``_counter_readings``."""
     t = point_history.c
     site = svc.site.site.id
-    by_point: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    wanted = sorted(set(wanted))
-    asked = set(wanted)
-    devices = sorted({d for d, _ in wanted})
-    names = sorted({n for _, n in wanted})
+    by_point: dict[tuple[str, str], list[tuple[float, float]]] = {}
     after: dict[tuple[str, str], tuple[float, float]] = {}
+    start, end = as_utc(t0), as_utc(t1)
+
+    def row(r: Any) -> tuple[float, float]:
+        return as_utc(r[0]).timestamp(), float("nan") if r[1] is None else float(r[1])
+
     with svc.store.engine.connect() as conn:
-        for device, name in wanted:
+        for key in sorted(set(wanted)):
+            device, name = key
             one = sa.select(t.ts, t.value).where(t.site == site, t.device == device, t.name == name)
+            inside = one.where(t.ts >= start, t.ts < end)
             # the last value before the period (it holds at its start) and the first after it
             # (a counter rises towards it)
-            before = conn.execute(
-                one.where(t.ts < as_utc(t0)).order_by(t.ts.desc()).limit(1)
-            ).first()
-            if before is not None:
-                by_point[(device, name)].append((as_utc(before.ts).timestamp(), before.value))
-            later = conn.execute(one.where(t.ts >= as_utc(t1)).order_by(t.ts).limit(1)).first()
+            got = [conn.execute(one.where(t.ts < start).order_by(t.ts.desc()).limit(1)).first()]
+            later = conn.execute(one.where(t.ts >= end).order_by(t.ts).limit(1)).first()
             if later is not None:
-                after[(device, name)] = (as_utc(later.ts).timestamp(), later.value)
-        rows = conn.execute(
-            sa.select(t.device, t.name, t.ts, t.value)
-            .where(
-                t.site == site,
-                t.device.in_(devices),
-                t.name.in_(names),
-                t.ts >= as_utc(t0),
-                t.ts < as_utc(t1),
-            )
-            .order_by(t.ts)
-        )
-        for r in rows:
-            if (r.device, r.name) in asked:
-                by_point[(r.device, r.name)].append((as_utc(r.ts).timestamp(), r.value))
+                after[key] = row(later)
+            if counters:
+                got += _counter_readings(conn, one, start, end)
+            else:
+                got += list(conn.execute(inside.order_by(t.ts)))
+            points = [row(r) for r in got if r is not None]
+            by_point[key] = sorted(set(points))
     live = svc.scada.state.values
-    for device, name in wanted:  # the latest value, not yet stored
-        v = live.get(device, {}).get(name)
-        if v is None or not (t0 <= v.ts < t1) or (device, name) in after:
+    for key, points in by_point.items():  # the latest value, not yet stored
+        v = live.get(key[0], {}).get(key[1])
+        if v is None or not (t0 <= v.ts < t1) or key in after:
             continue
-        points = by_point[(device, name)]
         ts = as_utc(v.ts).timestamp()
         if not points or ts > points[-1][0]:
             points.append((ts, v.value))
-    for key, last in after.items():
-        by_point[key].append(last)
+    for key, last_after in after.items():
+        by_point[key].append(last_after)
     series = {}
     for key, points in by_point.items():
         arr = np.array(points, dtype=float).reshape(-1, 2)
@@ -170,19 +168,79 @@ def _read(
     return _Readings(series)
 
 
+MARKS = 32
+
+
+def _counter_readings(
+    conn: sa.Connection, one: sa.Select[Any], start: datetime, end: datetime
+) -> list[Any]:
+    """A counter's readings in a period that tell its energy: the first at or after each of
+    ``MARKS`` instants spread over the period and its last; between two that fall (the counter
+    restarted), all. Between readings that rise, the ones left out add nothing: a month of a
+    counter is read in a few dozen indexed queries, not tens of thousands of rows."""
+    t = point_history.c
+    step = (end - start) / MARKS
+    # one bound each way on the index, or SQLite scans from the start to the mark
+    got = [
+        conn.execute(
+            one.where(t.ts >= start + k * step, t.ts < end).order_by(t.ts).limit(1)
+        ).first()
+        for k in range(MARKS)
+    ]
+    got.append(
+        conn.execute(one.where(t.ts >= start, t.ts < end).order_by(t.ts.desc()).limit(1)).first()
+    )
+    marks = sorted({(r.ts, r.value) for r in got if r is not None}, key=lambda r: r[0])
+    out: list[Any] = list(marks)
+    for (a, va), (b, vb) in itertools.pairwise(marks):
+        if va is None or vb is None or vb < va:
+            out += list(conn.execute(one.where(t.ts > a, t.ts < b).order_by(t.ts)))
+    return out
+
+
+CHUNK = timedelta(days=1)
+SETTLED = timedelta(hours=1)
+_settled: dict[tuple[object, ...], tuple[float, float] | None] = {}
+"""Energy of power signals over past days (a month is asked again and again): each day's is
+kept once its history is settled, an hour after it ended."""
+
+
+def _power(
+    svc: ApiServices, device: str, name: str, start: datetime, end: datetime
+) -> tuple[float, float] | None:
+    """``power_kwh`` of a stored power signal over ``[start, end)``, a day at a time; None if
+    nothing of it was stored."""
+    total: tuple[float, float] | None = None
+    now = svc.clock.now()
+    c0 = start
+    while c0 < end:
+        c1 = min(c0 + CHUNK, end)
+        key = (svc.store.url, svc.site.site.id, device, name, c0, c1)
+        if key in _settled:
+            part = _settled[key]
+        else:
+            s = _read(svc, [(device, name)], c0, c1).get(device, name)
+            part = None if s is None else power_kwh(*s, c0.timestamp(), c1.timestamp())
+            if c1 <= now - SETTLED:
+                if len(_settled) > 100_000:
+                    _settled.clear()
+                _settled[key] = part
+        if part is not None:
+            total = part if total is None else (total[0] + part[0], total[1] + part[1])
+        c0 = c1
+    return total
+
+
 def _energy(
     data: _Readings, device: str, role: str, t0: float, t1: float
 ) -> tuple[float, float, Literal["counter", "power"]] | None:
-    """(out, in, how) of one device over ``[t0, t1)``, or None if nothing of it was stored."""
-    c_out, c_in, power = POINTS[role]
-    s_out, s_in, s_p = data.get(device, c_out), data.get(device, c_in), data.get(device, power)
+    """(out, in) of one device over ``[t0, t1)`` from its counters, or None without them."""
+    c_out, c_in, _ = POINTS[role]
+    s_out, s_in = data.get(device, c_out), data.get(device, c_in)
     if s_out is not None and (c_in is None or s_in is not None):
         out = counter_kwh(*s_out, t0, t1)
         into = counter_kwh(*s_in, t0, t1) if s_in is not None else 0.0
         return out, into, "counter"
-    if s_p is not None:
-        out, into = power_kwh(*s_p, t0, t1)
-        return out, (into if c_in is not None else 0.0), "power"
     return None
 
 
@@ -241,23 +299,17 @@ def energy_of(
     except ValueError as err:
         raise HTTPException(422, str(err)) from None
     things, top = _things(svc, seen)
-    wanted = {
-        (x.device, n)
-        for x in things
-        for n in POINTS[x.role]
-        if n is not None and (x.role != "generator" or n != "energy_in_kwh")
-    }
-    heat_stores = [d.id for d in svc.site.devices if d.kind == "heat_storage"]
-    if seen.everything:
-        wanted |= {(h, n) for h in heat_stores for n in ("heat_kw", "heat_demand_kw")}
-    data = _read(svc, wanted, start, end)
+    # counters first; the power of what has none (the PCC, a device without registers)
+    counted = {(x.device, n) for x in things for n in POINTS[x.role][:2] if n is not None}
+    data = _read(svc, counted, start, end, counters=True)
     t0, t1 = start.timestamp(), end.timestamp()
-
     measured: dict[str, tuple[float, float, Literal["counter", "power"]]] = {}
     for x in things:
         e = _energy(data, x.device, x.role, t0, t1)
         if e is not None:
             measured[x.device] = e
+        elif (p := _power(svc, x.device, POINTS[x.role][2], start, end)) is not None:
+            measured[x.device] = (p[0], p[1] if POINTS[x.role][1] else 0.0, "power")
     out = {x.device: measured[x.device][0] if x.device in measured else 0.0 for x in things}
     into = {x.device: measured[x.device][1] if x.device in measured else 0.0 for x in things}
     generation: dict[str, float] = {}
@@ -302,12 +354,10 @@ def energy_of(
     )
     heat: dict[str, float] = {}
     if seen.everything:
+        stores = [d.id for d in svc.site.devices if d.kind == "heat_storage"]
         for name, key in (("heat_kw", "chp_heat"), ("heat_demand_kw", "heat_demand")):
-            heat[key] = sum(
-                power_kwh(*s, t0, t1)[0]
-                for h in heat_stores
-                if (s := data.get(h, name)) is not None
-            )
+            parts = [_power(svc, h, name, start, end) for h in stores]
+            heat[key] = sum(p[0] for p in parts if p is not None)
 
     def kwh(v: float) -> float:
         return round(v, 3) + 0.0  # Wh; never -0.0

@@ -83,14 +83,18 @@ def counter_kwh(ts: FloatArray, kwh: FloatArray, start: float, end: float) -> fl
     ``ts`` [s], ``kwh`` its readings [kWh]. Between two readings the counter is taken to rise
     linearly (so a reading before ``start`` and one after it share the energy at ``start``);
     before the first reading and after the last it counted nothing known. A reading below the one
-    before is the counter restarted from zero: that reading is all counted since the restart.
-    Missing readings (NaN) are left out.
+    before is the counter restarted from zero, just before it: that reading is all it counted
+    since. Missing readings (NaN) are left out.
     """
     t, v = _clean(ts, kwh)
     if len(t) == 0 or end <= start:
         return 0.0
     steps = np.diff(v)
     counted = np.concatenate(([0.0], np.cumsum(np.where(steps >= 0, steps, v[1:]))))
+    # a restart comes just before the reading that shows it: flat until then
+    restarts = np.flatnonzero(steps < 0) + 1
+    t = np.insert(t, restarts, t[restarts] - 1e-6)
+    counted = np.insert(counted, restarts, counted[restarts - 1])
     at = np.interp([start, end], t, counted)  # flat outside the readings
     return float(max(at[1] - at[0], 0.0))
 

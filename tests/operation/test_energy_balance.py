@@ -37,6 +37,9 @@ def test_a_counter_that_restarts_counts_from_zero() -> None:
     # 5 -> 6 (+1), restarts and reads 0.5 (+0.5), then 1.5 (+1): 2.5 kWh
     ts, kwh = a(0, 60, 120, 180), a(5.0, 6.0, 0.5, 1.5)
     assert counter_kwh(ts, kwh, 0, 180) == pytest.approx(2.5)
+    # the restart came just before the reading that shows it: until then, the 1 kWh before it
+    assert counter_kwh(ts, kwh, 0, 119) == pytest.approx(1.0)
+    assert counter_kwh(ts, kwh, 120, 180) == pytest.approx(1.0)
     assert counter_kwh(a(), a(), 0, 100) == 0.0
     assert counter_kwh(ts, kwh, 100, 100) == 0.0
 
