@@ -369,7 +369,12 @@ def energy_of(
         timezone=tz,
         boundary=boundary,
         sources={k: kwh(v) for k, v in b.sources().items()},
-        sinks={k: kwh(v) for k, v in b.sinks().items()},
+        # premises have their loads behind their own meter: nothing goes unmetered
+        sinks={
+            k: kwh(v)
+            for k, v in b.sinks().items()
+            if not (boundary == "premises" and k == "unmetered")
+        },
         heat={k: kwh(v) for k, v in heat.items()},
         generation_kwh=kwh(b.generation_kwh),
         consumption_kwh=kwh(b.consumption_kwh),

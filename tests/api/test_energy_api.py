@@ -101,12 +101,7 @@ def test_a_prosumer_gets_their_own_premises(h: Harness) -> None:
     assert e["boundary"] == "premises"
     # at h01's meter: 4 in, 10 out, 30 generated, 2 discharged, 3 charged: 23 kWh used at home
     assert e["sources"] == {"pv": 30.0, "battery_discharge": 2.0, "grid_import": 4.0}
-    assert e["sinks"] == {
-        "battery_charge": 3.0,
-        "grid_export": 10.0,
-        "homes": 23.0,
-        "unmetered": 0.0,
-    }
+    assert e["sinks"] == {"battery_charge": 3.0, "grid_export": 10.0, "homes": 23.0}
     assert e["self_sufficiency"] == round(1 - 4 / 23, 4)  # 0.8261
     assert e["self_consumption"] == round(1 - 10 / 30, 4)  # 0.6667
     assert {d["device"] for d in e["devices"]} == {"pv-h01", "bess-h01", "m-h01"}
