@@ -130,6 +130,10 @@ def _read(
     by_point: dict[tuple[str, str], list[tuple[float, float]]] = {}
     after: dict[tuple[str, str], tuple[float, float]] = {}
     start, end = as_utc(t0), as_utc(t1)
+    # the live values as they are now, before the MEG moves on while the store is read: all
+    # of one instant, or the devices' energies would not add up
+    state = svc.scada.state.values
+    live = {key: state.get(key[0], {}).get(key[1]) for key in set(wanted)}
 
     def row(r: Any) -> tuple[float, float]:
         return as_utc(r[0]).timestamp(), float("nan") if r[1] is None else float(r[1])
@@ -151,10 +155,9 @@ def _read(
                 got += list(conn.execute(inside.order_by(t.ts)))
             points = [row(r) for r in got if r is not None]
             by_point[key] = sorted(set(points))
-    live = svc.scada.state.values
     for key, points in by_point.items():  # the latest value, not yet stored
-        v = live.get(key[0], {}).get(key[1])
-        if v is None or not (t0 <= v.ts < t1) or key in after:
+        v = live.get(key)
+        if v is None or not (t0 <= v.ts <= t1) or key in after:  # "now" is the end
             continue
         ts = as_utc(v.ts).timestamp()
         if not points or ts > points[-1][0]:
@@ -174,25 +177,26 @@ MARKS = 32
 def _counter_readings(
     conn: sa.Connection, one: sa.Select[Any], start: datetime, end: datetime
 ) -> list[Any]:
-    """A counter's readings in a period that tell its energy: the first at or after each of
-    ``MARKS`` instants spread over the period and its last; between two that fall (the counter
-    restarted), all. Between readings that rise, the ones left out add nothing: a month of a
-    counter is read in a few dozen indexed queries, not tens of thousands of rows."""
+    """A counter's readings in a period that tell its energy: the first at or after each of a
+    few instants spread over the period (one a day, 4 to ``MARKS``) and its last; between two
+    that fall (the counter restarted), all. Between readings that rise, the ones left out add
+    nothing: a month of a counter is read in a few dozen indexed queries, not 40,000 rows."""
     t = point_history.c
-    step = (end - start) / MARKS
+    marks = min(max((end - start).days + 1, 4), MARKS)  # a month: one a day
+    step = (end - start) / marks
     # one bound each way on the index, or SQLite scans from the start to the mark
     got = [
         conn.execute(
             one.where(t.ts >= start + k * step, t.ts < end).order_by(t.ts).limit(1)
         ).first()
-        for k in range(MARKS)
+        for k in range(marks)
     ]
     got.append(
         conn.execute(one.where(t.ts >= start, t.ts < end).order_by(t.ts.desc()).limit(1)).first()
     )
-    marks = sorted({(r.ts, r.value) for r in got if r is not None}, key=lambda r: r[0])
-    out: list[Any] = list(marks)
-    for (a, va), (b, vb) in itertools.pairwise(marks):
+    seen = sorted({(r.ts, r.value) for r in got if r is not None}, key=lambda r: r[0])
+    out: list[Any] = list(seen)
+    for (a, va), (b, vb) in itertools.pairwise(seen):
         if va is None or vb is None or vb < va:
             out += list(conn.execute(one.where(t.ts > a, t.ts < b).order_by(t.ts)))
     return out

@@ -81,6 +81,8 @@ function makeChart(unit) {
   el.replaceChildren();
   const uPlot = window.uPlot;
   if (!uPlot) { el.append(h("p", { class: "error" }, "the chart library did not load")); return null; }
+  // stored values hold until the next (they are stored when they change); means are joined
+  const held = uPlot.paths.stepped({ align: 1 }), joined = uPlot.paths.linear();
   const opts = {
     width: Math.max(el.clientWidth, 300), height: 320,
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), tz()),
@@ -88,7 +90,7 @@ function makeChart(unit) {
     series: [
       { label: "time", value: (u, v) => (v == null ? "–" : fmtDateTime(new Date(v * 1000).toISOString())) },
       { label: `${view.device}/${view.name}`, stroke: "#1d6fb8", width: 1.5, spanGaps: false,
-        points: { show: false },
+        points: { show: false }, paths: (u, ...args) => (view.resolution === "raw" ? held : joined)(u, ...args),
         value: (u, v) => (v == null ? "–" : `${fmt(v, 3)} ${unit === "1" ? "" : unit}`) },
     ],
     axes: [
