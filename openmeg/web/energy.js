@@ -9,7 +9,7 @@ const LABEL = {
   battery_discharge: "Batteries, discharged", grid_import: "Grid, imported",
   battery_charge: "Batteries, charged", grid_export: "Grid, exported",
   homes: "Homes", commerce: "Commerce", industry: "Industry",
-  community: "Community (shared, the MEG's own)", unmetered: "Losses and unmetered loads",
+  community: "Community and shared parts", unmetered: "Losses and unmetered loads",
   loads: "Loads", chp_heat: "CHP heat into the stores", heat_demand: "Heat to the heat loads",
 };
 // the picture's nodes: sources on the left and top, sinks on the right and below
