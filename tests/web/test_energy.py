@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -124,6 +125,24 @@ def test_a_history_chart_has_labelled_axes_and_answers_a_zoom(h: Harness, browse
         f"Number(document.querySelector('#history-chart').dataset.count) > {counted}",
         timeout=10_000,
     )
+
+    # yesterday: the site's local day before, midnight to midnight (EDT, UTC-4)
+    page.select_option("#history-period", "yesterday")
+    with page.expect_request(lambda r: "/history" in r.url) as asked:
+        page.click("#history-show")
+    q = parse_qs(urlparse(asked.value.url).query)
+    assert (q["start"], q["end"]) == (["2026-05-31T04:00:00.000Z"], ["2026-06-01T04:00:00.000Z"])
+    assert q["resolution"] == ["1min"]
+    # a period of one's own, in the site's local time: over 2 days, 15-minute means
+    page.select_option("#history-period", "custom")
+    page.fill("#history-from", "2026-05-25T06:00")
+    page.fill("#history-to", "2026-06-01T12:30")
+    with page.expect_request(lambda r: "/history" in r.url) as asked:
+        page.click("#history-show")
+    q = parse_qs(urlparse(asked.value.url).query)
+    assert (q["start"], q["end"]) == (["2026-05-25T10:00:00.000Z"], ["2026-06-01T16:30:00.000Z"])
+    assert q["resolution"] == ["15min"]
+    expect(page.locator("#history-caption")).to_contain_text("15-minute means")
 
     # any point of any device: the state of charge of a battery, the last hour
     page.select_option("#history-device", "bess-community")
