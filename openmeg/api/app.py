@@ -20,6 +20,7 @@ from openmeg.api.context import ApiServices, scope_for
 from openmeg.api.fastpath import LiveFastPath
 from openmeg.api.metrics import ApiMetrics
 from openmeg.api.refusals import invalid_request
+from openmeg.api.routes_energy import router as energy_routes
 from openmeg.api.routes_network import router as network_router
 from openmeg.api.routes_prosumer import router as prosumer_routes
 from openmeg.api.stream import StreamClient, StreamHub
@@ -82,6 +83,7 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app.include_router(routes_customer.router)
     app.include_router(prosumer_routes)
     app.include_router(network_router)
+    app.include_router(energy_routes)
 
     app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
     app.add_middleware(BodyLimit, limit=lambda: svc.max_body_bytes)  # before any body is read

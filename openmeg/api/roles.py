@@ -53,4 +53,6 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "user_create": OPERATOR,
     "network_get": ALL,
     "network_now": ALL,
+    "energy_of": ALL,
+    "point_detail": ALL,
 }

@@ -98,14 +98,6 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
     expect(row).to_contain_text("acknowledged by op", timeout=5_000)
     page.screenshot(path=str(ARTIFACTS / "3-alarm-acknowledged.png"), full_page=True)
 
-    # a trend of a device
-    page.click("#node-pv-h01")
-    page.click("#command-trend")
-    expect(page.locator("#trend-title")).to_have_text("pv-h01/p_kw")
-    expect(page.locator("#trend polyline")).to_be_attached(timeout=5_000)
-    # the chart grows as values arrive on the stream
-    expect(page.locator("#trend-range")).to_contain_text(re.compile(r"^([3-9]|\d\d+) values"))
-    page.screenshot(path=str(ARTIFACTS / "4-trend.png"), full_page=True)
     page.close()
 
 
