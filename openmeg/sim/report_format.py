@@ -49,7 +49,7 @@ def number(x: float, decimals: int | None = None) -> str:
     """``x`` with thousands separators, ``decimals`` (or :func:`decimals_for`) decimals."""
     d = decimals_for(x) if decimals is None else decimals
     text = f"{x:,.{d}f}"
-    return "0" if text.strip("-0.,") == "" and d == 0 else text
+    return text.lstrip("-") if text.strip("-0.,") == "" else text  # no "-0.000"
 
 
 def with_unit(x: float | None, unit: str, decimals: int | None = None) -> str:
