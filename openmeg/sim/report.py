@@ -153,7 +153,13 @@ def report_html(engine: Engine, summary: dict[str, Any], frame: pd.DataFrame) ->
             img("Monthly energy per device"),
             f'<div class="wide">{tables.monthly_table(s, site)}</div>',
         ),
-        section("Generators", tables.generators_table(s, site)),
+        section(
+            "Generators",
+            "<p>Capacity factor: energy over the AC rating running for the whole run; "
+            "full-load hours: energy over the AC rating; specific yield (PV): energy over the "
+            "DC rating at STC.</p>",
+            tables.generators_table(s, site),
+        ),
         section(
             "Exchange with the utility grid",
             img("Grid exchange: duration curve"),
@@ -172,6 +178,11 @@ def report_html(engine: Engine, summary: dict[str, Any], frame: pd.DataFrame) ->
         ),
         section(
             "Voltages",
+            f"<p>Bus voltages of the power flow run every "
+            f"{s['voltage']['interval_min']} min, each taken as its 10-minute mean. EN 50160 asks "
+            "that 95 % of a week's 10-minute means lie within Un ± 10 % and none below Un - 15 % "
+            "or above Un + 10 %; every value outside Un ± 10 % is listed below, with whether its "
+            "week breaks the standard.</p>",
             img("Voltage profile"),
             tables.voltage_table(s),
             tables.failing_weeks_table(s),

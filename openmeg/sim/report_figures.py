@@ -86,6 +86,9 @@ def pcc_duration(frame: pd.DataFrame, dt_h: float) -> Figure:
     plt = _pyplot()
     curve = duration_curve(frame["grid_kw"].to_numpy())
     hours = np.arange(curve.size) * dt_h
+    if curve.size > 4000:  # a drawn curve needs no more points than the figure has pixels
+        keep = np.unique(np.linspace(0, curve.size - 1, 4000).round().astype(int))
+        curve, hours = curve[keep], hours[keep]
     fig, ax = plt.subplots(figsize=WIDE)
     ax.fill_between(hours, curve.clip(min=0), color="tab:red", lw=0, label="import")
     ax.fill_between(hours, curve.clip(max=0), color="tab:green", lw=0, label="export")
