@@ -62,6 +62,18 @@ class Wind(WiredDevice):
     )
 
 
+NATURAL_GAS_CO2_KG_PER_KWH = 0.202
+"""CO2 from burning natural gas, per kWh of fuel (net calorific value): 56,100 kg CO2/TJ, the
+IPCC 2006 Guidelines' default (Vol. 2, ch. 2, Table 2.2), x 3.6e-6 TJ/kWh = 0.20196 kg/kWh. Per
+kWh of *fuel*: the electricity's intensity is this divided by the electric efficiency (0.612 kg
+per kWh of electricity at 33 %, 0.404 at 50 %)."""
+_FUEL_CO2 = (
+    "CO2 intensity of its fuel [kg CO2/kWh of fuel, net calorific value]; default natural gas, "
+    "0.202 (IPCC 2006 Guidelines Vol. 2 Table 2.2: 56,100 kg/TJ); the CO2 of a kWh of "
+    "electricity is this divided by eta_el"
+)
+
+
 class CHP(WiredDevice):
     """Combined heat and power unit (gas engine) feeding a heat storage."""
 
@@ -71,9 +83,7 @@ class CHP(WiredDevice):
     eta_el: float = Field(gt=0, lt=1, description="electric efficiency [fraction of fuel energy]")
     eta_th: float = Field(gt=0, lt=1, description="thermal efficiency [fraction of fuel energy]")
     heat_storage: str = Field(description="id of the heat storage it charges")
-    co2_kg_per_kwh_fuel: float = Field(
-        0.202, ge=0, description="CO2 intensity of its fuel [kg/kWh of fuel]"
-    )
+    co2_kg_per_kwh_fuel: float = Field(NATURAL_GAS_CO2_KG_PER_KWH, ge=0, description=_FUEL_CO2)
     grid_forming: bool = Field(
         True, description="whether it forms the grid (voltage and frequency) in island"
     )
@@ -102,7 +112,10 @@ class FuelCell(WiredDevice):
     p_set_kw: float = Field(ge=0, description="setpoint, kW")
     eta_el: float = Field(gt=0, lt=1, description="electric efficiency [fraction of fuel energy]")
     co2_kg_per_kwh_fuel: float = Field(
-        0.0, ge=0, description="CO2 intensity of its fuel [kg/kWh of fuel]"
+        NATURAL_GAS_CO2_KG_PER_KWH,
+        ge=0,
+        description=_FUEL_CO2 + " (a natural-gas fuel cell with its reformer; 0 for hydrogen "
+        "from renewable electrolysis)",
     )
 
     @model_validator(mode="after")
@@ -173,5 +186,9 @@ class HeatStorage(WiredDevice):
         0.9, gt=0, le=1, description="efficiency of the backup boiler [fraction]"
     )
     boiler_co2_kg_per_kwh_fuel: float = Field(
-        0.202, ge=0, description="CO2 intensity of the boiler's fuel [kg/kWh of fuel]"
+        NATURAL_GAS_CO2_KG_PER_KWH,
+        ge=0,
+        description="CO2 intensity of the boiler's fuel [kg CO2/kWh of fuel, net calorific "
+        "value]; default natural gas, 0.202 (IPCC 2006 Guidelines Vol. 2 Table 2.2); the CO2 "
+        "of a kWh of heat is this divided by boiler_eta",
     )

@@ -111,6 +111,8 @@ class PowerFlowLog:
     vm_max_pu: list[float] = field(default_factory=list)
     line_loading_max_pct: list[float] = field(default_factory=list)
     losses_kw: list[float] = field(default_factory=list)
+    vm_pu: list[np.ndarray] = field(default_factory=list)
+    """Voltage of every network bus at each power flow (float32, in the network's bus order)."""
     last_vm_pu: FloatArray | None = None
     """Voltage of every network bus at the latest power flow."""
     last_line_loading_pct: FloatArray | None = None
@@ -134,6 +136,8 @@ class Engine:
         self._slack_battery = gf[0] if gf else -1
         self._pf_island = BatchPowerFlow(net, slack_bus=int(plant.bat_bus[gf[0]])) if gf else None
         self._n_pd_buses = len(net.bus)
+        self.bus_names = [str(name) for name in net.bus["name"]]
+        """The network's bus names, in the order of ``pf_log.vm_pu``."""
         self.bus_alive = np.ones(self._n_pd_buses, dtype=np.uint8)
         controllers = {c.kind: c.enabled for c in site.controllers}
         self.ctrl_self_consumption = controllers.get("self_consumption", False)
@@ -276,6 +280,7 @@ class Engine:
         self.pf_log.vm_max_pu.append(float(res.vm_pu[0].max()))
         self.pf_log.line_loading_max_pct.append(float(res.line_loading_pct[0].max()))
         self.pf_log.losses_kw.append(losses_kw)
+        self.pf_log.vm_pu.append(res.vm_pu[0].astype(np.float32))
         self.pf_log.last_vm_pu = res.vm_pu[0]
         self.pf_log.last_line_loading_pct = res.line_loading_pct[0]
 

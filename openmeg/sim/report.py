@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from openmeg.sim import report_figures as figures
+from openmeg.sim import report_html as tables
 from openmeg.sim.engine import Engine
 from openmeg.sim.metering import MeterMap, sensor_series
 from openmeg.sim.physics.meters import interval_energy_kwh
+from openmeg.sim.report_figures import Figure
+from openmeg.sim.report_study import bus_voltages
 
 
 def time_series(engine: Engine) -> pd.DataFrame:
@@ -91,111 +94,111 @@ def meter_readings(engine: Engine, interval_min: int = 15) -> pd.DataFrame:
     )
 
 
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def _figures(frame: pd.DataFrame, engine: Engine) -> list[tuple[str, str]]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    p = engine.plant
-    figs: list[tuple[str, str]] = []
-    daily = frame.resample("1D")
-    kwh = p.dt_h
-    sources = {
-        "PV": sum(
-            frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "pv"
+def _figures(frame: pd.DataFrame, engine: Engine, summary: dict[str, Any]) -> list[Figure]:
+    """The report's figures, in the order they are shown."""
+    p, site = engine.plant, engine.site
+    tz = site.site.timezone
+    index, vm = bus_voltages(engine)
+    figs: list[Figure | None] = [
+        figures.monthly_energy(summary, site),
+        figures.pcc_duration(frame, p.dt_h),
+        figures.pcc_typical_week(frame, tz),
+        figures.state_of_charge(frame, site, p.bat_ids, tz) if p.bat_ids else None,
+        figures.heat(frame, site, p.hs_ids, p.chp_ids, p.dt_h, tz) if p.hs_ids else None,
+        figures.voltage_profile(index, vm, engine.bus_names, tz, summary["voltage"]["violations"]),
+        figures.island_frequency(
+            frame,
+            engine.f0,
+            (p.scenario.simulation.f_min_hz_ok, p.scenario.simulation.f_max_hz_ok),
+            p.step_s,
+            tz,
         ),
-        "wind": sum(
-            frame[f"{d}.p_kw"] for d, k in zip(p.ren_ids, p.ren_kind, strict=True) if k == "wind"
+    ]
+    return [fig for fig in figs if fig is not None]
+
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:0 1em}"
+    "table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.85em}"
+    "caption{text-align:left;font-weight:bold;padding:0.3em 0}"
+    "th,td{padding:0.15em 0.6em;border-bottom:1px solid #ddd}th{text-align:left;white-space:nowrap}"
+    "td{text-align:right;white-space:nowrap}img{max-width:100%}"
+    ".wide{overflow-x:auto}"
+)
+
+
+def report_html(engine: Engine, summary: dict[str, Any], frame: pd.DataFrame) -> str:
+    """The whole report: tables from ``summary``, figures from the series."""
+    site, s = engine.site, summary
+    imgs = {
+        title: f'<figure><img alt="{html.escape(title)}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>'
+        for title, png in _figures(frame, engine, summary)
+    }
+
+    def section(title: str, *parts: str) -> str:
+        return f"<h2>{html.escape(title)}</h2>" + "".join(parts)
+
+    def img(title: str) -> str:
+        return imgs.get(title, "")
+
+    tz = site.site.timezone
+    body = [
+        f"<h1>Simulation of {html.escape(site.site.name)}</h1>",
+        f"<p>All times in the site's time zone, {html.escape(tz)}. Power into the MEG bus is "
+        "positive; in the tables, consumption is shown as a positive amount consumed.</p>",
+        tables.summary_table(s),
+        section(
+            "Energy per month",
+            img("Monthly energy per device"),
+            f'<div class="wide">{tables.monthly_table(s, site)}</div>',
         ),
-        "CHP": sum(frame[f"{d}.p_kw"] for d in p.chp_ids),
-        "fuel cell": sum(frame[f"{d}.p_kw"] for d in p.fc_ids),
-        "import": frame["grid_kw"].clip(lower=0),
-    }
-    sinks = {
-        "export": -frame["grid_kw"].clip(upper=0),
-        "storage charge": -sum(frame[f"{d}.p_kw"].clip(upper=0) for d in p.bat_ids),
-    }
-    sources["storage discharge"] = sum(frame[f"{d}.p_kw"].clip(lower=0) for d in p.bat_ids)
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    for sign, group in ((1.0, sources), (-1.0, sinks)):
-        bottom = np.zeros(len(daily["load_kw"].sum()))
-        for name, series in group.items():
-            if isinstance(series, int):
-                continue
-            day_kwh = np.asarray(series.resample("1D").sum()) * kwh * sign
-            ax.bar(daily["load_kw"].sum().index, day_kwh, bottom=bottom, label=name, width=1.0)
-            bottom = bottom + day_kwh
-    ax.plot(
-        daily["load_kw"].sum().index,
-        daily["load_kw"].sum().values * kwh,
-        "k-",
-        lw=1,
-        label="served load",
+        section(
+            "Generators",
+            "<p>Capacity factor: energy over the AC rating running for the whole run; "
+            "full-load hours: energy over the AC rating; specific yield (PV): energy over the "
+            "DC rating at STC.</p>",
+            tables.generators_table(s, site),
+        ),
+        section(
+            "Exchange with the utility grid",
+            img("Grid exchange: duration curve"),
+            img("Grid exchange: typical week"),
+        ),
+        section(
+            "Storage",
+            img("Battery state of charge: daily band"),
+            tables.battery_table(s, site),
+        ),
+        section(
+            "CHP and heat",
+            img("CHP and heat store"),
+            tables.chp_table(s, site),
+            tables.heat_store_table(s, site),
+        ),
+        section(
+            "Voltages",
+            f"<p>Bus voltages of the power flow run every "
+            f"{s['voltage']['interval_min']} min, each taken as its 10-minute mean. EN 50160 asks "
+            "that 95 % of a week's 10-minute means lie within Un ± 10 % and none below Un - 15 % "
+            "or above Un + 10 %; every value outside Un ± 10 % is listed below, with whether its "
+            "week breaks the standard.</p>",
+            img("Voltage profile"),
+            tables.voltage_table(s),
+            tables.failing_weeks_table(s),
+        ),
+        section(
+            "Outages",
+            tables.outage_table(s, site),
+            img("Frequency during island periods"),
+        ),
+        section("Events", tables.events_list(s)),
+    ]
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>openmeg simulation: {html.escape(s['site'])}</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     )
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylabel("kWh per day (sinks below zero)")
-    ax.set_title("Energy balance: where each day's energy came from and went")
-    ax.legend(ncol=4, fontsize=8)
-    figs.append(("Energy balance", _png(fig)))
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(11, 3))
-    hourly = frame.resample("1h").mean()
-    for d in p.bat_ids:
-        ax.plot(hourly.index, hourly[f"{d}.soc"] * 100, lw=0.7, label=d)
-    ax.set_ylabel("state of charge, %")
-    ax.set_title("Battery state of charge (hourly mean)")
-    ax.legend(fontsize=8)
-    figs.append(("State of charge", _png(fig)))
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(11, 3))
-    ax.fill_between(
-        hourly.index, hourly["grid_kw"].clip(lower=0), color="tab:red", lw=0, label="import"
-    )
-    ax.fill_between(
-        hourly.index, hourly["grid_kw"].clip(upper=0), color="tab:green", lw=0, label="export"
-    )
-    ax.set_ylabel("kW")
-    ax.set_title("Exchange with the utility grid at the point of common coupling (hourly mean)")
-    ax.legend(fontsize=8)
-    figs.append(("Grid exchange", _png(fig)))
-    plt.close(fig)
-
-    island = frame["mode"].to_numpy() != 0
-    if island.any():
-        starts = np.flatnonzero(np.diff(np.concatenate(([0], island.astype(int)))) == 1)
-        fig, axes = plt.subplots(1, len(starts), figsize=(11, 3), squeeze=False)
-        step = pd.Timedelta(seconds=p.step_s)
-        for ax, s in zip(axes[0], starts, strict=True):
-            e = s + int(np.argmax(~island[s:])) if (~island[s:]).any() else len(island)
-            window = frame.iloc[max(0, s - 10) : min(len(frame), e + 10)]
-            f = window["frequency_hz"].where(window["mode"] != 0, engine.f0)
-            ax.plot(window.index, f, lw=1)
-            ax.axhspan(
-                engine.plant.scenario.simulation.f_min_hz_ok,
-                engine.plant.scenario.simulation.f_max_hz_ok,
-                color="tab:green",
-                alpha=0.1,
-            )
-            ax.set_title(f"island from {frame.index[s]:%Y-%m-%d %H:%M} UTC", fontsize=8)
-            locator = mdates.AutoDateLocator(minticks=3, maxticks=5)  # type: ignore[no-untyped-call]
-            ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))  # type: ignore[no-untyped-call]
-            ax.tick_params(labelsize=7)
-            ax.set_xlim(window.index[0], window.index[-1] + step)
-        axes[0][0].set_ylabel("Hz")
-        figs.append(("Frequency during island periods", _png(fig)))
-        plt.close(fig)
-    return figs
 
 
 def write_results(engine: Engine, summary: dict[str, Any], out_dir: Path) -> dict[str, Path]:
@@ -211,24 +214,5 @@ def write_results(engine: Engine, summary: dict[str, Any], out_dir: Path) -> dic
     frame = time_series(engine)
     frame.to_parquet(paths["timeseries"], compression="zstd")
     meter_readings(engine).to_parquet(paths["meters"], compression="zstd")
-    rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in summary.items()
-        if not isinstance(v, dict | list)
-    )
-    imgs = "".join(
-        f'<h2>{html.escape(t)}</h2><img alt="{html.escape(t)}" src="data:image/png;base64,{b64}">'
-        for t, b64 in _figures(frame, engine)
-    )
-    events = "".join(
-        f"<li>{html.escape(e['ts'])}: {html.escape(e['text'])}</li>" for e in summary["events"]
-    )
-    paths["report"].write_text(
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>openmeg simulation: {html.escape(summary['site'])}</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-        "th{text-align:left;padding-right:2em}img{max-width:100%}</style></head><body>"
-        f"<h1>Simulation of {html.escape(engine.site.site.name)}</h1><table>{rows}</table>"
-        f"<h2>Events</h2><ul>{events or '<li>none</li>'}</ul>{imgs}</body></html>\n"
-    )
+    paths["report"].write_text(report_html(engine, summary, frame))
     return paths

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from openmeg.sim.engine import Engine
 from openmeg.sim.grid import kernel
 from openmeg.sim.metering import MeterMap
 from openmeg.sim.physics.meters import step_energies_kwh
 from openmeg.sim.physics.pv import FloatArray
+from openmeg.sim.report_study import outages, study
 
 
 def balance_residual_kw(engine: Engine) -> FloatArray:
@@ -40,26 +40,12 @@ def outage_unserved_kwh(engine: Engine) -> dict[str, float]:
     dict
         ``outage start (ISO 8601) -> unserved energy, kWh``, in the site file's order.
     """
-    p, o = engine.plant, engine.out
-    n = engine.k
-    index = p.index[:n]
-    out: dict[str, float] = {}
-    for outage in engine.plant.scenario.outages:
-        k0 = int(index.searchsorted(pd.Timestamp(outage.start)))
-        k_end = int(index.searchsorted(pd.Timestamp(outage.end)))
-        if k0 >= n or k_end == 0:
-            continue
-        k = k_end
-        while k < n and o.mode[k] != kernel.GRID:
-            k += 1
-        k_stop = min(k + 1, n)
-        unserved = (p.load_dem[:, k0:k_stop] - o.load[:, k0:k_stop]).sum() * p.dt_h
-        out[outage.start.isoformat()] = round(float(unserved), 6)
-    return out
+    return {o["start"]: o["unserved_kwh"] for o in outages(engine)}
 
 
 def summarize(engine: Engine) -> dict[str, Any]:
-    """The run's summary: every figure in kWh, kW, hours or kg CO2."""
+    """The run's summary: every figure in kWh, kW, hours or kg CO2; with the study sections
+    (:func:`openmeg.sim.report_study.study`) that the report's tables show."""
     p, o, site = engine.plant, engine.out, engine.site
     dt = p.dt_h
     kwh = float(dt)
@@ -152,4 +138,5 @@ def summarize(engine: Engine) -> dict[str, Any]:
         },
         "meters": meters,
         "events": engine.event_list(),
+        **study(engine, energy),
     }

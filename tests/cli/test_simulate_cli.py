@@ -59,7 +59,7 @@ def test_simulate_two_days_writes_summary_parquet_and_report(tmp_path: Path) -> 
     assert len(frame) == 192 and "bess-community.soc" in frame.columns
     assert "sensor-chp1.temperature_c" in frame.columns
     html = (out / "report.html").read_text()
-    assert html.count("<img") == 4 and "Frequency during island periods" in html
+    assert html.count("<img") == 7 and "Frequency during island periods" in html
 
 
 @pytest.mark.parametrize(
