@@ -270,6 +270,20 @@ def _checked(
     return imp, exp
 
 
+def rows_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for customers' rows ``a`` [n_customers, k], each row summed in one fixed order.
+
+    A matrix product is not used: BLAS chooses its kernel by the matrices' shapes, so a customer's
+    sum would change in its last bits with how many customers share the matrix (a partition of
+    the customers on a worker against all of them in process), and so would an issued bill's
+    record of what it carries to the next month."""
+    if b.ndim == 1:
+        out: np.ndarray = (a * b).sum(axis=1)
+    else:
+        out = (a[:, :, None] * b[None, :, :]).sum(axis=1)
+    return out
+
+
 def _run_sums(
     plan: MonthPlan,
     tariff: Tariff,
@@ -335,7 +349,7 @@ def _demand(
     for t in range(top.size):
         name = label if top.size == 1 else f"{label}, tier {t + 1}"
         lines.append(_line(name, "kW", parts[:, t], rate[t], parts[:, t] * rate[t]))
-    charge: np.ndarray = parts @ rate
+    charge = rows_dot(parts, rate)
     return charge
 
 
@@ -376,7 +390,7 @@ def _time_order(run_kwh: np.ndarray, top: np.ndarray, onehot: np.ndarray) -> np.
     for t in range(top.shape[1]):
         high = top[:, t : t + 1]
         in_tier = np.clip(after, low, high) - np.clip(before, low, high)
-        out[:, :, t] = in_tier @ onehot
+        out[:, :, t] = rows_dot(in_tier, onehot)
         low = high
     return out
 
@@ -397,7 +411,7 @@ def _energy(
     zero = np.zeros(n_c)
     keep = (np.zeros_like(carry.surplus_kwh), zero, zero)
     if plan.buy_rt is not None and plan.sell_rt is not None:
-        charge, credit = imp @ plan.buy_rt, exp @ plan.sell_rt
+        charge, credit = rows_dot(imp, plan.buy_rt), rows_dot(exp, plan.sell_rt)
         for label, kwh, money, sign in (
             ("energy at real-time prices", imp.sum(axis=1), charge, 1.0),
             ("export at real-time prices", exp.sum(axis=1), credit, -1.0),
@@ -408,8 +422,8 @@ def _energy(
     top = plan.tier_max[None, :] * (flat_peak[:, None] if plan.tier_per_kw else 1.0)
     true_up_month = plan.month == tariff.nm_credit_month
     if tariff.dgrules == "Net Metering":
-        period_net = sums.net @ plan.energy_onehot
-        position = carry.surplus_kwh @ plan.rollover - period_net  # > 0: kWh in credit
+        period_net = rows_dot(sums.net, plan.energy_onehot)
+        position = rows_dot(carry.surplus_kwh, plan.rollover) - period_net  # > 0: kWh in credit
         use = np.maximum(-position, 0.0)
         total = use.sum(axis=1)
         share = use / np.where(total > 0, total, 1.0)[:, None]
