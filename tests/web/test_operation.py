@@ -117,7 +117,9 @@ def test_the_utility_taken_down_shows_an_islanding_event_and_an_alarm(
     clicked = time.monotonic()
     page.click("#confirm-yes")
     island = page.locator('#events tr[data-category="mode"]').first
-    expect(island).to_contain_text("MEG now in island mode: the utility grid is down", timeout=3_000)
+    expect(island).to_contain_text(
+        "MEG now in island mode: the utility grid is down", timeout=3_000
+    )
     alarm = page.locator('tr[data-alarm="pcc/island"]')
     expect(alarm).to_be_visible(timeout=3_000)
     assert time.monotonic() - clicked < 3.0
@@ -192,9 +194,7 @@ def test_the_voltage_table_lists_the_metered_buses_with_their_bands(
     page.close()
 
 
-def test_a_customers_meter_data_shows_vee_flags_and_versions(
-    h: Harness, browser: Browser
-) -> None:
+def test_a_customers_meter_data_shows_vee_flags_and_versions(h: Harness, browser: Browser) -> None:
     _meter_day(h)
     page = browser.new_page(viewport={"width": 1500, "height": 1200})
     _login(page, h.url, "op")
