@@ -190,12 +190,13 @@ class VoltagesOut(_Out):
     grid: GridVoltageOut = Field(description="the network's lowest and highest voltage (p.u.)")
 
 
-_NOMINAL: dict[int, dict[str, float]] = {}
+_NOMINAL: dict[tuple[str | None, str | None], dict[str, float]] = {}
 
 
 def nominal_phase_v(site: Site) -> dict[str, float]:
-    """Each bus's nominal phase-to-neutral voltage [V], from the site's network."""
-    key = id(site)
+    """Each bus's nominal phase-to-neutral voltage [V], from the site's network (read once
+    per network)."""
+    key = (site.network.catalogue, None if site.network.file is None else str(site.network.file))
     if key not in _NOMINAL:
         net = network_of(site)
         _NOMINAL[key] = {

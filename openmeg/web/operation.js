@@ -61,7 +61,7 @@ function voltagesCard() {
   return h("div", { id: "voltages-card", class: "op-card" },
     h("h2", {}, "Voltages ", h("span", { class: "muted" }, "EN 50160: Un ± 10 % (95 % of a week), +10/−15 % always")),
     h("table", { id: "voltages" },
-      h("thead", {}, h("tr", {}, ...["bus", "meters", "voltage", "p.u.", "band", "at"]
+      h("thead", {}, h("tr", {}, ...["bus", "meters", "voltage", "p.u.", "band", "since"]
         .map((t) => h("th", {}, t)))),
       h("tbody")),
     h("p", { id: "voltage-extremes", class: "muted" }));
@@ -182,8 +182,25 @@ function dayBefore(day) {
 export async function mount(root) {
   if (state.me.role === "prosumer") { root.hidden = true; return; }
   root.classList.add("operation");
-  root.append(eventsCard(), voltagesCard(), meterCard(), billsCard());
   await refreshAlarms();
+  onFrame((frame) => { if ((frame.alarms || []).length) refreshAlarms().catch(() => {}); });
+  every(3000, refreshAlarms);
+  // the event log, the meters' data and the bills are the operator's and the auditor's only
+  if (!["operator", "auditor"].includes(state.me.role)) return;
+  root.append(eventsCard(), voltagesCard(), meterCard(), billsCard());
+  fill().catch(() => {}); // not awaited: the other views need not wait for these tables
+  let pending = false;
+  onFrame((frame) => {
+    if (((frame.alarms || []).length || (frame.modes || []).length) && !pending) {
+      pending = true; // one refresh for a burst of frames
+      setTimeout(() => { pending = false; refreshEvents().catch(() => {}); }, 200);
+    }
+  });
+  every(3000, refreshEvents);
+  every(10000, refreshVoltages);
+}
+
+async function fill() {
   // the MEG's day (a simulated MEG's time is not the wall clock's)
   const meg = state.now || (await api("/api/v1/live").catch(() => ({}))).ts;
   const today = localDate(meg || new Date().toISOString());
@@ -192,16 +209,5 @@ export async function mount(root) {
     h("option", { value: m.id }, `${m.id} (${m.customer})`)));
   $("meter-day").value = dayBefore(today);
   $("bills-period").value = previousMonth(today);
-  await Promise.all([refreshEvents(), refreshVoltages()].map((p) => p.catch(() => {})));
-  let pending = false;
-  onFrame((frame) => {
-    if ((frame.alarms || []).length) refreshAlarms().catch(() => {});
-    if (((frame.alarms || []).length || (frame.modes || []).length) && !pending) {
-      pending = true; // one refresh for a burst of frames
-      setTimeout(() => { pending = false; refreshEvents().catch(() => {}); }, 200);
-    }
-  });
-  every(3000, refreshAlarms);
-  every(3000, refreshEvents);
-  every(10000, refreshVoltages);
+  await Promise.all([refreshEvents(), refreshVoltages(), showBills()].map((p) => p.catch(() => {})));
 }

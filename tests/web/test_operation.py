@@ -58,7 +58,9 @@ def _login(page: Page, url: str, user: str) -> None:
 
 
 def _shot(page: Page, name: str) -> None:
-    """The operation view and the simulator panel, each as a picture of its own."""
+    """The operation view and the simulator panel, each as a picture of its own (the header
+    not sticky, so that it covers nothing of them)."""
+    page.add_style_tag(content="header { position: static !important; }")
     page.locator("#view-operation").screenshot(path=str(ARTIFACTS / name))
     panel = page.locator("#sim-panel")
     if panel.is_visible():
@@ -220,6 +222,7 @@ def test_a_customers_meter_data_shows_vee_flags_and_versions(h: Harness, browser
     actual = page.locator('#meter-intervals tr[data-quality="actual"]').first
     expect(actual.locator(".version")).to_have_text("v0")
     expect(actual).to_contain_text("0.250 kWh")
+    estimated.scroll_into_view_if_needed()  # the estimated and edited intervals in the picture
     page.locator("#meter-card").screenshot(path=str(ARTIFACTS / "5-meter-data-vee.png"))
     # bills of a month with none issued, and the building's basic charge statement
     page.click("#bills-form button[type=submit]")
@@ -240,6 +243,14 @@ def test_the_simulator_panel_is_for_an_operator_of_a_simulated_field_only(
     assert page.locator("#sim-panel").is_hidden()
     assert page.locator("#view-operation").is_hidden()
     page.screenshot(path=str(ARTIFACTS / "7-prosumer-no-simulator.png"), full_page=True)
+    page.close()
+
+    # an auditor reads the operation views, and has no simulator and no acknowledgement
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    _login(page, h.url, "audit")
+    expect(page.locator("#events tbody tr").first).to_be_visible(timeout=5_000)
+    assert page.locator("#sim-panel").is_hidden()
+    assert page.locator("#alarms button").count() == 0
     page.close()
 
     h.api.services.field_kind = "site"  # the MEG operating the site's own devices
