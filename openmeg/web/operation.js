@@ -44,6 +44,12 @@ function eventsCard() {
     h("p", { id: "no-events", class: "muted", hidden: true }, "No event of this kind."));
 }
 
+/** The event's text without the reason it ends with (shown in a column of its own). */
+function withoutWhy(e) {
+  const at = e.why ? e.text.lastIndexOf(`; why: ${e.why}`) : -1;
+  return at >= 0 ? e.text.slice(0, at) : e.text;
+}
+
 async function refreshEvents() {
   const cat = $("event-filter").value;
   const rows = await api(`/api/v1/views/events?limit=100${cat ? `&category=${cat}` : ""}`);
@@ -52,7 +58,8 @@ async function refreshEvents() {
   $("events").querySelector("tbody").replaceChildren(...rows.map((e) =>
     h("tr", { "data-event": e.id, "data-category": e.category, class: `sev-${e.severity}` },
       h("td", { class: "nowrap" }, fmtDateTime(e.ts)), h("td", {}, e.category),
-      h("td", {}, h("span", { class: `sev sev-${e.severity}` }, e.severity)), h("td", {}, e.text),
+      h("td", {}, h("span", { class: `sev sev-${e.severity}` }, e.severity)),
+      h("td", {}, withoutWhy(e)),
       h("td", { class: "who" }, e.who || ""), h("td", { class: "why" }, e.why || ""))));
 }
 

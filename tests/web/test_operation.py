@@ -167,8 +167,22 @@ def test_a_command_event_shows_who_and_why(h: Harness, browser: Browser) -> None
     expect(row).to_contain_text("op set bess-community/p_set_kw = 4.0: done", timeout=5_000)
     expect(row.locator("td.who")).to_have_text("op")
     expect(row.locator("td.why")).to_have_text("hold the evening peak")
+    expect(row.locator("td").nth(3)).to_have_text("op set bess-community/p_set_kw = 4.0: done")
     # times in the site's zone with the date
     expect(row.locator("td").first).to_have_text(re.compile(r"^2026-06-01 \d\d:\d\d:\d\d EDT$"))
+    # a command from the page, with the operator's reason in its confirmation
+    page.evaluate(  # not awaited here: the command waits for its confirmation
+        "() => { import('/static/core.js')"
+        ".then((m) => m.command('bess-community', 'p_set_kw', 2)); }"
+    )
+    expect(page.locator("#confirm-text")).to_have_text("Set bess-community/p_set_kw to 2?")
+    page.fill("#confirm-reason", "charge before the evening")
+    page.click("#confirm-yes")
+    row = page.locator('#events tr[data-category="command"]').first
+    expect(row).to_contain_text("bess-community/p_set_kw = 2.0: done", timeout=5_000)
+    expect(row.locator("td.why")).to_have_text("charge before the evening")
+    assert page.locator("#confirm-reason-row").is_hidden()
+    page.add_style_tag(content="header { position: static !important; }")
     page.locator("#events-card").screenshot(path=str(ARTIFACTS / "3-command-who-why.png"))
     page.close()
 
