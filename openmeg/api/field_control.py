@@ -50,3 +50,12 @@ class FieldControl:
         """``load`` (a load id of the site: checked by the caller) draws ``kw`` more (negative:
         less) from the field's next step on."""
         await self._post(f"/field/loads/{load}/step", {"kw": kw})
+
+    async def fault(self, line: str) -> dict[str, object]:
+        """A fault on ``line`` (a line of the site's network: checked by the caller); the
+        field's protection acts: the answer names the switches that tripped and the dark buses."""
+        return await self._post("/field/fault", {"line": line})
+
+    async def repair(self) -> dict[str, object]:
+        """The fault is repaired, the latched fault indicators reset by the crew."""
+        return await self._post("/field/fault/clear", {"reset_indicators": True})

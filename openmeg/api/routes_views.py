@@ -40,6 +40,8 @@ ROLE_MATRIX.update(
         "sim_status": OPERATOR,
         "sim_utility": OPERATOR,
         "sim_load_step": OPERATOR,
+        "sim_fault": OPERATOR,
+        "sim_repair": OPERATOR,
     }
 )
 """The views' routes in the role matrix (deny by default: a route missing there is refused)."""
@@ -190,20 +192,26 @@ class VoltagesOut(_Out):
     grid: GridVoltageOut = Field(description="the network's lowest and highest voltage (p.u.)")
 
 
-_NOMINAL: dict[tuple[str | None, str | None], dict[str, float]] = {}
+_NETWORKS: dict[tuple[str | None, str | None], tuple[dict[str, float], list[str]]] = {}
 
 
-def nominal_phase_v(site: Site) -> dict[str, float]:
-    """Each bus's nominal phase-to-neutral voltage [V], from the site's network (read once
-    per network)."""
+def _network(site: Site) -> tuple[dict[str, float], list[str]]:
+    """The nominal phase voltages of the buses and the names of the lines of the site's
+    network (read once per network)."""
     key = (site.network.catalogue, None if site.network.file is None else str(site.network.file))
-    if key not in _NOMINAL:
+    if key not in _NETWORKS:
         net = network_of(site)
-        _NOMINAL[key] = {
+        nominal = {
             str(n): float(kv) * 1000.0 / math.sqrt(3.0)
             for n, kv in zip(net.bus["name"], net.bus["vn_kv"], strict=True)
         }
-    return _NOMINAL[key]
+        _NETWORKS[key] = nominal, sorted(str(n) for n in net.line["name"])
+    return _NETWORKS[key]
+
+
+def nominal_phase_v(site: Site) -> dict[str, float]:
+    """Each bus's nominal phase-to-neutral voltage [V], from the site's network."""
+    return _network(site)[0]
 
 
 def meter_buses(site: Site) -> dict[str, list[str]]:
@@ -458,10 +466,21 @@ class SimOut(_Out):
     simulated: bool
     connected: bool = Field(description="whether the field's control interface is known")
     loads: list[str] = Field(description="loads that can take a step of extra demand")
+    lines: list[str] = Field(description="lines of the network a fault can be put on")
 
 
 class UtilityIn(_Out):
     available: bool = Field(description="false: take the utility grid down; true: bring it back")
+
+
+class FaultIn(_Out):
+    line: str = Field(min_length=1, max_length=64, description="a line of the network")
+
+
+class FaultOut(_Out):
+    line: str
+    tripped: list[str] = Field(description="the switches the field's protection opened")
+    dark_buses: list[str] = Field(description="the buses no longer supplied")
 
 
 class LoadStepIn(_Out):
@@ -497,6 +516,7 @@ def sim_status(svc: ApiServices = Depends(services), who: Principal = Depends(pr
         simulated=simulated,
         connected=simulated and svc.field_control is not None,
         loads=_loads(svc.site) if simulated else [],
+        lines=_network(svc.site)[1] if simulated else [],
     )
 
 
@@ -539,3 +559,54 @@ async def sim_load_step(
     text = f"{who.name}: the simulated load {load} draws {body.kw:+g} kW more"
     await _sim_event(svc, who, "load_step", text, {"load": load, "kw": body.kw})
     return body
+
+
+@router.post("/sim/fault", response_model=FaultOut)
+async def sim_fault(
+    body: FaultIn, svc: ApiServices = Depends(services), who: Principal = Depends(principal)
+) -> FaultOut:
+    """The simulated world: a fault on a line. The field's protection trips the breaker
+    nearest it; the MEG sees the trip and the fault indicators on the wire, as it would a
+    real fault (its restoration, FLISR, then isolates the fault and restores the rest)."""
+    _field(svc)
+    assert svc.field_control is not None
+    lines = _network(svc.site)[1]
+    if body.line not in lines:
+        raise HTTPException(404, f"no line {body.line!r} in the network; lines: {', '.join(lines)}")
+    try:
+        answer = await svc.field_control.fault(body.line)
+    except FieldControlError as err:
+        raise HTTPException(err.status, str(err)) from err
+    out = FaultOut(
+        line=body.line,
+        tripped=[str(x) for x in _listed(answer.get("tripped"))],
+        dark_buses=[str(x) for x in _listed(answer.get("dark_buses"))],
+    )
+    text = (
+        f"{who.name}: a simulated fault on {body.line}; tripped: {', '.join(out.tripped) or 'none'}"
+    )
+    await _sim_event(svc, who, "fault", text, {"line": body.line, "tripped": out.tripped})
+    return out
+
+
+@router.post("/sim/fault/repair", response_model=FaultOut)
+async def sim_repair(
+    svc: ApiServices = Depends(services), who: Principal = Depends(principal)
+) -> FaultOut:
+    """The simulated world: the crew repairs the fault and resets the latched indicators; the
+    switches stay where they are (the operator or FLISR closes them)."""
+    _field(svc)
+    assert svc.field_control is not None
+    try:
+        answer = await svc.field_control.repair()
+    except FieldControlError as err:
+        raise HTTPException(err.status, str(err)) from err
+    line = str(answer.get("line", ""))
+    await _sim_event(
+        svc, who, "repair", f"{who.name}: the simulated fault on {line} is repaired", {"line": line}
+    )
+    return FaultOut(line=line, tripped=[], dark_buses=[])
+
+
+def _listed(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []

@@ -31,7 +31,16 @@ export async function mount(root) {
     act(`Simulate ${load.value} drawing ${value} kW more?`,
       `/api/v1/sim/loads/${encodeURIComponent(load.value)}/step`, { kw: value });
   });
+  const line = h("select", { id: "sim-line", "aria-label": "line" },
+    ...sim.lines.map((id) => h("option", { value: id }, id)));
+  const fault = h("button", { type: "button", id: "sim-fault" }, "Fault on the line");
+  fault.addEventListener("click", () => act(`Simulate a fault on ${line.value}?`,
+    "/api/v1/sim/fault", { line: line.value }));
+  const repair = h("button", { type: "button", id: "sim-repair" }, "Repair the fault");
+  repair.addEventListener("click", () => act("Simulate the repair of the fault?",
+    "/api/v1/sim/fault/repair", undefined));
   root.append(h("div", { class: "sim-row" }, "Extra demand: ", load, kw, " kW ", step),
+    h("div", { class: "sim-row" }, "Line fault: ", line, fault, repair),
     h("p", { id: "sim-status", class: "muted", role: "status" }));
   if (!sim.connected) {
     root.append(h("p", { class: "error" }, "the simulated field's control interface is not connected"));

@@ -61,6 +61,7 @@ BODIES: dict[str, dict[str, Any]] = {
     },
     "POST /api/v1/sim/utility": {"available": True},
     "POST /api/v1/sim/loads/{load}/step": {"kw": 0.0},
+    "POST /api/v1/sim/fault": {"line": "Line R6-R7"},
 }
 FORM = {"grant_type": "password", "username": "nobody", "password": "not the password"}
 

@@ -17,7 +17,14 @@ import httpx
 import pandas as pd
 import pytest
 
-from openmeg.api.routes_views import category_of, local_day, meter_buses, voltages_of
+from openmeg.api.routes_views import (
+    VoltagesOut,
+    category_of,
+    local_day,
+    meter_buses,
+    nominal_phase_v,
+    voltages_of,
+)
 from openmeg.core.points import Quality
 from openmeg.core.site import load_site
 from openmeg.operation.mdms.store import MeterReadings
@@ -199,17 +206,26 @@ def test_voltages_of_the_metered_buses_against_en50160(h: Harness) -> None:
             "no voltage measured",
         )
     assert [b["bus"] for b in v["buses"]] == sorted(buses)
-    field = h.field.plant.read()
     for b in v["buses"]:
         nominal = MV if b["bus"] == "Bus 0" else LV
         assert b["nominal_v"] == pytest.approx(nominal, abs=0.001)
-        # the meters send whole volts (their scale factor is 0)
-        assert b["voltage_v"] == pytest.approx(round(field[f"{b['meters'][0]}/voltage_v"]), abs=2)
         assert b["voltage_pu"] == pytest.approx(b["voltage_v"] / nominal, rel=1e-12)
         assert (b["band"], b["band_name"]) == (0, "within ±10 %")
     assert v["grid"]["source"] == "meters"  # the network's extremes are not on the wire
     assert v["grid"]["voltage_min_pu"] == min(b["voltage_pu"] for b in v["buses"])
     assert v["band_names"] == {"0": "within ±10 %", "1": "outside ±10 %", "2": "outside +10/−15 %"}
+
+    async def at_once() -> tuple[VoltagesOut, dict[str, float]]:  # between two steps
+        site = h.meg.site
+        return voltages_of(site, nominal_phase_v(site), h.meg.scada.state.values), dict(
+            h.field.plant.read()
+        )
+
+    seen, field = h.call(at_once())
+    for row in seen.buses:
+        # what the field's power flow gave, as the meters send it: whole volts (scale factor 0)
+        volts = [round(field[f"{m}/voltage_v"]) for m in row.meters]
+        assert row.voltage_v == pytest.approx(sum(volts) / len(volts), abs=1.0)
 
 
 def test_each_band_by_hand() -> None:
@@ -425,6 +441,7 @@ def test_the_simulator_needs_a_simulated_field_and_its_control(h: Harness) -> No
                 "simulated": False,
                 "connected": False,
                 "loads": [],
+                "lines": [],
             }
             r = op.post("/api/v1/sim/utility", json={"available": False})
             assert r.status_code == 409 and "site's own devices" in r.text
@@ -444,3 +461,29 @@ def test_the_simulator_needs_a_simulated_field_and_its_control(h: Harness) -> No
         finally:
             control.url = url
         assert op.get("/api/v1/live").json()["mode"] == "grid"  # nothing happened meanwhile
+
+
+def test_a_simulated_fault_shows_as_switch_operations(h: Harness) -> None:
+    """Last in this module: the fault and FLISR's switching change the network."""
+    with h.client("operator") as op:
+        assert "Line R6-R7" in op.get("/api/v1/sim").json()["lines"]
+        r = op.post("/api/v1/sim/fault", json={"line": "Line X"})
+        assert r.status_code == 404 and "no line 'Line X'" in r.text
+        r = op.post("/api/v1/sim/fault", json={"line": "Line R6-R7"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["tripped"], "Bus R7" in r.json()["dark_buses"]) == (["cb-r"], True)
+        r = op.post("/api/v1/sim/fault", json={"line": "Line R6-R7"})
+        assert r.status_code == 422 and "faulted already" in r.text
+
+        def switching(text: str) -> list[dict[str, Any]]:
+            return [e for e in _events(op, "switch") if text in e["text"]]
+
+        _until(lambda: switching("isolated and restored"), 60.0, "FLISR did not restore")
+        opened = switching("sw-r5/switch_command = 1 (open): done")
+        assert opened and opened[0]["who"] == "flisr"
+        r = op.post("/api/v1/sim/fault/repair")
+        assert r.status_code == 200 and r.json()["line"] == "Line R6-R7"
+        assert op.post("/api/v1/sim/fault/repair").status_code == 409
+        _until(lambda: switching("back to its normal state"), 60.0, "not back to normal")
+        sim = [e["code"] for e in _events(op, "simulation")]
+        assert sim[:2] == ["repair", "fault"]
