@@ -14,6 +14,7 @@ from openmeg.api.app import create_app
 from openmeg.api.body_limit import MAX_BODY
 from openmeg.api.client_address import proxy_networks
 from openmeg.api.context import ApiServices
+from openmeg.api.field_control import FieldControl
 from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
 from openmeg.core.audit import audit_log_of
@@ -467,9 +468,14 @@ class LiveMeg:
         ):
             await service.stop()
 
-    async def command(self, device: str, name: str, value: float, user: str) -> CommandResult:
-        """Carry out an operator's command through the field; the device's answer."""
-        return await self.scada.command(device, name, value, user=user, ts=self.clock.now())
+    async def command(
+        self, device: str, name: str, value: float, user: str, reason: str = ""
+    ) -> CommandResult:
+        """Carry out an operator's command through the field; the device's answer. ``reason``:
+        why the operator gives it (logged with the command)."""
+        return await self.scada.command(
+            device, name, value, user=user, ts=self.clock.now(), reason=reason
+        )
 
     def figures(self) -> dict[str, float]:
         """Running figures for the metrics."""
@@ -552,9 +558,14 @@ class LiveApi:
         port: int = 8000,
         ssl_context: ssl.SSLContext | None = None,
         field: Literal["simulated", "site"] = "site",
+        field_control: str | None = None,
     ) -> None:
+        """``field_control``: the URL of the simulated field's control interface (the
+        simulator panel's controls), for a simulated field."""
         self.services = api_services(meg, wall)
         self.services.field_kind = field
+        if field_control is not None and field == "simulated":
+            self.services.field_control = FieldControl(field_control)
         self.hub = StreamHub(meg.site.site.id, meg.bus, gate=meg.edge.gate("stream"))
         self.app = create_app(self.services, self.hub)
         self.server = HttpServer(

@@ -14,7 +14,13 @@ from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from openmeg.api import routes_admin, routes_authorisations, routes_customer, routes_operation
+from openmeg.api import (
+    routes_admin,
+    routes_authorisations,
+    routes_customer,
+    routes_operation,
+    routes_views,
+)
 from openmeg.api.body_limit import BodyLimit
 from openmeg.api.context import ApiServices, scope_for
 from openmeg.api.fastpath import LiveFastPath
@@ -84,6 +90,7 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app.include_router(prosumer_routes)
     app.include_router(network_router)
     app.include_router(energy_routes)
+    app.include_router(routes_views.router)
 
     app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
     app.add_middleware(BodyLimit, limit=lambda: svc.max_body_bytes)  # before any body is read

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from fastapi import HTTPException
 
 from openmeg.api.body_limit import MAX_BODY
 from openmeg.api.client_address import Network
+from openmeg.api.field_control import FieldControl
 from openmeg.api.login_limit import LoginLimiter
 from openmeg.core.audit import AuditLog
 from openmeg.core.bus import Bus
@@ -28,8 +29,14 @@ from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.runtime import Status
 from openmeg.operation.scada import DerManagementServer
 
-Commander = Callable[[str, str, float, str], Awaitable[CommandResult]]
-"""Carries out ``device/name = value`` for a user (through the field or the runtime)."""
+
+class Commander(Protocol):
+    """Carries out ``device/name = value`` for a user (through the field or the runtime),
+    with the user's reason for it if given."""
+
+    def __call__(
+        self, device: str, name: str, value: float, user: str, reason: str = ""
+    ) -> Awaitable[CommandResult]: ...
 
 
 @dataclass(kw_only=True)
@@ -64,6 +71,8 @@ class ApiServices:
     """The largest request body taken; a larger one is refused with 413 before it is read."""
     field_kind: Literal["simulated", "site"] = "site"
     """Which field the MEG operates: openmeg's simulated one, or the site's own devices."""
+    field_control: FieldControl | None = None
+    """The simulated field's control interface (the simulator panel's), if there is one."""
     live_cache: dict[tuple[object, ...], bytes] = field(default_factory=dict)
     """The live snapshot as sent, per scope, for the control cycle it shows."""
 

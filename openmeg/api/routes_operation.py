@@ -223,7 +223,7 @@ async def send_command(
         raise refused(f"{body.name!r} cannot be written; writable: {', '.join(sorted(WRITABLE))}")
     if not math.isfinite(body.value):
         raise refused(f"a command value is a finite number, not {body.value}")
-    result = await svc.command(body.device, body.name, body.value, who.name)  # audited there
+    result = await svc.command(body.device, body.name, body.value, who.name, body.reason)
     if not result.accepted:
         raise HTTPException(422, f"refused by {body.device}: {result.reason}")
     return CommandOut(

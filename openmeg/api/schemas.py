@@ -98,6 +98,7 @@ class CommandIn(_Out):
     device: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=64)
     value: float = Field(description="a finite number; NaN or infinite values are refused, audited")
+    reason: str = Field("", max_length=200, description="why: logged with the command")
 
 
 class CommandOut(_Out):

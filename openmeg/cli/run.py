@@ -236,6 +236,8 @@ async def _run_live(
             state_file=f"openmeg-{site.site.id}-field.json",
         ) as f:
             ports = [a.port for a in f.addresses]
+            if api_options is not None:  # the simulator panel's controls
+                api_options["field_control"] = f.control_url
             err_console.print(
                 f"simulated field (process {f.pid}): {len(ports)} devices on Modbus TCP, ports "
                 f"{min(ports)}..{max(ports)}; its control interface on {f.control_url}"

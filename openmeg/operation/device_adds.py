@@ -163,6 +163,16 @@ class DeviceAdds:
             target=(reply.device or msg.address)[:256],
             detail={"address": msg.address, "ok": reply.ok, "reason": reply.reason},
         )
+        outcome = f"added as {reply.device}" if reply.ok else f"not added: {reply.reason}"
+        self.assets.store.add_event(
+            ts=now,
+            site=self.site,
+            kind="device",
+            source=actor,
+            code="added" if reply.ok else "add_refused",
+            text=f"the device at {msg.address}, asked by {actor}: {outcome}"[:2000],
+            severity="info" if reply.ok else "warning",
+        )
         await self.bus.publish(device_added_topic(self.site), reply)
 
     async def _add(self, msg: DeviceAdd, now: datetime) -> tuple[str, DeviceAdded]:

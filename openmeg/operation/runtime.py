@@ -18,9 +18,15 @@ from openmeg.core.bus import Bus
 from openmeg.core.messages import ModeChange, PointUpdate, mode_topic, point_topic
 from openmeg.core.points import MODE_NAMES
 from openmeg.core.store import Store
-from openmeg.operation.alarms import announce_alarm
+from openmeg.operation.alarms import Severity, announce_alarm
 from openmeg.operation.cycle import ControlCycle
 from openmeg.operation.process_image import ImageKeeper, ProcessImage, StalePoint
+
+MODE_ALARMS: dict[str, Severity] = {"island": "warning", "blackout": "critical"}
+"""The modes that raise an alarm (source ``pcc``, code the mode) while the MEG is in them."""
+MODE_TEXT = {"island": "MEG islanded", "blackout": "MEG blacked out: no supply"}
+MODE_SEVERITY: dict[str, Severity] = {"grid": "info", **MODE_ALARMS}
+"""The severity of a mode change's event."""
 
 
 class Clock(Protocol):
@@ -67,6 +73,8 @@ class Runtime:
         self.status = Status()
         self.last_setpoints: dict[str, float] = {}
         self._mode: float | None = None
+        self.mode_alarms: set[str] = set()
+        """The modes whose alarm is active."""
 
     async def step(self) -> None:
         """One control cycle: image, controllers, write phase."""
@@ -96,12 +104,18 @@ class Runtime:
         self._update_status(image, now)
 
     async def _mode_change(self, image: ProcessImage, ts: datetime) -> None:
+        """A change of the MEG's mode: announced on the bus, an event in the log (with the
+        utility's state), and an alarm while the MEG is islanded (warning) or blacked out
+        (critical), cleared once it is back on the grid. A MEG that starts in island or
+        blackout raises its alarm at once."""
         try:
             mode = image["pcc/mode"]
         except StalePoint:
             return
+        if mode != mode:  # NaN: no mode known
+            return
+        name = MODE_NAMES.get(int(mode), "unknown")
         if self._mode is not None and mode != self._mode:
-            name = MODE_NAMES.get(int(mode), "unknown")
             await self.bus.publish(
                 mode_topic(self.site), ModeChange(site=self.site, mode=name, ts=ts)
             )
@@ -111,9 +125,54 @@ class Runtime:
                 kind="mode",
                 source="pcc",
                 code=name,
-                text=f"MEG now in {name} mode",
+                text=f"MEG now in {name} mode{self._cause(image, name)}",
+                severity=MODE_SEVERITY.get(name, "warning"),
             )
+        if self._mode is None or mode != self._mode:
+            await self._mode_alarms(name, image, ts)
         self._mode = mode
+
+    @staticmethod
+    def _cause(image: ProcessImage, mode: str) -> str:
+        """Why the MEG left the grid, as far as the PCC tells: the utility's state."""
+        if mode == "grid":
+            return ": resynchronised with the utility grid"
+        sample = image.sample("pcc/utility_available")
+        if sample is None or sample.value != sample.value:
+            return ""
+        return ": the utility grid is down" if sample.value < 0.5 else ": the PCC switch is open"
+
+    async def _mode_alarms(self, mode: str, image: ProcessImage, ts: datetime) -> None:
+        """Raise the alarm of ``mode`` (islanded, blackout), clear the other one."""
+        for code, severity in MODE_ALARMS.items():
+            active = code in self.mode_alarms
+            if code == mode and not active:
+                self.mode_alarms.add(code)
+                text = MODE_TEXT[code] + self._cause(image, mode)
+                await announce_alarm(
+                    self.bus,
+                    self.store,
+                    site=self.site,
+                    source="pcc",
+                    code=code,
+                    text=text,
+                    active=True,
+                    ts=ts,
+                    severity=severity,
+                )
+            elif code != mode and active:
+                self.mode_alarms.discard(code)
+                await announce_alarm(
+                    self.bus,
+                    self.store,
+                    site=self.site,
+                    source="pcc",
+                    code=code,
+                    text=f"{MODE_TEXT[code]}: cleared, MEG in {mode} mode",
+                    active=False,
+                    ts=ts,
+                    severity="info",
+                )
 
     async def _alarms(self, failures: dict[str, str], now: datetime) -> None:
         """Raise an alarm for each newly failing controller; clear it once it runs again."""

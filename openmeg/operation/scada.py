@@ -36,6 +36,10 @@ PLATFORM_SOURCES = frozenset(
 """Alarm sources of the platform that are no device: time, trading, FLISR and controllers."""
 
 
+WHY = "; why: "
+"""What separates a command event's outcome from the operator's reason for it."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Limit:
     """An alarm limit on a point name (any device matching ``device``), with a clearing band."""
@@ -318,9 +322,10 @@ class DerManagementServer:
         return [a for a in self.state.alarms.values() if a.active or not active_only]
 
     async def command(
-        self, device: str, point: str, value: float, *, user: str, ts: datetime
+        self, device: str, point: str, value: float, *, user: str, ts: datetime, reason: str = ""
     ) -> CommandResult:
-        """An operator command, carried out by the field (the DER data feeder) and logged."""
+        """An operator command, carried out by the field (the DER data feeder) and logged with
+        who gave it and why (``reason``, if given)."""
         if self.commander is None:
             result = CommandResult(
                 site=self.site,
@@ -334,6 +339,9 @@ class DerManagementServer:
         else:
             result = await self.commander(device, point, value)
         verdict = "done" if result.accepted else f"refused: {result.reason}"
+        why = " ".join(reason.split())
+        if why:
+            verdict += f"{WHY}{why}"
         self.store.add_event(
             ts=ts,
             site=self.site,
@@ -348,7 +356,12 @@ class DerManagementServer:
             actor=user,
             action="command" if result.accepted else "command_refused",
             target=f"{device}/{point}"[:256],
-            detail={"value": value, "accepted": result.accepted, "reason": result.reason},
+            detail={
+                "value": value,
+                "accepted": result.accepted,
+                "reason": result.reason,
+                **({"why": why} if why else {}),
+            },
         )
         return result
 

@@ -236,7 +236,14 @@ export function confirmThen(text) {
 }
 
 export async function command(device, name, value, text = null) {
-  if (!(await confirmThen(text || `Set ${device}/${name} to ${value}?`))) return false;
-  await api("/api/v1/commands", { method: "POST", json: { device, name, value: Number(value) } });
+  // the operator may say why: the event log shows it with the command
+  const why = $("confirm-reason");
+  if (why) { why.value = ""; $("confirm-reason-row").hidden = false; }
+  const yes = await confirmThen(text || `Set ${device}/${name} to ${value}?`);
+  if (why) $("confirm-reason-row").hidden = true;
+  if (!yes) return false;
+  const reason = why ? why.value.trim() : "";
+  await api("/api/v1/commands", { method: "POST",
+    json: { device, name, value: Number(value), ...(reason ? { reason } : {}) } });
   return true;
 }

@@ -19,6 +19,8 @@ from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import Clock, SimClock, WallClock
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
+from openmeg.protocols.http_server import HttpServer
+from openmeg.sim.control import control_app
 from openmeg.sim.field import Field
 from tests.field_harness import addresses
 from tests.keys import shared_keystore
@@ -101,6 +103,9 @@ class Harness:
         self.clock = SimClock(START)
         self.field = Field(site, clock=self.clock, base_port=0, horizon_h=2.0)
         await self.field.start()
+        # a first step (and power flow) before the platform connects, as `openmeg sim serve`
+        # steps at once: the meters serve their voltage when the feeder discovers them
+        self.field.step()
         self.meg = LiveMeg(
             site,
             clock=self.clock,
@@ -112,7 +117,16 @@ class Harness:
             persist_every_s=60.0,
         )
         await self.meg.start()
-        self.api = LiveApi(self.meg, self.wall, port=self.port, field="simulated")
+        # the field's control interface, as `openmeg sim serve` has it: the simulator panel's
+        self.control = HttpServer(control_app(self.field), port=0, name="the field's control")
+        await self.control.start()
+        self.api = LiveApi(
+            self.meg,
+            self.wall,
+            port=self.port,
+            field="simulated",
+            field_control=self.control.url,
+        )
         await self.api.start()
         ids = self.api.services.identities
         for name, role, customer in USERS.values():
@@ -133,6 +147,7 @@ class Harness:
         for stage, step in (
             ("the stepping", lambda: self._stepper),
             ("the API", self.api.stop),
+            ("the field's control", self.control.stop),
             ("the MEG", self.meg.stop),
             ("the field", self.field.stop),
         ):

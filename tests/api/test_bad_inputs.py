@@ -31,12 +31,14 @@ PATH_VALUES = {
     "building": "bldg1",
     "source": "sensor-chp1",
     "code": "x",
+    "load": "load-h01",
 }
 QUERY_VALUES = {
     "start": "2026-06-01T00:00:00Z",
     "end": "2026-06-02T00:00:00Z",
     "period": "2026-06",
     "month": "2026-06",
+    "day": "2026-05-31",
 }
 BODIES: dict[str, dict[str, Any]] = {
     "POST /api/v1/users": {"name": "fuzzed", "role": "auditor"},
@@ -57,6 +59,9 @@ BODIES: dict[str, dict[str, Any]] = {
         "windows": [{"purchase": 0.1, "sale": 0.2, "from_hour": 0, "to_hour": 24}],
         "incentive_per_kwh": 0.0,
     },
+    "POST /api/v1/sim/utility": {"available": True},
+    "POST /api/v1/sim/loads/{load}/step": {"kw": 0.0},
+    "POST /api/v1/sim/fault": {"line": "Line R6-R7"},
 }
 FORM = {"grant_type": "password", "username": "nobody", "password": "not the password"}
 

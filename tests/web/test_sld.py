@@ -32,10 +32,6 @@ ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "sld"
 SITE = load_site("demo")
 CUSTOMERS = {c.id: c.name for c in SITE.customers}
 MBPOLL = shutil.which("mbpoll")
-PAGE_ERRORS: dict[int, list[str]] = {}
-NO_SIMULATOR_ROUTE = "'utility_available' cannot be written"
-"""What the API says where the simulator panel still sends the outage as an operator's command
-(refused: it is an event of the simulated world)."""
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +57,6 @@ def page(h: Harness, browser: Browser) -> Iterator[Page]:
     pg = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    PAGE_ERRORS[id(pg)] = errors
     pg.goto(h.url)
     pg.fill("#username", "op")
     pg.fill("#password", PASSWORD)
@@ -70,7 +65,7 @@ def page(h: Harness, browser: Browser) -> Iterator[Page]:
     expect(pg.locator("#node-bess-community .value")).to_contain_text("%", timeout=5_000)
     yield pg
     pg.close()
-    assert not [e for e in errors if NO_SIMULATOR_ROUTE not in e], errors
+    assert errors == []
 
 
 def shot(page: Page, name: str) -> None:
@@ -194,26 +189,12 @@ def test_a_switch_operated_from_the_diagram_changes_on_the_wire(h: Harness, page
     expect(page.locator("#sld .bus.dead")).to_have_count(0, timeout=3_000)
 
 
-def _unless_the_panel_cannot(h: Harness, page: Page, *, available: float) -> None:
-    """Where the simulator panel's control is refused by the API (it has no simulator route
-    yet), the outage is made as tests/test_live.py makes it: by the field's scenario control."""
-    page.wait_for_timeout(150)
-    if any(NO_SIMULATOR_ROUTE in e for e in PAGE_ERRORS.get(id(page), [])):
-        print(f"the simulator panel was refused; utility_available={available:g} set in the field")
-
-        async def scenario() -> None:
-            h.field.plant.command("pcc/utility_available", available)
-
-        h.call(scenario())
-
-
 def test_the_utility_taken_down_shows_the_island_boundary(h: Harness, page: Page) -> None:
     expect(page.locator("#sim-panel")).to_be_visible()
     expect(page.locator("#sld .island")).to_have_count(0)
     page.click("#sim-utility-down")
     clicked = time.monotonic()
     page.click("#confirm-yes")
-    _unless_the_panel_cannot(h, page, available=0.0)
     island = page.locator("#sld .island")
     expect(island).to_have_count(1, timeout=3_000)
     assert time.monotonic() - clicked < 3.0
@@ -231,7 +212,6 @@ def test_the_utility_taken_down_shows_the_island_boundary(h: Harness, page: Page
 
     page.click("#sim-utility-up")
     page.click("#confirm-yes")
-    _unless_the_panel_cannot(h, page, available=1.0)
     # back on the grid once the sync check passes (the island's frequency returns on a 60 s
     # secondary control: a minute or more of the MEG's time, many seconds of the test's)
     expect(island).to_have_count(0, timeout=45_000)
