@@ -116,7 +116,9 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
         exp = float(jwt.decode(token, options={"verify_signature": False})["exp"])
         await socket.accept()
         client = StreamClient(socket=socket, scope=scope_for(svc, who))
-        await hub.serve(client, expires_in_s=exp - svc.wall.now().timestamp(), wall=svc.wall)
+        # the token's own expiry, an instant on the API's clock: a wait begun late, or a clock
+        # corrected meanwhile, cannot let the stream outlive its token
+        await hub.serve(client, expires_at=exp, wall=svc.wall)
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -152,17 +153,22 @@ class StreamHub:
         self,
         client: StreamClient,
         *,
-        expires_in_s: float | None = None,
+        expires_at: float | None = None,
         wall: Clock | None = None,
     ) -> None:
         """Send the client its frames and take its subscriptions until it goes away, or until
-        its token expires (``expires_in_s`` from now, on ``wall`` if given, the clock the
-        tokens are checked on): then it is closed with 4401."""
+        its token expires: at ``expires_at`` (the token's ``exp``, seconds since the epoch) on
+        ``wall`` if given, the clock the tokens are checked on, else on the machine's clock.
+        Then it is closed with 4401.
+
+        The expiry is an instant, not a duration: however late the wait for it begins (a busy
+        loop, the clock corrected meanwhile), the stream ends when its token does."""
         self.clients.add(client)
-        sender = asyncio.create_task(self._send(client))
+        now = time.time if wall is None else lambda: wall.now().timestamp()
+        sender = asyncio.create_task(self._send(client, expires_at, now))
         expiry = (
-            asyncio.create_task(self._expire(client, expires_in_s, wall))
-            if expires_in_s is not None
+            asyncio.create_task(self._expire(client, expires_at, now))
+            if expires_at is not None
             else None
         )
         try:
@@ -181,21 +187,24 @@ class StreamHub:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
 
-    async def _expire(self, client: StreamClient, after_s: float, wall: Clock | None) -> None:
-        if wall is None:
-            await asyncio.sleep(max(0.0, after_s))
-        else:  # looked at every second: the clock may be corrected (or moved by a test)
-            deadline = wall.now().timestamp() + after_s
-            while (left := deadline - wall.now().timestamp()) > 0:
-                await asyncio.sleep(min(left, 1.0))
+    async def _expire(self, client: StreamClient, at: float, now: Callable[[], float]) -> None:
+        """Close the client at ``at`` (seconds since the epoch) on ``now``, looked at every
+        second: the clock may be corrected (or moved by a test) meanwhile."""
+        while (left := at - now()) > 0:
+            await asyncio.sleep(min(left, 1.0))
         self.clients.discard(client)  # no frame after the expiry
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await client.socket.close(code=EXPIRED, reason="the token has expired: log in again")
 
-    async def _send(self, client: StreamClient) -> None:
+    async def _send(
+        self, client: StreamClient, expires_at: float | None, now: Callable[[], float]
+    ) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             while True:
-                await client.socket.send_text(await client.queue.get())
+                frame = await client.queue.get()
+                if expires_at is not None and now() >= expires_at:
+                    return  # not one frame after the token's expiry: _expire closes it
+                await client.socket.send_text(frame)
 
     def _subscribe(self, client: StreamClient, message: Any) -> None:
         sub = message.get("subscribe") if isinstance(message, dict) else None
