@@ -83,11 +83,13 @@ function keep(body) {
   renewBeforeExpiry();
 }
 
-/** Renew a minute before the access token runs out (also after a reload of the page). */
+/** Renew when three quarters of the access token's life are gone, and at least a minute before
+ * it runs out (also after a reload of the page): a busy page or server has time to spare. */
 function renewBeforeExpiry() {
   clearTimeout(state.refreshTimer);
   if (state.refresh) {
-    const wait = Math.max(5_000, state.expiresAt - Date.now() - 60_000);
+    const left = state.expiresAt - Date.now();
+    const wait = Math.max(5_000, Math.min(left * 0.75, left - 60_000));
     state.refreshTimer = setTimeout(() => renew().catch(() => {}), wait);
   }
 }
