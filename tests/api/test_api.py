@@ -431,13 +431,13 @@ def test_the_stream_sends_subscribed_points_modes_and_alarms(h: Harness) -> None
 
     ws_url = h.url.replace("http", "ws") + "/api/v1/stream?token="
     with connect(ws_url + h.tokens["operator"]) as ws:
-        frames = _frames(ws, 1.0)
+        frames = _frames(ws, 3.0)
         devices = {p[0] for f in frames for p in f.get("points", [])}  # type: ignore[union-attr]
         assert {"pcc", "pv-h01", "bess-community"} <= devices
         ws.send(json.dumps({"subscribe": {"topics": ["points"], "devices": ["pv-h01"]}}))
         time.sleep(0.5)
         _frames(ws, 0.3)  # what was already on its way
-        frames = _frames(ws, 1.0)
+        frames = _frames(ws, 3.0)
         assert frames and all(
             p[0] == "pv-h01"
             for f in frames
@@ -445,7 +445,7 @@ def test_the_stream_sends_subscribed_points_modes_and_alarms(h: Harness) -> None
         )
         assert all(set(f) <= {"sent_at", "points"} for f in frames)
     with connect(ws_url + h.tokens["prosumer"]) as ws:
-        frames = _frames(ws, 1.0)
+        frames = _frames(ws, 3.0)
         devices = {p[0] for f in frames for p in f.get("points", [])}  # type: ignore[union-attr]
         assert devices and devices <= {"load-h01", "pv-h01", "bess-h01", "m-h01"}
     with connect(ws_url + "not-a-token") as ws, pytest.raises(Exception, match="4401"):
