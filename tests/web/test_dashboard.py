@@ -5,20 +5,18 @@ test-artifacts/dashboard (or $OPENMEG_ARTIFACTS)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from openmeg.core.messages import AlarmMessage, alarm_topic
-from tests.api.harness import PASSWORD, START, Harness
+from tests.api.harness import START, Harness
+from tests.web.pages import artifacts, sign_in
 
-ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "dashboard"
+ARTIFACTS = artifacts("dashboard")
 
 
 @pytest.fixture(scope="module")
@@ -27,30 +25,10 @@ def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         yield harness
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def _login(page: Page, url: str, user: str) -> None:
-    page.goto(url)
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#app")).to_be_visible(timeout=10_000)
-
-
 def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     t0 = time.monotonic()
-    _login(page, h.url, "op")
+    sign_in(page, h.url, "op")
     expect(page.locator("#node-bess-community .value")).to_contain_text("kW", timeout=5_000)
     assert time.monotonic() - t0 < 10  # quick to load
     # live: the MEG's time moves on screen
@@ -103,7 +81,7 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
 
 def test_a_prosumer_sees_their_own_energy(h: Harness, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    _login(page, h.url, "pro-h01")
+    sign_in(page, h.url, "pro-h01")
     expect(page.locator("#mine")).to_be_visible()
     expect(page.locator("#mine-body")).to_contain_text("m-h01", timeout=5_000)
     expect(page.locator("#node-pv-h01")).to_be_visible()

@@ -2,41 +2,27 @@
 every request to anything but 127.0.0.1 aborted still renders Swagger UI at /docs with the
 operations listed, and ReDoc at /redoc; Swagger UI does not even try another host (ReDoc asks
 for its logo only). Screenshots
-in test-artifacts/sessions (or $OPENMEG_ARTIFACTS)."""
+in test-artifacts/docs (or $OPENMEG_ARTIFACTS)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.api.harness import Harness
+from tests.web.pages import artifacts
 
-ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "sessions"
+ARTIFACTS = artifacts("docs")
 
 
 @pytest.fixture(scope="module")
 def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with Harness(tmp_path_factory.mktemp("docs")) as harness:
         yield harness
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def offline_page(browser: Browser) -> tuple[Page, list[str]]:

@@ -7,20 +7,18 @@ self-sufficiency. Screenshots are kept in test-artifacts/energy (or $OPENMEG_ART
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.api.harness import PASSWORD, Harness
+from tests.api.harness import Harness
+from tests.web.pages import artifacts, sign_in
 
-ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "energy"
+ARTIFACTS = artifacts("energy")
 MEG_MINUTES = 12
 
 
@@ -38,33 +36,13 @@ def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         yield harness
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def _login(page: Page, url: str, user: str) -> None:
-    page.goto(url)
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#app")).to_be_visible(timeout=10_000)
-
-
 def _chart(page: Page) -> dict[str, str]:
     return page.eval_on_selector("#history-chart", "el => ({...el.dataset})")  # type: ignore[no-any-return]
 
 
 def test_a_history_chart_has_labelled_axes_and_answers_a_zoom(h: Harness, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    _login(page, h.url, "op")
+    sign_in(page, h.url, "op")
     # the device and point of a PV inverter, today (a span that fetches 1-minute means)
     expect(page.locator("#history-device option[value='pv-h01']")).to_be_attached(timeout=10_000)
     page.select_option("#history-device", "pv-h01")
@@ -165,7 +143,7 @@ def test_the_energy_view_shows_todays_totals_and_self_sufficiency(
     h: Harness, browser: Browser
 ) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    _login(page, h.url, "op")
+    sign_in(page, h.url, "op")
     view = page.locator("#view-energy")
     expect(view).to_be_visible()
     expect(page.locator("#energy-when")).to_contain_text("Today: 2026-06-01 00:00:00 EDT")
@@ -195,7 +173,7 @@ def test_the_energy_view_shows_todays_totals_and_self_sufficiency(
 
 def test_a_prosumer_sees_the_energy_of_their_own_premises(h: Harness, browser: Browser) -> None:
     page = browser.new_page(viewport={"width": 390, "height": 844})
-    _login(page, h.url, "pro-h01")
+    sign_in(page, h.url, "pro-h01")
     expect(page.locator('tr[data-flow="homes"] td.num')).to_have_text(re.compile(r"kWh$"))
     expect(page.locator('#energy-flow g[data-node="hub"]')).to_contain_text("My premises")
     assert page.locator('tr[data-flow="commerce"]').count() == 0  # nobody else's

@@ -7,26 +7,24 @@ test-artifacts/prosumer (or $OPENMEG_ARTIFACTS)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from openmeg.core.messages import AlarmMessage, alarm_topic
 from openmeg.provider.billing import Bill, BillLine
 from openmeg.provider.issued_bills import IssuedBills
-from tests.api.harness import PASSWORD, START, Harness
+from tests.api.harness import START, Harness
 from tests.api.prosumer_data import yesterdays_trades
+from tests.web.pages import artifacts, sign_in
 
-ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "prosumer"
+ARTIFACTS = artifacts("prosumer")
 PHONE = {"width": 390, "height": 844}
 WINDOWS = [
     {"from_hour": 0, "to_hour": 11, "purchase": 0.05, "sale": 0.15},
@@ -76,18 +74,6 @@ def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         yield harness
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
 def _may_bill(h: Harness) -> None:
     """The provider issued h01's bill of May 2026 (100 kWh at 0.11)."""
     site = h.meg.site.site
@@ -125,14 +111,6 @@ def _alarm(h: Harness, source: str) -> None:
     h.call(h.bus.publish(alarm_topic("demo", source), alarm))
 
 
-def _login(page: Page, url: str, user: str) -> None:
-    page.goto(url)
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("#app")).to_be_visible(timeout=10_000)
-
-
 def _windows(h: Harness) -> list[dict[str, Any]]:
     with h.client("prosumer") as pro:
         r = pro.get("/api/v1/trading/h01")
@@ -157,7 +135,7 @@ def test_a_prosumer_at_phone_width_sees_their_own_and_changes_their_prices(
         _alarm(h, source)
 
     page = browser.new_page(viewport=PHONE)
-    _login(page, h.url, "pro-h01")
+    sign_in(page, h.url, "pro-h01")
     mine = page.locator("#view-mine")
     expect(mine).to_be_visible()
     # their own values, with numbers and units
@@ -267,7 +245,7 @@ def test_a_prosumer_at_phone_width_sees_their_own_and_changes_their_prices(
 def test_another_prosumer_sees_nothing_of_the_first(h: Harness, browser: Browser) -> None:
     _alarm(h, "bess-h01")
     page = browser.new_page(viewport=PHONE)
-    _login(page, h.url, "pro-h05")
+    sign_in(page, h.url, "pro-h05")
     expect(page.locator("#mine-meter")).to_have_text("m-h05", timeout=5_000)
     expect(page.locator('[data-device="bess-h05"] [data-point="soc"] .value')).to_have_text(
         re.compile(r"^\d{1,3} %$")

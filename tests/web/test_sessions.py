@@ -7,11 +7,8 @@ test moves by the same steps. Screenshots in test-artifacts/sessions (or $OPENME
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import (
@@ -21,13 +18,13 @@ from playwright.sync_api import (
     Response,
     Route,
     expect,
-    sync_playwright,
 )
 
 from openmeg.core.clock import WallClock
 from tests.api.harness import PASSWORD, Harness
+from tests.web.pages import artifacts
 
-ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "sessions"
+ARTIFACTS = artifacts("sessions")
 STEP_S = 60
 
 
@@ -35,18 +32,6 @@ STEP_S = 60
 def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with Harness(tmp_path_factory.mktemp("sessions"), wall=WallClock()) as harness:
         yield harness
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -13,22 +13,21 @@ Screenshots are kept in test-artifacts/sld (or $OPENMEG_ARTIFACTS/sld)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from openmeg.core.site import load_site
 from openmeg.der import sunspec_map as ssm
 from tests.api.harness import PASSWORD, Harness
+from tests.web.pages import artifacts
 
-ARTIFACTS = Path(os.environ.get("OPENMEG_ARTIFACTS", "test-artifacts")) / "sld"
+ARTIFACTS = artifacts("sld")
 SITE = load_site("demo")
 CUSTOMERS = {c.id: c.name for c in SITE.customers}
 MBPOLL = shutil.which("mbpoll")
@@ -38,18 +37,6 @@ MBPOLL = shutil.which("mbpoll")
 def h(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     with Harness(tmp_path_factory.mktemp("sld")) as harness:
         yield harness
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @pytest.fixture
@@ -161,7 +148,7 @@ def _position_on_the_wire(h: Harness, switch: str) -> int:
 def _wait_on_the_wire(h: Harness, switch: str, position: int) -> float:
     t0 = time.monotonic()
     while _position_on_the_wire(h, switch) != position:
-        assert time.monotonic() - t0 < 5, f"{switch} did not move to {position} on the wire"
+        assert time.monotonic() - t0 < 15, f"{switch} did not move to {position} on the wire"
         time.sleep(0.1)
     return time.monotonic() - t0
 
