@@ -4,6 +4,7 @@ local market. A prosumer sees their own only."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
@@ -38,11 +39,16 @@ from openmeg.provider.billing import BillLine
 from openmeg.provider.issued_bills import IssuedBills
 
 router = APIRouter(prefix="/api/v1", responses=ERRORS)
-PERIOD = Query(
-    ...,
-    pattern=r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$",
-    description="a month, YYYY-MM (01-12) of the years 1900 to 2199",
-)
+
+
+def a_month() -> Any:
+    """The ``period`` query parameter: a month. A new one for each route (a parameter object
+    shared by two routes would take the first one's name in both)."""
+    return Query(
+        ...,
+        pattern=r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$",
+        description="a month, YYYY-MM (01-12) of the years 1900 to 2199",
+    )
 
 
 def _customer(svc: ApiServices, customer: str, seen: Scope) -> None:
@@ -124,7 +130,7 @@ def _line_out(line: BillLine) -> BillLineOut:
 @router.get("/bills/{customer}", response_model=BillOut)
 def bill_of(
     customer: str,
-    period: str = PERIOD,
+    period: str = a_month(),
     revision: int | None = Query(None, ge=1, le=10_000, description="a revision; the newest"),
     svc: ApiServices = Depends(services),
     seen: Scope = Depends(scope),
@@ -167,7 +173,7 @@ def bill_of(
 @router.get("/basic-charges/{building}", response_model=list[ShareOut])
 def basic_charge_of(
     building: str,
-    month: str = PERIOD,
+    period: str = a_month(),
     svc: ApiServices = Depends(services),
     seen: Scope = Depends(scope),
 ) -> list[ShareOut]:
@@ -178,7 +184,7 @@ def basic_charge_of(
     if not seen.everything and not owners & seen.customers:
         raise HTTPException(403, "you own no part of this building")
     try:
-        statements = basic_charge_month(svc.site, svc.store, building, month)
+        statements = basic_charge_month(svc.site, svc.store, building, period)
     except ValueError as err:
         raise HTTPException(409, str(err)) from err
     return [

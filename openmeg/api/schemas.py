@@ -166,7 +166,13 @@ class WindowIn(_Out):
 
 class TradingIn(_Out):
     windows: list[WindowIn] = Field(min_length=1, max_length=24)
-    incentive_per_kwh: float = Field(0.0, ge=0, allow_inf_nan=False)
+    incentive_per_kwh: float = Field(
+        0.0,
+        ge=0,
+        le=5.0,  # customer.trading.MAX_REFERENCE_PER_KWH: the bound of the reference prices
+        allow_inf_nan=False,
+        description="incentive per kWh sold [currency/kWh], 0 .. 5 like the reference prices",
+    )
 
 
 class TradingOut(_Out):

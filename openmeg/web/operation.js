@@ -160,7 +160,7 @@ async function showBills() {
   const boxes = [];
   for (const building of b.buildings) {
     let shares = null, why = "";
-    try { shares = await api(`/api/v1/basic-charges/${path(building)}?month=${period}`); }
+    try { shares = await api(`/api/v1/basic-charges/${path(building)}?period=${period}`); }
     catch (err) { why = err.message; }
     boxes.push(h("div", { class: "basic-charge", "data-building": building },
       h("h3", {}, `Basic charge statement, ${building}, ${period}`),

@@ -116,6 +116,12 @@ def test_the_accounts_reckon_the_trades_against_the_reference_prices(h: Harness)
             headers={"Content-Type": "application/json"},
         )
         assert r.status_code == 422
+        # an incentive beyond any price: refused (1e300 once overflowed the accounts into a 500)
+        for incentive in (5.01, 1000.0, 1e300):
+            body = {"windows": windows, "incentive_per_kwh": incentive}
+            r = pro.put("/api/v1/trading/h01", json=body)
+            assert r.status_code == 422 and "less than or equal to 5" in r.text, r.text
+        assert pro.get(f"/api/v1/prosumers/h01/trading-accounts?{DAY}").status_code == 200
         assert pro.get("/api/v1/trading/h01").json() == before
         # hostile periods and another's accounts
         assert (
