@@ -71,8 +71,15 @@ def test_a_history_chart_has_labelled_axes_and_answers_a_zoom(h: Harness, browse
     page.screenshot(path=str(ARTIFACTS / "1-history-today.png"), full_page=True)
 
     # zoom: drag across the last part of the chart, where the MEG ran
-    box = page.locator("#history-chart .u-over").bounding_box()
+    # the mouse works in the viewport: bring the chart into it once the views above it are
+    # drawn (the diagram grows the page as it is built)
+    over = page.locator("#history-chart .u-over")
+    over.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
     assert box is not None
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 1000, box  # within the viewport
     x0, x1 = box["x"] + box["width"] * 0.955, box["x"] + box["width"] * 0.99
     y = box["y"] + box["height"] / 2
     with page.expect_request(lambda r: "/points/pv-h01/p_kw/history" in r.url) as zoom:
