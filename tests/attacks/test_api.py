@@ -6,7 +6,6 @@ expired token on the WebSocket. Each is refused with a clear message and the API
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import time
 import tracemalloc
@@ -157,15 +156,9 @@ def test_the_service_provider_reads_no_customer_meter(h: Harness) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+    from tests.web.pages import chromium
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
-        pytest.fail("Debian's chromium is not installed: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield b
-        b.close()
+    yield from chromium()
 
 
 def test_an_alarm_text_with_html_is_shown_as_text(h: Harness, browser: object) -> None:
