@@ -417,7 +417,8 @@ class LiveMeg:
     async def run(self, stop: asyncio.Event, *, max_cycles: int | None = None) -> None:
         """The control loop, a cycle every ``step_s`` of the clock, and every service as tasks
         of one ``TaskGroup``, until ``stop`` is set or ``max_cycles`` ran; then each service
-        takes what was waiting for it and ends."""
+        takes what was waiting for it and ends, and the closed local days VEE validated are
+        settled."""
         halt = asyncio.Event()
 
         async def control() -> None:
@@ -450,6 +451,9 @@ class LiveMeg:
                 tasks.create_task(control(), name="control loop")
         finally:
             self._tasks_run = False
+        # the services took what was waiting; the days closed by now validated, then settled
+        await self.vee.pump()
+        await self.economics.settle_closed_days()
 
     async def stop(self) -> None:
         """Store the latest points, close the wire."""

@@ -143,6 +143,12 @@ class ProsumerEconomics:
             (now - self._settled_at).total_seconds() < self.settle_every_s
         ):
             return
+        await self.settle_closed_days(now)
+
+    async def settle_closed_days(self, now: datetime | None = None) -> None:
+        """Settle at once the closed local days VEE has validated at ``now`` (the clock's time
+        by default): at each look and when a run ends, after VEE took what was waiting."""
+        now = now or self.clock.now()
         self._settled_at = now
         days = self.settlement.closed_days(now, self.settle_lookback_days)
         await self.store.in_thread(partial(self.settlement.settle_days, days, now=now))

@@ -86,12 +86,21 @@ def _expire(future: asyncio.Future[bytes]) -> None:
         future.set_exception(TimeoutError())
 
 
+class _NoAnswer(DeviceError):
+    """No answer in time: the request may be sent again."""
+
+
 class ModbusMaster:
     """One master connection to a device (``host:port``, unit id ``unit``)."""
 
-    def __init__(self, host: str, port: int, unit: int, *, timeout_s: float = 1.0) -> None:
+    def __init__(
+        self, host: str, port: int, unit: int, *, timeout_s: float = 1.0, write_attempts: int = 2
+    ) -> None:
+        """``write_attempts``: how many times a write that got no answer in ``timeout_s`` is
+        sent (on a new connection each time; writing the same registers again is harmless).
+        Reads are not sent again: the next poll is."""
         self.host, self.port, self.unit = host, port, unit
-        self.timeout_s = timeout_s
+        self.timeout_s, self.write_attempts = timeout_s, max(1, write_attempts)
         self.requests = 0  # requests attempted, answered or not
         self._conn: _Connection | None = None
         self._connecting = asyncio.Lock()
@@ -175,10 +184,21 @@ class ModbusMaster:
         return answer[3:]
 
     async def write(self, address: int, values: list[int]) -> None:
-        """Write holding registers; ``CommandError`` with the device's answer if it refuses."""
+        """Write holding registers; ``CommandError`` with the device's answer if it refuses.
+        A write with no answer in time is sent again, up to ``write_attempts`` in all."""
         count = len(values)
         if not 1 <= count <= MAX_WRITE:
             raise ValueError(f"a write takes 1 to {MAX_WRITE} registers, not {count}")
+        for attempt in range(1, self.write_attempts + 1):
+            try:
+                return await self._write_once(address, values)
+            except _NoAnswer as err:
+                if attempt == self.write_attempts:
+                    sent = "" if attempt == 1 else f" (sent {attempt} times)"
+                    raise DeviceError(f"{err}{sent}") from err
+
+    async def _write_once(self, address: int, values: list[int]) -> None:
+        count = len(values)
         await self._connected()
         self.requests += 1
         tid = self._tid = (self._tid + 1) & 0xFFFF
@@ -210,7 +230,7 @@ class ModbusMaster:
             return await future
         except TimeoutError as err:
             self.close()
-            raise DeviceError(
+            raise _NoAnswer(
                 f"{self.address}: {what} failed: no answer in {self.timeout_s} s"
             ) from err
         except DeviceError as err:

@@ -129,6 +129,38 @@ async def test_another_units_answer_and_silence_are_device_errors() -> None:
         await silent.stop()
 
 
+async def test_a_write_with_no_answer_is_sent_once_more_on_a_new_connection() -> None:
+    seen: list[bytes] = []
+
+    def deaf_once(request: bytes, writer: asyncio.StreamWriter) -> None:
+        if len(request) < 12:  # the rest of a write's frame (read 12 bytes at a time)
+            return
+        seen.append(request)
+        if len(seen) > 1:  # the write's echo: function 16, address 40078, 1 register
+            writer.write(request[:4] + struct.pack(">HBBHH", 6, 1, 16, 40078, 1))
+
+    slave = _Slave(deaf_once)
+    master = ModbusMaster("127.0.0.1", await slave.start(), 1, timeout_s=0.2)
+    try:
+        await master.write(40078, [2])
+        assert len(seen) == 2 and seen[0][7:] == seen[1][7:]  # the same write, sent again
+        assert master.requests == 2 and master.connected
+    finally:
+        master.close()
+        await slave.stop()
+    silent = _Slave(lambda request, writer: None)
+    master = ModbusMaster("127.0.0.1", await silent.start(), 1, timeout_s=0.2)
+    try:
+        with pytest.raises(
+            DeviceError, match=r"writing at 40078 failed: no answer in 0.2 s \(sent 2 times\)$"
+        ):
+            await master.write(40078, [2])
+        assert master.requests == 2 and not master.connected
+    finally:
+        master.close()
+        await silent.stop()
+
+
 async def test_nobody_listening_is_a_device_error_that_names_the_address() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

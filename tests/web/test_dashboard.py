@@ -54,9 +54,8 @@ def test_the_operator_runs_the_meg_from_the_dashboard(h: Harness, browser: Brows
     page.screenshot(path=str(ARTIFACTS / "2-island.png"), full_page=True)
     page.click("#switch-close")
     page.click("#confirm-yes")
-    # back to the grid once the sync check passes: the island's frequency comes back within
-    # 0.2 Hz on its secondary control (60 s time constant), a minute or more of the MEG's time,
-    # which on a loaded machine is many seconds of the test's
+    # back to the grid once the sync check passes: seconds of the MEG's time after a short
+    # island, the longer the island drifted (a loaded machine steps it slower)
     expect(page.locator("#mode")).to_have_text("GRID", timeout=45_000)
 
     # an alarm arrives and is acknowledged
