@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from openmeg.core.equipment import ElectricProfile, HeatProfile
 from openmeg.core.site_sections import Frozen, Outage, Simulation
@@ -210,7 +210,14 @@ DevicePhysics = Annotated[
 class Scenario(Frozen):
     """The simulated plant: weather, scheduled outages, simulation settings, device physics."""
 
-    weather_tmy3: str = Field(description="TMY3 weather file: pvlib's bundled file name, or a path")
+    weather: str = Field(
+        validation_alias=AliasChoices("weather", "weather_tmy3"),
+        description=(
+            "typical-year weather file, TMY3 or PVGIS (CSV or JSON): a path, or the name of a "
+            "file openmeg ships (pvgis_tmy_45.000_8.000_2005_2016.csv, 45 N 8 E) or pvlib "
+            "ships (723170TYA.CSV); weather_tmy3 is its older name"
+        ),
+    )
     outages: tuple[Outage, ...] = Field((), description="utility outages the simulated field plays")
     simulation: Simulation = Field(Simulation(), description="settings of the simulation")
     devices: dict[str, DevicePhysics] = Field(

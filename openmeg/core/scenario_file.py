@@ -23,7 +23,7 @@ def with_scenario_file(site: Site, path: str | Path) -> Site:
     path = Path(path)
     file = str(path)
     raw = read_mapping(
-        path, "a scenario file is a YAML mapping with keys weather_tmy3, outages, devices, ..."
+        path, "a scenario file is a YAML mapping with keys weather, outages, devices, ..."
     )
     shape = [{"id": d.id, "kind": d.kind} for d in site.devices]
     data, strangers = unknown_scenario_devices(tag_kinds({"devices": shape, "scenario": raw}))
@@ -56,7 +56,7 @@ def simulated_scenario(site: Site, file: str | None = None) -> Scenario:
                     field="scenario",
                     message=(
                         "the simulated field needs a scenario section (or --scenario FILE): "
-                        "weather_tmy3 and the physics of the devices (see docs/site-file.md, "
+                        "weather and the physics of the devices (see docs/site-file.md, "
                         "scenario); the platform alone (openmeg run --field site) needs none"
                     ),
                 )

@@ -336,10 +336,34 @@ class Simulation(Frozen):
     powerflow_interval_min: int = Field(
         60, gt=0, description="how often the simulation runs a full power flow [min]"
     )
-    f_min_hz_ok: float = Field(
-        49.5, description="lowest frequency counted as within limits in the summary [Hz]"
+    f_min_hz_ok: float | None = Field(
+        None,
+        description=(
+            "lowest frequency counted as within limits in the summary [Hz] (unset: 0.5 Hz "
+            "below the site's nominal frequency)"
+        ),
     )
-    f_max_hz_ok: float = Field(
-        50.5, description="highest frequency counted as within limits in the summary [Hz]"
+    f_max_hz_ok: float | None = Field(
+        None,
+        description=(
+            "highest frequency counted as within limits in the summary [Hz] (unset: 0.5 Hz "
+            "above the site's nominal frequency)"
+        ),
     )
-    shed_below_hz: float = Field(49.6, description="under-frequency load shedding threshold [Hz]")
+    shed_below_hz: float | None = Field(
+        None,
+        description=(
+            "under-frequency load shedding threshold [Hz] (unset: 0.4 Hz below the site's "
+            "nominal frequency)"
+        ),
+    )
+
+    def frequency_band(self, nominal_hz: float) -> tuple[float, float]:
+        """The frequencies counted as within limits at ``nominal_hz`` [Hz]."""
+        lo = nominal_hz - 0.5 if self.f_min_hz_ok is None else self.f_min_hz_ok
+        hi = nominal_hz + 0.5 if self.f_max_hz_ok is None else self.f_max_hz_ok
+        return lo, hi
+
+    def shedding_below(self, nominal_hz: float) -> float:
+        """The under-frequency load shedding threshold at ``nominal_hz`` [Hz]."""
+        return nominal_hz - 0.4 if self.shed_below_hz is None else self.shed_below_hz

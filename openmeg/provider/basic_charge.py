@@ -46,14 +46,17 @@ def peak_demand_kw(interval_kwh: pd.Series, timezone: str) -> tuple[float, pd.Ti
     began. An hour counts when all its intervals are there (estimated ones included)."""
     if interval_kwh.empty:
         return 0.0, None
-    local = interval_kwh.copy()
-    local.index = interval_kwh.index.tz_convert(timezone)
-    hourly = local.groupby(local.index.floor("h"))
+    utc = interval_kwh.index.tz_convert("UTC")
+    # each interval's local clock hour, as the UTC instant it began (the hour repeated when the
+    # clocks go back is two hours; a zone half an hour off UTC has its own hours)
+    offset = utc.tz_convert(timezone).tz_localize(None) - utc.tz_localize(None)
+    hour = (utc + offset).floor("h") - offset
+    hourly = interval_kwh.groupby(hour)
     full = hourly.count() == 4
     energy = hourly.sum()[full]
     if energy.empty:
         return 0.0, None
-    at = energy.idxmax()
+    at = pd.Timestamp(energy.idxmax()).tz_convert(timezone)
     return float(energy.max()), at
 
 

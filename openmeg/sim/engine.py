@@ -166,7 +166,7 @@ class Engine:
             k1,
             p.dt_h,
             self.f0,
-            self.plant.scenario.simulation.shed_below_hz,
+            self.plant.scenario.simulation.shedding_below(self.f0),
             u.sync_check.max_df_hz,
             u.sync_check.max_dphi_deg,
             u.sync_check.max_dv_pu,

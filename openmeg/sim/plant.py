@@ -169,7 +169,7 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
     index = pd.date_range(
         pd.Timestamp(start).tz_convert("UTC"), periods=n_steps, freq=pd.Timedelta(seconds=step_s)
     )
-    weather = load_weather(scenario.weather_tmy3, index)
+    weather = load_weather(scenario.weather, index)
     tz = site.site.timezone
     bus_of = {str(name): int(i) for i, name in zip(net.bus.index, net.bus["name"], strict=True)}
     groups = [c.id for c in site.customers]
@@ -283,7 +283,7 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
     hourly = pd.date_range(
         pd.Timestamp(year=index[0].year, month=1, day=1, tz="UTC"), periods=8760, freq="h"
     )
-    temp_hourly = load_weather(scenario.weather_tmy3, hourly).temp_air_c
+    temp_hourly = load_weather(scenario.weather, hourly).temp_air_c
     heat_dem = np.zeros((len(hs), n_steps))
     heat_ids = []
     for d in site.devices_of("heat_load"):

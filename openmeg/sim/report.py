@@ -109,7 +109,7 @@ def _figures(frame: pd.DataFrame, engine: Engine, summary: dict[str, Any]) -> li
         figures.island_frequency(
             frame,
             engine.f0,
-            (p.scenario.simulation.f_min_hz_ok, p.scenario.simulation.f_max_hz_ok),
+            p.scenario.simulation.frequency_band(engine.f0),
             p.step_s,
             tz,
         ),

@@ -1,7 +1,10 @@
-"""Weather from a TMY3 file (pvlib's bundled files work offline), at the simulation's steps.
+"""Weather from a typical-year file at the simulation's steps: a TMY3 file (pvlib's bundled
+files work offline) or a PVGIS typical year (CSV or JSON; openmeg ships one at 45 N 8 E).
 
-TMY3 values are hourly, labelled at the end of the hour in local standard time; each hourly
-value is placed at the middle of its hour and interpolated linearly to the step times (UTC).
+TMY3 values are hourly, labelled at the end of the hour in local standard time: each is placed
+at the middle of its hour. PVGIS values are hourly, stamped in UTC and taken at their stamps
+(PVGIS irradiance is instantaneous, not an hour's mean). Both are interpolated linearly to the
+step times (UTC) on a year of 8760 hours that repeats.
 """
 
 from __future__ import annotations
@@ -16,21 +19,46 @@ import pvlib
 from openmeg.sim.physics.pv import FloatArray
 
 PVLIB_DATA = Path(pvlib.__file__).resolve().parent / "data"
+OPENMEG_DATA = Path(__file__).resolve().parent / "data"
+DEMO_WEATHER = "pvgis_tmy_45.000_8.000_2005_2016.csv"
 TMY3_MEASURED_AT_M = 10.0
-"""TMY3 wind speeds are measured at 10 m."""
+"""TMY3 and PVGIS wind speeds are both at 10 m."""
+COLUMNS = ["ghi", "dni", "dhi", "temp_air", "wind_speed"]
 
 
-def tmy3_path(name: str) -> Path:
-    """A path to a TMY3 file: as given, or one of pvlib's bundled files by name."""
+def weather_path(name: str) -> Path:
+    """A path to a weather file: as given, or a file openmeg or pvlib ships, by name."""
     path = Path(name)
     if path.exists():
         return path
-    bundled = PVLIB_DATA / name
-    if bundled.exists():
-        return bundled
+    for folder in (OPENMEG_DATA, PVLIB_DATA):
+        if (folder / name).exists():
+            return folder / name
     raise FileNotFoundError(
-        f"TMY3 file {name!r} not found (pvlib bundles 723170TYA.CSV, 703165TY.csv)"
+        f"weather file {name!r} not found (openmeg ships {DEMO_WEATHER}, a PVGIS year; pvlib "
+        "ships the TMY3 files 723170TYA.CSV and 703165TY.csv)"
     )
+
+
+def is_pvgis(path: Path) -> bool:
+    """A PVGIS typical year (JSON, or CSV opening with its latitude) rather than TMY3."""
+    if path.suffix.lower() == ".json":
+        return True
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return f.readline().startswith("Latitude (decimal degrees)")
+
+
+def typical_year(name: str) -> tuple[pd.DataFrame, float]:
+    """The hourly values of the weather file ``name`` (``COLUMNS``, 8760 rows) and the hour of
+    the year, in UTC, its first row stands for."""
+    path = weather_path(name)
+    if is_pvgis(path):
+        data, _ = pvlib.iotools.read_pvgis_tmy(str(path), map_variables=True)
+        first = 0.0
+    else:
+        data, meta = pvlib.iotools.read_tmy3(str(path), map_variables=True)
+        first = 0.5 - float(meta["TZ"])  # hour-ending local standard time -> middle, UTC
+    return data[COLUMNS].reset_index(drop=True), first
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,11 +86,10 @@ class Weather:
 
 
 def load_weather(name: str, index: pd.DatetimeIndex) -> Weather:
-    """Weather of the TMY3 file ``name`` at the UTC step times ``index`` (any year)."""
-    data, meta = pvlib.iotools.read_tmy3(str(tmy3_path(name)), map_variables=True)
-    tz_h = float(meta["TZ"])
-    # hour-ending local standard time -> hour middle in UTC, on a typical year of 8760 hours
-    hour_of_year = np.arange(len(data), dtype=float) + 0.5 - tz_h  # hours after Jan 1 00:00 UTC
+    """Weather of the file ``name`` (TMY3 or PVGIS) at the UTC step times ``index`` (any
+    year)."""
+    data, first = typical_year(name)
+    hour_of_year = np.arange(len(data), dtype=float) + first  # hours after Jan 1 00:00 UTC
     year_start = pd.Timestamp(year=index[0].year, month=1, day=1, tz="UTC")
     t_h = np.asarray((index - year_start).total_seconds(), dtype=float) / 3600.0
     t_h = np.mod(t_h, len(data))  # a second simulated year repeats the typical year

@@ -41,7 +41,7 @@ def _old_layout() -> dict[str, Any]:
     """The demo as site files were written before the scenario section."""
     data = _demo()
     scenario = data.pop("scenario")
-    data["weather_tmy3"] = scenario["weather_tmy3"]
+    data["weather_tmy3"] = scenario["weather"]  # its older name, at the top level
     data["simulation"] = scenario["simulation"]
     data["utility"]["outages"] = scenario["outages"]
     for device in data["devices"]:
@@ -204,7 +204,7 @@ def test_a_bad_scenario_file_names_its_problems(tmp_path: Path) -> None:
         with_scenario_file(load_site("demo"), path)
     assert [str(p) for p in info.value.problems] == [
         f"{path}: devices.pv-x: 'pv-x' is not a device id of the site",
-        f"{path}: weather_tmy3: Field required",
+        f"{path}: weather: Field required",
         f"{path}: devices.pv-h01(pv).dc_kwp: Input should be greater than 0",
     ]
     path.write_text("[1, 2]\n")

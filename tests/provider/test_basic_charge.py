@@ -73,6 +73,20 @@ def test_peak_demand_is_the_largest_full_hourly_average() -> None:
     assert peak_demand_kw(partial, "America/New_York")[0] == pytest.approx(8.0)
 
 
+def test_the_hour_repeated_when_the_clocks_go_back_is_two_hours() -> None:
+    # Rome, 25 October 2026: 03:00 CEST becomes 02:00 CET, so 02:00-03:00 comes twice
+    at = pd.date_range("2026-10-24T22:00Z", periods=20, freq="15min")  # 00:00 CEST..04:00 CET
+    kwh = pd.Series(1.0, index=at)
+    kwh.iloc[12:16] = 3.0  # the second 02:00-03:00 (CET): 12 kWh in its hour
+    kw, began = peak_demand_kw(kwh, "Europe/Rome")
+    assert kw == 12.0 and began == pd.Timestamp("2026-10-25T02:00+01:00")
+    kwh.iloc[10:12] = 4.0  # the first 02:00-03:00 (CEST): 1 + 1 + 4 + 4, not 12
+    assert peak_demand_kw(kwh, "Europe/Rome") == (12.0, began)
+    # half an hour off UTC: 06:30-07:30 IST spans two local hours of 1+1+3+3 kWh
+    kwh.iloc[10:12] = 1.0
+    assert peak_demand_kw(kwh, "Asia/Kolkata") == (8.0, pd.Timestamp("2026-10-25T06:00+05:30"))
+
+
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="between 0 and 1"):
         allocate(

@@ -1,17 +1,17 @@
-"""The plant's PV output checked against NREL's SAM (PySAM PVWatts v8) on the same TMY3 year."""
+"""The plant's PV output checked against NREL's SAM (PySAM PVWatts v8) on the same typical year
+(the demo's: PVGIS at 45 N 8 E), given to SAM as data in UTC."""
 
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
-import pvlib
 import PySAM.Pvwattsv8 as pvwatts
 import pytest
 
 from openmeg.core.site import load_site, network_of
 from openmeg.der.ratings import PV
 from openmeg.sim.plant import build_plant
-from openmeg.sim.weather import tmy3_path
+from openmeg.sim.weather import typical_year
 
 
 @pytest.fixture(scope="module")
@@ -23,21 +23,22 @@ def hourly() -> tuple[np.ndarray, np.ndarray]:
     plant = build_plant(site, network_of(site), datetime(2026, 1, 1, tzinfo=UTC), 525600, 60.0)
     ours = plant.ren_avail[plant.ren_ids.index(pv.id)].reshape(-1, 60).mean(axis=1)  # UTC hours
 
-    data, meta = pvlib.iotools.read_tmy3(
-        str(tmy3_path(site.scenario.weather_tmy3)), map_variables=True
+    data, first = typical_year(site.scenario.weather)
+    # record k stands for UTC hour-of-year k + first (PVGIS: its stamp; TMY3: its hour's middle)
+    at = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(
+        np.mod(np.arange(8760) + first, 8760), unit="h"
     )
-    hour_start = data.index - pd.Timedelta(hours=1)  # TMY3 labels the end of each hour
     sam = pvwatts.default("PVWattsNone")
     sam.SolarResource.solar_resource_data = {
-        "lat": meta["latitude"],
-        "lon": meta["longitude"],
-        "tz": meta["TZ"],
-        "elev": meta["altitude"],
+        "lat": site.site.latitude,
+        "lon": site.site.longitude,
+        "tz": 0,
+        "elev": site.site.altitude_m,
         "year": [2026] * 8760,
-        "month": list(hour_start.month),
-        "day": list(hour_start.day),
-        "hour": list(hour_start.hour),
-        "minute": [30] * 8760,
+        "month": list(at.month),
+        "day": list(at.day),
+        "hour": list(at.hour),
+        "minute": list(at.minute),
         "dn": list(data["dni"]),
         "df": list(data["dhi"]),
         "gh": list(data["ghi"]),
@@ -51,9 +52,8 @@ def hourly() -> tuple[np.ndarray, np.ndarray]:
     design.losses = physics.system_losses * 100
     design.array_type, design.module_type, design.inv_eff = 0, 0, 96.0
     sam.execute()
-    sam_lst = np.array(sam.Outputs.ac) / 1000.0  # kW, local standard time hours
-    sam_utc = np.roll(sam_lst, int(-meta["TZ"]))  # LST hour h is UTC hour h - TZ
-    return ours, sam_utc
+    sam_records = np.array(sam.Outputs.ac) / 1000.0  # kW, one a record
+    return ours, np.roll(sam_records, int(np.floor(first)))  # record k in UTC hour k + first
 
 
 def test_annual_and_monthly_energy_agree_with_sam(hourly: tuple[np.ndarray, np.ndarray]) -> None:
