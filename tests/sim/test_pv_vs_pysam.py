@@ -21,7 +21,6 @@ def hourly() -> tuple[np.ndarray, np.ndarray]:
     assert site.scenario is not None
     physics = site.scenario.physics(pv.id, pv.kind)
     plant = build_plant(site, network_of(site), datetime(2026, 1, 1, tzinfo=UTC), 525600, 60.0)
-    ours = plant.ren_avail[plant.ren_ids.index(pv.id)].reshape(-1, 60).mean(axis=1)  # UTC hours
 
     data, first = typical_year(site.scenario.weather)
     # record k stands for UTC hour-of-year k + first (PVGIS: its stamp; TMY3: its hour's middle)
@@ -53,7 +52,11 @@ def hourly() -> tuple[np.ndarray, np.ndarray]:
     design.array_type, design.module_type, design.inv_eff = 0, 0, 96.0
     sam.execute()
     sam_records = np.array(sam.Outputs.ac) / 1000.0  # kW, one a record
-    return ours, np.roll(sam_records, int(np.floor(first)))  # record k in UTC hour k + first
+    # ours at the instants of SAM's records (a minute's step: minute 60 * (k + first) of 2026)
+    minutes = np.round(60 * np.mod(np.arange(8760) + first, 8760)).astype(int)
+    ours = plant.ren_avail[plant.ren_ids.index(pv.id)][minutes]
+    order = np.argsort(minutes)  # in time order from 1 January 00:00 UTC
+    return ours[order], sam_records[order]
 
 
 def test_annual_and_monthly_energy_agree_with_sam(hourly: tuple[np.ndarray, np.ndarray]) -> None:

@@ -125,15 +125,18 @@ def test_grid_connected_day_uses_no_unserved_energy() -> None:
 
 
 def test_ctts_transfers_without_a_break_and_ats_with_one() -> None:
+    # 08:00 CET, before the factory's shift: the island carries every load, so that what the
+    # open transition loses is all the step loses
+    loss = datetime(2026, 2, 10, 7, tzinfo=UTC)
     runs = {}
     for switch in ("ats", "ctts"):
         site = _site(
-            outages=(Outage(start=LOSS, end=LOSS + timedelta(hours=1)),),
+            outages=(Outage(start=loss, end=loss + timedelta(hours=1)),),
             transfer_switch=switch,
             transfer_time_s=6.0,
         )
-        runs[switch] = simulate(site, start=LOSS - timedelta(hours=1), days=0.125, step_s=60)
-    for k in (runs["ats"].plant.index.get_loc(t) for t in (LOSS, LOSS + timedelta(hours=1))):
+        runs[switch] = simulate(site, start=loss - timedelta(hours=1), days=0.125, step_s=60)
+    for k in (runs["ats"].plant.index.get_loc(t) for t in (loss, loss + timedelta(hours=1))):
         dem = runs["ats"].plant.load_dem[:, k].sum()
         # 6 s of a 60 s step without supply: the open transition loses a tenth of the step
         assert runs["ats"].out.load[:, k].sum() == pytest.approx(dem * (1 - 0.1))
