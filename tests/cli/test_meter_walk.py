@@ -97,11 +97,11 @@ def test_simulate_without_store_says_how_to_import_its_file(tmp_path: Path) -> N
     out = tmp_path / "o"
     run = _openmeg("simulate", "--days", "1", "--step", "15min", "--out", str(out))
     assert run.returncode == 0, run.stderr
-    # by default from new year's midnight in New York, the demo's time zone (UTC-5 in winter)
+    # by default from new year's midnight in Rome, the demo's time zone (UTC+1 in winter)
     hint = f"openmeg meters import {out / 'meters.parquet'} --received-at "
-    assert hint + "2026-01-02T05:00:00Z (or simulate with --store)" in run.stdout
+    assert hint + "2026-01-01T23:00:00Z (or simulate with --store)" in run.stdout
     file = pd.read_parquet(out / "meters.parquet")
-    assert file.interval_start.min() == pd.Timestamp("2026-01-01T05:00Z")
+    assert file.interval_start.min() == pd.Timestamp("2025-12-31T23:00Z")
     assert len(file) == METERS * 2 * 96
 
 
@@ -188,7 +188,7 @@ def test_run_start_begins_simulated_time_there(tmp_path: Path) -> None:
     assert f"stopped cleanly; points saved in {url}" in run.stdout
     summary = run.stdout.split("stopped cleanly", 1)[1]
     assert "ran from 2026-06-01 00:00 to 2026-06-01 00:" in summary
-    assert "VEE: 0 local days validated (none closed yet; America/New_York)" in summary
+    assert "VEE: 0 local days validated (none closed yet; Europe/Rome)" in summary
     assert "settled on the validated series: no local day yet" in summary
     with closing(Store(url)) as db:
         frame = MeterReadings(db).long_frame(
