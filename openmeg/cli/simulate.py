@@ -33,8 +33,13 @@ def simulate(
     start: str = typer.Option(
         "",
         help="first instant: a date (2026-10-01: midnight UTC) or an ISO 8601 instant (UTC if "
-        "no zone; 2026-10-01T00:00-04:00 is midnight in New York); default 2026-01-01 at "
+        "no zone; 2026-10-01T00:00+02:00 is midnight in Rome); default 2026-01-01 at "
         "midnight in the site's time zone, so that a year holds its local months whole",
+    ),
+    end: str = typer.Option(
+        "",
+        help="last instant (not included), in place of --days: an ISO 8601 instant like "
+        "--start's (2026-11-01T00:00+01:00 ends October in Rome, whose 25 October has 25 hours)",
     ),
     out: Path = typer.Option(Path("out/simulation"), help="folder for summary, Parquet and report"),
     scenario: str = typer.Option(
@@ -65,6 +70,11 @@ def simulate(
     try:
         step_s = parse_step_s(step)
         first = start_instant(start) if start else _new_year(the_site.site.timezone)
+        if end:
+            last = start_instant(end)
+            if last <= first:
+                raise ValueError(f"--end {end} is not after the start {first:%Y-%m-%dT%H:%M}Z")
+            days = (last - first).total_seconds() / 86400.0
     except ValueError as err:
         err_console.print(f"error: {err}", markup=False)
         raise typer.Exit(EXIT_BAD_INPUT) from err

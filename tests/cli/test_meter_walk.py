@@ -105,6 +105,18 @@ def test_simulate_without_store_says_how_to_import_its_file(tmp_path: Path) -> N
     assert len(file) == METERS * 2 * 96
 
 
+def test_simulate_end_must_come_after_its_start(tmp_path: Path) -> None:
+    run = _openmeg(
+        *("simulate", "--start", "2026-10-02", "--end", "2026-10-01T23:00+01:00"),
+        *("--out", str(tmp_path / "o")),
+    )
+    assert run.returncode == 2
+    assert "error: --end 2026-10-01T23:00+01:00 is not after the start 2026-10-02T00:00Z" in (
+        run.stderr
+    )
+    assert not (tmp_path / "o").exists()
+
+
 def test_simulate_store_needs_quarter_hour_steps(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "x.db")
     run = _openmeg(

@@ -17,7 +17,7 @@ from openmeg.operation.mdms.validated import ValidatedReadings
 from tests.cli.doc_walk import blocks, commands, run_page
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
-DAY = pd.Timestamp("2026-06-01", tz="America/New_York")  # the live walk's local day
+DAY = pd.Timestamp("2026-06-01", tz="Europe/Rome")  # the live walk's local day
 SETTLED = re.compile(
     r"^(\S+): local ([+-][\d.]+) kWh, utility ([+-][\d.]+) kWh, paid ([+-][\d.]+) "
     r"\(2026-06-01 rev (\d+)\)$",
@@ -45,11 +45,11 @@ def test_the_readme_metering_walk_runs_in_order(tmp_path: Path) -> None:
     log: list[tuple[list[str], str]] = []
     assert run_page(_walk(), tmp_path, log=log) == 11
     assert (tmp_path / "out" / "october" / "meters.parquet").exists()
-    assert (tmp_path / "out" / "h01-october.csv").read_text().count("\n") == 5952 + 1
+    assert (tmp_path / "out" / "h01-october.csv").read_text().count("\n") == 5960 + 1
     for argv, printed in log[-3:]:
         print(f"$ openmeg {' '.join(argv)}\n{printed}")  # shown with -s
     run, accounts, revenue, settlement = (printed for _, printed in log[-4:])
-    assert "VEE: 1 local day validated (2026-06-01; America/New_York)" in run
+    assert "VEE: 1 local day validated (2026-06-01; Europe/Rome)" in run
     assert "bought " in accounts and "sold " in accounts
 
     # revenue, hour by hour: the local day's 24 hours, adding up to the devices' total
