@@ -15,7 +15,7 @@ from openmeg.operation.mdms.vee import VeeConfig
 from openmeg.provider.basic_charge import OwnerMonth, allocate
 from openmeg.provider.basic_charge_run import basic_charge_month, issue_basic_charge
 
-TZ = "America/New_York"
+TZ = "Europe/Rome"
 PEAKS = {
     "o1": ("2026-10-05 18:00", 10.0),
     "o2": ("2026-10-06 19:00", 12.0),

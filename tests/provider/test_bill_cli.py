@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-TZ = "America/New_York"
+TZ = "Europe/Rome"
 
 
 def _openmeg(*args: str) -> subprocess.CompletedProcess[str]:
@@ -58,11 +58,11 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
         "bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)
     )
     assert run.returncode == 0, run.stderr
-    # peak (weekdays 16-21 h): 110 kWh x $0.28 = $30.80; off-peak: 510 kWh in, 248 kWh out,
-    # net 262 kWh x $0.11 = $28.82; fixed $12.00
-    assert run.stdout.strip() == "h01: USD 71.62 (3 lines), bill 2026-10-0001 issued"
+    # peak (weekdays 16-21 h): 110 kWh x $0.28 = $30.80; off-peak (2980 - 440 - 496 sunny
+    # quarter hours): 511 kWh in, 248 kWh out, net 263 kWh x $0.11 = $28.93; fixed $12.00
+    assert run.stdout.strip() == "h01: USD 71.73 (3 lines), bill 2026-10-0001 issued"
     html = (out / "bill-h01-2026-10.html").read_text()
-    assert "energy, period 2" in html and "USD 30.80" in html and "USD 71.62" in html
+    assert "energy, period 2" in html and "USD 30.80" in html and "USD 71.73" in html
     assert "Bill number: 2026-10-0001, revision 1" in html
     assert (out / "bill-h01-2026-10.pdf").read_bytes().startswith(b"%PDF")
     shuffled = month.sample(frac=1.0, random_state=3)
@@ -70,7 +70,7 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
         tmp_path / "again.csv", index=False
     )
     run = _openmeg("meters", "import", str(tmp_path / "again.csv"), "--store", db)
-    assert "2 new, 5950 already stored, 0 conflicting" in run.stdout
+    assert "2 new, 5958 already stored, 0 conflicting" in run.stdout
     _openmeg("vee", "run", "--period", "2026-10", "--store", db)
     run = _openmeg(
         "bill", "--period", "2026-10", "--customer", "h01", "--store", db, "--out", str(out)
@@ -78,7 +78,7 @@ def test_import_vee_and_bill_a_month(tmp_path: Path) -> None:
     # the same readings again: the issued bill stands, nothing new is issued
     assert (
         run.stdout.strip()
-        == "h01: USD 71.62 (3 lines), bill 2026-10-0001 unchanged, nothing issued"
+        == "h01: USD 71.73 (3 lines), bill 2026-10-0001 unchanged, nothing issued"
     )
 
 
@@ -103,7 +103,7 @@ def test_a_late_reading_issues_a_revision_with_a_debit_note(tmp_path: Path) -> N
     ):
         assert run(app, step).exit_code == 0
     done = run(app, bill)
-    assert done.stdout.strip() == "h01: USD 71.62 (3 lines), bill 2026-10-0001 issued"
+    assert done.stdout.strip() == "h01: USD 71.73 (3 lines), bill 2026-10-0001 issued"
     for step in (
         ["meters", "import", str(tmp_path / "late.csv"), "--store", db],
         ["vee", "run", "--period", "2026-10", "--store", db],
@@ -112,12 +112,12 @@ def test_a_late_reading_issues_a_revision_with_a_debit_note(tmp_path: Path) -> N
     done = run(app, bill)
     # the two quarter hours came in at 0.75 kWh: 1 kWh more at $0.28
     assert done.stdout.strip() == (
-        "h01: USD 71.90 (3 lines), bill 2026-10-0001 revision 2: debit note USD 0.28"
+        "h01: USD 72.01 (3 lines), bill 2026-10-0001 revision 2: debit note USD 0.28"
     )
     first = (out / "bill-h01-2026-10.html").read_text()
-    assert "revision 1" in first and "USD 71.62" in first and "note" not in first
+    assert "revision 1" in first and "USD 71.73" in first and "note" not in first
     second = (out / "bill-h01-2026-10-r2.html").read_text()
-    assert "Debit note to revision 1: you owe USD 0.28" in second and "USD 71.90" in second
+    assert "Debit note to revision 1: you owe USD 0.28" in second and "USD 72.01" in second
 
 
 def test_billing_without_readings_says_what_to_do(tmp_path: Path) -> None:

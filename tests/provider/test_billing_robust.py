@@ -29,7 +29,7 @@ from openmeg.provider.billed_energy import BilledEnergy, billed_energies
 from openmeg.provider.billing import bill_month
 from openmeg.provider.billing_run import month_bounds, run_billing
 
-TZ = "America/New_York"
+TZ = "Europe/Rome"
 START, END = pd.Timestamp("2026-10-01", tz=TZ), pd.Timestamp("2026-11-01", tz=TZ)
 IDX = pd.date_range(START.tz_convert("UTC"), END.tz_convert("UTC"), freq="15min", inclusive="left")
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -141,7 +141,7 @@ def test_an_amount_no_bill_can_hold_is_refused_for_that_customer_only() -> None:
     tariff = Tariff.model_validate(TOU)
     imp = np.full((4, len(IDX)), 0.25)
     exp = np.zeros_like(imp)
-    imp[1, 10] = 1e300  # 2026-10-01 06:30 local, off-peak: 1e300 x 0.11 = 1.1e299
+    imp[1, 10] = 1e300  # 2026-10-01 02:30 local, off-peak: 1e300 x 0.11 = 1.1e299
     imp[2, 20] = np.inf
     imp[3, :] = 1e307  # finite, but an hour adds up beyond a float: 4 x 1e307 > 1.8e308
     with pytest.raises(AmountError) as info:  # an infinite reading: refused before billing
@@ -156,7 +156,7 @@ def test_an_amount_no_bill_can_hold_is_refused_for_that_customer_only() -> None:
         )
     assert list(info.value.rows) == ["c", "d"]
     assert info.value.rows["d"].startswith("readings that add up beyond what a number holds")
-    assert info.value.rows["c"].startswith("an infinite reading for 2026-10-01T09:00:00+00:00")
+    assert info.value.rows["c"].startswith("an infinite reading for 2026-10-01T03:00:00+00:00")
     with pytest.raises(AmountError) as info:  # the others billed again: b's amount refused
         bill_month(
             tariff, IDX, imp[:2], exp[:2], timezone=TZ, customers=["a", "b"], meters=["ma", "mb"]
@@ -168,8 +168,9 @@ def test_an_amount_no_bill_can_hold_is_refused_for_that_customer_only() -> None:
     )
     assert "customer 'b': bill line" in str(info.value)
     (a,), _ = bill_month(tariff, IDX, imp[:1], exp[:1], timezone=TZ, customers=["a"], meters=["ma"])
-    # 744 h x 4 x 0.25 = 744 kWh; peak 22 weekdays x 5 h = 110 kWh x 0.28 = 30.80; 634 x 0.11
-    assert a.total == Decimal("100.54")
+    # 745 h (the 25th has 25) x 4 x 0.25 = 745 kWh; peak 22 weekdays x 5 h = 110 kWh x 0.28 =
+    # 30.80; off-peak 635 kWh x 0.11 = 69.85
+    assert a.total == Decimal("100.65")
     huge = np.full((1, len(IDX)), 1e305)  # every run finite, the month's total beyond a float
     with pytest.raises(
         AmountError, match="customer 'z': bill line 'energy, period 1' comes to nan for nan kWh"
@@ -205,7 +206,7 @@ def test_a_run_bills_the_others_and_issues_nothing_for_a_customer_with_1e300_kwh
         "bill line 'energy, period 1' comes to 1.1e+299 for 1e+300 kWh" in outcomes["h02"].problem
     )
     h01 = outcomes["h01"].issued
-    assert h01 is not None and h01.bill.total == Decimal("112.54")  # 100.54 + 12.00 fixed
+    assert h01 is not None and h01.bill.total == Decimal("112.65")  # 100.65 + 12.00 fixed
 
 
 def test_bill_wording_lines_currency_and_unknown_customer(tmp_path: Path) -> None:
@@ -257,13 +258,13 @@ def test_a_missing_validated_reading_is_named_in_the_sites_time_inside_the_month
     store: Store,
 ) -> None:
     site = load_site("demo")
-    kept = IDX[pd.Timestamp("2026-11-01T00:00Z") > IDX]  # the last 4 hours of Oct 31 missing
+    kept = IDX[pd.Timestamp("2026-10-31T19:00Z") > IDX]  # the last 4 hours of Oct 31 missing
     frame = pd.DataFrame(
         {"meter": "m-h01", "channel": "import", "interval_start": kept, "value_kwh": 0.25}
     )
     MeterReadings(store).ingest(frame, meters={"m-h01"}, source="test", received_at=NOW)
     (msg,) = billed_energies(site, store, ["m-h01"], "2026-10", START, END).values()
     assert msg == (
-        "no validated import reading of m-h01 for 2026-10-31T20:00:00-04:00 (the first interval "
+        "no validated import reading of m-h01 for 2026-10-31T20:00:00+01:00 (the first interval "
         "of 2026-10 without one): run VEE first (openmeg vee run --period 2026-10)"
     )

@@ -7,7 +7,7 @@ from openmeg.core.messages import IntervalReading, MeterReadings, PeakDemand
 from openmeg.core.site import load_site
 from openmeg.provider.peak_watch import PeakWatch
 
-T0 = datetime(2026, 10, 1, 4, tzinfo=UTC)  # midnight in New York
+T0 = datetime(2026, 9, 30, 22, tzinfo=UTC)  # midnight in Rome
 
 
 def _batch(meter: str, values: list[float], first: int = 0) -> MeterReadings:
@@ -30,7 +30,7 @@ async def test_the_peak_is_announced_when_it_rises(bus: Bus) -> None:
     assert await watch.observe(_batch("m-o2", [1.0, 1.0], first=8)) == []  # half an hour only
     later = await watch.observe(_batch("m-o2", [0.5, 1.0], first=10))  # 3.5 kW
     assert [(m.peak_kw, m.hour_start.isoformat()) for m in later] == [
-        (3.5, "2026-10-01T02:00:00-04:00")
+        (3.5, "2026-10-01T02:00:00+02:00")
     ]
     assert await watch.observe(_batch("m-h01", [9.0] * 4)) == []  # not an owner in a building
     got = [(await peaks.get(timeout=5))[1] for _ in range(2)]
