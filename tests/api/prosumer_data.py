@@ -9,14 +9,14 @@ import pandas as pd
 from openmeg.core.messages import PriceChange
 from tests.api.harness import START, Harness
 
-# 2026-05-31 in New York (EDT, UTC-4): 10:00-11:00 local is 14:00-15:00 UTC
-DAY = "start=2026-05-31T04:00Z&end=2026-06-01T04:00Z"
+# 2026-05-31 in Rome (CEST, UTC+2): 10:00-11:00 local is 08:00-09:00 UTC
+DAY = "start=2026-05-30T22:00Z&end=2026-05-31T22:00Z"
 
 
 def yesterdays_trades(h: Harness) -> None:
     """m-h01 on 2026-05-31: 1 kWh exported in each interval of 10-11 h local at a sale price of
     0.20, 0.5 kWh imported in each of 11-12 h at a purchase price of 0.10."""
-    at = pd.Timestamp("2026-05-31T14:00Z")
+    at = pd.Timestamp("2026-05-31T08:00Z")
     h.api.services.book.record(
         [
             PriceChange(effective_from=at.to_pydatetime(), buy=0.30, sell=0.20),

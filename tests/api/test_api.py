@@ -170,7 +170,7 @@ def test_a_prosumer_sees_their_own_only(h: Harness) -> None:
         assert (site["currency"], site["frequency_hz"], site["timezone"], site["field"]) == (
             "USD",
             50,
-            "America/New_York",
+            "Europe/Rome",
             "simulated",
         )
     with h.client("operator") as op:

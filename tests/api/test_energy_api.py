@@ -14,9 +14,9 @@ from openmeg.core.points import Point, PointId
 from tests.api.harness import Harness
 
 DAY = "2026-05-20"  # a day before the harness's MEG began (1 June): only what is planted below
-MIDNIGHT = datetime(2026, 5, 20, 4, 0, tzinfo=UTC)  # local midnight, EDT (UTC-4)
-NOON = datetime(2026, 5, 20, 16, 0, tzinfo=UTC)
-NEXT_MIDNIGHT = datetime(2026, 5, 21, 4, 0, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 5, 19, 22, 0, tzinfo=UTC)  # local midnight, CEST (UTC+2)
+NOON = datetime(2026, 5, 20, 10, 0, tzinfo=UTC)
+NEXT_MIDNIGHT = datetime(2026, 5, 20, 22, 0, tzinfo=UTC)
 
 
 def _plant(h: Harness) -> None:
@@ -59,8 +59,8 @@ def test_a_days_energy_of_the_meg_checked_by_hand(h: Harness) -> None:
         r = op.get("/api/v1/energy", params={"period": "day", "date": DAY})
     assert r.status_code == 200, r.text
     e = r.json()
-    assert (e["start"], e["end"]) == ("2026-05-20T04:00:00Z", "2026-05-21T04:00:00Z")
-    assert (e["boundary"], e["timezone"]) == ("site", "America/New_York")
+    assert (e["start"], e["end"]) == ("2026-05-19T22:00:00Z", "2026-05-20T22:00:00Z")
+    assert (e["boundary"], e["timezone"]) == ("site", "Europe/Rome")
     assert e["sources"] == {
         "pv": 30.0,
         "wind": 0.0,
@@ -90,7 +90,7 @@ def test_a_days_energy_of_the_meg_checked_by_hand(h: Harness) -> None:
     # (11 days): 24 + 0.5 * 24 * 11 = 156 kWh imported
     with h.client("operator") as op:
         month = op.get("/api/v1/energy", params={"period": "month", "date": DAY}).json()
-    assert (month["start"], month["end"]) == ("2026-05-01T04:00:00Z", "2026-06-01T04:00:00Z")
+    assert (month["start"], month["end"]) == ("2026-04-30T22:00:00Z", "2026-05-31T22:00:00Z")
     assert month["sources"] == e["sources"] | {"grid_import": 156.0}
     assert month["consumption_kwh"] == 41.0 + 132.0
 
@@ -115,7 +115,7 @@ def test_today_of_the_running_meg_balances(h: Harness) -> None:
     with h.client("operator") as op:
         e = op.get("/api/v1/energy").json()
         sp = op.get("/api/v1/energy?period=today").json()
-    assert e["period"] == "today" and e["start"] == "2026-06-01T04:00:00Z"
+    assert e["period"] == "today" and e["start"] == "2026-05-31T22:00:00Z"
     assert e["generation_kwh"] > 0 and e["consumption_kwh"] > 0
     assert sum(e["sources"].values()) == pytest.approx(sum(e["sinks"].values()), abs=0.01)
     # the counters of one instant: no premises used less than nothing (the community's units

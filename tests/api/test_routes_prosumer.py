@@ -36,11 +36,11 @@ def test_a_prosumer_sees_their_premises_now_and_today(h: Harness) -> None:
         assert r.status_code == 200, r.text
         now = r.json()
         assert now["meter"]["id"] == "m-h01"
-        assert now["day_start"] == "2026-06-01T04:00:00Z"
+        assert now["day_start"] == "2026-05-31T22:00:00Z"
         devices = {d["id"]: d for d in now["devices"]}
         assert set(devices) == {"load-h01", "pv-h01", "bess-h01"}
         pv, bess = devices["pv-h01"], devices["bess-h01"]
-        assert pv["role"] == "source" and pv["power_kw"] >= 0  # a June noon in New York
+        assert pv["role"] == "source" and pv["power_kw"] >= 0  # 18:00 CEST in June
         assert bess["role"] == "storage" and 0 <= bess["soc_pct"] <= 100
         assert bess["capacity_kwh"] == 10.0
         assert bess["charging_kw"] == max(-bess["power_kw"], 0.0)

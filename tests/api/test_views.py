@@ -35,7 +35,7 @@ from openmeg.provider.billing import Bill, BillLine
 from openmeg.provider.issued_bills import IssuedBills
 from tests.api.harness import START, Harness
 
-TZ = "America/New_York"
+TZ = "Europe/Rome"
 LV = 400 / math.sqrt(3)  # the CIGRE LV network's nominal phase voltage, 230.94 V
 MV = 20_000 / math.sqrt(3)  # its 20 kV side (the PCC's bus)
 
@@ -265,7 +265,7 @@ def _meter_day(h: Harness) -> None:
     idx = pd.date_range(
         start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
     )
-    kwh = pd.Series(0.25, index=idx).drop(idx[40:42])  # 10:00 and 10:15 EDT never sent
+    kwh = pd.Series(0.25, index=idx).drop(idx[40:42])  # 10:00 and 10:15 CEST never sent
     frame = pd.DataFrame(
         {"meter": "m-h03", "channel": "import", "interval_start": kwh.index, "value_kwh": kwh}
     )
@@ -288,7 +288,7 @@ def test_a_meter_day_with_its_vee_flags_and_versions(h: Harness) -> None:
     with h.client("operator") as op:
         edit = {
             "channel": "import",
-            "interval_start": "2026-05-31T14:15:00Z",
+            "interval_start": "2026-05-31T08:15:00Z",
             "value_kwh": 0.3,
             "reason": "read off the display",
         }
@@ -300,18 +300,18 @@ def test_a_meter_day_with_its_vee_flags_and_versions(h: Harness) -> None:
     assert (d["meter"], d["customer"], d["validated"]) == ("m-h03", "h03", True)
     rows = {x["interval_start"]: x for x in d["intervals"]}
     assert len(rows) == 96
-    first = rows["2026-05-31T04:00:00Z"]  # local midnight, EDT
+    first = rows["2026-05-30T22:00:00Z"]  # local midnight, CEST
     assert (first["quality"], first["version"], first["raw_kwh"], first["value_kwh"]) == (
         "actual",
         0,
         0.25,
         0.25,
     )
-    est = rows["2026-05-31T14:00:00Z"]
+    est = rows["2026-05-31T08:00:00Z"]
     assert (est["quality"], est["version"], est["raw_kwh"]) == ("estimated", 1, None)
     assert est["value_kwh"] == pytest.approx(0.25)  # between two intervals of 0.25 kWh
     assert est["flags"]  # VEE says which rule the gap broke
-    edited = rows["2026-05-31T14:15:00Z"]
+    edited = rows["2026-05-31T08:15:00Z"]
     assert (edited["quality"], edited["version"], edited["value_kwh"]) == ("edited", 2, 0.3)
     assert (edited["method"], edited["user"], edited["reason"]) == (
         "manual",
@@ -323,9 +323,9 @@ def test_a_meter_day_with_its_vee_flags_and_versions(h: Harness) -> None:
 
 
 def test_local_days_follow_the_site_time_zone() -> None:
-    t0, t1 = local_day("2026-11-01", TZ)  # the clocks go back: 25 hours
-    assert (t0.isoformat(), t1 - t0) == ("2026-11-01T04:00:00+00:00", timedelta(hours=25))
-    t0, t1 = local_day("2026-03-08", TZ)  # forward: 23 hours
+    t0, t1 = local_day("2026-10-25", TZ)  # the clocks go back: 25 hours
+    assert (t0.isoformat(), t1 - t0) == ("2026-10-24T22:00:00+00:00", timedelta(hours=25))
+    t0, t1 = local_day("2026-03-29", TZ)  # forward: 23 hours
     assert t1 - t0 == timedelta(hours=23)
 
 

@@ -81,7 +81,7 @@ def test_an_active_critical_alarm_shows_with_its_severity_source_and_text(h: Har
     text = rendered(h)
     assert row(text, "alarms") == "1 active (1 critical)"
     raised = h.meg.scada.alarms(active_only=True)[0].raised_at
-    since = raised.astimezone(ZoneInfo("America/New_York")).strftime("%m-%d %H:%M:%S")
+    since = raised.astimezone(ZoneInfo("Europe/Rome")).strftime("%m-%d %H:%M:%S")
     assert alarm_lines(text)[1] == (
         f"critical sensor-chp1/vibration: vibration 7.1 mm/s (since {since})"
     )
@@ -116,11 +116,11 @@ def test_the_time_is_the_sites_local_time_with_the_date(h: Harness) -> None:
     ts = h.meg.status.ts
     assert ts is not None
     text = rendered(h)
-    assert h.meg.site.site.timezone == "America/New_York"
-    shown = row(text, "time (America/New_York)")
-    # the harness starts at 2026-06-01 16:00 UTC: 12:00 in New York (EDT, UTC-4)
-    assert re.fullmatch(r"2026-06-01 12:\d\d:\d\d EDT", shown), shown
-    at = datetime.strptime(shown[:19], "%Y-%m-%d %H:%M:%S") + timedelta(hours=4)
+    assert h.meg.site.site.timezone == "Europe/Rome"
+    shown = row(text, "time (Europe/Rome)")
+    # the harness starts at 2026-06-01 16:00 UTC: 18:00 in Rome (CEST, UTC+2)
+    assert re.fullmatch(r"2026-06-01 18:\d\d:\d\d CEST", shown), shown
+    at = datetime.strptime(shown[:19], "%Y-%m-%d %H:%M:%S") - timedelta(hours=2)
     assert abs((at.replace(tzinfo=UTC) - ts).total_seconds()) < 60
 
 

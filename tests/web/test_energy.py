@@ -62,11 +62,12 @@ def test_a_history_chart_has_labelled_axes_and_answers_a_zoom(h: Harness, browse
     ticks = json.loads(before["xTicks"])
     assert len(ticks) >= 3, ticks
     assert all(re.fullmatch(r"\d\d:\d\d(\n\d{4}-\d\d-\d\d)?", t) for t in ticks), ticks
-    assert "\n2026-06-01" in ticks[0]  # the date, in the site's zone (EDT: still 1 June)
-    # local midnight to now: the day began at 00:00 EDT, 04:00 UTC
+    assert "\n2026-06-01" in ticks[0]  # the date, in the site's zone (CEST: 1 June, UTC 31 May)
+    # local midnight to now: the day began at 00:00 CEST, 22:00 UTC the day before
     assert ticks[0].startswith("00:00")
-    assert int(before["xMin"]) == 1780286400_000  # 2026-06-01T04:00Z
-    expect(page.locator("#history-caption")).to_contain_text("EDT")
+    assert int(before["xMin"]) == 1780264800_000  # 2026-05-31T22:00Z
+    # the browser's short name of CEST (UTC+2) in the page's locale
+    expect(page.locator("#history-caption")).to_contain_text("GMT+2")
     expect(page.locator("#history-caption")).to_contain_text("1-minute means")
     page.screenshot(path=str(ARTIFACTS / "1-history-today.png"), full_page=True)
 
@@ -111,12 +112,12 @@ def test_a_history_chart_has_labelled_axes_and_answers_a_zoom(h: Harness, browse
         timeout=10_000,
     )
 
-    # yesterday: the site's local day before, midnight to midnight (EDT, UTC-4)
+    # yesterday: the site's local day before, midnight to midnight (CEST, UTC+2)
     page.select_option("#history-period", "yesterday")
     with page.expect_request(lambda r: "/history" in r.url) as asked:
         page.click("#history-show")
     q = parse_qs(urlparse(asked.value.url).query)
-    assert (q["start"], q["end"]) == (["2026-05-31T04:00:00.000Z"], ["2026-06-01T04:00:00.000Z"])
+    assert (q["start"], q["end"]) == (["2026-05-30T22:00:00.000Z"], ["2026-05-31T22:00:00.000Z"])
     assert q["resolution"] == ["1min"]
     # a period of one's own, in the site's local time: over 2 days, 15-minute means
     page.select_option("#history-period", "custom")
@@ -125,7 +126,7 @@ def test_a_history_chart_has_labelled_axes_and_answers_a_zoom(h: Harness, browse
     with page.expect_request(lambda r: "/history" in r.url) as asked:
         page.click("#history-show")
     q = parse_qs(urlparse(asked.value.url).query)
-    assert (q["start"], q["end"]) == (["2026-05-25T10:00:00.000Z"], ["2026-06-01T16:30:00.000Z"])
+    assert (q["start"], q["end"]) == (["2026-05-25T04:00:00.000Z"], ["2026-06-01T10:30:00.000Z"])
     assert q["resolution"] == ["15min"]
     expect(page.locator("#history-caption")).to_contain_text("15-minute means")
 
@@ -153,12 +154,12 @@ def test_the_energy_view_shows_todays_totals_and_self_sufficiency(
     sign_in(page, h.url, "op")
     view = page.locator("#view-energy")
     expect(view).to_be_visible()
-    expect(page.locator("#energy-when")).to_contain_text("Today: 2026-06-01 00:00:00 EDT")
+    expect(page.locator("#energy-when")).to_contain_text("Today: 2026-06-01 00:00:00 GMT+2")
     kwh = re.compile(r"^\d[\d,]*\.\d kWh$")
     for flow in ("pv", "wind", "battery_discharge", "grid_import", "homes", "commerce"):
         expect(page.locator(f'tr[data-flow="{flow}"] td.num')).to_have_text(kwh)
     pv = page.locator('tr[data-flow="pv"] td.num').inner_text()
-    assert float(pv.split()[0].replace(",", "")) > 0  # the sun shone at noon
+    assert float(pv.split()[0].replace(",", "")) > 0  # the sun still shone from 18:00 CEST
     expect(page.locator("#energy-self-sufficiency")).to_have_text(re.compile(r"^\d{1,3} %$"))
     expect(page.locator("#energy-self-consumption")).to_have_text(re.compile(r"^\d{1,3} %$"))
     # the same figures as the API's
@@ -172,7 +173,7 @@ def test_the_energy_view_shows_todays_totals_and_self_sufficiency(
     expect(page.locator('#energy-flow g[data-node="pv"] .node-value')).to_have_text(kwh)
     page.locator("#view-energy").screenshot(path=str(ARTIFACTS / "4-energy-today.png"))
     page.click("#energy-month")
-    expect(page.locator("#energy-when")).to_contain_text("This month: 2026-06-01 00:00:00 EDT")
+    expect(page.locator("#energy-when")).to_contain_text("This month: 2026-06-01 00:00:00 GMT+2")
     expect(page.locator("#energy-month")).to_have_attribute("aria-pressed", "true")
     page.locator("#view-energy").screenshot(path=str(ARTIFACTS / "5-energy-month.png"))
     page.close()

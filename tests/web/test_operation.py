@@ -24,7 +24,7 @@ from tests.api.harness import Harness
 from tests.web.pages import artifacts, sign_in
 
 ARTIFACTS = artifacts("operation")
-TZ = "America/New_York"
+TZ = "Europe/Rome"
 DAY = "2026-05-31"  # the local day before the harness's start: closed
 GAPS = ("2026-05-31 10:00", "2026-05-31 10:15")  # local interval starts the meter never sent
 
@@ -149,8 +149,8 @@ def test_a_command_event_shows_who_and_why(h: Harness, browser: Browser) -> None
     expect(row.locator("td").nth(3)).to_have_text(what, timeout=5_000)
     expect(row.locator("td.who")).to_have_text("op")
     expect(row.locator("td.why")).to_have_text("hold the evening peak")
-    # times in the site's zone with the date
-    expect(row.locator("td").first).to_have_text(re.compile(r"^2026-06-01 \d\d:\d\d:\d\d EDT$"))
+    # times in the site's zone with the date (the browser's short name of CEST is GMT+2)
+    expect(row.locator("td").first).to_have_text(re.compile(r"^2026-06-01 \d\d:\d\d:\d\d GMT\+2$"))
     # a command from the page, with the operator's reason in its confirmation
     page.evaluate(  # not awaited here: the command waits for its confirmation
         "() => { import('/static/core.js')"
@@ -207,11 +207,11 @@ def test_a_customers_meter_data_shows_vee_flags_and_versions(h: Harness, browser
     expect(page.locator("#meter-intervals tbody tr")).to_have_count(96)
     estimated = page.locator('#meter-intervals tr[data-quality="estimated"]')
     expect(estimated).to_have_count(1)
-    expect(estimated).to_contain_text("2026-05-31 10:00:00 EDT")
+    expect(estimated).to_contain_text("2026-05-31 10:00:00 GMT+2")
     expect(estimated.locator(".version")).to_have_text("v1")
     expect(estimated.locator(".rules")).not_to_be_empty()
     edited = page.locator('#meter-intervals tr[data-quality="edited"]')
-    expect(edited).to_contain_text("2026-05-31 10:15:00 EDT")
+    expect(edited).to_contain_text("2026-05-31 10:15:00 GMT+2")
     expect(edited).to_contain_text("0.300 kWh")
     expect(edited.locator(".version")).to_have_text("v2")
     expect(edited).to_contain_text("manual · op · read off the meter's display")
