@@ -111,13 +111,13 @@ def simulate(
     )
     for name, path in paths.items():
         print(f"{name}: {path}")
-    end = first + timedelta(seconds=engine.k * engine.plant.step_s)
+    ended = first + timedelta(seconds=engine.k * engine.plant.step_s)
     if db is not None:
-        _store_readings(the_site, meter_readings(engine), db, end)
+        _store_readings(the_site, meter_readings(engine), db, ended)
     else:
         print(
             f"to store the meter readings: openmeg meters import {paths['meters']} "
-            f"--received-at {end:%Y-%m-%dT%H:%M:%SZ}"
+            f"--received-at {ended:%Y-%m-%dT%H:%M:%SZ}"
             + (f" --site {site}" if site != "demo" else "")
             + " (or simulate with --store)"
         )
