@@ -3,7 +3,7 @@ price synchronising unit, the prosumer's battery charging and discharging in exa
 intervals the references select, the accounting server's month from the smart meter's history,
 and trading holding with an alarm while the price server cannot be reached."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from openmeg.market.price_server import price_app
 from tests.field_harness import LiveSite, live_site
 from tests.services import free_port, http_server
 
-T0 = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # midnight in New York: no sun
+T0 = datetime(2026, 5, 31, 22, 0, tzinfo=UTC)  # midnight of 1 June in Rome: no sun
 #            interval: 0     1     2     3     4     5     6     7     8     9     10    11
 BUY = np.array([0.10, 0.10, 0.05, 0.06, 0.10, 0.10, 0.25, 0.23, 0.10, 0.07, 0.10, 0.10])
 SELL = BUY - 0.03  # interval 7 sells at exactly 0.20, interval 3 buys at exactly 0.06
@@ -148,7 +148,7 @@ async def test_battery_trades_in_exactly_the_selected_intervals(bus: Bus, store:
     # and its money waits for the validated series: the local day has not closed
     day = meg.economics.settlement
     assert day.latest(["2026-06-01"]).empty
-    assert day.state(T0.date()).waiting["h01"] == (
+    assert day.state(date(2026, 6, 1)).waiting["h01"] == (
         "m-h01 import: not validated yet (openmeg vee run, or the automatic VEE)"
     )
     events = store.events("demo", kind="config")

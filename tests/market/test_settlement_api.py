@@ -7,7 +7,7 @@ from pathlib import Path
 from openmeg.market.settlement import p2p_day_settlements
 from tests.api.harness import Harness
 
-PERIOD = {"start": "2026-06-01T00:00Z", "end": "2026-06-02T00:00Z"}  # local 1 June begins 04:00
+PERIOD = {"start": "2026-05-31T22:00Z", "end": "2026-06-01T22:00Z"}  # local 1 June (+02:00)
 
 
 def _row(customer: str, revision: int, money: int, difference: int) -> dict[str, object]:
@@ -41,7 +41,7 @@ def test_settled_days_newest_revision_own_only(tmp_path: Path) -> None:
             every = op.get("/api/v1/market/settled-days", params=PERIOD)
             before = op.get(
                 "/api/v1/market/settled-days",
-                params={"start": "2026-05-31T00:00Z", "end": "2026-06-01T00:00Z"},
+                params={"start": "2026-05-30T22:00Z", "end": "2026-05-31T22:00Z"},  # 31 May
             )
     assert mine.status_code == 200, mine.text
     assert mine.json() == [

@@ -1,7 +1,7 @@
 """``openmeg market settlement``: what was settled on the validated series, what waits for VEE,
-and what was cleared in real time but is not settled yet (demo site, New York; local day 1 June
-2026 from 04:00 UTC: h01 imports 0.5 kWh each interval, h02 exports 0.3 kWh, nothing cleared
-locally, the utility buys at 0.30 and sells at 0.10)."""
+and what was cleared in real time but is not settled yet (demo site, Rome; local day 1 June
+2026 from 22:00 UTC on 31 May: h01 imports 0.5 kWh each interval, h02 exports 0.3 kWh,
+nothing cleared locally, the utility buys at 0.30 and sells at 0.10)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,11 +20,11 @@ from openmeg.operation.mdms.validated import ValidatedReadings
 from openmeg.operation.mdms.vee import VeeConfig
 from openmeg.operation.mdms.vee_run import vee_channel
 
-T0 = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)
+T0 = datetime(2026, 5, 31, 22, 0, tzinfo=UTC)  # local midnight (+02:00)
 T1 = T0 + timedelta(days=1)
 STARTS = pd.date_range(T0, periods=96, freq="15min")
-NEW_YORK = VeeConfig(timezone="America/New_York")
-SPAN = ("--from", "2026-06-01", "--to", "2026-06-02")
+ROME = VeeConfig(timezone="Europe/Rome")
+SPAN = ("--from", "2026-05-31T20:00+02:00", "--to", "2026-06-01T20:00+02:00")  # 18:00 UTC
 
 
 @dataclass
@@ -86,12 +86,12 @@ def test_days_are_settled_once_validated_and_the_rest_is_named(tmp_path: Path) -
     )
     v = ValidatedReadings(db, "demo")
     for channel in ("import", "export"):
-        vee_channel(v, ["m-h01", "m-h02"], channel, T0, T1, NEW_YORK, active=False, now=T1)
+        vee_channel(v, ["m-h01", "m-h02"], channel, T0, T1, ROME, active=False, now=T1)
     db.close()
     done = _settlement(url, "--customer", "h01")
     # 0.3 kWh locally at 0.20 in the first interval, the rest (47.7 kWh) at 0.30: 14.37
     assert done.out == [
-        "settled on the validated series, local days in America/New_York:",
+        "settled on the validated series, local days in Europe/Rome:",
         "h01: local +0.300 kWh, utility +47.700 kWh, paid +14.37 (2026-06-01 rev 1)",
         "cleared in real time on the readings as they came, not settled yet:",
         "h01: local +0.000 kWh, utility +1.000 kWh, paid +0.30",  # 31 May, local
@@ -109,7 +109,7 @@ def test_a_period_without_validated_readings_says_what_to_do(tmp_path: Path) -> 
     done = _settlement(url, "--customer", "h01")
     assert done.code == 1
     assert (
-        "no settled interval from 2026-06-01 00:00 to 2026-06-02 00:00 UTC for h01: not "
+        "no settled interval from 2026-05-31 18:00 to 2026-06-01 18:00 UTC for h01: not "
         "validated yet: 2026-06-01 for h01 (m-h01 import: not validated yet" in done.err
     )
     nobody = _settlement(url, "--customer", "h05")

@@ -1,9 +1,9 @@
 """The live MEG's prosumer economics settle the local days the automatic VEE validated, and
-re-settle a day when late readings change it: demo site (New York), local day 1 June 2026,
+re-settle a day when late readings change it: demo site (Rome), local day 1 June 2026,
 h01 imports 0.5 kWh each interval and h02 exports 0.3 kWh; nothing cleared locally, so all of
 it is traded with the utility (buy 0.30, sell 0.10)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
@@ -18,7 +18,8 @@ from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.vee import VeeConfig
 from openmeg.operation.mdms.vee_service import VeeService
 
-T0 = datetime(2026, 6, 1, 4, 0, tzinfo=UTC)  # local midnight
+T0 = datetime(2026, 5, 31, 22, 0, tzinfo=UTC)  # local midnight (+02:00)
+DAY = date(2026, 6, 1)
 T1 = T0 + timedelta(days=1)
 STARTS = pd.date_range(T0, periods=96, freq="15min")
 METERS = {"m-h01", "m-h02"}
@@ -72,7 +73,7 @@ async def test_validated_days_are_settled_and_re_settled(store: Store) -> None:
     rows = settlement.latest(["2026-06-01"]).set_index("customer")
     # h01: 96 x 0.5 (interval 10 estimated) at 0.30; h02: 96 x 0.3 sold at 0.10
     assert rows.money_cents.to_dict() == {"h01": 1440, "h02": -288}
-    state = settlement.state(T0.date())
+    state = settlement.state(DAY)
     assert state.waiting["h03"] == "m-h03: no readings on 2026-06-01"
     assert set(state.basis) == {"h01", "h02"}
 
@@ -103,7 +104,7 @@ def test_a_day_vee_has_not_seen_waits_and_says_so(store: Store) -> None:
         store=store,
         audit=AuditLog(store, b"k" * 32),
     )
-    state = economics.settlement.state(T0.date())
+    state = economics.settlement.state(DAY)
     assert state.waiting["h01"] == (
         "m-h01 import: not validated yet (openmeg vee run, or the automatic VEE)"
     )

@@ -17,7 +17,7 @@ def test_no_readings_at_all_is_a_failure_that_says_what_to_do(tmp_path: Path) ->
 
 def test_a_channel_that_cannot_be_estimated_fails_the_run(tmp_path: Path) -> None:
     db = f"sqlite+pysqlite:///{tmp_path / 'meg.db'}"
-    idx = pd.date_range("2026-10-05 04:00", periods=96, freq="15min", tz="UTC")
+    idx = pd.date_range("2026-10-04 22:00", periods=96, freq="15min", tz="UTC")  # 5 Oct, local
     frame = pd.DataFrame(
         {"meter": "m-h01", "channel": "import", "interval_start": idx, "value_kwh": 0.25}
     ).drop(index=range(10, 30))  # five hours missing and no like day before
@@ -27,7 +27,7 @@ def test_a_channel_that_cannot_be_estimated_fails_the_run(tmp_path: Path) -> Non
     done = run(app, ["vee", "run", "--period", "2026-10", "--store", db])
     assert done.exit_code == 1
     assert (
-        "m-h01 import: cannot estimate: no like-day history for 2026-10-01 04:00:00+00:00"
+        "m-h01 import: cannot estimate: no like-day history for 2026-09-30 22:00:00+00:00"
         in done.stderr
     )
     assert "error: 1 meter channel(s) of 2026-10 could not be validated" in done.stderr

@@ -29,7 +29,7 @@ from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.vee_partitions import vee_site_partitioned
 from openmeg.operation.mdms.vee_run import vee_site
 
-TZ = "America/New_York"
+TZ = "Europe/Rome"
 START = pd.Timestamp("2026-10-01", tz=TZ)
 END = pd.Timestamp("2026-11-01", tz=TZ)
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -67,7 +67,7 @@ def readings(site: Site, seed: int = 7) -> pd.DataFrame:
         if k % 3 == 0:
             keep[oct_at[1500 + k : 1532 + k]] = False  # 8 hours: a like day's profile
         if k % 4 == 1:
-            kwh[oct_at[2000 + k]] *= 40.0  # a spike
+            kwh[oct_at[2000 + k]] = 4.0  # a spike: over 4 x its day's third-highest (< 1 kWh)
         if k % 5 == 2:
             kwh[oct_at[2500 + k]] = -0.1  # a negative reading
         if meter == "m-shop":
