@@ -110,19 +110,21 @@ def value_at(summary: dict[str, Any], key: str) -> Any:
     return v
 
 
-@pytest.fixture(scope="module")
-def year(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Report, Path]:
-    out = tmp_path_factory.mktemp("year")
+def simulated(out: Path, *args: str) -> tuple[dict[str, Any], Report]:
+    """``openmeg simulate`` with ``args`` into ``out``: its summary and its parsed report."""
     run = subprocess.run(
-        [*YEAR, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*YEAR[:4], *args, "--out", str(out)], capture_output=True, text=True, timeout=300
     )
     assert run.returncode == 0, run.stderr
     report = Report()
     report.feed((out / "report.html").read_text())
-    return json.loads((out / "summary.json").read_text()), report, out
+    return json.loads((out / "summary.json").read_text()), report
+
+
+@pytest.fixture(scope="module")
+def year(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Report, Path]:
+    out = tmp_path_factory.mktemp("year")
+    return (*simulated(out, *YEAR[4:]), out)
 
 
 def test_the_report_holds_every_table_and_figure(year: tuple[dict[str, Any], Report, Path]) -> None:
@@ -220,28 +222,8 @@ def heavy_factory(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, A
     scenario = yaml.safe_load((SITES_DIR / "demo.yaml").read_text())["scenario"]
     scenario["devices"]["load-factory"]["annual_kwh"] = 373_000
     (out / "scenario.yaml").write_text(yaml.safe_dump(scenario))
-    run = subprocess.run(
-        [
-            *YEAR[:4],
-            "--start",
-            "2026-12-01T00:00+01:00",
-            "--days",
-            "14",
-            "--step",
-            "15min",
-            "--scenario",
-            str(out / "scenario.yaml"),
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    report = Report()
-    report.feed((out / "report.html").read_text())
-    return json.loads((out / "summary.json").read_text()), report
+    days = ("--start", "2026-12-01T00:00+01:00", "--days", "14", "--step", "15min")
+    return simulated(out, *days, "--scenario", str(out / "scenario.yaml"))
 
 
 def test_the_demo_year_keeps_every_bus_within_10_percent(
