@@ -146,33 +146,25 @@ class Runtime:
         """Raise the alarm of ``mode`` (islanded, blackout), clear the other one."""
         for code, severity in MODE_ALARMS.items():
             active = code in self.mode_alarms
-            if code == mode and not active:
+            if (code == mode) == active:
+                continue  # raised while in its mode, cleared otherwise: nothing to announce
+            if active:
+                self.mode_alarms.discard(code)
+                text, severity = f"{MODE_TEXT[code]}: cleared, MEG in {mode} mode", "info"
+            else:
                 self.mode_alarms.add(code)
                 text = MODE_TEXT[code] + self._cause(image, mode)
-                await announce_alarm(
-                    self.bus,
-                    self.store,
-                    site=self.site,
-                    source="pcc",
-                    code=code,
-                    text=text,
-                    active=True,
-                    ts=ts,
-                    severity=severity,
-                )
-            elif code != mode and active:
-                self.mode_alarms.discard(code)
-                await announce_alarm(
-                    self.bus,
-                    self.store,
-                    site=self.site,
-                    source="pcc",
-                    code=code,
-                    text=f"{MODE_TEXT[code]}: cleared, MEG in {mode} mode",
-                    active=False,
-                    ts=ts,
-                    severity="info",
-                )
+            await announce_alarm(
+                self.bus,
+                self.store,
+                site=self.site,
+                source="pcc",
+                code=code,
+                text=text,
+                active=not active,
+                ts=ts,
+                severity=severity,
+            )
 
     async def _alarms(self, failures: dict[str, str], now: datetime) -> None:
         """Raise an alarm for each newly failing controller; clear it once it runs again."""

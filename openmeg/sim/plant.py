@@ -19,7 +19,7 @@ from openmeg.sim.grid import kernel
 from openmeg.sim.physics import flexible, pv, wind
 from openmeg.sim.physics.pv import FloatArray
 from openmeg.sim.profiles import electric_load_kw, heat_load_kw, standard_offset_h
-from openmeg.sim.weather import TMY3_MEASURED_AT_M, Weather, load_weather
+from openmeg.sim.weather import WIND_MEASURED_AT_M, Weather, load_weather
 
 IntArray = np.ndarray
 
@@ -201,7 +201,7 @@ def build_plant(site: Site, net: Any, start: datetime, n_steps: int, step_s: flo
         scale = (d.rated_kw / nominal) if d.rated_kw else 1.0
         v_hub = wind.hub_wind_speed_m_s(
             weather.wind_m_s,
-            measured_at_m=TMY3_MEASURED_AT_M,
+            measured_at_m=WIND_MEASURED_AT_M,
             hub_height_m=physics(d).hub_height_m,
             roughness_length_m=physics(d).roughness_length_m,
         )

@@ -21,7 +21,7 @@ from openmeg.sim.physics.pv import FloatArray
 PVLIB_DATA = Path(pvlib.__file__).resolve().parent / "data"
 OPENMEG_DATA = Path(__file__).resolve().parent / "data"
 DEMO_WEATHER = "pvgis_tmy_45.000_8.000_2005_2016.csv"
-TMY3_MEASURED_AT_M = 10.0
+WIND_MEASURED_AT_M = 10.0
 """TMY3 and PVGIS wind speeds are both at 10 m."""
 COLUMNS = ["ghi", "dni", "dhi", "temp_air", "wind_speed"]
 

@@ -13,12 +13,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pandas as pd
 
 from openmeg.app import LiveApi, LiveMeg
 from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import Clock, SimClock, WallClock
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
+from openmeg.operation.mdms.store import MeterReadings
+from openmeg.operation.mdms.validated import ValidatedReadings
+from openmeg.operation.mdms.vee import VeeConfig
 from openmeg.protocols.http_server import HttpServer
 from openmeg.sim.control import control_app
 from openmeg.sim.field import Field
@@ -156,3 +160,32 @@ class Harness:
             except TimeoutError:
                 raise RuntimeError(f"stopping {stage} took more than 30 s") from None
         self.store.close()
+
+
+def a_validated_meter_day(
+    h: Harness, day: str, missing: tuple[str, ...], *, meter: str = "m-h03", now: datetime = START
+) -> None:
+    """The local ``day`` of ``meter``'s import readings, 0.25 kWh each, through the MDMS with
+    the local interval starts ``missing`` never sent; validated by VEE, which estimates them."""
+    tz = h.meg.site.site.timezone
+    start, end = pd.Timestamp(day, tz=tz), pd.Timestamp(day, tz=tz) + pd.Timedelta(days=1)
+    idx = pd.date_range(
+        start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
+    )
+    gaps = [pd.Timestamp(t, tz=tz).tz_convert("UTC") for t in missing]
+    kwh = pd.Series(0.25, index=idx).drop(gaps)
+    frame = pd.DataFrame(
+        {"meter": meter, "channel": "import", "interval_start": kwh.index, "value_kwh": kwh}
+    )
+    site = h.meg.site
+    MeterReadings(h.store).ingest(
+        frame, meters={m.id for m in site.meters}, source="test", received_at=datetime.now(UTC)
+    )
+    ValidatedReadings(h.store, site.site.id).run_vee(
+        meter,
+        "import",
+        start.to_pydatetime(),
+        end.to_pydatetime(),
+        VeeConfig(timezone=tz, **site.vee.model_dump()),
+        now=now,
+    )

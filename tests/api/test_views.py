@@ -27,13 +27,10 @@ from openmeg.api.routes_views import (
 )
 from openmeg.core.points import Quality
 from openmeg.core.site import load_site
-from openmeg.operation.mdms.store import MeterReadings
-from openmeg.operation.mdms.validated import ValidatedReadings
-from openmeg.operation.mdms.vee import VeeConfig
 from openmeg.operation.scada import LiveValue
 from openmeg.provider.billing import Bill, BillLine
 from openmeg.provider.issued_bills import IssuedBills
-from tests.api.harness import START, Harness
+from tests.api.harness import START, Harness, a_validated_meter_day
 
 TZ = "Europe/Rome"
 LV = 400 / math.sqrt(3)  # the CIGRE LV network's nominal phase voltage, 230.94 V
@@ -261,26 +258,8 @@ def test_each_band_by_hand() -> None:
 
 
 def _meter_day(h: Harness) -> None:
-    start, end = pd.Timestamp("2026-05-31", tz=TZ), pd.Timestamp("2026-06-01", tz=TZ)
-    idx = pd.date_range(
-        start.tz_convert("UTC"), end.tz_convert("UTC"), freq="15min", inclusive="left"
-    )
-    kwh = pd.Series(0.25, index=idx).drop(idx[40:42])  # 10:00 and 10:15 CEST never sent
-    frame = pd.DataFrame(
-        {"meter": "m-h03", "channel": "import", "interval_start": kwh.index, "value_kwh": kwh}
-    )
-    site = h.meg.site
-    MeterReadings(h.store).ingest(
-        frame, meters={m.id for m in site.meters}, source="test", received_at=datetime.now(UTC)
-    )
-    ValidatedReadings(h.store, "demo").run_vee(
-        "m-h03",
-        "import",
-        start.to_pydatetime(),
-        end.to_pydatetime(),
-        VeeConfig(timezone=TZ, **site.vee.model_dump()),
-        now=START,
-    )
+    # 10:00 and 10:15 CEST never sent
+    a_validated_meter_day(h, "2026-05-31", ("2026-05-31 10:00", "2026-05-31 10:15"))
 
 
 def test_a_meter_day_with_its_vee_flags_and_versions(h: Harness) -> None:

@@ -10,17 +10,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from openmeg.api.routes_views import meter_buses
-from openmeg.operation.mdms.store import MeterReadings
-from openmeg.operation.mdms.validated import ValidatedReadings
-from openmeg.operation.mdms.vee import VeeConfig
-from tests.api.harness import Harness
+from tests.api.harness import Harness, a_validated_meter_day
 from tests.web.pages import artifacts, sign_in
 
 ARTIFACTS = artifacts("operation")
@@ -52,24 +48,7 @@ def _local(t: str) -> pd.Timestamp:
 def _meter_day(h: Harness) -> None:
     """A day of m-h03's readings through the MDMS (two intervals never sent), validated by
     VEE (which estimates them), one estimate then edited by hand: versions 1 and 2."""
-    start, end = _local(DAY), _local("2026-06-01")
-    idx = pd.date_range(start, end, freq="15min", inclusive="left")
-    kwh = pd.Series(0.25, index=idx).drop([_local(t) for t in GAPS])
-    frame = pd.DataFrame(
-        {"meter": "m-h03", "channel": "import", "interval_start": kwh.index, "value_kwh": kwh}
-    )
-    site = h.meg.site
-    MeterReadings(h.store).ingest(
-        frame, meters={m.id for m in site.meters}, source="test", received_at=datetime.now(UTC)
-    )
-    ValidatedReadings(h.store, "demo").run_vee(
-        "m-h03",
-        "import",
-        start.to_pydatetime(),
-        end.to_pydatetime(),
-        VeeConfig(timezone=TZ, **site.vee.model_dump()),
-        now=datetime(2026, 6, 1, 16, 0, tzinfo=UTC),
-    )
+    a_validated_meter_day(h, DAY, GAPS)
     with h.client("operator") as op:
         r = op.post(
             "/api/v1/meters/m-h03/edits",
