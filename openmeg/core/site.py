@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from openmeg.core.building_automation import BasSystem
 from openmeg.core.equipment import (
     EVCharger,
     HeatLoad,
@@ -126,6 +127,13 @@ class Site(Frozen):
     customers: tuple[Customer, ...] = Field(description="the customers of the MEG")
     buildings: tuple[Building, ...] = Field(
         (), description="aggregate buildings whose owners share one basic charge"
+    )
+    bas: tuple[BasSystem, ...] = Field(
+        (),
+        description=(
+            "building automation systems: one BACnet/IP device per premises and the equipment "
+            "(air handling, heat pumps, lighting zones, fire and security status) it controls"
+        ),
     )
     devices: tuple[Device, ...] = Field(
         description="every piece of equipment: DERs, loads, EV chargers, sensors (by kind)"
@@ -458,6 +466,10 @@ def cross_check(site: Site, path: Path) -> list[tuple[str, str]]:
             out.append(
                 (f"buildings[{i}]", f"owner shares add up to {total:g}; they must add up to 1")
             )
+    premises = {c.id for c in site.customers} | set(buildings)
+    for i, bas in enumerate(site.bas):
+        if bas.premises not in premises:
+            out.append((f"bas[{i}].premises", f"{bas.premises!r} is not a customer or building id"))
     for i, c in enumerate(site.customers):
         if c.tariff is not None and c.tariff not in site.tariffs:
             known = ", ".join(sorted(site.tariffs)) or "none"
