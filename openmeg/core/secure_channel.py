@@ -178,8 +178,9 @@ class Channel:
                 raise ChannelError("closed", "the channel is closed: subscribe again")
             if self._sent + 1 >= MAX_SEQ:
                 raise ChannelError("closed", "this key has sealed its last message: agree again")
+            now_ms = self._now_ms()
             self._sent += 1
-            header = HEADER.pack(VERSION, self._sent, self._now_ms(), secrets.token_bytes(12))
+            header = HEADER.pack(VERSION, self._sent, now_ms, secrets.token_bytes(12))
             return header + self._send.encrypt(header[-12:], bytes(payload), header)
 
     def open(self, message: bytes) -> bytes:
