@@ -17,7 +17,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -47,10 +46,6 @@ CA_DAYS, LEAF_DAYS, CRL_DAYS = 3650, 397, 7
 
 class MtlsError(OpenMegError):
     """A certificate, key or CRL unusable for mutual TLS, or a peer without a certificate."""
-
-
-class _HasPeerCert(Protocol):
-    def getpeercert(self, binary_form: bool = ...) -> object: ...
 
 
 def ca_key_name(name: str) -> str:
@@ -305,9 +300,10 @@ def fingerprint(cert: bytes | str | x509.Certificate) -> str:
     return hashlib.sha256(parsed.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def peer_fingerprint(ssl_object: _HasPeerCert) -> str:
-    """The :func:`fingerprint` of the certificate the peer of a TLS connection presented."""
-    der = ssl_object.getpeercert(binary_form=True)
+def peer_fingerprint(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str:
+    """The :func:`fingerprint` of the certificate the peer of a TLS connection presented
+    (``ssl_object`` as asyncio's ``get_extra_info("ssl_object")`` gives it)."""
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not isinstance(der, bytes) or not der:
         raise MtlsError("the peer presented no certificate: mutual TLS is required")
     return fingerprint(der)
@@ -348,6 +344,7 @@ def _trust(ctx: ssl.SSLContext, trust_pem: bytes | str, crl_pem: bytes | str) ->
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL")  # TLS 1.2's, should it be allowed
     anchors = _blocks(trust_pem, b"CERTIFICATE", "the trust")
     crls = _blocks(crl_pem, b"X509 CRL", "the CRL")
     for block in crls:
