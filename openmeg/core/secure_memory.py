@@ -11,6 +11,7 @@ import ctypes.util
 import hmac
 import logging
 import mmap
+import sys
 import threading
 from types import TracebackType
 from typing import Any, NoReturn
@@ -129,9 +130,22 @@ class SecretBytes:
         with self._guard:
             if self._area is None:
                 raise SecretError("the secret was wiped: agree or load the key again")
+            self._forget_dropped_views()
             view = memoryview(self._area)
             self._views.append(view)
             return view
+
+    def _forget_dropped_views(self) -> None:
+        kept = []
+        for view in self._views:
+            if sys.getrefcount(view) > 3:  # held elsewhere than the list, the loop, the call
+                kept.append(view)
+                continue
+            try:
+                view.release()
+            except BufferError:  # something made from it still holds it
+                kept.append(view)
+        self._views = kept
 
     def equals(self, other: bytes | bytearray | memoryview) -> bool:
         """Whether ``other`` holds the same bytes (in constant time)."""

@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_HOST = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----\r?\n?", re.S)
 CA_DAYS, LEAF_DAYS, CRL_DAYS = 3650, 397, 7
 
@@ -208,10 +212,13 @@ class ProviderAuthority:
             or not common_name.isprintable()
         ):
             raise MtlsError(f"a common name has 1 to 64 printable characters, not {common_name!r}")
+        if not_after is not None and (
+            not isinstance(not_after, datetime) or not_after.tzinfo is None
+        ):
+            raise MtlsError("not_after is an aware datetime (UTC)")
+        names = [_host(h) for h in hosts]
         now = self._clock.now()
         end = not_after or now + timedelta(days=LEAF_DAYS)
-        if end.tzinfo is None:
-            raise MtlsError("not_after is an aware datetime (UTC)")
         start = min(now - timedelta(minutes=5), end - timedelta(days=1))
         ca_key, key = self._ca_key(), ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
@@ -232,9 +239,7 @@ class ProviderAuthority:
             )
         )
         if not client:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([_host(h) for h in hosts]), False
-            )
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
         cert = builder.sign(ca_key, hashes.SHA256())
         return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
@@ -274,7 +279,9 @@ def _host(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
-        return x509.DNSName(host)
+        if isinstance(host, str) and _HOST.fullmatch(host):
+            return x509.DNSName(host)
+    raise MtlsError(f"a server's host is an IP address or a DNS name, not {host!r}")
 
 
 def _certificate(pem: bytes | str) -> x509.Certificate:

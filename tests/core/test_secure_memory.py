@@ -125,3 +125,12 @@ def test_empty_fills_in_place() -> None:
 def test_what_cannot_hold_a_secret_is_refused(given: object, message: str) -> None:
     with pytest.raises(SecretError, match=message):
         SecretBytes(given)  # type: ignore[arg-type]
+
+
+def test_views_dropped_by_their_users_are_released_not_hoarded() -> None:
+    with SecretBytes(KEY) as secret:
+        for _ in range(100):
+            assert secret.view()[0] == 1
+        kept = secret.view()
+        assert len(secret._views) <= 2
+        assert bytes(kept) == KEY

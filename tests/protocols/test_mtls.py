@@ -131,6 +131,7 @@ def test_mutual_tls_1_3_works_and_each_side_knows_the_other_by_fingerprint(pki: 
         seen, echo = talk(port, pki.client_ctx())
     assert echo == b"ping"
     assert seen == fingerprint(pki.server[0])
+    assert pki.server_ctx().num_tickets == 0  # no resumption without a fresh certificate check
     assert outcome.get(timeout=TIMEOUT_S) == fingerprint(pki.client[0])
 
 
@@ -377,7 +378,37 @@ def test_unusable_inputs_are_refused_with_what_to_do(pki: Pki) -> None:
         (lambda: ProviderAuthority.create("Bad Name", pki.ca.keystore, Path(".")), "a-z 0-9"),
         (lambda: pki.ca.issue("", client=True), "1 to 64 printable"),
         (lambda: pki.ca.issue("x", client=True, not_after=datetime(2030, 1, 1)), "aware"),
+        (lambda: pki.ca.issue("x", client=False, hosts=["bad host"]), "IP address or a DNS"),
+        (lambda: pki.ca.issue("x", client=False, hosts=["-x.example"]), "IP address or a DNS"),
     ]
     for act, message in cases:
         with pytest.raises(MtlsError, match=message):
             act()
+
+
+class FixedClock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    async def sleep(self, seconds: float) -> None:
+        raise NotImplementedError
+
+
+def test_an_expired_crl_fails_closed(pki: Pki, tmp_path: Path) -> None:
+    week_ago = ProviderAuthority.load(
+        "providers",
+        pki.ca.keystore,
+        tmp_path / "ca",
+        clock=FixedClock(datetime.now(UTC) - timedelta(days=7, minutes=1)),
+    )
+    crl = x509.load_pem_x509_crl(week_ago.crl_pem())
+    assert crl.next_update_utc is not None and crl.next_update_utc < datetime.now(UTC)
+    server = server_context(*pki.server, pki.ca.cert_pem, week_ago.crl_pem())
+    with serving(server) as (port, outcome):
+        refused(port, pki.client_ctx())
+        err = _server_error(outcome)
+    assert isinstance(err, ssl.SSLCertVerificationError) and err.verify_code == 12
+    assert err.verify_message == "CRL has expired"  # a stale CRL refuses everyone
