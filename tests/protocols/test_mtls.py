@@ -3,6 +3,7 @@ works, and each one refused (by the server and by the client) failing at once, n
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import queue
 import socket
@@ -16,12 +17,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI
 
 from openmeg.core.secure_memory import SecretBytes
 from openmeg.protocols import mtls
+from openmeg.protocols.http_server import HttpServer
 from openmeg.protocols.mtls import (
     MtlsError,
     ProviderAuthority,
@@ -31,6 +35,7 @@ from openmeg.protocols.mtls import (
     server_context,
 )
 from tests.keys import test_keystore
+from tests.services import free_port
 
 TIMEOUT_S = 5.0
 
@@ -412,3 +417,67 @@ def test_an_expired_crl_fails_closed(pki: Pki, tmp_path: Path) -> None:
         err = _server_error(outcome)
     assert isinstance(err, ssl.SSLCertVerificationError) and err.verify_code == 12
     assert err.verify_message == "CRL has expired"  # a stale CRL refuses everyone
+
+
+async def test_the_contexts_serve_asyncio_streams_and_refuse_there_without_hanging(
+    pki: Pki,
+) -> None:
+    seen: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(peer_fingerprint(writer.get_extra_info("ssl_object")))
+        writer.write(await reader.read(4))
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=pki.server_ctx())
+    port = server.sockets[0].getsockname()[1]
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                "127.0.0.1", port, ssl=pki.client_ctx(), server_hostname="127.0.0.1"
+            ),
+            TIMEOUT_S,
+        )
+        assert peer_fingerprint(writer.get_extra_info("ssl_object")) == fingerprint(pki.server[0])
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.read(4), TIMEOUT_S) == b"ping"
+        writer.close()
+        await writer.wait_closed()
+        assert seen == [fingerprint(pki.client[0])]
+        stranger = pki.client_ctx(pki.other.issue("premises office", client=True))
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, ssl=stranger, server_hostname="127.0.0.1"),
+            TIMEOUT_S,
+        )
+        writer.write(b"ping")
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            assert await asyncio.wait_for(reader.read(4), TIMEOUT_S) == b""
+        writer.close()
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.wait_closed()
+        assert seen == [fingerprint(pki.client[0])]  # the stranger never reached the handler
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_mutual_tls_over_https_with_the_project_server(pki: Pki) -> None:
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    server = HttpServer(app, port=free_port(), ssl_context=pki.server_ctx(), name="a provider")
+    await server.start()
+    try:
+        async with httpx.AsyncClient(verify=pki.client_ctx(), timeout=TIMEOUT_S) as client:
+            r = await client.get(f"https://127.0.0.1:{server.port}/health")
+            assert r.status_code == 200 and r.json() == {"status": "ok"}
+        async with httpx.AsyncClient(verify=_bare_client(pki), timeout=TIMEOUT_S) as client:
+            with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)):
+                await client.get(f"https://127.0.0.1:{server.port}/health")
+    finally:
+        await server.stop()
