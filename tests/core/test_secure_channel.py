@@ -226,3 +226,15 @@ def test_hostile_input_gets_a_clear_refusal() -> None:
     assert err.value.reason == "stale"
     clock.t = T0
     assert provider.open(premises.seal(b"ok")) == b"ok"  # the refused seal used no number
+
+
+def test_an_agreement_needs_an_x25519_private_key() -> None:
+    with pytest.raises(ChannelError, match="X25519 private key") as err:
+        agree_key(
+            b"\x01" * 32,  # type: ignore[arg-type]
+            new_agreement_key()[1],
+            premises_fingerprint=PREMISES,
+            provider_fingerprint=PROVIDER,
+            subscription="sub-1",
+        )
+    assert err.value.reason == "malformed"

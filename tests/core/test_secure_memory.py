@@ -4,12 +4,14 @@ shown, pickled or copied, and zeroised by wipe."""
 import base64
 import copy
 import ctypes
+import logging
 import pickle
 import sys
 from pathlib import Path
 
 import pytest
 
+from openmeg.core import secure_memory
 from openmeg.core.secure_memory import SecretBytes, SecretError
 
 KEY = bytes(range(1, 33))
@@ -134,3 +136,18 @@ def test_views_dropped_by_their_users_are_released_not_hoarded() -> None:
         kept = secret.view()
         assert len(secret._views) <= 2
         assert bytes(kept) == KEY
+
+
+def test_where_memory_cannot_be_locked_it_says_so_and_still_wipes(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(secure_memory, "_LIBC", None)
+    with caplog.at_level(logging.WARNING, logger="openmeg.secure_memory"):
+        secret = SecretBytes(bytearray(KEY))
+    assert not secret.locked and repr(secret) == "<SecretBytes 32 bytes, unlocked>"
+    assert "raise the memlock limit" in caplog.text
+    assert KEY.hex() not in caplog.text and repr(KEY) not in caplog.text
+    pin = (ctypes.c_char * 32).from_buffer(secret.view())
+    secret.wipe()
+    assert pin.raw == bytes(32)
+    del pin
