@@ -108,6 +108,8 @@ class SecretBytes:
     @classmethod
     def empty(cls, size: int) -> SecretBytes:
         """A secret of ``size`` zero bytes, to be filled in place through :meth:`view`."""
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_SECRET:
+            raise SecretError(f"a secret has 1 to {MAX_SECRET} bytes, not {size!r}")
         return cls(bytearray(size))
 
     @property

@@ -113,6 +113,9 @@ def test_empty_fills_in_place() -> None:
         assert bytes(secret.view()) == bytes(4)
         secret.view()[:] = b"abcd"
         assert secret.equals(b"abcd")
+    for size in (0, -1, 1.5, True, (1 << 20) + 1):
+        with pytest.raises(SecretError, match="1 to 1048576 bytes"):
+            SecretBytes.empty(size)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
