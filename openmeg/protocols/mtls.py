@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
 import ssl
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -31,12 +33,15 @@ from openmeg.core.private_files import write_private
 from openmeg.core.secure_memory import SecretBytes
 
 __all__ = [
+    "HandshakeRefusal",
     "MtlsError",
     "ProviderAuthority",
     "client_context",
     "fingerprint",
     "peer_fingerprint",
+    "refusal",
     "server_context",
+    "watch_handshakes",
 ]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -46,6 +51,7 @@ _HOST = re.compile(
 )
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----\r?\n?", re.S)
 CA_DAYS, LEAF_DAYS, CRL_DAYS = 3650, 397, 7
+log = logging.getLogger("openmeg.mtls")
 
 
 class MtlsError(OpenMegError):
@@ -421,4 +427,91 @@ def client_context(
     _trust(ctx, trust_pem, crl_pem)
     ctx.check_hostname = True
     _chain(ctx, cert_pem, key_pem)
+    return ctx
+
+
+_BY_VERIFY_CODE = {
+    2: "unknown-ca", 3: "no-crl", 7: "bad-signature", 9: "not-yet-valid", 10: "expired",
+    12: "crl-expired", 18: "unknown-ca", 19: "unknown-ca", 20: "unknown-ca", 21: "unknown-ca",
+    23: "revoked", 26: "wrong-purpose", 62: "host-mismatch", 64: "host-mismatch",
+}  # fmt: skip
+_BY_REASON = {
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "no-client-certificate",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "no-client-certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "unknown-ca",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "expired",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "revoked",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "wrong-purpose",
+    "UNSUPPORTED_PROTOCOL": "protocol-version",
+    "WRONG_VERSION_NUMBER": "protocol-version",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "protocol-version",
+    "NO_SHARED_CIPHER": "no-shared-cipher",
+    "NO_CIPHERS_AVAILABLE": "no-shared-cipher",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake-failed",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandshakeRefusal:
+    """Why a TLS handshake was refused: ``kind`` a stable name for the audit log (expired,
+    revoked, unknown-ca, no-client-certificate, protocol-version, no-shared-cipher,
+    wrong-purpose, host-mismatch, crl-expired, ...), ``detail`` OpenSSL's words."""
+
+    kind: str
+    detail: str
+
+
+def refusal(error: BaseException) -> HandshakeRefusal | None:
+    """The refusal an error (or the error it was raised from, as httpx's are) stands for;
+    None if no TLS error is in its chain."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen and not isinstance(found, ssl.SSLError):
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    if not isinstance(found, ssl.SSLError):
+        return None
+    if isinstance(found, ssl.SSLCertVerificationError):
+        kind = _BY_VERIFY_CODE.get(found.verify_code, "certificate-refused")
+        return HandshakeRefusal(kind=kind, detail=str(found.verify_message))
+    reason = str(getattr(found, "reason", None) or "")
+    return HandshakeRefusal(kind=_BY_REASON.get(reason, "handshake-failed"), detail=str(found))
+
+
+def watch_handshakes(
+    ctx: ssl.SSLContext, on_refused: Callable[[HandshakeRefusal], None]
+) -> ssl.SSLContext:
+    """``ctx``, made to call ``on_refused`` (on the thread doing the handshake: keep it quick)
+    for every handshake it refuses or that fails, in asyncio and uvicorn servers and in
+    blocking sockets alike; the refusal itself goes on as before."""
+
+    def report(err: ssl.SSLError) -> None:
+        if isinstance(err, ssl.SSLWantReadError | ssl.SSLWantWriteError):
+            return  # not a failure: the handshake waits for more bytes
+        found = refusal(err)
+        if found is None:
+            return
+        try:
+            on_refused(found)
+        except Exception:  # the refusal stands whatever the watcher does
+            log.exception("reporting a refused TLS handshake (%s) failed", found.kind)
+
+    class WatchedObject(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except ssl.SSLError as err:
+                report(err)
+                raise
+
+    class WatchedSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except ssl.SSLError as err:
+                report(err)
+                raise
+
+    ctx.sslobject_class = WatchedObject
+    ctx.sslsocket_class = WatchedSocket
     return ctx

@@ -27,12 +27,15 @@ from openmeg.core.secure_memory import SecretBytes
 from openmeg.protocols import mtls
 from openmeg.protocols.http_server import HttpServer
 from openmeg.protocols.mtls import (
+    HandshakeRefusal,
     MtlsError,
     ProviderAuthority,
     client_context,
     fingerprint,
     peer_fingerprint,
+    refusal,
     server_context,
+    watch_handshakes,
 )
 from tests.keys import test_keystore
 from tests.services import free_port
@@ -481,3 +484,72 @@ async def test_mutual_tls_over_https_with_the_project_server(pki: Pki) -> None:
                 await client.get(f"https://127.0.0.1:{server.port}/health")
     finally:
         await server.stop()
+
+
+KINDS = {
+    "no client certificate": "no-client-certificate",
+    "a certificate from another CA": "unknown-ca",
+    "an expired certificate": "expired",
+    "a server certificate as a client's": "wrong-purpose",
+    "a TLS 1.1 client": "protocol-version",
+    "a TLS 1.2 client offering AES128-SHA alone": "protocol-version",
+}
+
+
+async def test_an_https_server_reports_every_refused_handshake_for_the_audit(pki: Pki) -> None:
+    revoked = pki.ca.issue("premises office", client=True)
+    pki.ca.revoke(revoked[0])
+    refusals: list[HandshakeRefusal] = []
+    ctx = watch_handshakes(pki.server_ctx(), refusals.append)
+    app = FastAPI()
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    server = HttpServer(app, port=free_port(), ssl_context=ctx, name="a provider")
+    await server.start()
+    try:
+        clients = {case: make(pki) for case, (make, _) in CLIENTS.items()}
+        clients["a revoked certificate"] = pki.client_ctx(revoked)
+        for case, client in clients.items():
+            await asyncio.to_thread(refused, server.port, client)
+            for _ in range(100):  # the server's side finishes a moment after the client's
+                if refusals:
+                    break
+                await asyncio.sleep(0.01)
+            got = refusals.pop(0)
+            assert got.kind == KINDS.get(case, "revoked"), (case, got)
+            assert not refusals, case
+        async with httpx.AsyncClient(verify=pki.client_ctx(), timeout=TIMEOUT_S) as c:
+            assert (await c.get(f"https://127.0.0.1:{server.port}/health")).status_code == 200
+        assert refusals == []  # a good handshake is no refusal
+    finally:
+        await server.stop()
+
+
+def test_a_blocking_server_reports_too_and_a_failing_watcher_changes_nothing(pki: Pki) -> None:
+    def broken(found: HandshakeRefusal) -> None:
+        raise RuntimeError("the audit log is down")
+
+    with serving(watch_handshakes(pki.server_ctx(), broken)) as (port, outcome):
+        refused(port, _bare_client(pki))
+        err = _server_error(outcome)  # still refused, with OpenSSL's own error
+    assert refusal(err) == HandshakeRefusal(kind="no-client-certificate", detail=str(err))
+
+
+async def test_the_client_side_names_its_refusal_through_httpx(pki: Pki) -> None:
+    foreign = pki.other.issue("comfort-optimiser.example", client=False)
+    ctx = server_context(*foreign, pki.ca.cert_pem + pki.other.cert_pem, _crls(pki))
+    server = HttpServer(FastAPI(), port=free_port(), ssl_context=ctx, name="a stranger")
+    await server.start()
+    try:
+        async with httpx.AsyncClient(verify=pki.client_ctx(), timeout=TIMEOUT_S) as c:
+            with pytest.raises(httpx.ConnectError) as err:
+                await c.get(f"https://127.0.0.1:{server.port}/")
+    finally:
+        await server.stop()
+    found = refusal(err.value)
+    assert found is not None and found.kind == "unknown-ca"
+    assert found.detail == "self-signed certificate in certificate chain"
+    assert refusal(ValueError("not TLS")) is None
