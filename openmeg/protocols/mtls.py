@@ -15,16 +15,20 @@ import re
 import secrets
 import ssl
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import uvicorn
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from openmeg.core.clock import Clock, WallClock
 from openmeg.core.errors import OpenMegError
@@ -33,10 +37,13 @@ from openmeg.core.private_files import write_private
 from openmeg.core.secure_memory import SecretBytes
 
 __all__ = [
+    "PEER_FINGERPRINT",
     "HandshakeRefusal",
     "MtlsError",
     "ProviderAuthority",
+    "asgi_peer_fingerprint",
     "client_context",
+    "expose_peer_fingerprints",
     "fingerprint",
     "peer_fingerprint",
     "refusal",
@@ -52,6 +59,7 @@ _HOST = re.compile(
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----\r?\n?", re.S)
 CA_DAYS, LEAF_DAYS, CRL_DAYS = 3650, 397, 7
 log = logging.getLogger("openmeg.mtls")
+PEER_FINGERPRINT = "openmeg.tls_peer_fingerprint"  # its key in an ASGI request's scope["state"]
 
 
 class MtlsError(OpenMegError):
@@ -515,3 +523,36 @@ def watch_handshakes(
     ctx.sslobject_class = WatchedObject
     ctx.sslsocket_class = WatchedSocket
     return ctx
+
+
+def expose_peer_fingerprints(config: uvicorn.Config) -> None:
+    """Make a uvicorn server (e.g. ``HttpServer(...).server.config``, before it starts) put the
+    client certificate's fingerprint of each TLS connection into its requests' state, read
+    with :func:`asgi_peer_fingerprint`."""
+    if config.loaded:
+        raise MtlsError("expose the peer fingerprints before the server starts")
+    base = config.http
+    if isinstance(base, str):
+        base = import_from_string(HTTP_PROTOCOLS.get(base, base))
+
+    class PeerProtocol(base):  # type: ignore[misc, valid-type]
+        app_state: dict[str, Any]
+
+        def connection_made(self, transport: Any) -> None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            state = {k: v for k, v in self.app_state.items() if k != PEER_FINGERPRINT}
+            if ssl_object is not None and ssl_object.getpeercert(binary_form=True):
+                state[PEER_FINGERPRINT] = peer_fingerprint(ssl_object)
+            self.app_state = state  # this connection's own copy
+            super().connection_made(transport)
+
+    config.http = PeerProtocol
+
+
+def asgi_peer_fingerprint(scope: Mapping[str, Any]) -> str:
+    """The client certificate fingerprint of the connection an ASGI request came on (a
+    server set up with :func:`expose_peer_fingerprints`)."""
+    found = (scope.get("state") or {}).get(PEER_FINGERPRINT)
+    if not isinstance(found, str):
+        raise MtlsError("the request came without a client certificate: mutual TLS is required")
+    return found

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from openmeg.core.secure_memory import SecretBytes
 from openmeg.protocols import mtls
@@ -30,7 +30,9 @@ from openmeg.protocols.mtls import (
     HandshakeRefusal,
     MtlsError,
     ProviderAuthority,
+    asgi_peer_fingerprint,
     client_context,
+    expose_peer_fingerprints,
     fingerprint,
     peer_fingerprint,
     refusal,
@@ -553,3 +555,36 @@ async def test_the_client_side_names_its_refusal_through_httpx(pki: Pki) -> None
     assert found is not None and found.kind == "unknown-ca"
     assert found.detail == "self-signed certificate in certificate chain"
     assert refusal(ValueError("not TLS")) is None
+
+
+async def test_an_https_route_knows_its_client_by_certificate_fingerprint(pki: Pki) -> None:
+    app = FastAPI()
+
+    @app.get("/whoami")
+    def whoami(request: Request) -> dict[str, str]:
+        try:
+            return {"fingerprint": asgi_peer_fingerprint(request.scope)}
+        except MtlsError as err:
+            return {"error": str(err)}
+
+    server = HttpServer(app, port=free_port(), ssl_context=pki.server_ctx(), name="a provider")
+    expose_peer_fingerprints(server.server.config)
+    plain = HttpServer(app, port=free_port(), name="a plain server")
+    expose_peer_fingerprints(plain.server.config)
+    await server.start()
+    await plain.start()
+    try:
+        second = pki.ca.issue("premises linden", client=True)
+        for cert in (pki.client, second, pki.client):
+            async with httpx.AsyncClient(verify=pki.client_ctx(cert), timeout=TIMEOUT_S) as c:
+                for _ in range(2):  # two requests on one kept-alive connection
+                    r = await c.get(f"https://127.0.0.1:{server.port}/whoami")
+                    assert r.json() == {"fingerprint": fingerprint(cert[0])}
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as c:
+            r = await c.get(f"http://127.0.0.1:{plain.port}/whoami")
+        assert "without a client certificate" in r.json()["error"]
+    finally:
+        await server.stop()
+        await plain.stop()
+    with pytest.raises(MtlsError, match="before the server starts"):
+        expose_peer_fingerprints(server.server.config)
