@@ -1,7 +1,7 @@
 """The secure memory area: a secret's bytes in memory of their own, locked against swap
-(``mlock``) and left out of core dumps (``MADV_DONTDUMP``) where the OS allows, never shown
-by ``repr`` or ``str``, never pickled or copied, and zeroised by :meth:`SecretBytes.wipe`
-(docs/provisioning-security.md)."""
+(``mlock``), left out of core dumps (``MADV_DONTDUMP``) and zeros in a forked child
+(``MADV_WIPEONFORK``) where the OS allows; never shown by ``repr`` or ``str``, never pickled
+or copied, and zeroised by :meth:`SecretBytes.wipe` (docs/provisioning-security.md)."""
 
 from __future__ import annotations
 
@@ -64,15 +64,17 @@ def _munlock(area: mmap.mmap) -> None:
             del pin
 
 
-def _dontdump(area: mmap.mmap) -> bool:
-    flag = getattr(mmap, "MADV_DONTDUMP", None)
+def _advise(area: mmap.mmap, flag: int | None) -> bool:
     if flag is None:
         return False
     try:
         area.madvise(flag)
-    except OSError:
+    except (OSError, ValueError):
         return False
     return True
+
+
+MADV_WIPEONFORK = 18 if sys.platform.startswith("linux") else None  # Linux 4.14; not in mmap
 
 
 class SecretBytes:
@@ -95,7 +97,8 @@ class SecretBytes:
             -1, self._size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
         )
         self._locked = _mlock(self._area)
-        self._dontdump = _dontdump(self._area)
+        self._dontdump = _advise(self._area, getattr(mmap, "MADV_DONTDUMP", None))
+        _advise(self._area, MADV_WIPEONFORK)  # a forked child sees zeros, not the secret
         if not self._locked:
             log.warning(
                 "a secret's memory could not be locked against swap (RLIMIT_MEMLOCK): "

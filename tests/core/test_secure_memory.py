@@ -5,6 +5,7 @@ import base64
 import copy
 import ctypes
 import logging
+import os
 import pickle
 import sys
 from pathlib import Path
@@ -154,3 +155,19 @@ def test_where_memory_cannot_be_locked_it_says_so_and_still_wipes(
     secret.wipe()
     assert pin.raw == bytes(32)
     del pin
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MADV_WIPEONFORK is Linux's")
+def test_a_forked_child_sees_zeros_not_the_secret() -> None:
+    with SecretBytes(KEY) as secret:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: report what it sees, and go
+            os.write(write, bytes(secret.view()))
+            os._exit(0)
+        os.close(write)
+        _, status = os.waitpid(pid, 0)
+        seen = os.read(read, 64)
+        os.close(read)
+        assert status == 0 and seen == bytes(32)
+        assert secret.equals(KEY)  # the parent's is untouched
