@@ -516,7 +516,7 @@ async def test_an_https_server_reports_every_refused_handshake_for_the_audit(pki
         clients["a revoked certificate"] = pki.client_ctx(revoked)
         for case, client in clients.items():
             await asyncio.to_thread(refused, server.port, client)
-            for _ in range(100):  # the server's side finishes a moment after the client's
+            for _ in range(500):  # the server's side finishes a moment after the client's
                 if refusals:
                     break
                 await asyncio.sleep(0.01)
