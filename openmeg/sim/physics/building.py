@@ -8,7 +8,7 @@ temperatures in °C.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -69,6 +69,15 @@ def check_scenario(bas: BasSystem, faults: Sequence[BasFault], events: Sequence[
             )
 
 
+def _override(
+    bas: BasSystem, settings: dict[str, float], changes: Mapping[str, float]
+) -> dict[str, float]:
+    plant = BuildingPlant(bas, timezone="UTC")
+    for name, value in changes.items():
+        plant.command(name, value)
+    return {**settings, **plant._settings}
+
+
 @dataclass(frozen=True, kw_only=True)
 class BuildingRun:
     """An offline run: every point's series and each fault's wasted energy [kWh] (its truth)."""
@@ -86,9 +95,11 @@ def simulate_building(
     timezone: str,
     faults: Sequence[BasFault] = (),
     events: Sequence[BasEvent] = (),
+    settings: Mapping[str, float] | None = None,
 ) -> BuildingRun:
     """Every point of ``bas`` over ``index`` (regular, aware; each time starts an interval) at
-    the default settings, and the simulator's truth of what each fault wasted [kWh]."""
+    the default settings (``settings`` overrides some, by ``<equipment>.<point>``), and the
+    simulator's truth of what each fault wasted [kWh]."""
     check_scenario(bas, faults, events)
     if (
         index.tz is None
@@ -101,7 +112,7 @@ def simulate_building(
     temp = np.asarray(outdoor_temp_c, dtype=float)
     if temp.shape != (len(t),) or not np.all(np.isfinite(temp)):
         raise OpenMegError("give one finite outdoor temperature per time of the index")
-    settings = default_settings(bas)
+    settings = _override(bas, default_settings(bas), settings or {})
     zero = {e.id: np.zeros(len(t)) for e in bas.equipment if e.kind == "ahu"}
     first = evaluate(
         bas,
