@@ -102,7 +102,7 @@ def cop_drift(
         },
         summary=(
             f"COP {observed:.2f} where {expected:.2f} is expected ({loss:.0%} lower) "
-            f"on {len(bad_days)} days"
+            f"on {len(bad_days)} day{'' if len(bad_days) == 1 else 's'}"
         ),
     )
 
