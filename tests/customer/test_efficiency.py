@@ -187,3 +187,27 @@ def test_malformed_series_are_refused() -> None:
         diagnose(TINY, good, timezone="Mars/Olympus", price_per_kwh=0.2)
     with pytest.raises(OpenMegError, match="price"):
         diagnose(TINY, good, timezone=TZ, price_per_kwh=math.inf)
+
+
+def _noisy(points: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Meters within 2 % and thermometers within 0.3 K (one standard deviation)."""
+    rng = np.random.default_rng(seed)
+    out = points.copy()
+    for c in out.columns:
+        if c.endswith(("thermal_kw", "electric_kw")):
+            out[c] = out[c] * (1.0 + 0.02 * rng.standard_normal(len(out)))
+        elif c.endswith(("water_temp_c", "outdoor_temp_c")):
+            out[c] = out[c] + 0.3 * rng.standard_normal(len(out))
+    return out
+
+
+@pytest.mark.parametrize("month", [1, 7])
+def test_noisy_meters_still_give_the_drift_and_no_false_finding(month: int) -> None:
+    bas = SITE.bas[0]
+    faults = _faults(bas, month)[:1]
+    run, points = _run(bas, month, faults)
+    (found,) = diagnose(bas, _noisy(points, month), timezone=TZ, price_per_kwh=0.25)
+    assert found.kind == "cop_drift"
+    assert abs(found.kwh - run.waste_kwh[0]) <= 0.05 * run.waste_kwh[0]
+    _, clean = _run(bas, month, [])
+    assert diagnose(bas, _noisy(clean, month + 10), timezone=TZ, price_per_kwh=0.25) == []

@@ -54,6 +54,10 @@ def default_settings(bas: BasSystem) -> dict[str, float]:
 def check_scenario(bas: BasSystem, faults: Sequence[BasFault], events: Sequence[BasEvent]) -> None:
     """``OpenMegError`` naming the fault or event whose equipment is not of its kind in ``bas``."""
     kinds = {e.id: e.kind for e in bas.equipment}
+    items: list[BasFault | BasEvent] = [*faults, *events]
+    for item in items:
+        if item.bas not in (None, bas.id):
+            raise OpenMegError(f"a fault or event of the BAS {item.bas} given to the BAS {bas.id}")
     for f in faults:
         if kinds.get(f.equipment) != FAULT_EQUIPMENT[f.kind]:
             raise OpenMegError(
