@@ -88,6 +88,13 @@ def test_nothing_is_found_on_a_fault_free_run(bas: BasSystem, month: int) -> Non
     assert diagnose(bas, points, timezone=TZ, price_per_kwh=0.25) == []
 
 
+@pytest.mark.parametrize("bas", SITE.bas, ids=lambda b: b.id)
+def test_nothing_is_found_in_a_fault_free_year(bas: BasSystem) -> None:
+    index = pd.date_range("2026-01-01", periods=365 * 96, freq="15min", tz="UTC")
+    run = simulate_building(bas, index, load_weather(WEATHER, index).temp_air_c, timezone=TZ)
+    assert diagnose(bas, run.points, timezone=TZ, price_per_kwh=0.25) == []
+
+
 def test_money_follows_the_price_series() -> None:
     bas = SITE.bas[0]
     faults = _faults(bas, 1)[2:]

@@ -159,7 +159,9 @@ def test_commands_are_range_checked_and_change_the_plant() -> None:
     plant.step(t, 900.0, 5.0)
     twin.step(t, 900.0, 5.0)
     assert plant.read() == twin.read()
-    plant.command("ahu-1.fan_speed_pct", 50.0)
+    with pytest.raises(CommandError):
+        plant.command("ahu-1.fan_speed_pct", "50")  # type: ignore[arg-type]
+    plant.command("ahu-1.fan_speed_pct", np.float32(50.0))  # type: ignore[arg-type]
     plant.command("light-a.scene", 2.0)
     plant.step(t, 900.0, 5.0)
     after = plant.read()

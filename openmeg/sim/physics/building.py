@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from numbers import Real
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -232,11 +233,7 @@ class BuildingPlant:
             raise CommandError(str(err.args[0])) from err
         if not p.writable:
             raise CommandError(f"{name} is read-only: it cannot be commanded")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             raise CommandError(f"{name} takes a finite number, not {value!r}")
         v = float(value)
         if not p.low <= v <= p.high:
