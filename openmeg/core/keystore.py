@@ -111,6 +111,17 @@ class Keystore:
         with _locked(self.path):
             self._write(_read(self.path), {name: bytes(value)})
 
+    def delete(self, name: str) -> bool:
+        """Remove the secret ``name``; whether the keystore had one of that name."""
+        with _locked(self.path):
+            data = _read(self.path)
+            if data["kek"] != self._header:
+                raise KeystoreError(f"the keystore {self.path} was sealed again: open it again")
+            if data["secrets"].pop(_valid(name), None) is None:
+                return False
+            write_private(self.path, _dump(data))
+            return True
+
     def names(self) -> list[str]:
         """The names of the secrets kept, sorted."""
         return sorted(_read(self.path)["secrets"])
