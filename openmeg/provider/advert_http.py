@@ -10,7 +10,7 @@ import contextlib
 import hashlib
 import json
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ class Request:
 
 
 Handler = Callable[[Request], Awaitable[tuple[int, Any]]]
-Refusal = Callable[[str, str], None]  # (peer address, reason)
+Refusal = Callable[[str, str], Awaitable[None]]  # (peer address, reason), audited
 
 
 def cert_fingerprint(der: bytes) -> str:
@@ -100,7 +100,7 @@ class MtlsServer:
 
     def __init__(
         self,
-        routes: dict[tuple[str, str], Handler],
+        routes: Mapping[tuple[str, str], Handler],
         context: Callable[[], ssl.SSLContext],
         *,
         on_refused: Refusal,
@@ -138,7 +138,7 @@ class MtlsServer:
                 await asyncio.wait_for(writer.start_tls(self.context()), TIMEOUT_S)
                 fp, name = _peer(writer.get_extra_info("ssl_object"))
             except (ssl.SSLError, HttpError, OSError, TimeoutError) as err:
-                self.on_refused(addr, f"TLS handshake refused: {err}")
+                await self.on_refused(addr, f"TLS handshake refused: {err}")
                 return
             await self._serve(reader, writer, fp, name)
         finally:

@@ -141,6 +141,16 @@ class AdvertisementBoard:
         """GET /services: the list, to any client the site's CA certified."""
         return 200, [a.model_dump(mode="json") for a in self.listing()]
 
+    async def tls_refused(self, peer: str, reason: str) -> None:
+        """Audit a refused handshake."""
+        self.audit.append(
+            ts=self.clock(),
+            actor=peer,
+            action="advertisement.refused",
+            target="tls",
+            detail={"reason": reason},
+        )
+
     def routes(self) -> dict[tuple[str, str], Handler]:
         """The server's routes."""
         return {("POST", "/services"): self.register, ("GET", "/services"): self.publish}
