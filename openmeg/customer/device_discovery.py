@@ -26,8 +26,8 @@ NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://openmeg.org/ns/device")
 SUNSPEC_KINDS = {"inverter": "pv", "storage": "battery"}
 """The device kind of a SunSpec family (others keep their family's name)."""
 
-BasReader = Callable[[BasSystem, list[str]], Awaitable[dict[str, float]]]
-"""Reads ``<equipment>.<point>`` names from a BAS (a BACnet ReadPropertyMultiple)."""
+BasReader = Callable[[str, list[str]], Awaitable[dict[str, float]]]
+"""Reads ``<equipment>.<point>`` names from the BAS of that id (BACnet ReadPropertyMultiple)."""
 
 
 def device_uuid(*, serial: str = "", certificate_fingerprint: str = "") -> str:
@@ -124,7 +124,7 @@ async def scan_bas(systems: Sequence[BasSystem], read: BasReader) -> list[FoundD
     for bas in systems:
         names = [f"{e.id}.{p.name}" for e in bas.equipment for p in POINTS[e.kind][:1]]
         try:
-            values = await read(bas, names)
+            values = await read(bas.id, names)
         except DeviceError as err:
             errors.append(f"{bas.id}: {err}")
             continue

@@ -108,7 +108,7 @@ class Provisioning:
         if status != 200:
             raise HttpError(f"the advertisement server answered {status}: {body}", status=status)
         try:
-            ads = ADS.validate_python(body)
+            ads = ADS.validate_json(json.dumps(body))
         except ValidationError as err:
             raise HttpError(f"the advertisement server sent no service list: {err}") from err
         return allowed(ads, self.plan)

@@ -114,7 +114,8 @@ class MtlsServer:
 
     async def start(self) -> None:
         """Listen; ``port`` is the one bound."""
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Held(self), self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -127,22 +128,35 @@ class MtlsServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def _accept(self, transport: asyncio.BaseTransport, held: _Held) -> None:
+        task = asyncio.get_running_loop().create_task(self._connection(transport, held))
         self._conns.add(task)
-        host, port = writer.get_extra_info("peername")[:2]
+        task.add_done_callback(self._conns.discard)
+
+    async def _connection(self, raw: asyncio.BaseTransport, held: _Held) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = raw.get_extra_info("peername")[:2]
         addr = f"{host}:{port}"
+        assert isinstance(raw, asyncio.Transport)
         try:
-            try:
-                await asyncio.wait_for(writer.start_tls(self.context()), TIMEOUT_S)
-                fp, name = _peer(writer.get_extra_info("ssl_object"))
-            except (ssl.SSLError, HttpError, OSError, TimeoutError) as err:
-                await self.on_refused(addr, f"TLS handshake refused: {err}")
-                return
+            tls = await loop.start_tls(
+                raw, held, self.context(), server_side=True, ssl_handshake_timeout=TIMEOUT_S
+            )
+            if tls is None:
+                raise ConnectionError("the connection closed in the handshake")
+            fp, name = _peer(tls.get_extra_info("ssl_object"))
+        except (ssl.SSLError, HttpError, OSError, TimeoutError) as err:
+            raw.abort()
+            await self.on_refused(addr, f"TLS handshake refused: {err}")
+            return
+        reader = asyncio.StreamReader(limit=MAX_HEAD)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        tls.set_protocol(protocol)
+        protocol.connection_made(tls)
+        writer = asyncio.StreamWriter(tls, protocol, reader, loop)
+        try:
             await self._serve(reader, writer, fp, name)
         finally:
-            self._conns.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -170,6 +184,21 @@ class MtlsServer:
             data = json.dumps(answer).encode()
             writer.write(_frame(f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}", data))
             await writer.drain()
+
+
+class _Held(asyncio.Protocol):
+    """A new connection held unread until its TLS handshake starts."""
+
+    def __init__(self, server: MtlsServer) -> None:
+        self.server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+        self.server._accept(transport, self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        pass
 
 
 class MtlsClient:
