@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from openmeg.provider.advertisement import Advertisement, Plan, allowed
 
 ADS = TypeAdapter(list[Advertisement])
 Discover = Callable[[], Awaitable[list[FoundDevice]]]
+log = logging.getLogger("openmeg.provisioning")
 
 
 def key_name(subscription: str) -> str:
@@ -94,6 +96,7 @@ class Provisioning:
         self.subscriptions: dict[str, Subscription] = {}
 
     async def _audit(self, action: str, target: str, **detail: object) -> None:
+        log.info("%s %s %s", action.removeprefix("provisioning."), target, detail)
         await self.audit.record(
             ts=self.clock.now(), actor="provisioning", action=action, target=target, detail=detail
         )

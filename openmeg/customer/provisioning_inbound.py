@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from typing import Any
 
 from openmeg.core.errors import CommandError, DeviceError
@@ -16,6 +17,8 @@ from openmeg.core.secure_channel import ChannelError
 from openmeg.customer.provisioning import Provisioning, Subscription
 from openmeg.customer.provisioning_relay import BasGateway, parse, plan, relay
 from openmeg.provider.advert_http import HttpError, MtlsServer, Request
+
+log = logging.getLogger("openmeg.provisioning")
 
 
 class ProvisioningEndpoint:
@@ -50,6 +53,7 @@ class ProvisioningEndpoint:
         await self.server.close()
 
     async def _tls_refused(self, peer: str, reason: str) -> None:
+        log.warning("refused a TLS connection from %s: %s", peer, reason)
         await self.p.audit.record(
             ts=self.p.clock.now(),
             actor=peer,
@@ -59,6 +63,7 @@ class ProvisioningEndpoint:
         )
 
     async def _refuse(self, req: Request, target: str, reason: str, **detail: object) -> None:
+        log.warning("refused %s from %s: %s %s", target, req.peer_name, reason, detail)
         await self.p.audit.record(
             ts=self.p.clock.now(),
             actor=req.peer_name or req.peer_fingerprint,
