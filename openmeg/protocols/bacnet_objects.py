@@ -38,10 +38,12 @@ class _Live:
         alarm = alarm and self._bas_point.name in ("alarm", "trouble", "intrusion")
         setattr(self, "eventState", "offnormal" if alarm else "normal")  # noqa: B010
         setattr(self, "reliability", "noFaultDetected" if finite else "unreliableOther")  # noqa: B010
+        if not finite and (self._bas_point.binary or self._bas_point.states):
+            return  # the last state stays, flagged as a fault
         if not finite:
-            return
-        if self._bas_point.binary:
-            pv: Any = "active" if value else "inactive"
+            pv: Any = math.nan
+        elif self._bas_point.binary:
+            pv = "active" if value else "inactive"
         elif self._bas_point.object_type == ObjectType.MULTI_STATE_VALUE:
             pv = max(1, min(len(self._bas_point.states), round(value)))
         else:
@@ -127,7 +129,7 @@ def live_object(
         kwargs["numberOfStates"] = len(point.states)
         kwargs["stateText"] = list(point.states)
     else:
-        kwargs["presentValue"] = 0.0
+        kwargs["presentValue"] = math.nan
         kwargs["units"] = point.bacnet_units
         if point.writable:
             kwargs["minPresValue"], kwargs["maxPresValue"] = point.low, point.high
