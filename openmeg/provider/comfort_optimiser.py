@@ -181,7 +181,7 @@ class ComfortOptimiser:
         return [d for d in self.subscribers[sid].devices if d["kind"] == kind]
 
     async def pre_cool(
-        self, sid: str, *, space_c: float = 21.0, water_c: float = 7.0
+        self, sid: str, *, space_c: float = 20.0, water_c: float = 7.0
     ) -> list[dict[str, Any]]:
         """Lower every air handler's space setpoint and heat pump's water setpoint."""
         answers = []

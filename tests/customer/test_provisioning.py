@@ -83,10 +83,10 @@ async def test_services_listed_subscribed_relayed_and_unsubscribed(tmp_path: Pat
         answers = await w.provider.optimise(sub.id, [0.10, 0.12, 0.31])
         assert [a["ok"] for a in answers] == [True, True]
         assert bas.writes == [
-            ("bas-office", "ahu-1.space_temp_setpoint_c", 21.0),
+            ("bas-office", "ahu-1.space_temp_setpoint_c", 20.0),
             ("bas-office", "light-open.level_pct", 10.0),
         ]
-        assert answers[0]["values"] == {"ahu-1.space_temp_setpoint_c": 21.0}
+        assert answers[0]["values"] == {"ahu-1.space_temp_setpoint_c": 20.0}
         assert p.status() == [sub.status()]
 
         await p.unsubscribe(sub.id)
