@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,8 +17,11 @@ from openmeg.core.audit import AuditLog, audit_head, audit_log
 from openmeg.core.audit_chain import GENESIS, head_mac, record_mac
 from openmeg.core.store import as_utc
 
+log = logging.getLogger("openmeg.provisioning")
 MAX_BATCH = 512
 """The most records one transaction writes."""
+LINGER_S = 0.02
+"""How long the writer gathers records after the first before it commits them [s]."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,6 +76,11 @@ def append_many(audit: AuditLog, entries: list[Entry]) -> None:
             conn.execute(audit_head.update().where(audit_head.c.id == 1).values(**values))
 
 
+def _report(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("an audit record could not be stored: %s", done.exception())
+
+
 class AuditWriter:
     """Appends records in batches from a task of its own; ``await record(...)`` returns once
     the record is stored (an error in storing it is raised there)."""
@@ -86,16 +95,24 @@ class AuditWriter:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="provisioning-audit")
 
+    def submit(
+        self, *, ts: datetime, actor: str, action: str, target: str, detail: dict[str, Any]
+    ) -> asyncio.Future[None]:
+        """Queue one record for the next group commit; the future is done once it is stored
+        (a record that cannot be stored is logged as an error)."""
+        if self._task is None:
+            raise RuntimeError("the audit writer is not started")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(_report)
+        entry = Entry(ts=ts, actor=actor, action=action, target=target, detail=detail)
+        self._queue.put_nowait((entry, done))
+        return done
+
     async def record(
         self, *, ts: datetime, actor: str, action: str, target: str, detail: dict[str, Any]
     ) -> None:
         """Append one record and wait until it is stored."""
-        if self._task is None:
-            raise RuntimeError("the audit writer is not started")
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = Entry(ts=ts, actor=actor, action=action, target=target, detail=detail)
-        self._queue.put_nowait((entry, done))
-        await done
+        await self.submit(ts=ts, actor=actor, action=action, target=target, detail=detail)
 
     async def close(self) -> None:
         """Write what is queued, then stop."""
@@ -110,6 +127,8 @@ class AuditWriter:
         while not stop:
             batch: list[tuple[Entry, asyncio.Future[None]]] = []
             item = await self._queue.get()
+            if item is not None and self._queue.qsize() < MAX_BATCH:
+                await asyncio.sleep(LINGER_S)  # gather the records arriving meanwhile
             while True:
                 if item is None:
                     stop = True

@@ -70,7 +70,8 @@ def _peer(obj: ssl.SSLObject | None) -> tuple[str, str]:
 
 
 async def _read_message(reader: asyncio.StreamReader) -> tuple[str, dict[str, str], bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
+    async with asyncio.timeout(TIMEOUT_S):
+        head = await reader.readuntil(b"\r\n\r\n")
     if len(head) > MAX_HEAD:
         raise HttpError("the request's headers are too long", status=400)
     first, *lines = head.decode("latin-1").split("\r\n")
@@ -85,7 +86,8 @@ async def _read_message(reader: asyncio.StreamReader) -> tuple[str, dict[str, st
         raise HttpError("Content-Length is not a number", status=400) from err
     if not 0 <= size <= MAX_BODY:
         raise HttpError(f"the body must be 0 to {MAX_BODY} bytes", status=400)
-    body = await asyncio.wait_for(reader.readexactly(size), TIMEOUT_S)
+    async with asyncio.timeout(TIMEOUT_S):
+        body = await reader.readexactly(size)
     return first, headers, body
 
 

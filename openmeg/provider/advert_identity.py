@@ -20,7 +20,8 @@ def key_name(name: str, role: str) -> str:
 
 @dataclass(kw_only=True)
 class TlsIdentity:
-    """``name``'s certificates (PEM), the CA it trusts and a source of that CA's CRL."""
+    """``name``'s certificates (PEM), the CA it trusts and a source of that CA's current CRL
+    (its contexts are made again when the CRL it gives changes)."""
 
     name: str
     server_cert: bytes
@@ -43,7 +44,7 @@ class TlsIdentity:
             server_cert=certs["server"],
             client_cert=certs["client"],
             trust=authority.cert_pem,
-            crl=authority.crl_pem,
+            crl=authority.crl_path.read_bytes,  # written again at once on a revocation
             keystore=keystore,
         )
 
