@@ -13,7 +13,7 @@ from typing import Literal
 from zeroconf import IPVersion, ServiceListener, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from openmeg.core.addresses import DeviceAddress
+from openmeg.core.addresses import ModbusAddress
 from openmeg.core.building_automation import POINTS, BasSystem
 from openmeg.core.errors import DeviceError
 from openmeg.distribution.discovery import discover
@@ -148,10 +148,10 @@ async def scan_bas(systems: Sequence[BasSystem], read: BasReader) -> list[FoundD
     return found
 
 
-async def scan_sunspec(addresses: Sequence[DeviceAddress]) -> list[FoundDevice]:
-    """The SunSpec devices that answer at ``addresses``, by the serial number they serve."""
+async def scan_sunspec(addresses: Sequence[tuple[str, ModbusAddress]]) -> list[FoundDevice]:
+    """The SunSpec devices that answer at ``addresses`` (name, address), by their serial."""
     found: list[FoundDevice] = []
-    for a in addresses:
+    for label, a in addresses:
         master = ModbusMaster(a.host, a.port, a.unit)
         try:
             d = await discover(master)
@@ -166,7 +166,7 @@ async def scan_sunspec(addresses: Sequence[DeviceAddress]) -> list[FoundDevice]:
             FoundDevice(
                 id=device_uuid(serial=str(serial)),
                 kind=SUNSPEC_KINDS.get(d.family, d.family),
-                name=f"{d.manufacturer} {d.model_name}".strip() or a.id,
+                name=label,
                 serial=str(serial),
                 protocol="sunspec",
                 host=a.host,

@@ -38,6 +38,31 @@ def key_name(subscription: str) -> str:
     return f"provisioning/{subscription}/message-key"
 
 
+def held_subscriptions(keystore: Keystore) -> list[str]:
+    """The subscriptions whose message keys ``keystore`` holds."""
+    return sorted(
+        n.split("/")[1]
+        for n in keystore.names()
+        if n.startswith("provisioning/sub-") and n.endswith("/message-key")
+    )
+
+
+async def list_services(identity: TlsIdentity, advertiser: str, plan: Plan) -> list[Advertisement]:
+    """The services advertised at ``advertiser`` (host:port) that ``plan`` allows."""
+    client = MtlsClient(*_host_port(advertiser), identity.client_context())
+    try:
+        status, body = await client.request("GET", "/services")
+    finally:
+        await client.close()
+    if status != 200:
+        raise HttpError(f"the advertisement server answered {status}: {body}", status=status)
+    try:
+        ads = ADS.validate_json(json.dumps(body))
+    except ValidationError as err:
+        raise HttpError(f"the advertisement server sent no service list: {err}") from err
+    return allowed(ads, plan)
+
+
 @dataclass(kw_only=True)
 class Subscription:
     """One live subscription: its service, the devices given to it and what it may do."""
@@ -64,6 +89,8 @@ class Subscription:
 
 def _host_port(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise HttpError(f"{endpoint!r} is not HOST:PORT")
     return host, int(port)
 
 
@@ -103,18 +130,7 @@ class Provisioning:
 
     async def services(self, advertiser: str) -> list[Advertisement]:
         """The services advertised at ``advertiser`` (host:port) that the plan allows."""
-        client = MtlsClient(*_host_port(advertiser), self.identity.client_context())
-        try:
-            status, body = await client.request("GET", "/services")
-        finally:
-            await client.close()
-        if status != 200:
-            raise HttpError(f"the advertisement server answered {status}: {body}", status=status)
-        try:
-            ads = ADS.validate_json(json.dumps(body))
-        except ValidationError as err:
-            raise HttpError(f"the advertisement server sent no service list: {err}") from err
-        return allowed(ads, self.plan)
+        return await list_services(self.identity, advertiser, self.plan)
 
     async def subscribe(self, service: Advertisement) -> Subscription:
         """Subscribe to ``service``: mutual TLS, key agreement, discovery, the device list."""

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ MAX_HEAD = 16 << 10
 TIMEOUT_S = 10.0
 """How long a handshake or a read may take [s]."""
 REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
+log = logging.getLogger("openmeg.provider.http")
 
 
 class HttpError(OpenMegError):
@@ -155,6 +157,11 @@ class MtlsServer:
         protocol = asyncio.StreamReaderProtocol(reader)
         tls.set_protocol(protocol)
         protocol.connection_made(tls)
+        if held.early:
+            protocol.data_received(bytes(held.early))
+            held.early.clear()
+        if held.ended:
+            protocol.eof_received()
         writer = asyncio.StreamWriter(tls, protocol, reader, loop)
         try:
             await self._serve(reader, writer, fp, name)
@@ -183,6 +190,9 @@ class MtlsServer:
                 status, answer = await handler(req)
             except HttpError as err:
                 status, answer = err.status or 400, {"error": str(err)}
+            except Exception:  # a handler's fault: answered, logged, and the server goes on
+                log.exception("%s %s failed", method, path)
+                status, answer = 500, {"error": f"{method} {path} failed: see the server's log"}
             data = json.dumps(answer).encode()
             writer.write(_frame(f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}", data))
             await writer.drain()
@@ -193,6 +203,17 @@ class _Held(asyncio.Protocol):
 
     def __init__(self, server: MtlsServer) -> None:
         self.server = server
+        self.early = bytearray()  # what arrives with the handshake's end, before the swap
+        self.ended = False
+
+    def data_received(self, data: bytes) -> None:
+        if len(self.early) + len(data) > MAX_HEAD + MAX_BODY:
+            raise ConnectionError("too much data before the first request was read")
+        self.early += data
+
+    def eof_received(self) -> bool:
+        self.ended = True
+        return False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)

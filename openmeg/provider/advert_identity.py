@@ -7,6 +7,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from openmeg.core.keystore import Keystore
 from openmeg.core.secure_memory import SecretBytes
@@ -32,19 +33,45 @@ class TlsIdentity:
     _made: dict[str, tuple[bytes, ssl.SSLContext]] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def issue(cls, authority: ProviderAuthority, name: str, keystore: Keystore) -> TlsIdentity:
-        """Certificates for ``name`` from ``authority``, their keys kept in ``keystore``."""
+    def issue(
+        cls, authority: ProviderAuthority, name: str, keystore: Keystore, out: Path | None = None
+    ) -> TlsIdentity:
+        """Certificates for ``name`` from ``authority``, their keys kept in ``keystore``, the
+        certificates also written to ``out`` (``<name>-server.pem``, ``<name>-client.pem``)."""
         certs = {}
         for role in ("server", "client"):
             cert, key = authority.issue(name, client=role == "client")
             keystore.put(key_name(name, role), key)
             certs[role] = cert
+            if out is not None:
+                out.mkdir(parents=True, exist_ok=True)
+                (out / f"{name}-{role}.pem").write_bytes(cert)
         return cls(
             name=name,
             server_cert=certs["server"],
             client_cert=certs["client"],
             trust=authority.cert_pem,
             crl=authority.crl_path.read_bytes,  # written again at once on a revocation
+            keystore=keystore,
+        )
+
+    @classmethod
+    def load(cls, name: str, folder: Path, ca: str, keystore: Keystore) -> TlsIdentity:
+        """``name``'s identity from the certificates :meth:`issue` wrote to ``folder`` and the
+        CA ``ca``'s certificate and CRL there; ``FileNotFoundError`` naming what is missing."""
+        paths = [folder / f"{name}-server.pem", folder / f"{name}-client.pem"]
+        paths += [folder / f"{ca}-ca.pem", folder / f"{ca}-crl.pem"]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"no {', '.join(missing)}: run openmeg services init to make them"
+            )
+        return cls(
+            name=name,
+            server_cert=paths[0].read_bytes(),
+            client_cert=paths[1].read_bytes(),
+            trust=paths[2].read_bytes(),
+            crl=paths[3].read_bytes,
             keystore=keystore,
         )
 

@@ -154,3 +154,23 @@ class AdvertisementBoard:
     def routes(self) -> dict[tuple[str, str], Handler]:
         """The server's routes."""
         return {("POST", "/services"): self.register, ("GET", "/services"): self.publish}
+
+
+PLANS: dict[str, Plan] = {
+    "monitor": Plan(
+        name="monitor", device_kinds=DEVICE_KINDS, actions=("read",), max_price_per_month=20.0
+    ),
+    "comfort": Plan(
+        name="comfort",
+        device_kinds=("ahu", "heat_pump", "lighting_zone"),
+        actions=("read", "setpoint", "level", "scene"),
+        max_price_per_month=50.0,
+    ),
+    "full": Plan(
+        name="full",
+        device_kinds=DEVICE_KINDS,
+        actions=tuple(a for a in ACTIONS),
+        max_price_per_month=500.0,
+    ),
+}
+"""The subscription plans a premises may hold, by name."""
