@@ -11,7 +11,7 @@ from typing import Any
 from bacpypes3.app import Application
 from bacpypes3.appservice import ApplicationServiceAccessPoint
 from bacpypes3.comm import bind
-from bacpypes3.errors import ExecutionError, UnrecognizedService
+from bacpypes3.errors import ExecutionError, RejectException, UnrecognizedService
 from bacpypes3.ipv4.link import NormalLinkLayer
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.netservice import NetworkServiceAccessPoint, NetworkServiceElement
@@ -92,6 +92,9 @@ class Node(
             await super().do_WritePropertyRequest(apdu)
         except ExecutionError as err:
             await self._tell(seen, str(err.errorCode))
+            raise
+        except RejectException as err:  # e.g. a value of the wrong type: invalid-tag
+            await self._tell(seen, f"reject:{err.rejectReason}")
             raise
         except Exception:
             await self._tell(seen, "operationalProblem")

@@ -12,9 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bacpypes3.apdu import ErrorRejectAbortNack
+from bacpypes3.apdu import (
+    ErrorRejectAbortNack,
+    WritePropertyMultipleRequest,
+    WritePropertyRequest,
+)
+from bacpypes3.basetypes import PropertyValue, WriteAccessSpecification
+from bacpypes3.constructeddata import Any as AnyValue
 from bacpypes3.pdu import Address
-from bacpypes3.primitivedata import ObjectIdentifier
+from bacpypes3.primitivedata import (
+    Boolean,
+    CharacterString,
+    Enumerated,
+    Null,
+    ObjectIdentifier,
+    Real,
+    Unsigned,
+)
 
 from openmeg.core.audit import AuditLog
 from openmeg.core.building_automation import BasSystem
@@ -257,3 +271,62 @@ async def test_a_taken_port_is_a_device_error_that_says_what_to_do(plant: Plant)
 async def test_an_unstarted_client_says_how_to_start_it() -> None:
     with pytest.raises(DeviceError, match="not started"):
         await BacnetClient(BAS).read("ahu-1.fan_kw")
+
+
+@pytest.mark.parametrize(
+    ("oid", "prop", "kind", "value", "refusal"),
+    [
+        (("analog-value", 7), "present-value", CharacterString, "hot", "invalid-tag"),
+        (("analog-value", 7), "present-value", Null, (), "invalid-tag"),
+        (("analog-value", 7), "present-value", Unsigned, 20, "invalid-tag"),
+        (("binary-value", 0), "present-value", Real, 1.0, "invalid-tag"),
+        (("binary-value", 0), "present-value", Enumerated, 7, "invalid-data-type"),
+        (("analog-value", 7), "object-name", CharacterString, "x", "write-access-denied"),
+        (("analog-value", 7), "out-of-service", Boolean, True, "write-access-denied"),
+    ],
+)
+async def test_a_write_of_the_wrong_type_or_property_is_refused_and_changes_nothing(
+    plant: Plant,
+    served: BacnetServer,
+    client: BacnetClient,
+    audit: AuditLog,
+    oid: tuple[str, int],
+    prop: str,
+    kind: Any,
+    value: Any,
+    refusal: str,
+) -> None:
+    """Sent as raw requests: bacpypes3's own client would not encode them."""
+    before = dict(plant.values)
+    request = WritePropertyRequest(
+        objectIdentifier=ObjectIdentifier(oid),
+        propertyIdentifier=prop,
+        propertyValue=AnyValue(kind(value)),
+        destination=Address(f"127.0.0.1:{served.port}"),
+    )
+    with pytest.raises(ErrorRejectAbortNack) as refused:
+        await client._started().request(request)
+    answer = refused.value
+    assert str(getattr(answer, "errorCode", None) or answer.apduAbortRejectReason) == refusal
+    assert plant.commands == [] and plant.values == before
+    assert [r.action for r in audit.records()] == ["bas.write.refused"]
+    name = await client.read_property("ahu-1.space_temp_setpoint_c", "object-name")
+    assert str(name) == "ahu-1.space_temp_setpoint_c"
+
+
+async def test_write_property_multiple_is_rejected(
+    plant: Plant, served: BacnetServer, client: BacnetClient
+) -> None:
+    spec = WriteAccessSpecification(
+        objectIdentifier=ObjectIdentifier(("analog-value", 7)),
+        listOfProperties=[
+            PropertyValue(propertyIdentifier="present-value", value=AnyValue(Real(22.0)))
+        ],
+    )
+    request = WritePropertyMultipleRequest(
+        listOfWriteAccessSpecs=[spec], destination=Address(f"127.0.0.1:{served.port}")
+    )
+    with pytest.raises(ErrorRejectAbortNack) as refused:
+        await client._started().request(request)
+    assert str(refused.value.apduAbortRejectReason) == "unrecognized-service"
+    assert plant.commands == []
