@@ -330,3 +330,26 @@ async def test_write_property_multiple_is_rejected(
         await client._started().request(request)
     assert str(refused.value.apduAbortRejectReason) == "unrecognized-service"
     assert plant.commands == []
+
+
+async def test_malformed_datagrams_change_nothing_and_the_device_keeps_serving(
+    plant: Plant, served: BacnetServer, client: BacnetClient
+) -> None:
+    before = dict(plant.values)
+    junk = [
+        b"",
+        b"\x81",
+        b"\x81\x0a\x00\x04",  # a BVLC header and no NPDU
+        b"\x81\x0a\xff\xff" + bytes(range(60)),  # a length it does not have
+        b"\x81\x0a\x00\x08\x01\x04\x00\x05",  # a confirmed request cut short
+        bytes(range(256)) * 5,
+    ]
+    junk += [b"\x81\x0a\x00\x20" + bytes((i * 37 + j) % 256 for j in range(28)) for i in range(200)]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for payload in junk:
+            sock.sendto(payload, ("127.0.0.1", served.port))
+    finally:
+        sock.close()
+    assert await client.read("ahu-1.fan_kw") == before["ahu-1.fan_kw"]
+    assert plant.commands == [] and plant.values == before
