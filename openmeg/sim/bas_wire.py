@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from openmeg.core.scenario_file import simulated_scenario
 from openmeg.core.site import Site
 from openmeg.protocols.bacnet import BacnetServer
+from openmeg.sim.physics.building import BuildingPlant
 
 
 class BasPlant(Protocol):
@@ -21,6 +23,21 @@ class BasPlant(Protocol):
     def read(self) -> dict[str, float]: ...
 
     def command(self, name: str, value: float) -> None: ...
+
+
+def building_plants(site: Site) -> dict[str, BuildingPlant]:
+    """The building plant of each BAS of ``site``, with its scenario's faults and events."""
+    scenario = simulated_scenario(site) if site.bas else None
+    out: dict[str, BuildingPlant] = {}
+    for bas in site.bas:
+        ids = {e.id for e in bas.equipment}
+        out[bas.id] = BuildingPlant(
+            bas,
+            timezone=site.site.timezone,
+            faults=[f for f in scenario.bas_faults if f.equipment in ids] if scenario else (),
+            events=[e for e in scenario.bas_events if e.equipment in ids] if scenario else (),
+        )
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +56,8 @@ class WireBas:
 
 
 class BasServers:
-    """The BACnet/IP servers of every BAS of ``site``, each backed by ``plants[bas.id]``."""
+    """The BACnet/IP servers of every BAS of ``site`` (those in ``only``), each backed by
+    ``plants[bas.id]``."""
 
     def __init__(
         self,
@@ -48,8 +66,10 @@ class BasServers:
         *,
         host: str = "127.0.0.1",
         free_ports: bool = False,
+        only: frozenset[str] | None = None,
     ) -> None:
-        missing = [b.id for b in site.bas if b.id not in plants]
+        self.systems = [b for b in site.bas if only is None or b.id in only]
+        missing = [b.id for b in self.systems if b.id not in plants]
         if missing:
             raise ValueError(f"no building plant for the BAS {', '.join(missing)}")
         self.site = site
@@ -61,7 +81,7 @@ class BasServers:
                 host=host if free_ports else b.host,
                 port=0 if free_ports else b.port,
             )
-            for b in site.bas
+            for b in self.systems
         }
 
     @property
@@ -76,7 +96,7 @@ class BasServers:
                 device_instance=b.device_instance,
                 objects=len(b.objects()),
             )
-            for b in self.site.bas
+            for b in self.systems
         ]
 
     async def start(self) -> list[WireBas]:
