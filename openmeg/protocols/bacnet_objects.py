@@ -109,6 +109,13 @@ CLASS_OF = {
 }
 
 
+def description(equipment: BasEquipment, point: BasPoint) -> str:
+    """An object's description: the equipment's name and point, then its kind and serial
+    number in brackets (what a BAS scan reads to tell the equipment apart)."""
+    serial = f", serial {equipment.serial}" if equipment.serial else ""
+    return f"{equipment.name or equipment.id}: {point.name} ({equipment.kind}{serial})"
+
+
 def live_object(
     equipment: BasEquipment, point: BasPoint, instance: int, *, values: Values, write: Write
 ) -> _Live:
@@ -117,7 +124,7 @@ def live_object(
     kwargs: dict[str, Any] = {
         "objectIdentifier": (point.object_type.value, instance),
         "objectName": name,
-        "description": f"{equipment.name or equipment.id}: {point.name}",
+        "description": description(equipment, point),
         "eventState": "normal",
         "reliability": "unreliableOther",
         "outOfService": False,

@@ -26,6 +26,9 @@ from openmeg.core.errors import DeviceError
 
 VENDOR_NAME = "openmeg"
 
+WILDCARD_INSTANCE = 4194303
+"""The device instance that stands for "the device I am talking to"."""
+
 WRITING: ContextVar[dict[str, Any]] = ContextVar("WRITING")
 """What the WriteProperty being served learnt (the number written, why it was refused)."""
 
@@ -89,6 +92,8 @@ class Node(
         seen: dict[str, Any] = {"request": apdu}
         token = WRITING.set(seen)
         try:
+            if self.get_object_id(apdu.objectIdentifier) is self.device_object:
+                raise ExecutionError(errorClass="property", errorCode="writeAccessDenied")
             await super().do_WritePropertyRequest(apdu)
         except ExecutionError as err:
             await self._tell(seen, str(err.errorCode))
@@ -101,6 +106,13 @@ class Node(
             raise
         finally:
             WRITING.reset(token)
+
+    def get_object_id(self, objid: Any) -> Any:
+        """The object ``objid`` names; device 4194303 (the wildcard) is this node's device."""
+        kind, instance = objid
+        if str(kind) == "device" and instance == WILDCARD_INSTANCE:
+            return self.device_object
+        return super().get_object_id(objid)
 
     async def response(self, apdu: Any) -> None:
         """Send an answer; a write's acknowledgement only once ``on_write`` has heard of it."""
