@@ -84,7 +84,10 @@ async def scan_device(
         raise ValueError(f"timeout_s is 0 .. 60 s, not {timeout_s}")
     address = f"{host}:{port}"
     device = device_object(
-        CLIENT_INSTANCE - 1, "openmeg-scan", apdu_timeout_ms=round(timeout_s * 1000), retries=0
+        CLIENT_INSTANCE - 1,
+        "openmeg-scan",
+        apdu_timeout_ms=round(timeout_s * 1000) + 500,
+        retries=0,
     )
     node = Node(device, bound_socket(local_host, 0))
     try:

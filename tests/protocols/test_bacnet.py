@@ -240,8 +240,14 @@ async def test_the_client_checks_before_it_sends(client: BacnetClient, plant: Pl
         await client.write("ahu-1.fan_kw", 1.0)
     with pytest.raises(CommandError, match="finite"):
         await client.write("ahu-1.fan_speed_pct", math.nan)
+    with pytest.raises(CommandError, match="whole state number"):
+        await client.write("hp-1.mode", 2.5)  # not rounded to a state
+    with pytest.raises(CommandError, match=r"0 \(inactive\) or 1 \(active\), not 2"):
+        await client.write("security-1.armed", 2.0)
     with pytest.raises(BacnetRefusal, match="value-out-of-range"):
         await client.write("ahu-1.fan_speed_pct", 101.0)  # the device checks the range
+    with pytest.raises(BacnetRefusal, match="value-out-of-range"):
+        await client.write("hp-1.mode", 4)
     assert plant.commands == []
 
 
