@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -130,9 +131,17 @@ class Node(
         """Not served: one point is written at a time, through WriteProperty."""
         raise UnrecognizedService("write-property-multiple is not served: use write-property")
 
-    async def ready(self) -> None:
-        """Wait until the socket is the link layer's transport."""
-        await self.normal.server._local_transport_ready.wait()
+    async def ready(self, timeout_s: float = 5.0) -> None:
+        """Wait until the socket is the link layer's transport (``DeviceError`` after
+        ``timeout_s``, the node closed)."""
+        try:
+            await asyncio.wait_for(self.normal.server._local_transport_ready.wait(), timeout_s)
+        except TimeoutError as err:
+            host, port = self.sock.getsockname()
+            self.close()
+            raise DeviceError(
+                f"BACnet/IP did not come up on {host}:{port} within {timeout_s:g} s"
+            ) from err
 
     def close(self) -> None:
         """Close the link layer and its socket."""
