@@ -10,7 +10,7 @@ from typing import Any
 
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
-from bacpypes3.primitivedata import ObjectIdentifier
+from bacpypes3.primitivedata import Null, ObjectIdentifier
 
 from openmeg.core.building_automation import BasPoint, BasSystem
 from openmeg.core.errors import CommandError, DeviceError
@@ -152,6 +152,19 @@ class BacnetClient:
             wire = round(value)
         call = self._started().write_property(Address(self.address), oid, "present-value", wire)
         await self._ask(f"write of {name} = {value:g}", call, write=True)
+
+    async def relinquish(self, name: str, *, priority: int = 16) -> None:
+        """Relinquish point ``name`` (null at ``priority``): the device takes it back to
+        automatic; ``BacnetRefusal`` if it refused, ``DeviceError`` if it did not answer."""
+        point, oid = self._object(name)
+        if not point.writable:
+            raise CommandError(f"{name} is read-only")
+        if not 1 <= priority <= 16:
+            raise CommandError(f"a BACnet priority is 1 .. 16, not {priority}")
+        call = self._started().write_property(
+            Address(self.address), oid, "present-value", Null(()), priority=priority
+        )
+        await self._ask(f"relinquish of {name}", call, write=True)
 
 
 def _why(answer: Any) -> str:

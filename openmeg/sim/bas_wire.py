@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from openmeg.core.bas_scenario import scenario_of
 from openmeg.core.scenario_file import simulated_scenario
 from openmeg.core.site import Site
 from openmeg.protocols.bacnet import BacnetServer
@@ -24,20 +25,21 @@ class BasPlant(Protocol):
 
     def command(self, name: str, value: float) -> None: ...
 
+    def relinquish(self, name: str) -> None: ...
+
 
 def building_plants(site: Site) -> dict[str, BuildingPlant]:
     """The building plant of each BAS of ``site``, with its scenario's faults and events."""
-    scenario = simulated_scenario(site) if site.bas else None
-    out: dict[str, BuildingPlant] = {}
-    for bas in site.bas:
-        ids = {e.id for e in bas.equipment}
-        out[bas.id] = BuildingPlant(
-            bas,
-            timezone=site.site.timezone,
-            faults=[f for f in scenario.bas_faults if f.equipment in ids] if scenario else (),
-            events=[e for e in scenario.bas_events if e.equipment in ids] if scenario else (),
+    if not site.bas:
+        return {}
+    scenario = simulated_scenario(site)
+    own = scenario_of(site.bas, scenario.bas_faults, scenario.bas_events)
+    return {
+        bas.id: BuildingPlant(
+            bas, timezone=site.site.timezone, faults=own[bas.id][0], events=own[bas.id][1]
         )
-    return out
+        for bas in site.bas
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +80,7 @@ class BasServers:
                 b,
                 values=plants[b.id].read,
                 command=plants[b.id].command,
+                relinquish=plants[b.id].relinquish,
                 host=host if free_ports else b.host,
                 port=0 if free_ports else b.port,
             )

@@ -42,6 +42,9 @@ class Building:
         self.commands.append((name, value))
         self.values[name] = value
 
+    def relinquish(self, name: str) -> None:
+        raise CommandError(f"{name} cannot be relinquished")
+
 
 @pytest.fixture
 def buildings() -> dict[str, Building]:
@@ -128,15 +131,21 @@ async def test_the_field_serves_each_bas_from_its_building_physics() -> None:
             await c.write("ahu-1.space_temp_setpoint_c", 23.5)
             with pytest.raises(BacnetRefusal, match="value-out-of-range"):
                 await c.write("ahu-1.occupied_to_h", 24.5)
+            await c.write("ahu-1.fan_on", 0)  # held off in occupied hours
             field.step()
             assert building.read()["ahu-1.space_temp_setpoint_c"] == 23.5
             assert building.read()["ahu-1.occupied_to_h"] == 19.0
             assert await c.read("ahu-1.space_temp_setpoint_c") == 23.5
+            assert (await c.read("ahu-1.fan_on"), await c.read("ahu-1.fan_kw")) == (0.0, 0.0)
+            await c.relinquish("ahu-1.fan_on")  # back on its schedule
+            field.step()
+            assert await c.read("ahu-1.fan_on") == 1.0
+            assert await c.read("ahu-1.fan_kw") > 0.0
         async with BacnetClient(linden, port=ports["bas-linden"]) as c:
             assert await c.read("hp-lc.electric_kw") == float(
                 np.float32(field.buildings["bas-linden"].read()["hp-lc.electric_kw"])
             )
         status = {s["id"]: (s["writes"], s["refused"]) for s in field.status()["bas"]}
-        assert status == {"bas-office": (1, 1), "bas-linden": (0, 0)}
+        assert status == {"bas-office": (3, 1), "bas-linden": (0, 0)}
     finally:
         await field.stop()
