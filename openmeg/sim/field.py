@@ -29,6 +29,8 @@ class Field:
 
     ``state_file`` keeps what must survive a restart of the field (states of charge, the heat
     store, energy counters, meter registers), written every ``persist_every_s`` and at stop.
+    Each BAS answers BACnet/IP at its site file's address (``base_port=0``: a free port); ``only``
+    names the devices and BAS to serve. The buildings' plants start afresh on a restart.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Field:
 
     @property
     def bas_plan(self) -> list[WireBas]:
+        """Where each BAS answers (the ports bound once started)."""
         return self.bas.plan
 
     def outdoor_temp_c(self) -> float:
