@@ -86,6 +86,8 @@ def agree_key(
     """The subscription's 32-byte message key, the same on both sides: HKDF-SHA256 of the
     X25519 shared secret, salted with both public keys and bound (info) to the premises' and
     the provider's certificate fingerprints and the subscription."""
+    if not isinstance(private, X25519PrivateKey):
+        raise ChannelError("malformed", "the own key is an X25519 private key (new_agreement_key)")
     if not isinstance(peer_public, bytes) or len(peer_public) != 32:
         raise ChannelError("malformed", "the peer's X25519 public key is 32 raw bytes")
     info = b"\x00".join(
@@ -178,8 +180,9 @@ class Channel:
                 raise ChannelError("closed", "the channel is closed: subscribe again")
             if self._sent + 1 >= MAX_SEQ:
                 raise ChannelError("closed", "this key has sealed its last message: agree again")
+            now_ms = self._now_ms()
             self._sent += 1
-            header = HEADER.pack(VERSION, self._sent, self._now_ms(), secrets.token_bytes(12))
+            header = HEADER.pack(VERSION, self._sent, now_ms, secrets.token_bytes(12))
             return header + self._send.encrypt(header[-12:], bytes(payload), header)
 
     def open(self, message: bytes) -> bytes:

@@ -1,7 +1,7 @@
 """The secure memory area: a secret's bytes in memory of their own, locked against swap
-(``mlock``) and left out of core dumps (``MADV_DONTDUMP``) where the OS allows, never shown
-by ``repr`` or ``str``, never pickled or copied, and zeroised by :meth:`SecretBytes.wipe`
-(docs/provisioning-security.md)."""
+(``mlock``), left out of core dumps (``MADV_DONTDUMP``) and zeros in a forked child
+(``MADV_WIPEONFORK``) where the OS allows; never shown by ``repr`` or ``str``, never pickled
+or copied, and zeroised by :meth:`SecretBytes.wipe` (docs/provisioning-security.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import ctypes.util
 import hmac
 import logging
 import mmap
+import sys
 import threading
 from types import TracebackType
 from typing import Any, NoReturn
@@ -63,15 +64,17 @@ def _munlock(area: mmap.mmap) -> None:
             del pin
 
 
-def _dontdump(area: mmap.mmap) -> bool:
-    flag = getattr(mmap, "MADV_DONTDUMP", None)
+def _advise(area: mmap.mmap, flag: int | None) -> bool:
     if flag is None:
         return False
     try:
         area.madvise(flag)
-    except OSError:
+    except (OSError, ValueError):
         return False
     return True
+
+
+MADV_WIPEONFORK = 18 if sys.platform.startswith("linux") else None  # Linux 4.14; not in mmap
 
 
 class SecretBytes:
@@ -94,7 +97,8 @@ class SecretBytes:
             -1, self._size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
         )
         self._locked = _mlock(self._area)
-        self._dontdump = _dontdump(self._area)
+        self._dontdump = _advise(self._area, getattr(mmap, "MADV_DONTDUMP", None))
+        _advise(self._area, MADV_WIPEONFORK)  # a forked child sees zeros, not the secret
         if not self._locked:
             log.warning(
                 "a secret's memory could not be locked against swap (RLIMIT_MEMLOCK): "
@@ -107,6 +111,8 @@ class SecretBytes:
     @classmethod
     def empty(cls, size: int) -> SecretBytes:
         """A secret of ``size`` zero bytes, to be filled in place through :meth:`view`."""
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_SECRET:
+            raise SecretError(f"a secret has 1 to {MAX_SECRET} bytes, not {size!r}")
         return cls(bytearray(size))
 
     @property
@@ -129,9 +135,22 @@ class SecretBytes:
         with self._guard:
             if self._area is None:
                 raise SecretError("the secret was wiped: agree or load the key again")
+            self._forget_dropped_views()
             view = memoryview(self._area)
             self._views.append(view)
             return view
+
+    def _forget_dropped_views(self) -> None:
+        kept = []
+        for view in self._views:
+            if sys.getrefcount(view) > 3:  # held elsewhere than the list, the loop, the call
+                kept.append(view)
+                continue
+            try:
+                view.release()
+            except BufferError:  # something made from it still holds it
+                kept.append(view)
+        self._views = kept
 
     def equals(self, other: bytes | bytearray | memoryview) -> bool:
         """Whether ``other`` holds the same bytes (in constant time)."""

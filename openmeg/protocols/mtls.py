@@ -9,21 +9,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import logging
 import os
 import re
 import secrets
 import ssl
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
+import uvicorn
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
 from openmeg.core.clock import Clock, WallClock
 from openmeg.core.errors import OpenMegError
@@ -32,25 +37,33 @@ from openmeg.core.private_files import write_private
 from openmeg.core.secure_memory import SecretBytes
 
 __all__ = [
+    "PEER_FINGERPRINT",
+    "HandshakeRefusal",
     "MtlsError",
     "ProviderAuthority",
+    "asgi_peer_fingerprint",
     "client_context",
+    "expose_peer_fingerprints",
     "fingerprint",
     "peer_fingerprint",
+    "refusal",
     "server_context",
+    "watch_handshakes",
 ]
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_HOST = re.compile(
+    r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+)
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.+?-----END \1-----\r?\n?", re.S)
 CA_DAYS, LEAF_DAYS, CRL_DAYS = 3650, 397, 7
+log = logging.getLogger("openmeg.mtls")
+PEER_FINGERPRINT = "openmeg.tls_peer_fingerprint"  # its key in an ASGI request's scope["state"]
 
 
 class MtlsError(OpenMegError):
     """A certificate, key or CRL unusable for mutual TLS, or a peer without a certificate."""
-
-
-class _HasPeerCert(Protocol):
-    def getpeercert(self, binary_form: bool = ...) -> object: ...
 
 
 def ca_key_name(name: str) -> str:
@@ -213,10 +226,13 @@ class ProviderAuthority:
             or not common_name.isprintable()
         ):
             raise MtlsError(f"a common name has 1 to 64 printable characters, not {common_name!r}")
+        if not_after is not None and (
+            not isinstance(not_after, datetime) or not_after.tzinfo is None
+        ):
+            raise MtlsError("not_after is an aware datetime (UTC)")
+        names = [_host(h) for h in hosts]
         now = self._clock.now()
         end = not_after or now + timedelta(days=LEAF_DAYS)
-        if end.tzinfo is None:
-            raise MtlsError("not_after is an aware datetime (UTC)")
         start = min(now - timedelta(minutes=5), end - timedelta(days=1))
         ca_key, key = self._ca_key(), ec.generate_private_key(ec.SECP256R1())
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
@@ -237,9 +253,7 @@ class ProviderAuthority:
             )
         )
         if not client:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([_host(h) for h in hosts]), False
-            )
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), False)
         cert = builder.sign(ca_key, hashes.SHA256())
         return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
@@ -279,7 +293,9 @@ def _host(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
-        return x509.DNSName(host)
+        if isinstance(host, str) and _HOST.fullmatch(host):
+            return x509.DNSName(host)
+    raise MtlsError(f"a server's host is an IP address or a DNS name, not {host!r}")
 
 
 def _certificate(pem: bytes | str) -> x509.Certificate:
@@ -305,9 +321,10 @@ def fingerprint(cert: bytes | str | x509.Certificate) -> str:
     return hashlib.sha256(parsed.public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
-def peer_fingerprint(ssl_object: _HasPeerCert) -> str:
-    """The :func:`fingerprint` of the certificate the peer of a TLS connection presented."""
-    der = ssl_object.getpeercert(binary_form=True)
+def peer_fingerprint(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str:
+    """The :func:`fingerprint` of the certificate the peer of a TLS connection presented
+    (``ssl_object`` as asyncio's ``get_extra_info("ssl_object")`` gives it)."""
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not isinstance(der, bytes) or not der:
         raise MtlsError("the peer presented no certificate: mutual TLS is required")
     return fingerprint(der)
@@ -348,6 +365,7 @@ def _trust(ctx: ssl.SSLContext, trust_pem: bytes | str, crl_pem: bytes | str) ->
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL")  # TLS 1.2's, should it be allowed
     anchors = _blocks(trust_pem, b"CERTIFICATE", "the trust")
     crls = _blocks(crl_pem, b"X509 CRL", "the CRL")
     for block in crls:
@@ -418,3 +436,123 @@ def client_context(
     ctx.check_hostname = True
     _chain(ctx, cert_pem, key_pem)
     return ctx
+
+
+_BY_VERIFY_CODE = {
+    2: "unknown-ca", 3: "no-crl", 7: "bad-signature", 9: "not-yet-valid", 10: "expired",
+    12: "crl-expired", 18: "unknown-ca", 19: "unknown-ca", 20: "unknown-ca", 21: "unknown-ca",
+    23: "revoked", 26: "wrong-purpose", 62: "host-mismatch", 64: "host-mismatch",
+}  # fmt: skip
+_BY_REASON = {
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "no-client-certificate",
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "no-client-certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "unknown-ca",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "expired",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED": "revoked",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "wrong-purpose",
+    "UNSUPPORTED_PROTOCOL": "protocol-version",
+    "WRONG_VERSION_NUMBER": "protocol-version",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "protocol-version",
+    "NO_SHARED_CIPHER": "no-shared-cipher",
+    "NO_CIPHERS_AVAILABLE": "no-shared-cipher",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake-failed",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandshakeRefusal:
+    """Why a TLS handshake was refused: ``kind`` a stable name for the audit log (expired,
+    revoked, unknown-ca, no-client-certificate, protocol-version, no-shared-cipher,
+    wrong-purpose, host-mismatch, crl-expired, ...), ``detail`` OpenSSL's words."""
+
+    kind: str
+    detail: str
+
+
+def refusal(error: BaseException) -> HandshakeRefusal | None:
+    """The refusal an error (or the error it was raised from, as httpx's are) stands for;
+    None if no TLS error is in its chain."""
+    seen: set[int] = set()
+    found: BaseException | None = error
+    while found is not None and id(found) not in seen and not isinstance(found, ssl.SSLError):
+        seen.add(id(found))
+        found = found.__cause__ or found.__context__
+    if not isinstance(found, ssl.SSLError):
+        return None
+    if isinstance(found, ssl.SSLCertVerificationError):
+        kind = _BY_VERIFY_CODE.get(found.verify_code, "certificate-refused")
+        return HandshakeRefusal(kind=kind, detail=str(found.verify_message))
+    reason = str(getattr(found, "reason", None) or "")
+    return HandshakeRefusal(kind=_BY_REASON.get(reason, "handshake-failed"), detail=str(found))
+
+
+def watch_handshakes(
+    ctx: ssl.SSLContext, on_refused: Callable[[HandshakeRefusal], None]
+) -> ssl.SSLContext:
+    """``ctx``, made to call ``on_refused`` (on the thread doing the handshake: keep it quick)
+    for every handshake it refuses or that fails, in asyncio and uvicorn servers and in
+    blocking sockets alike; the refusal itself goes on as before."""
+
+    def report(err: ssl.SSLError) -> None:
+        if isinstance(err, ssl.SSLWantReadError | ssl.SSLWantWriteError):
+            return  # not a failure: the handshake waits for more bytes
+        found = refusal(err)
+        if found is None:
+            return
+        try:
+            on_refused(found)
+        except Exception:  # the refusal stands whatever the watcher does
+            log.exception("reporting a refused TLS handshake (%s) failed", found.kind)
+
+    class WatchedObject(ssl.SSLObject):
+        def do_handshake(self) -> None:
+            try:
+                super().do_handshake()
+            except ssl.SSLError as err:
+                report(err)
+                raise
+
+    class WatchedSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except ssl.SSLError as err:
+                report(err)
+                raise
+
+    ctx.sslobject_class = WatchedObject
+    ctx.sslsocket_class = WatchedSocket
+    return ctx
+
+
+def expose_peer_fingerprints(config: uvicorn.Config) -> None:
+    """Make a uvicorn server (e.g. ``HttpServer(...).server.config``, before it starts) put the
+    client certificate's fingerprint of each TLS connection into its requests' state, read
+    with :func:`asgi_peer_fingerprint`."""
+    if config.loaded:
+        raise MtlsError("expose the peer fingerprints before the server starts")
+    base = config.http
+    if isinstance(base, str):
+        base = import_from_string(HTTP_PROTOCOLS.get(base, base))
+
+    class PeerProtocol(base):  # type: ignore[misc, valid-type]
+        app_state: dict[str, Any]
+
+        def connection_made(self, transport: Any) -> None:
+            ssl_object = transport.get_extra_info("ssl_object")
+            state = {k: v for k, v in self.app_state.items() if k != PEER_FINGERPRINT}
+            if ssl_object is not None and ssl_object.getpeercert(binary_form=True):
+                state[PEER_FINGERPRINT] = peer_fingerprint(ssl_object)
+            self.app_state = state  # this connection's own copy
+            super().connection_made(transport)
+
+    config.http = PeerProtocol
+
+
+def asgi_peer_fingerprint(scope: Mapping[str, Any]) -> str:
+    """The client certificate fingerprint of the connection an ASGI request came on (a
+    server set up with :func:`expose_peer_fingerprints`)."""
+    found = (scope.get("state") or {}).get(PEER_FINGERPRINT)
+    if not isinstance(found, str):
+        raise MtlsError("the request came without a client certificate: mutual TLS is required")
+    return found

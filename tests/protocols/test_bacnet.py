@@ -12,9 +12,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bacpypes3.apdu import ErrorRejectAbortNack
+from bacpypes3.apdu import (
+    ErrorRejectAbortNack,
+    WritePropertyMultipleRequest,
+    WritePropertyRequest,
+)
+from bacpypes3.basetypes import PropertyValue, WriteAccessSpecification
+from bacpypes3.constructeddata import Any as AnyValue
 from bacpypes3.pdu import Address
-from bacpypes3.primitivedata import ObjectIdentifier
+from bacpypes3.primitivedata import (
+    Boolean,
+    CharacterString,
+    Enumerated,
+    Null,
+    ObjectIdentifier,
+    Real,
+    Unsigned,
+)
 
 from openmeg.core.audit import AuditLog
 from openmeg.core.building_automation import BasSystem
@@ -55,6 +69,11 @@ class Plant:
         self.commands.append((name, value))
         self.values[name] = value
 
+    def relinquish(self, name: str) -> None:
+        if not name.endswith(("fan_on", "mode", "armed")):
+            raise CommandError(f"{name} cannot be relinquished")
+        self.commands.append((name, math.nan))
+
 
 @pytest.fixture
 def plant() -> Plant:
@@ -74,7 +93,13 @@ def audit(tmp_path: Path) -> Iterator[AuditLog]:
 @pytest.fixture
 async def served(plant: Plant, audit: AuditLog) -> AsyncIterator[BacnetServer]:
     server = BacnetServer(
-        BAS, values=plant.read, command=plant.command, port=0, audit=audit, now=lambda: T0
+        BAS,
+        values=plant.read,
+        command=plant.command,
+        relinquish=plant.relinquish,
+        port=0,
+        audit=audit,
+        now=lambda: T0,
     )
     async with server:
         yield server
@@ -226,8 +251,14 @@ async def test_the_client_checks_before_it_sends(client: BacnetClient, plant: Pl
         await client.write("ahu-1.fan_kw", 1.0)
     with pytest.raises(CommandError, match="finite"):
         await client.write("ahu-1.fan_speed_pct", math.nan)
+    with pytest.raises(CommandError, match="whole state number"):
+        await client.write("hp-1.mode", 2.5)  # not rounded to a state
+    with pytest.raises(CommandError, match=r"0 \(inactive\) or 1 \(active\), not 2"):
+        await client.write("security-1.armed", 2.0)
     with pytest.raises(BacnetRefusal, match="value-out-of-range"):
         await client.write("ahu-1.fan_speed_pct", 101.0)  # the device checks the range
+    with pytest.raises(BacnetRefusal, match="value-out-of-range"):
+        await client.write("hp-1.mode", 4)
     assert plant.commands == []
 
 
@@ -257,3 +288,114 @@ async def test_a_taken_port_is_a_device_error_that_says_what_to_do(plant: Plant)
 async def test_an_unstarted_client_says_how_to_start_it() -> None:
     with pytest.raises(DeviceError, match="not started"):
         await BacnetClient(BAS).read("ahu-1.fan_kw")
+
+
+@pytest.mark.parametrize(
+    ("oid", "prop", "kind", "value", "refusal"),
+    [
+        (("analog-value", 7), "present-value", CharacterString, "hot", "invalid-tag"),
+        (("analog-value", 7), "present-value", Null, (), "invalid-tag"),
+        (("analog-value", 7), "present-value", Unsigned, 20, "invalid-tag"),
+        (("binary-value", 0), "present-value", Real, 1.0, "invalid-tag"),
+        (("binary-value", 0), "present-value", Enumerated, 7, "invalid-data-type"),
+        (("analog-value", 7), "object-name", CharacterString, "x", "write-access-denied"),
+        (("analog-value", 7), "out-of-service", Boolean, True, "write-access-denied"),
+    ],
+)
+async def test_a_write_of_the_wrong_type_or_property_is_refused_and_changes_nothing(
+    plant: Plant,
+    served: BacnetServer,
+    client: BacnetClient,
+    audit: AuditLog,
+    oid: tuple[str, int],
+    prop: str,
+    kind: Any,
+    value: Any,
+    refusal: str,
+) -> None:
+    """Sent as raw requests: bacpypes3's own client would not encode them."""
+    before = dict(plant.values)
+    request = WritePropertyRequest(
+        objectIdentifier=ObjectIdentifier(oid),
+        propertyIdentifier=prop,
+        propertyValue=AnyValue(kind(value)),
+        destination=Address(f"127.0.0.1:{served.port}"),
+    )
+    with pytest.raises(ErrorRejectAbortNack) as refused:
+        await client._started().request(request)
+    answer = refused.value
+    assert str(getattr(answer, "errorCode", None) or answer.apduAbortRejectReason) == refusal
+    assert plant.commands == [] and plant.values == before
+    assert [r.action for r in audit.records()] == ["bas.write.refused"]
+    name = await client.read_property("ahu-1.space_temp_setpoint_c", "object-name")
+    assert str(name) == "ahu-1.space_temp_setpoint_c"
+
+
+async def test_write_property_multiple_is_rejected(
+    plant: Plant, served: BacnetServer, client: BacnetClient
+) -> None:
+    spec = WriteAccessSpecification(
+        objectIdentifier=ObjectIdentifier(("analog-value", 7)),
+        listOfProperties=[
+            PropertyValue(propertyIdentifier="present-value", value=AnyValue(Real(22.0)))
+        ],
+    )
+    request = WritePropertyMultipleRequest(
+        listOfWriteAccessSpecs=[spec], destination=Address(f"127.0.0.1:{served.port}")
+    )
+    with pytest.raises(ErrorRejectAbortNack) as refused:
+        await client._started().request(request)
+    assert str(refused.value.apduAbortRejectReason) == "unrecognized-service"
+    assert plant.commands == []
+
+
+async def test_malformed_datagrams_change_nothing_and_the_device_keeps_serving(
+    plant: Plant, served: BacnetServer, client: BacnetClient
+) -> None:
+    before = dict(plant.values)
+    junk = [
+        b"",
+        b"\x81",
+        b"\x81\x0a\x00\x04",  # a BVLC header and no NPDU
+        b"\x81\x0a\xff\xff" + bytes(range(60)),  # a length it does not have
+        b"\x81\x0a\x00\x08\x01\x04\x00\x05",  # a confirmed request cut short
+        bytes(range(256)) * 5,
+    ]
+    junk += [b"\x81\x0a\x00\x20" + bytes((i * 37 + j) % 256 for j in range(28)) for i in range(200)]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for payload in junk:
+            sock.sendto(payload, ("127.0.0.1", served.port))
+    finally:
+        sock.close()
+    assert await client.read("ahu-1.fan_kw") == before["ahu-1.fan_kw"]
+    assert plant.commands == [] and plant.values == before
+
+
+async def test_a_relinquish_returns_the_point_to_the_plant(
+    plant: Plant, served: BacnetServer, client: BacnetClient, audit: AuditLog
+) -> None:
+    await client.relinquish("hp-1.mode")
+    assert [(n, math.isnan(v)) for n, v in plant.commands] == [("hp-1.mode", True)]
+    with pytest.raises(BacnetRefusal, match="value-out-of-range"):
+        await client.relinquish("ahu-1.space_temp_setpoint_c")  # the plant has no automatic
+    assert served.writes[-1].reason == "ahu-1.space_temp_setpoint_c cannot be relinquished"
+    with pytest.raises(CommandError, match="read-only"):
+        await client.relinquish("ahu-1.fan_kw")
+    with pytest.raises(CommandError, match=r"priority is 1 \.\. 16"):
+        await client.relinquish("hp-1.mode", priority=17)
+    assert [(r.action, r.detail.get("relinquish")) for r in audit.records()] == [
+        ("bas.write", True),
+        ("bas.write.refused", True),
+    ]
+
+
+async def test_a_bas_without_relinquish_refuses_it(plant: Plant) -> None:
+    server = BacnetServer(BAS, values=plant.read, command=plant.command, port=0)
+    async with server, BacnetClient(BAS, port=await server.start()) as c:
+        with pytest.raises(BacnetRefusal, match="value-out-of-range"):
+            await c.relinquish("hp-1.mode")
+    assert plant.commands == []
+    assert (
+        server.writes[-1].reason == "hp-1.mode: this BAS takes no relinquish (null); write a value"
+    )
