@@ -38,7 +38,9 @@ class ProvisioningService:
         host: str = "127.0.0.1",
         port: int = 0,
         window_s: float = 30.0,
+        advertiser: str = "",
     ) -> None:
+        self.advertiser = advertiser  # host:port of the advertisement server, if configured
         self.writer = AuditWriter(audit)
         self.provisioning = Provisioning(
             identity=identity,
