@@ -4,6 +4,7 @@ and a premises' provisioning system shows its user the services its plan allows.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from datetime import datetime
@@ -103,8 +104,11 @@ class AdvertisementBoard:
         """Every advertisement, by service id."""
         return [self._ads[k] for k in sorted(self._ads)]
 
-    def _refuse(self, req: Request, why: str, status: int) -> HttpError:
-        self.audit.append(
+    async def _append(self, **record: Any) -> None:
+        await asyncio.to_thread(self.audit.append, **record)  # the store off the event loop
+
+    async def _refuse(self, req: Request, why: str, status: int) -> HttpError:
+        await self._append(
             ts=self.clock(),
             actor=req.peer_name or req.peer_fingerprint,
             action="advertisement.refused",
@@ -116,19 +120,21 @@ class AdvertisementBoard:
     async def register(self, req: Request) -> tuple[int, Any]:
         """POST /services: a provider certificate registers (or replaces) its service."""
         if not self.trusted(req.peer_fingerprint):
-            raise self._refuse(req, "this certificate is not a registered provider's", 403)
+            raise await self._refuse(req, "this certificate is not a registered provider's", 403)
         try:
             offer = ServiceOffer.model_validate_json(req.body)
         except ValidationError as err:
-            raise self._refuse(req, f"not a service offer: {err}", 400) from err
+            raise await self._refuse(req, f"not a service offer: {err}", 400) from err
         held = self._ads.get(offer.id)
         if held is not None and held.provider_fingerprint != req.peer_fingerprint:
-            raise self._refuse(req, f"the service {offer.id} belongs to another provider", 409)
+            raise await self._refuse(
+                req, f"the service {offer.id} belongs to another provider", 409
+            )
         ad = Advertisement(
             **offer.model_dump(), provider=req.peer_name, provider_fingerprint=req.peer_fingerprint
         )
         self._ads[ad.id] = ad
-        self.audit.append(
+        await self._append(
             ts=self.clock(),
             actor=req.peer_name,
             action="advertisement.registered",
@@ -143,7 +149,7 @@ class AdvertisementBoard:
 
     async def tls_refused(self, peer: str, reason: str) -> None:
         """Audit a refused handshake."""
-        self.audit.append(
+        await self._append(
             ts=self.clock(),
             actor=peer,
             action="advertisement.refused",
