@@ -19,6 +19,7 @@ from openmeg.api import (
     routes_authorisations,
     routes_customer,
     routes_operation,
+    routes_services,
     routes_views,
 )
 from openmeg.api.body_limit import BodyLimit
@@ -91,6 +92,8 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app.include_router(network_router)
     app.include_router(energy_routes)
     app.include_router(routes_views.router)
+    app.include_router(routes_services.router)
+    app.state.provisioning = {}  # by customer: routes_services.attach gives them
 
     app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
     app.add_middleware(BodyLimit, limit=lambda: svc.max_body_bytes)  # before any body is read

@@ -18,8 +18,14 @@ CUSTOMER_DATA: frozenset[Role] = frozenset({"operator", "prosumer", "auditor"})
 OPERATOR: frozenset[Role] = frozenset({"operator"})
 OVERSIGHT: frozenset[Role] = frozenset({"operator", "auditor"})
 
+PREMISES: frozenset[Role] = frozenset({"operator", "prosumer"})
+
 ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "me": ALL,
+    "services_list": PREMISES,  # a prosumer: their own premises' (the scope)
+    "services_status": CUSTOMER_DATA,
+    "services_subscribe": PREMISES,
+    "services_unsubscribe": PREMISES,
     "site_summary": ALL,
     "devices_list": ALL,
     "device_detail": ALL,

@@ -14,6 +14,7 @@ from openmeg.cli.mqtt import mqtt_app
 from openmeg.cli.prices import prices_app
 from openmeg.cli.revenue import revenue_cmd
 from openmeg.cli.run import run
+from openmeg.cli.services import services_app
 from openmeg.cli.sim import sim_app
 from openmeg.cli.simulate import simulate
 from openmeg.cli.site import site_app
@@ -41,6 +42,7 @@ app.command("bill")(bill_cmd)
 app.command("basic-charge")(basic_charge_cmd)
 app.add_typer(prices_app, name="prices")
 app.add_typer(sim_app, name="sim")
+app.add_typer(services_app, name="services")
 
 
 def main() -> None:
