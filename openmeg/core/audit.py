@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from openmeg.core.store import Store, as_utc, metadata
 __all__ = [
     "GENESIS",
     "Anchor",
+    "AuditEntry",
     "AuditKeyError",
     "AuditLog",
     "AuditRecord",
@@ -66,6 +68,17 @@ audit_head = sa.Table(
     sa.Column("mac", sa.String(64), nullable=True),  # NULL: a log from before keying
     sa.Column("keyed_from", sa.Integer, nullable=True),  # the first keyed record
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditEntry:
+    """A record to append: when, who (from a verified identity), what, to what, and details."""
+
+    ts: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,46 +128,62 @@ class AuditLog:
         target: str,
         detail: dict[str, Any] | None = None,
     ) -> AuditRecord:
-        text = json.dumps(detail or {}, sort_keys=True, separators=(",", ":"), default=str)
+        """Append one record (in a transaction of its own) and return it."""
+        entry = AuditEntry(ts=ts, actor=actor, action=action, target=target, detail=detail or {})
+        return self.append_many([entry])[0]
+
+    def append_many(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Append ``entries`` in order in one transaction (a group commit), each keyed and
+        chained exactly as one appended alone."""
         with self._lock, self.store.engine.begin() as conn:
             head = conn.execute(
                 sa.select(audit_head).where(audit_head.c.id == 1).with_for_update()
             ).first()
-            seq, prev = (head.seq + 1, head.hash) if head is not None else (1, GENESIS)
-            keyed_from = 1 if head is None else head.keyed_from or seq  # seals an unkeyed log
-            digest = record_mac(self._key, seq, ts, actor, action, target, text, prev)
-            conn.execute(
-                audit_log.insert(),
-                {
-                    "seq": seq,
-                    "ts": as_utc(ts),
-                    "actor": actor,
-                    "action": action,
-                    "target": target,
-                    "detail": text,
-                    "prev_hash": prev,
-                    "hash": digest,
-                },
-            )
+            seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS)
+            keyed_from = 1 if head is None else head.keyed_from or seq + 1  # seals an unkeyed log
+            rows, out = [], []
+            for e in entries:
+                seq += 1
+                text = json.dumps(e.detail, sort_keys=True, separators=(",", ":"), default=str)
+                digest = record_mac(self._key, seq, e.ts, e.actor, e.action, e.target, text, prev)
+                rows.append(
+                    {
+                        "seq": seq,
+                        "ts": as_utc(e.ts),
+                        "actor": e.actor,
+                        "action": e.action,
+                        "target": e.target,
+                        "detail": text,
+                        "prev_hash": prev,
+                        "hash": digest,
+                    }
+                )
+                out.append(
+                    AuditRecord(
+                        seq=seq,
+                        ts=e.ts,
+                        actor=e.actor,
+                        action=e.action,
+                        target=e.target,
+                        detail=e.detail,
+                        hash=digest,
+                    )
+                )
+                prev = digest
+            if not rows:
+                return []
+            conn.execute(audit_log.insert(), rows)
             values = {
                 "seq": seq,
-                "hash": digest,
+                "hash": prev,
                 "keyed_from": keyed_from,
-                "mac": head_mac(self._key, seq, digest, keyed_from),
+                "mac": head_mac(self._key, seq, prev, keyed_from),
             }
             if head is None:
                 conn.execute(audit_head.insert(), {"id": 1, **values})
             else:
                 conn.execute(audit_head.update().where(audit_head.c.id == 1).values(**values))
-        return AuditRecord(
-            seq=seq,
-            ts=ts,
-            actor=actor,
-            action=action,
-            target=target,
-            detail=detail or {},
-            hash=digest,
-        )
+        return out
 
     def records(self, *, after: int = 0, limit: int = 1000) -> list[AuditRecord]:
         q = (

@@ -12,7 +12,15 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from openmeg.cli import app
-from openmeg.core.audit import Anchor, AuditLog, audit_head, audit_log, record_hash, record_mac
+from openmeg.core.audit import (
+    Anchor,
+    AuditEntry,
+    AuditLog,
+    audit_head,
+    audit_log,
+    record_hash,
+    record_mac,
+)
 from openmeg.core.audit_chain import head_mac
 from openmeg.core.store import Store, sqlite_url
 from tests.keys import env_keystore
@@ -84,6 +92,30 @@ def test_an_intact_log_verifies(store: Store) -> None:
     h = _head(store)
     assert (h.seq, h.keyed_from, h.hash) == (5, 1, log.records()[-1].hash)
     assert h.mac == head_mac(KEY, 5, h.hash, 1)
+
+
+def test_a_group_commit_chains_exactly_as_records_appended_one_by_one(tmp_path: Path) -> None:
+    one_by_one = Store(sqlite_url(tmp_path / "one.db"))
+    _log(one_by_one, n=5)
+    grouped = Store(sqlite_url(tmp_path / "group.db"))
+    log = _log(grouped, n=2)
+    entries = [
+        AuditEntry(
+            ts=T + timedelta(minutes=i),
+            actor="op",
+            action="command",
+            target=f"bess-h01/p_set_kw#{i + 1}",
+            detail={"value": float(i)},
+        )
+        for i in (2, 3, 4)
+    ]
+    records = log.append_many(entries)
+    assert [r.seq for r in records] == [3, 4, 5]
+    assert [tuple(r) for r in _rows(grouped)] == [tuple(r) for r in _rows(one_by_one)]
+    assert tuple(_head(grouped)) == tuple(_head(one_by_one))
+    assert log.verify() == [] and log.append_many([]) == [] and log.count() == 5
+    one_by_one.engine.dispose()
+    grouped.engine.dispose()
 
 
 def test_a_short_key_is_refused(store: Store) -> None:
