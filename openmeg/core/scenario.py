@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 
+from openmeg.core.bas_scenario import BasEvent, BasFault
 from openmeg.core.equipment import ElectricProfile, HeatProfile
 from openmeg.core.site_sections import Frozen, Outage, Simulation
 
@@ -226,6 +227,17 @@ class Scenario(Frozen):
             "the physics of each device, by its id in devices; a device without an entry takes "
             "its kind's defaults (kinds with a required field need an entry)"
         ),
+    )
+
+    bas_faults: tuple[BasFault, ...] = Field(
+        (),
+        description=(
+            "faults of the building automation systems' equipment: cop_drift, fan_after_hours, "
+            "lights_empty_zone (the efficiency diagnosis has to find them)"
+        ),
+    )
+    bas_events: tuple[BasEvent, ...] = Field(
+        (), description="fire alarm and security inputs raised for a while"
     )
 
     def physics(self, device_id: str, kind: str) -> Any:
