@@ -6,11 +6,13 @@ from the points on the wire.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from openmeg.core.building_automation import BasSystem
 from openmeg.core.site_sections import Frozen
 
 FaultKind = Literal["cop_drift", "fan_after_hours", "lights_empty_zone"]
@@ -39,6 +41,7 @@ class BasFault(Frozen):
     """
 
     equipment: str = Field(description="the equipment's id in its BAS")
+    bas: str | None = Field(None, description="the BAS's id (unset: the one with that equipment)")
     kind: FaultKind = Field(description="cop_drift, fan_after_hours or lights_empty_zone")
     magnitude: float = Field(gt=0, le=1, description="how bad the fault is [fraction, 0..1]")
     start: datetime = Field(description="when it begins, with a time zone")
@@ -69,6 +72,7 @@ class BasEvent(Frozen):
     raised from ``start`` to ``end``."""
 
     equipment: str = Field(description="the fire_alarm or security equipment's id")
+    bas: str | None = Field(None, description="the BAS's id (unset: the one with that equipment)")
     point: EventPoint = Field(description="alarm, trouble (fire_alarm) or intrusion (security)")
     start: datetime = Field(description="when it is raised, with a time zone")
     end: datetime = Field(description="when it clears, with a time zone; after start")
@@ -83,3 +87,28 @@ class BasEvent(Frozen):
         if self.end <= self.start:
             raise ValueError("end must be after start")
         return self
+
+
+def scenario_of(
+    systems: Sequence[BasSystem], faults: Sequence[BasFault], events: Sequence[BasEvent]
+) -> dict[str, tuple[tuple[BasFault, ...], tuple[BasEvent, ...]]]:
+    """Each BAS's own faults and events, by BAS id; ``ValueError`` naming a fault or event
+    whose equipment no BAS (or more than one, without ``bas``) has."""
+    out: dict[str, tuple[list[BasFault], list[BasEvent]]] = {s.id: ([], []) for s in systems}
+    items: list[BasFault | BasEvent] = [*faults, *events]
+    for i, item in enumerate(items):
+        where = [
+            s.id
+            for s in systems
+            if item.bas in (None, s.id) and any(e.id == item.equipment for e in s.equipment)
+        ]
+        what = f"bas_faults[{i}]" if i < len(faults) else f"bas_events[{i - len(faults)}]"
+        if len(where) != 1:
+            found = "no BAS" if not where else f"the BAS {', '.join(where)}: give bas"
+            raise ValueError(f"{what}: the equipment {item.equipment!r} is in {found}")
+        faults_, events_ = out[where[0]]
+        if isinstance(item, BasFault):
+            faults_.append(item)
+        else:
+            events_.append(item)
+    return {k: (tuple(f), tuple(e)) for k, (f, e) in out.items()}

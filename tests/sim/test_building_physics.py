@@ -159,7 +159,9 @@ def test_commands_are_range_checked_and_change_the_plant() -> None:
     plant.step(t, 900.0, 5.0)
     twin.step(t, 900.0, 5.0)
     assert plant.read() == twin.read()
-    plant.command("ahu-1.fan_speed_pct", 50.0)
+    with pytest.raises(CommandError):
+        plant.command("ahu-1.fan_speed_pct", "50")  # type: ignore[arg-type]
+    plant.command("ahu-1.fan_speed_pct", np.float32(50.0))  # type: ignore[arg-type]
     plant.command("light-a.scene", 2.0)
     plant.step(t, 900.0, 5.0)
     after = plant.read()
@@ -181,3 +183,35 @@ def test_bad_scenarios_and_inputs_are_refused() -> None:
         plant.step(INDEX[0].to_pydatetime(), 900.0, math.nan)
     with pytest.raises(OpenMegError):
         simulate_building(BAS, INDEX, TEMP[:-1], timezone=TZ)
+
+
+def test_the_scenarios_faults_go_to_their_bas() -> None:
+    from openmeg.core.bas_scenario import scenario_of
+    from openmeg.core.site import load_site
+
+    site = load_site("demo")
+    start = INDEX[0]
+    faults = [
+        BasFault(equipment="hp-1", kind="cop_drift", magnitude=0.2, start=start),
+        BasFault(equipment="ahu-lc", kind="fan_after_hours", magnitude=1.0, start=start),
+        BasFault(equipment="light-meeting", kind="lights_empty_zone", magnitude=1, start=start),
+    ]
+    events = [BasEvent(equipment="fire-lc", point="trouble", start=start, end=INDEX[2])]
+    split = scenario_of(site.bas, faults, events)
+    assert [f.equipment for f in split["bas-office"][0]] == ["hp-1", "light-meeting"]
+    assert [f.equipment for f in split["bas-linden"][0]] == ["ahu-lc"]
+    assert [e.equipment for e in split["bas-linden"][1]] == ["fire-lc"]
+    for bas in site.bas:
+        own_faults, own_events = split[bas.id]
+        BuildingPlant(bas, timezone=TZ, faults=own_faults, events=own_events)
+    stray = BasFault(equipment="hp-9", kind="cop_drift", magnitude=0.2, start=INDEX[0])
+    with pytest.raises(ValueError, match="'hp-9' is in no BAS"):
+        scenario_of(site.bas, [stray], [])
+    twice = BasSystem.model_validate({**BAS.model_dump(), "id": "bas-u", "device_instance": 8})
+    doubt = BasFault(equipment="hp-1", kind="cop_drift", magnitude=0.2, start=INDEX[0])
+    with pytest.raises(ValueError, match="give bas"):
+        scenario_of([BAS, twice], [doubt], [])
+    sure = doubt.model_copy(update={"bas": "bas-u"})
+    assert scenario_of([BAS, twice], [sure], [])["bas-u"][0] == (sure,)
+    with pytest.raises(OpenMegError, match="given to the BAS bas-t"):
+        BuildingPlant(BAS, timezone=TZ, faults=[sure])

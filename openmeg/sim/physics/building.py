@@ -8,9 +8,10 @@ temperatures in °C.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from numbers import Real
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -54,6 +55,10 @@ def default_settings(bas: BasSystem) -> dict[str, float]:
 def check_scenario(bas: BasSystem, faults: Sequence[BasFault], events: Sequence[BasEvent]) -> None:
     """``OpenMegError`` naming the fault or event whose equipment is not of its kind in ``bas``."""
     kinds = {e.id: e.kind for e in bas.equipment}
+    items: list[BasFault | BasEvent] = [*faults, *events]
+    for item in items:
+        if item.bas not in (None, bas.id):
+            raise OpenMegError(f"a fault or event of the BAS {item.bas} given to the BAS {bas.id}")
     for f in faults:
         if kinds.get(f.equipment) != FAULT_EQUIPMENT[f.kind]:
             raise OpenMegError(
@@ -67,6 +72,15 @@ def check_scenario(bas: BasSystem, faults: Sequence[BasFault], events: Sequence[
                 f"an {ev.point} event needs a {want} of the BAS {bas.id}: "
                 f"{ev.equipment!r} is not one"
             )
+
+
+def _override(
+    bas: BasSystem, settings: dict[str, float], changes: Mapping[str, float]
+) -> dict[str, float]:
+    plant = BuildingPlant(bas, timezone="UTC")
+    for name, value in changes.items():
+        plant.command(name, value)
+    return {**settings, **plant._settings}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,9 +100,11 @@ def simulate_building(
     timezone: str,
     faults: Sequence[BasFault] = (),
     events: Sequence[BasEvent] = (),
+    settings: Mapping[str, float] | None = None,
 ) -> BuildingRun:
     """Every point of ``bas`` over ``index`` (regular, aware; each time starts an interval) at
-    the default settings, and the simulator's truth of what each fault wasted [kWh]."""
+    the default settings (``settings`` overrides some, by ``<equipment>.<point>``), and the
+    simulator's truth of what each fault wasted [kWh]."""
     check_scenario(bas, faults, events)
     if (
         index.tz is None
@@ -101,7 +117,7 @@ def simulate_building(
     temp = np.asarray(outdoor_temp_c, dtype=float)
     if temp.shape != (len(t),) or not np.all(np.isfinite(temp)):
         raise OpenMegError("give one finite outdoor temperature per time of the index")
-    settings = default_settings(bas)
+    settings = _override(bas, default_settings(bas), settings or {})
     zero = {e.id: np.zeros(len(t)) for e in bas.equipment if e.kind == "ahu"}
     first = evaluate(
         bas,
@@ -217,11 +233,7 @@ class BuildingPlant:
             raise CommandError(str(err.args[0])) from err
         if not p.writable:
             raise CommandError(f"{name} is read-only: it cannot be commanded")
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             raise CommandError(f"{name} takes a finite number, not {value!r}")
         v = float(value)
         if not p.low <= v <= p.high:

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-UA_KW_PER_K_M2 = 2.5e-3
+UA_KW_PER_K_M2 = 1.5e-3
 """Envelope and infiltration conductance per m² of floor area [kW/(K m²)]."""
 GAINS_OCCUPIED_KW_M2 = 8.0e-3
 """Internal gains of people and plug loads per m², occupied [kW/m²]."""
