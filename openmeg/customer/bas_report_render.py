@@ -18,7 +18,8 @@ _KIND = {
 }
 
 
-def _title(r: BasReport) -> str:
+def report_title(r: BasReport) -> str:
+    """The report's title: daily or monthly, the BAS, its premises and the period."""
     when = f"{r.start:%Y-%m-%d}" if r.period == "day" else f"{r.start:%Y-%m}"
     return f"{'Daily' if r.period == 'day' else 'Monthly'} BAS report {r.bas} ({r.premises}) {when}"
 
@@ -70,10 +71,10 @@ def report_html(r: BasReport) -> bytes:
     """The report as an HTML page (UTF-8)."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(_title(r))}</title><style>body{{font-family:sans-serif;"
+        f"<title>{html.escape(report_title(r))}</title><style>body{{font-family:sans-serif;"
         "max-width:900px;margin:2em auto}table{border-collapse:collapse;width:100%}"
         "td,th{padding:4px 8px;border-bottom:1px solid #ccc;text-align:left}</style></head><body>",
-        f"<h1>{html.escape(_title(r))}</h1>",
+        f"<h1>{html.escape(report_title(r))}</h1>",
         f"<p>From {r.start:%Y-%m-%d %H:%M %Z} to {r.end:%Y-%m-%d %H:%M %Z}</p>",
     ]
     for title, heads, rows in _tables(r):
@@ -97,7 +98,7 @@ def report_pdf(r: BasReport) -> bytes:
     pdf = FPDF(orientation="L", format="A4")
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 15)
-    pdf.cell(0, 10, _latin(_title(r)), new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 10, _latin(report_title(r)), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
     span = f"From {r.start:%Y-%m-%d %H:%M %Z} to {r.end:%Y-%m-%d %H:%M %Z}"
     pdf.cell(0, 7, _latin(span), new_x="LMARGIN", new_y="NEXT")

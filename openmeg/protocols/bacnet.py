@@ -32,13 +32,14 @@ __all__ = ["BacnetServer", "WriteRecord", "as_number"]
 @dataclass(frozen=True, kw_only=True)
 class WriteRecord:
     """One WriteProperty the server took (``error`` empty) or refused (``error`` the BACnet
-    error code, ``reason`` why)."""
+    error code, ``reason`` why); ``relinquish``: null at a priority, the point to automatic."""
 
     point: str
     value: float
     source: str
     error: str = ""
     reason: str = ""
+    relinquish: bool = False
 
 
 class BacnetServer:
@@ -46,7 +47,9 @@ class BacnetServer:
     free port, ``port`` tells which once started).
 
     ``values()`` gives every point's value by ``<equipment>.<point>``; ``command(point, value)``
-    applies an accepted write (a ``CommandError`` from it is answered as value-out-of-range).
+    applies an accepted write (a ``CommandError`` from it is answered as value-out-of-range);
+    ``relinquish(point)``, if given, takes a write of null at a priority (the point back to
+    automatic), else that is refused.
     With ``audit`` and ``now``, every write, taken or refused, is appended to the audit log.
     """
 
@@ -56,6 +59,7 @@ class BacnetServer:
         *,
         values: Callable[[], Mapping[str, float]],
         command: Callable[[str, float], None],
+        relinquish: Callable[[str], None] | None = None,
         host: str | None = None,
         port: int | None = None,
         audit: AuditLog | None = None,
@@ -66,7 +70,7 @@ class BacnetServer:
         self.bas = bas
         self.host = bas.host if host is None else host
         self.port = bas.port if port is None else port
-        self._values, self._command = values, command
+        self._values, self._command, self._relinquish = values, command, relinquish
         self._audit, self._now = audit, now
         self._points: dict[str, BasPoint] = {f"{e.id}.{p.name}": p for e, p, _ in bas.objects()}
         self._names = {(p.object_type.value, i): f"{e.id}.{p.name}" for e, p, i in bas.objects()}
@@ -121,13 +125,22 @@ class BacnetServer:
         if (point.binary or point.states) and value != round(value):
             raise CommandError(f"{name} takes a whole state number, not {value}")
 
-    async def _write(self, name: str, value: float, priority: Any) -> None:
-        WRITING.get({})["value"] = value
+    async def _write(self, name: str, value: float | None, priority: Any) -> None:
+        seen = WRITING.get({})
+        seen["value"] = math.nan if value is None else value
         try:
-            self.check(name, value)
-            self._command(name, value)
+            if value is None:
+                if self._relinquish is None:
+                    raise CommandError(
+                        f"{name}: this BAS takes no relinquish (null); write a value"
+                    )
+                seen["relinquish"] = True
+                self._relinquish(name)
+            else:
+                self.check(name, value)
+                self._command(name, value)
         except CommandError as err:
-            WRITING.get({})["reason"] = str(err)
+            seen["reason"] = str(err)
             raise ExecutionError(errorClass="property", errorCode="valueOutOfRange") from err
 
     async def _written(self, apdu: Any, error: str, seen: dict[str, Any]) -> None:
@@ -140,11 +153,14 @@ class BacnetServer:
             source=str(apdu.pduSource),
             error=error,
             reason=reason if error else "",
+            relinquish=bool(seen.get("relinquish")),
         )
         self.writes.append(record)
         if self._audit is None or self._now is None:
             return
         detail: dict[str, Any] = {"value": record.value, "source": record.source}
+        if record.relinquish:
+            detail["relinquish"] = True
         if error:
             detail["refused"], detail["bacnet_error"] = reason, error
         await asyncio.to_thread(

@@ -10,7 +10,7 @@ from typing import Any
 
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
-from bacpypes3.primitivedata import ObjectIdentifier
+from bacpypes3.primitivedata import Null, ObjectIdentifier
 
 from openmeg.core.building_automation import BasPoint, BasSystem
 from openmeg.core.errors import CommandError, DeviceError
@@ -53,7 +53,7 @@ class BacnetClient:
     async def start(self) -> None:
         """Open the client's socket (a free port on ``local_host``)."""
         if self._node is None:
-            timeout_ms = max(1, round(self.timeout_s * 1000))
+            timeout_ms = round(self.timeout_s * 1000) + 500  # the wait below gives up first
             device = device_object(self._instance, "openmeg", apdu_timeout_ms=timeout_ms, retries=0)
             self._node = Node(device, bound_socket(self._local, 0))
             await self._node.ready()
@@ -133,20 +133,38 @@ class BacnetClient:
 
     async def write(self, name: str, value: float) -> None:
         """Write ``value`` to point ``name``'s present value; ``CommandError`` if it is not a
-        writable point or not finite, ``BacnetRefusal`` (a ``CommandError``) if the device
-        refused it, ``DeviceError`` if it did not answer."""
+        writable point, not finite or (a binary or multi-state point) not a whole number,
+        ``BacnetRefusal`` (a ``CommandError``) if the device refused it (its range is the
+        device's to check), ``DeviceError`` if it did not answer."""
         point, oid = self._object(name)
         if not point.writable:
             raise CommandError(f"{name} is read-only")
         if not math.isfinite(value):
             raise CommandError(f"{name} takes a finite number, not {value}")
+        if (point.binary or point.states) and value != round(value):
+            raise CommandError(f"{name} takes a whole state number, not {value}")
+        if point.binary and value not in (0, 1):
+            raise CommandError(f"{name} takes 0 (inactive) or 1 (active), not {value:g}")
         wire: Any = value
         if point.binary:
-            wire = "active" if value else "inactive"
+            wire = "active" if value == 1 else "inactive"
         elif point.states:
-            wire = int(value)
+            wire = round(value)
         call = self._started().write_property(Address(self.address), oid, "present-value", wire)
         await self._ask(f"write of {name} = {value:g}", call, write=True)
+
+    async def relinquish(self, name: str, *, priority: int = 16) -> None:
+        """Relinquish point ``name`` (null at ``priority``): the device takes it back to
+        automatic; ``BacnetRefusal`` if it refused, ``DeviceError`` if it did not answer."""
+        point, oid = self._object(name)
+        if not point.writable:
+            raise CommandError(f"{name} is read-only")
+        if not 1 <= priority <= 16:
+            raise CommandError(f"a BACnet priority is 1 .. 16, not {priority}")
+        call = self._started().write_property(
+            Address(self.address), oid, "present-value", Null(()), priority=priority
+        )
+        await self._ask(f"relinquish of {name}", call, write=True)
 
 
 def _why(answer: Any) -> str:

@@ -17,9 +17,9 @@ from openmeg.core.building_automation import BasEquipment, BasPoint, ObjectType
 
 Values = Callable[[], Mapping[str, float]]
 """Every point's value now, by ``<equipment>.<point>``."""
-Write = Callable[[str, float, Any], Awaitable[None]]
-"""Check and apply a write of ``(<equipment>.<point>, value, priority)``; ``ExecutionError``
-if refused."""
+Write = Callable[[str, float | None, Any], Awaitable[None]]
+"""Check and apply a write of ``(<equipment>.<point>, value, priority)`` (value ``None``: a
+relinquish, null at a priority); ``ExecutionError`` if refused."""
 
 
 class _Live:
@@ -62,9 +62,10 @@ class _Live:
         name = attr if isinstance(attr, str) else self._property_identifier_class(attr).attr  # type: ignore[attr-defined]
         if name != "presentValue" or not self._bas_point.writable:
             raise ExecutionError(errorClass="property", errorCode="writeAccessDenied")
-        if isinstance(value, Null) or index is not None:
+        if index is not None or (isinstance(value, Null) and priority is None):
             raise ExecutionError(errorClass="property", errorCode="invalidDataType")
-        await self._write(self._point_name, as_number(self._bas_point, value), priority)
+        number = None if isinstance(value, Null) else as_number(self._bas_point, value)
+        await self._write(self._point_name, number, priority)
 
 
 def as_number(point: BasPoint, value: Any) -> float:
@@ -109,6 +110,13 @@ CLASS_OF = {
 }
 
 
+def description(equipment: BasEquipment, point: BasPoint) -> str:
+    """An object's description: the equipment's name and point, then its kind and serial
+    number in brackets (what a BAS scan reads to tell the equipment apart)."""
+    serial = f", serial {equipment.serial}" if equipment.serial else ""
+    return f"{equipment.name or equipment.id}: {point.name} ({equipment.kind}{serial})"
+
+
 def live_object(
     equipment: BasEquipment, point: BasPoint, instance: int, *, values: Values, write: Write
 ) -> _Live:
@@ -117,7 +125,7 @@ def live_object(
     kwargs: dict[str, Any] = {
         "objectIdentifier": (point.object_type.value, instance),
         "objectName": name,
-        "description": f"{equipment.name or equipment.id}: {point.name}",
+        "description": description(equipment, point),
         "eventState": "normal",
         "reliability": "unreliableOther",
         "outOfService": False,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -25,6 +26,9 @@ from bacpypes3.service.object import (
 from openmeg.core.errors import DeviceError
 
 VENDOR_NAME = "openmeg"
+
+WILDCARD_INSTANCE = 4194303
+"""The device instance that stands for "the device I am talking to"."""
 
 WRITING: ContextVar[dict[str, Any]] = ContextVar("WRITING")
 """What the WriteProperty being served learnt (the number written, why it was refused)."""
@@ -89,6 +93,8 @@ class Node(
         seen: dict[str, Any] = {"request": apdu}
         token = WRITING.set(seen)
         try:
+            if self.get_object_id(apdu.objectIdentifier) is self.device_object:
+                raise ExecutionError(errorClass="property", errorCode="writeAccessDenied")
             await super().do_WritePropertyRequest(apdu)
         except ExecutionError as err:
             await self._tell(seen, str(err.errorCode))
@@ -101,6 +107,13 @@ class Node(
             raise
         finally:
             WRITING.reset(token)
+
+    def get_object_id(self, objid: Any) -> Any:
+        """The object ``objid`` names; device 4194303 (the wildcard) is this node's device."""
+        kind, instance = objid
+        if str(kind) == "device" and instance == WILDCARD_INSTANCE:
+            return self.device_object
+        return super().get_object_id(objid)
 
     async def response(self, apdu: Any) -> None:
         """Send an answer; a write's acknowledgement only once ``on_write`` has heard of it."""
@@ -118,9 +131,17 @@ class Node(
         """Not served: one point is written at a time, through WriteProperty."""
         raise UnrecognizedService("write-property-multiple is not served: use write-property")
 
-    async def ready(self) -> None:
-        """Wait until the socket is the link layer's transport."""
-        await self.normal.server._local_transport_ready.wait()
+    async def ready(self, timeout_s: float = 5.0) -> None:
+        """Wait until the socket is the link layer's transport (``DeviceError`` after
+        ``timeout_s``, the node closed)."""
+        try:
+            await asyncio.wait_for(self.normal.server._local_transport_ready.wait(), timeout_s)
+        except TimeoutError as err:
+            host, port = self.sock.getsockname()
+            self.close()
+            raise DeviceError(
+                f"BACnet/IP did not come up on {host}:{port} within {timeout_s:g} s"
+            ) from err
 
     def close(self) -> None:
         """Close the link layer and its socket."""

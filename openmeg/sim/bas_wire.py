@@ -11,8 +11,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from openmeg.core.bas_scenario import scenario_of
+from openmeg.core.scenario_file import simulated_scenario
 from openmeg.core.site import Site
 from openmeg.protocols.bacnet import BacnetServer
+from openmeg.sim.physics.building import BuildingPlant
 
 
 class BasPlant(Protocol):
@@ -21,6 +24,22 @@ class BasPlant(Protocol):
     def read(self) -> dict[str, float]: ...
 
     def command(self, name: str, value: float) -> None: ...
+
+    def relinquish(self, name: str) -> None: ...
+
+
+def building_plants(site: Site) -> dict[str, BuildingPlant]:
+    """The building plant of each BAS of ``site``, with its scenario's faults and events."""
+    if not site.bas:
+        return {}
+    scenario = simulated_scenario(site)
+    own = scenario_of(site.bas, scenario.bas_faults, scenario.bas_events)
+    return {
+        bas.id: BuildingPlant(
+            bas, timezone=site.site.timezone, faults=own[bas.id][0], events=own[bas.id][1]
+        )
+        for bas in site.bas
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +58,8 @@ class WireBas:
 
 
 class BasServers:
-    """The BACnet/IP servers of every BAS of ``site``, each backed by ``plants[bas.id]``."""
+    """The BACnet/IP servers of every BAS of ``site`` (those in ``only``), each backed by
+    ``plants[bas.id]``."""
 
     def __init__(
         self,
@@ -48,8 +68,10 @@ class BasServers:
         *,
         host: str = "127.0.0.1",
         free_ports: bool = False,
+        only: frozenset[str] | None = None,
     ) -> None:
-        missing = [b.id for b in site.bas if b.id not in plants]
+        self.systems = [b for b in site.bas if only is None or b.id in only]
+        missing = [b.id for b in self.systems if b.id not in plants]
         if missing:
             raise ValueError(f"no building plant for the BAS {', '.join(missing)}")
         self.site = site
@@ -58,10 +80,11 @@ class BasServers:
                 b,
                 values=plants[b.id].read,
                 command=plants[b.id].command,
+                relinquish=plants[b.id].relinquish,
                 host=host if free_ports else b.host,
                 port=0 if free_ports else b.port,
             )
-            for b in site.bas
+            for b in self.systems
         }
 
     @property
@@ -76,7 +99,7 @@ class BasServers:
                 device_instance=b.device_instance,
                 objects=len(b.objects()),
             )
-            for b in self.site.bas
+            for b in self.systems
         ]
 
     async def start(self) -> list[WireBas]:

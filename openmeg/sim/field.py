@@ -1,5 +1,6 @@
 """The simulated field of one site, as its own program: the plant's physics stepped on the
 field's own clock, every device (line switches and ties included) a SunSpec Modbus TCP slave,
+every building automation system a BACnet/IP device backed by its building's physics,
 and a control interface for the scenarios (utility outage and return, a device that stops
 answering, a fault on a line and its repair).
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from openmeg.core.clock import Clock
 from openmeg.core.site import Site
+from openmeg.sim.bas_wire import BasServers, WireBas, building_plants
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers, WireDevice
 
@@ -27,6 +29,8 @@ class Field:
 
     ``state_file`` keeps what must survive a restart of the field (states of charge, the heat
     store, energy counters, meter registers), written every ``persist_every_s`` and at stop.
+    Each BAS answers BACnet/IP at its site file's address (``base_port=0``: a free port); ``only``
+    names the devices and BAS to serve. The buildings' plants start afresh on a restart.
     """
 
     def __init__(
@@ -47,6 +51,9 @@ class Field:
         self.servers = DeviceServers(
             site, self.plant, now=lambda: self.plant.time, host=host, base_port=base_port, only=only
         )
+        self.buildings = building_plants(site)
+        """The building plant behind each BAS, by the BAS's id."""
+        self.bas = BasServers(site, self.buildings, host=host, free_ports=base_port == 0, only=only)
         self.state_file = state_file
         self._persist_every = max(1, round(persist_every_s / step_s))
         self.steps = 0
@@ -63,14 +70,36 @@ class Field:
         return self.servers.plan
 
     async def start(self) -> list[WireDevice]:
-        """Put every device on the wire; the plan with the ports bound."""
-        return await self.servers.start()
+        """Put every device and BAS on the wire; the devices' plan with the ports bound
+        (``bas_plan`` the BAS's)."""
+        plan = await self.servers.start()
+        try:
+            await self.bas.start()
+        except BaseException:
+            await self.servers.stop()
+            raise
+        return plan
+
+    @property
+    def bas_plan(self) -> list[WireBas]:
+        """Where each BAS answers (the ports bound once started)."""
+        return self.bas.plan
+
+    def outdoor_temp_c(self) -> float:
+        """The weather's air temperature [°C] of the step the plant played last."""
+        engine = self.plant._engine
+        k = min(max(engine.k - 1, 0), engine.plant.n_steps - 1)
+        return float(engine.plant.weather.temp_air_c[k])
 
     def step(self) -> None:
         """One step of the physics, after the controls whose revert timeout ran out reverted."""
         for device, control in self.servers.revert_expired():
             self.reverted.append((self.plant.time, device, control))
+        t = self.plant.time
         self.plant.step()
+        outdoor_c = self.outdoor_temp_c()
+        for building in self.buildings.values():
+            building.step(t, self.step_s, outdoor_c)
         for load in self._stepping:  # the step is in the registers from now on
             self.load_steps[load] = time.time()
         self._stepping.clear()
@@ -103,6 +132,7 @@ class Field:
     async def stop(self) -> None:
         self.save()
         await self.servers.stop()
+        await self.bas.stop()
 
     def status(self) -> dict[str, Any]:
         """What the control interface reports: the field's time, mode, devices, and its
@@ -131,4 +161,5 @@ class Field:
             "reverted": [
                 {"time": t.isoformat(), "device": d, "control": c} for t, d, c in self.reverted
             ],
+            "bas": self.bas.status(),
         }

@@ -204,3 +204,31 @@ def test_bad_requests_are_refused(tmp_path: Path) -> None:
     with pytest.raises(OpenMegError, match=r"\.html or \.pdf"):
         write_report(r, tmp_path / "day.txt")
     assert not (tmp_path / "day.txt").exists()
+
+
+def test_an_email_ready_report(tmp_path: Path) -> None:
+    from email import message_from_bytes, policy
+
+    from openmeg.customer.bas_report_mail import report_email, write_email
+
+    r = build_report(
+        BAS, _day(), day=date(2026, 1, 12), period="day", timezone=TZ, price_per_kwh=0.25
+    )
+    data = write_email(r, tmp_path / "day.eml", sender="bas@example.org", to=["fm@example.org"])
+    assert (tmp_path / "day.eml").read_bytes() == data
+    msg = message_from_bytes(data, policy=policy.default)
+    assert msg["Subject"] == "Daily BAS report bas-t (office) 2026-01-12"
+    assert msg["To"] == "fm@example.org"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "BAS equipment electricity: 96.00 kWh" in text
+    assert "Efficiency findings: 1, costing 2.00 kWh and EUR 0.50" in text
+    page = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<td>Total</td><td></td><td>96.00</td>" in page
+    (pdf,) = list(msg.iter_attachments())
+    assert pdf.get_filename() == "bas-bas-t-2026-01-12.pdf"
+    assert "210.00" in _pdf_text(pdf.get_content())
+    for bad in ("fm@example.org\r\nBcc: x@evil.test", "nobody", ""):
+        with pytest.raises(OpenMegError, match="e-mail address"):
+            report_email(r, sender="bas@example.org", to=[bad])
+    with pytest.raises(OpenMegError, match="recipient"):
+        report_email(r, sender="bas@example.org", to=[])

@@ -218,3 +218,21 @@ def test_noisy_meters_still_give_the_drift_and_no_false_finding(month: int) -> N
     assert abs(found.kwh - run.waste_kwh[0]) <= 0.05 * run.waste_kwh[0]
     _, clean = _run(bas, month, [])
     assert diagnose(bas, _noisy(clean, month + 10), timezone=TZ, price_per_kwh=0.25) == []
+
+
+def test_points_read_from_the_stepped_plant_give_the_same_findings() -> None:
+    from openmeg.sim.physics.building import BuildingPlant
+
+    bas = SITE.bas[1]
+    faults = _faults(bas, 1)
+    run, _ = _run(bas, 1, faults)
+    plant = BuildingPlant(bas, timezone=TZ, faults=faults)
+    temp = load_weather(WEATHER, run.points.index).temp_air_c
+    rows = []
+    for t, outdoor in zip(run.points.index, temp, strict=True):
+        plant.step(t.to_pydatetime(), 900.0, float(outdoor))
+        rows.append(plant.read())
+    points = pd.DataFrame(rows, index=run.points.index).astype(np.float32).astype(float)
+    found = {f.kind: f for f in diagnose(bas, points, timezone=TZ, price_per_kwh=0.25)}
+    for fault, truth in zip(faults, run.waste_kwh, strict=True):
+        assert abs(found[fault.kind].kwh - truth) <= 0.05 * truth

@@ -69,6 +69,11 @@ class Plant:
         self.commands.append((name, value))
         self.values[name] = value
 
+    def relinquish(self, name: str) -> None:
+        if not name.endswith(("fan_on", "mode", "armed")):
+            raise CommandError(f"{name} cannot be relinquished")
+        self.commands.append((name, math.nan))
+
 
 @pytest.fixture
 def plant() -> Plant:
@@ -88,7 +93,13 @@ def audit(tmp_path: Path) -> Iterator[AuditLog]:
 @pytest.fixture
 async def served(plant: Plant, audit: AuditLog) -> AsyncIterator[BacnetServer]:
     server = BacnetServer(
-        BAS, values=plant.read, command=plant.command, port=0, audit=audit, now=lambda: T0
+        BAS,
+        values=plant.read,
+        command=plant.command,
+        relinquish=plant.relinquish,
+        port=0,
+        audit=audit,
+        now=lambda: T0,
     )
     async with server:
         yield server
@@ -240,8 +251,14 @@ async def test_the_client_checks_before_it_sends(client: BacnetClient, plant: Pl
         await client.write("ahu-1.fan_kw", 1.0)
     with pytest.raises(CommandError, match="finite"):
         await client.write("ahu-1.fan_speed_pct", math.nan)
+    with pytest.raises(CommandError, match="whole state number"):
+        await client.write("hp-1.mode", 2.5)  # not rounded to a state
+    with pytest.raises(CommandError, match=r"0 \(inactive\) or 1 \(active\), not 2"):
+        await client.write("security-1.armed", 2.0)
     with pytest.raises(BacnetRefusal, match="value-out-of-range"):
         await client.write("ahu-1.fan_speed_pct", 101.0)  # the device checks the range
+    with pytest.raises(BacnetRefusal, match="value-out-of-range"):
+        await client.write("hp-1.mode", 4)
     assert plant.commands == []
 
 
@@ -353,3 +370,32 @@ async def test_malformed_datagrams_change_nothing_and_the_device_keeps_serving(
         sock.close()
     assert await client.read("ahu-1.fan_kw") == before["ahu-1.fan_kw"]
     assert plant.commands == [] and plant.values == before
+
+
+async def test_a_relinquish_returns_the_point_to_the_plant(
+    plant: Plant, served: BacnetServer, client: BacnetClient, audit: AuditLog
+) -> None:
+    await client.relinquish("hp-1.mode")
+    assert [(n, math.isnan(v)) for n, v in plant.commands] == [("hp-1.mode", True)]
+    with pytest.raises(BacnetRefusal, match="value-out-of-range"):
+        await client.relinquish("ahu-1.space_temp_setpoint_c")  # the plant has no automatic
+    assert served.writes[-1].reason == "ahu-1.space_temp_setpoint_c cannot be relinquished"
+    with pytest.raises(CommandError, match="read-only"):
+        await client.relinquish("ahu-1.fan_kw")
+    with pytest.raises(CommandError, match=r"priority is 1 \.\. 16"):
+        await client.relinquish("hp-1.mode", priority=17)
+    assert [(r.action, r.detail.get("relinquish")) for r in audit.records()] == [
+        ("bas.write", True),
+        ("bas.write.refused", True),
+    ]
+
+
+async def test_a_bas_without_relinquish_refuses_it(plant: Plant) -> None:
+    server = BacnetServer(BAS, values=plant.read, command=plant.command, port=0)
+    async with server, BacnetClient(BAS, port=await server.start()) as c:
+        with pytest.raises(BacnetRefusal, match="value-out-of-range"):
+            await c.relinquish("hp-1.mode")
+    assert plant.commands == []
+    assert (
+        server.writes[-1].reason == "hp-1.mode: this BAS takes no relinquish (null); write a value"
+    )

@@ -215,3 +215,26 @@ def test_the_scenarios_faults_go_to_their_bas() -> None:
     assert scenario_of([BAS, twice], [sure], [])["bas-u"][0] == (sure,)
     with pytest.raises(OpenMegError, match="given to the BAS bas-t"):
         BuildingPlant(BAS, timezone=TZ, faults=[sure])
+
+
+def test_held_points_follow_the_command_until_relinquished() -> None:
+    plant = BuildingPlant(BAS, timezone=TZ)
+    night = INDEX[4].to_pydatetime()  # 02:00 local: the fan is off by its schedule
+    plant.step(night, 900.0, 0.0)
+    assert plant.read()["ahu-1.fan_on"] == 0.0 and plant.read()["hp-1.mode"] == 2.0
+    plant.command("ahu-1.fan_on", 1.0)
+    plant.command("hp-1.mode", 1.0)
+    plant.step(night, 900.0, 0.0)
+    held = plant.read()
+    assert held["ahu-1.fan_on"] == 1.0 and held["ahu-1.fan_kw"] > 0
+    assert (held["hp-1.mode"], held["hp-1.electric_kw"]) == (1.0, 0.0)
+    assert held["ahu-1.space_temp_c"] < 16.0  # nobody heats it
+    plant.command("hp-1.water_setpoint_c", 50.0)
+    plant.relinquish("ahu-1.fan_on")
+    plant.relinquish("hp-1.mode")
+    with pytest.raises(CommandError, match="relinquished"):
+        plant.relinquish("ahu-1.fan_speed_pct")
+    plant.step(night, 900.0, 0.0)
+    free = plant.read()
+    assert (free["ahu-1.fan_on"], free["hp-1.mode"], free["hp-1.water_temp_c"]) == (0.0, 2.0, 50.0)
+    assert free["ahu-1.space_temp_c"] == 16.0

@@ -150,7 +150,14 @@ def simulate_building(
 
 class BuildingPlant:
     """The equipment of one BAS, stepped by the simulated field; its points read and commanded
-    by name ``<equipment>.<point>``."""
+    by name ``<equipment>.<point>``.
+
+    Until its first step every point reads quiet (off, 20 °C, setpoints at their defaults).
+    ``fan_on``, a heat pump's ``mode`` and ``armed`` follow the schedule and the load until a
+    command holds them (mode: 1 off, 2 heating only, 3 cooling only) and ``relinquish``
+    returns them to automatic; ``water_setpoint_c`` is the setpoint of the mode in effect
+    (heating when off); ``scene`` sets a zone's occupied level, as does ``level_pct``.
+    """
 
     def __init__(
         self,
@@ -249,6 +256,12 @@ class BuildingPlant:
         else:
             self._settings[name] = v
         self._values[name] = v
+
+    def relinquish(self, name: str) -> None:
+        """Return ``fan_on``, ``mode`` or ``armed`` to automatic; ``CommandError`` for others."""
+        if name not in self._settings or name.partition(".")[2] not in AUTOMATIC:
+            raise CommandError(f"{name} cannot be relinquished: only {', '.join(AUTOMATIC)} can")
+        self._settings[name] = math.nan
 
     @property
     def electric_kw(self) -> float:

@@ -154,9 +154,7 @@ def evaluate(
     # heat pumps: capacities at their COPs, the zone balance, then each one's share
     hps = [e for e in bas.equipment if e.kind == "heat_pump"]
     heat_cap, cool_cap = np.zeros(n), np.zeros(n)
-    cops: dict[
-        str, tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
-    ] = {}
+    cops: dict[str, tuple[FloatArray, ...]] = {}
     for e in hps:
         eta = m.carnot_fraction(e.cop_nominal)
         hot_w, cold_w = s(e.id, "heat_water_c"), s(e.id, "cool_water_c")
@@ -173,7 +171,7 @@ def evaluate(
         cap_c = may_cool * e.rated_kw * cop_c * factor
         heat_cap += cap_h
         cool_cap += cap_c
-        cops[e.id] = (cop_h, cop_c, factor, cap_h, cap_c, np.zeros(n))
+        cops[e.id] = (cop_h, cop_c, factor, cap_h, cap_c)
 
     zone, q = m.zone_temperature(
         outdoor_c=outdoor_c,
@@ -188,7 +186,7 @@ def evaluate(
     )
     heating, cooling = q > 1e-9, q < -1e-9
     for e in hps:
-        cop_h, cop_c, factor, cap_h, cap_c, _ = cops[e.id]
+        cop_h, cop_c, factor, cap_h, cap_c = cops[e.id]
         part_h = np.divide(cap_h, heat_cap, out=np.zeros(n), where=heat_cap > 0)
         part_c = np.divide(cap_c, cool_cap, out=np.zeros(n), where=cool_cap > 0)
         thermal = np.where(heating, q * part_h, np.where(cooling, -q * part_c, 0.0))
