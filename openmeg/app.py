@@ -369,7 +369,6 @@ class LiveMeg:
             poll_s=bas_poll_s,
         )
         self._bas_devices = {b.id for b in site.bas} | {e.id for b in site.bas for e in b.equipment}
-        self._bas_every = max(1, round(bas_poll_s / step_s))
         self.prices = PriceSignals(site, buses.of("provider"))
         self.peaks = PeakWatch(site, buses.of("provider"), self.edge.gate("peak_watch"))
         self._tasks_run = False
@@ -434,9 +433,8 @@ class LiveMeg:
         await self.peaks.pump()
         await self.economics.pump()
         await self.historian.pump()
-        if self.status.cycles % self._bas_every == 1 % self._bas_every:
-            for bems in self.bems.values():
-                await bems.poll()
+        for bems in self.bems.values():
+            await bems.due(now)
         await self.scada.pump()
         if self.status.cycles % self.persist_every == 0:
             await self.historian.write_buffer()

@@ -7,11 +7,12 @@ and carries out authorised commands (schedules, setpoints, scenes), read back an
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from contextlib import aclosing
+from datetime import datetime, timedelta
 
 from openmeg.core.audit import AuditLog
 from openmeg.core.building_automation import BasSystem
-from openmeg.core.bus import Bus
+from openmeg.core.bus import Bus, cycle_beats
 from openmeg.core.clock import Clock
 from openmeg.core.command_auth import CommandAuthority
 from openmeg.core.errors import DeviceError, OpenMegError
@@ -57,6 +58,7 @@ class Bems:
         self.latest: Checked | None = None
         """The last poll answered, checked."""
         self.polls = self.failures = 0
+        self._next: datetime | None = None
 
     async def start(self) -> None:
         """Open the BAS client."""
@@ -66,9 +68,10 @@ class Bems:
         """Close the BAS client."""
         await self.client.stop()
 
-    async def poll(self) -> Checked | None:
-        """One poll of every point: checked, published, kept; ``None`` if the BAS is silent."""
-        now = self.clock.now()
+    async def poll(self, now: datetime | None = None) -> Checked | None:
+        """One poll of every point at ``now`` (default: the clock's): checked, published, kept;
+        ``None`` if the BAS is silent."""
+        now = self.clock.now() if now is None else now
         self.polls += 1
         try:
             values = await self.client.read_many(self.series.names)
@@ -99,18 +102,18 @@ class Bems:
             )
             await self.bus.publish(point_topic(self.site, equipment, point, domain=DOMAIN), msg)
 
-    async def run(self, halt: asyncio.Event) -> None:
-        """Poll every ``poll_every_s`` until ``halt`` is set."""
-        while not halt.is_set():
-            await self.poll()
-            nap = asyncio.ensure_future(self.clock.sleep(self.poll_every_s))
-            stop = asyncio.ensure_future(halt.wait())
-            try:
-                await asyncio.wait({nap, stop}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in (nap, stop):
-                    task.cancel()
-                await asyncio.wait({nap, stop})
+    async def due(self, now: datetime) -> Checked | None:
+        """Poll if ``poll_every_s`` passed since the last poll (or none was made)."""
+        if self._next is not None and now < self._next:
+            return None
+        self._next = now + timedelta(seconds=self.poll_every_s)
+        return await self.poll(now)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll on the control cycles' beats once every ``poll_every_s``, until ``stop``."""
+        async with aclosing(cycle_beats(self.bus, self.site, stop)) as beats:
+            async for now in beats:
+                await self.due(now)
 
     async def command(
         self, equipment: str, point: str, value: float, *, actor: str, reason: str = ""

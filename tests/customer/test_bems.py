@@ -238,3 +238,31 @@ async def test_a_silent_bas_raises_an_alarm_after_three_polls_and_clears_when_it
     ]
     assert alarms[0].severity == "critical" and "does not answer" in alarms[0].text
     assert bems.failures == 3 and bems.polls == 5
+
+
+async def test_as_a_service_it_polls_on_the_cycles_beats_once_per_interval(
+    bems: Bems, bus: InProcessBus
+) -> None:
+    import asyncio
+
+    from openmeg.core.messages import cycle_topic
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(bems.run(stop))
+    await asyncio.sleep(0.05)  # subscribed
+    for s in (0, 30, 59, 60, 61, 125):
+        beat = PointUpdate(
+            site="rome",
+            device="cycle",
+            name="duration_ms",
+            value=1.0,
+            unit="ms",
+            ts=T0 + timedelta(seconds=s),
+        )
+        await bus.publish(cycle_topic("rome"), beat)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    # polls at 0, 60 and 125 s: one a minute at most
+    assert bems.polls == 3 and len(bems.series) == 3
+    frame = bems.series.frame(60.0)
+    assert list(frame.index) == [T0 + timedelta(seconds=s) for s in (0, 60, 120)]
