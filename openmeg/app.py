@@ -369,6 +369,7 @@ class LiveMeg:
             poll_s=bas_poll_s,
         )
         self._bas_devices = {b.id for b in site.bas} | {e.id for b in site.bas for e in b.equipment}
+        self._bems_of = {e.id: m for m in self.bems.values() for e in m.bas.equipment}
         self.prices = PriceSignals(site, buses.of("provider"))
         self.peaks = PeakWatch(site, buses.of("provider"), self.edge.gate("peak_watch"))
         self._tasks_run = False
@@ -506,6 +507,9 @@ class LiveMeg:
     ) -> CommandResult:
         """Carry out an operator's command through the field; the device's answer. ``reason``:
         why the operator gives it (logged with the command)."""
+        bems = self._bems_of.get(device)
+        if bems is not None:  # a piece of a premises' BAS equipment
+            return await bems.command_result(device, name, value, actor=user, reason=reason)
         return await self.scada.command(
             device, name, value, user=user, ts=self.clock.now(), reason=reason
         )

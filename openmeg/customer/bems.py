@@ -15,8 +15,14 @@ from openmeg.core.building_automation import BasSystem
 from openmeg.core.bus import Bus, cycle_beats
 from openmeg.core.clock import Clock
 from openmeg.core.command_auth import CommandAuthority
-from openmeg.core.errors import DeviceError, OpenMegError
-from openmeg.core.messages import PointUpdate, point_topic
+from openmeg.core.errors import CommandError, DeviceError, OpenMegError
+from openmeg.core.messages import (
+    CommandResult,
+    PointUpdate,
+    command_result_topic,
+    point_topic,
+    reportable,
+)
 from openmeg.core.points import Quality
 from openmeg.core.store import Store
 from openmeg.customer.bems_alarms import BasAlarms
@@ -121,6 +127,31 @@ class Bems:
         """Write ``equipment.point = value`` for ``actor`` (a verified identity), read back;
         ``CommandError`` (audited, nothing written) if it is refused."""
         return await self.commander.command(equipment, point, value, actor=actor, reason=reason)
+
+    async def command_result(
+        self, equipment: str, point: str, value: float, *, actor: str, reason: str = ""
+    ) -> CommandResult:
+        """``command`` for a command that came on the bus (its authorisation verified by who
+        took it): the outcome, also published as the command's result."""
+        try:
+            done = await self.commander.command(
+                equipment, point, value, actor=actor, reason=reason, via="bus"
+            )
+            accepted, why = True, ""
+            value = done.readback
+        except CommandError as err:
+            accepted, why = False, str(err)[:480]
+        result = CommandResult(
+            site=self.site,
+            device=equipment,
+            name=point,
+            value=reportable(value),
+            accepted=accepted,
+            reason=why,
+            ts=self.clock.now(),
+        )
+        await self.bus.publish(command_result_topic(self.site, equipment, point), result)
+        return result
 
     async def command_signed(
         self,

@@ -256,3 +256,40 @@ def test_the_supply_status_findings_and_reports(h: BasHarness) -> None:
     assert r.status_code == 200 and r.content.startswith(b"%PDF-")
     assert r.headers["content-type"] == "application/pdf"
     assert "bas-bas-office-2026-06-15-month.pdf" in r.headers["content-disposition"]
+
+
+def test_a_signed_command_on_the_bus_reaches_the_bas_and_is_answered(h: BasHarness) -> None:
+    from datetime import UTC, datetime
+
+    from openmeg.core.identity import Principal
+    from openmeg.core.messages import CommandMessage, command_result_topic, command_topic
+
+    op = Principal(name="op", role="operator")
+    point = ("ahu-1", "supply_temp_setpoint_c")
+
+    async def send(value: float, token: str) -> object:
+        sub = await h.bus.subscribe(command_result_topic("demo", *point))
+        try:
+            msg = CommandMessage(
+                site="demo",
+                device=point[0],
+                name=point[1],
+                value=value,
+                ts=h.clock.now(),
+                authorisation=token,
+            )
+            await h.bus.publish(command_topic("demo", *point), msg)
+            return (await sub.get(timeout=10))[1]
+        finally:
+            await h.bus.unsubscribe(sub)
+
+    token = h.meg.authority.sign_command(op, *point, 18.0, datetime.now(UTC))
+    answer = h.call(send(18.0, token))
+    assert answer.accepted and answer.value == 18.0, answer  # type: ignore[attr-defined]
+    assert h.plants["bas-office"].read()["ahu-1.supply_temp_setpoint_c"] == 18.0
+    answer = h.call(send(18.0, token))  # the same authorisation again: a replay
+    assert not answer.accepted and "used already" in answer.reason  # type: ignore[attr-defined]
+    forged = h.meg.authority.sign_command(op, *point, 30.0, datetime.now(UTC))
+    answer = h.call(send(30.0, forged))  # signed, but out of the point's 10..26 degC
+    assert not answer.accepted and "10..26" in answer.reason  # type: ignore[attr-defined]
+    assert h.plants["bas-office"].read()["ahu-1.supply_temp_setpoint_c"] == 18.0
