@@ -18,6 +18,13 @@ from openmeg.protocols.bacnet_stack import Node, bound_socket, device_object
 
 CLIENT_INSTANCE = 4194300
 """The client's own device instance (one below the highest a device may take)."""
+RETRIES = 2
+"""Times a request is sent again when no answer came (a datagram may be lost)."""
+
+
+def attempt_ms(timeout_s: float) -> int:
+    """Each attempt's wait [ms] so that the first and the retries take ``timeout_s`` in all."""
+    return max(1, round(timeout_s * 1000 / (RETRIES + 1)))
 
 
 class BacnetRefusal(CommandError):
@@ -29,8 +36,9 @@ class BacnetRefusal(CommandError):
 
 
 class BacnetClient:
-    """A client of ``bas`` at ``host:port`` (defaults: the BAS's own); every request gives up
-    after ``timeout_s`` with ``DeviceError``; a refused write raises ``CommandError``."""
+    """A client of ``bas`` at ``host:port`` (defaults: the BAS's own); a request unanswered is
+    sent again ``RETRIES`` times and gives up after ``timeout_s`` in all with ``DeviceError``;
+    a refused write raises ``BacnetRefusal``."""
 
     def __init__(
         self,
@@ -53,8 +61,12 @@ class BacnetClient:
     async def start(self) -> None:
         """Open the client's socket (a free port on ``local_host``)."""
         if self._node is None:
-            timeout_ms = round(self.timeout_s * 1000) + 500  # the wait below gives up first
-            device = device_object(self._instance, "openmeg", apdu_timeout_ms=timeout_ms, retries=0)
+            device = device_object(
+                self._instance,
+                "openmeg",
+                apdu_timeout_ms=attempt_ms(self.timeout_s),
+                retries=RETRIES,
+            )
             self._node = Node(device, bound_socket(self._local, 0))
             await self._node.ready()
 
@@ -87,15 +99,18 @@ class BacnetClient:
         return self._node
 
     async def _ask(self, what: str, call: Any, *, write: bool = False) -> Any:
+        silent = DeviceError(
+            f"BACnet device {self.address} did not answer {what} within {self.timeout_s:g} s: "
+            "is the BAS on and its address right?"
+        )
         try:
-            answer = await asyncio.wait_for(call, self.timeout_s)
+            answer = await asyncio.wait_for(call, self.timeout_s + 1.0)
         except TimeoutError as err:
-            raise DeviceError(
-                f"BACnet device {self.address} did not answer {what} within {self.timeout_s:g} s: "
-                "is the BAS on and its address right?"
-            ) from err
+            raise silent from err
         except ErrorRejectAbortNack as err:
             answer = err
+        if isinstance(answer, ErrorRejectAbortNack) and _why(answer) == "no-response":
+            raise silent
         if isinstance(answer, ErrorRejectAbortNack):
             message = f"BACnet device {self.address} refused {what}: {_why(answer)}"
             if write:

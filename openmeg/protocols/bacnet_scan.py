@@ -14,7 +14,7 @@ from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import ObjectIdentifier
 
 from openmeg.core.errors import DeviceError
-from openmeg.protocols.bacnet_client import CLIENT_INSTANCE
+from openmeg.protocols.bacnet_client import CLIENT_INSTANCE, RETRIES, attempt_ms
 from openmeg.protocols.bacnet_stack import (
     WILDCARD_INSTANCE,
     Node,
@@ -86,22 +86,27 @@ async def scan_device(
     device = device_object(
         CLIENT_INSTANCE - 1,
         "openmeg-scan",
-        apdu_timeout_ms=round(timeout_s * 1000) + 500,
-        retries=0,
+        apdu_timeout_ms=attempt_ms(timeout_s),
+        retries=RETRIES,
     )
     node = Node(device, bound_socket(local_host, 0))
     try:
         await node.ready()
 
         async def ask(what: str, call: Any) -> Any:
+            silent = DeviceError(
+                f"BACnet device {address} did not answer {what} within {timeout_s:g} s"
+            )
             try:
-                answer = await asyncio.wait_for(call, timeout_s)
+                answer = await asyncio.wait_for(call, timeout_s + 1.0)
             except TimeoutError as err:
-                raise DeviceError(
-                    f"BACnet device {address} did not answer {what} within {timeout_s:g} s"
-                ) from err
+                raise silent from err
             except ErrorRejectAbortNack as err:
                 answer = err
+            if isinstance(answer, ErrorRejectAbortNack) and "no-response" in str(
+                getattr(answer, "apduAbortRejectReason", "")
+            ):
+                raise silent
             if isinstance(answer, ErrorRejectAbortNack):
                 raise DeviceError(f"BACnet device {address} refused {what}")
             return answer

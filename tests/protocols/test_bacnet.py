@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -399,3 +400,42 @@ async def test_a_bas_without_relinquish_refuses_it(plant: Plant) -> None:
     assert (
         server.writes[-1].reason == "hp-1.mode: this BAS takes no relinquish (null); write a value"
     )
+
+
+class _LossyLink(asyncio.DatagramProtocol):
+    """A UDP relay between one client and the server that loses the first ``lose`` requests."""
+
+    def __init__(self, server_port: int, lose: int) -> None:
+        self.server = ("127.0.0.1", server_port)
+        self.lose, self.lost = lose, 0
+        self.client: tuple[str, int] | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        if addr == self.server:
+            if self.client is not None:
+                self.transport.sendto(data, self.client)
+            return
+        self.client = addr
+        if self.lost < self.lose:
+            self.lost += 1
+            return
+        self.transport.sendto(data, self.server)
+
+
+async def test_a_lost_request_is_sent_again(plant: Plant, served: BacnetServer) -> None:
+    loop = asyncio.get_running_loop()
+    transport, link = await loop.create_datagram_endpoint(
+        lambda: _LossyLink(served.port, lose=2), local_addr=("127.0.0.1", 0)
+    )
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        async with BacnetClient(BAS, port=port, timeout_s=1.5) as c:
+            assert await c.read("ahu-1.fan_speed_pct") == plant.values["ahu-1.fan_speed_pct"]
+        assert link.lost == 2  # the first try and the first retry lost, the last answered
+    finally:
+        transport.close()
