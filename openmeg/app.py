@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import pandas as pd
@@ -17,7 +17,7 @@ from openmeg.api.context import ApiServices
 from openmeg.api.field_control import FieldControl
 from openmeg.api.stream import StreamHub
 from openmeg.core.addresses import DeviceAddress
-from openmeg.core.audit import audit_log_of
+from openmeg.core.audit import AuditLog, audit_log_of
 from openmeg.core.bus import Bus
 from openmeg.core.bus_acl import PLATFORM
 from openmeg.core.clock import Clock, WallClock
@@ -32,6 +32,7 @@ from openmeg.core.sessions import Sessions
 from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.core.wiring import device_networks
+from openmeg.customer.bems import Bems
 from openmeg.customer.prosumer_economics import ProsumerEconomics
 from openmeg.customer.revenue_calc import revenue_devices
 from openmeg.customer.time_sync import TimeSync
@@ -66,6 +67,7 @@ from openmeg.operation.mdms.vee_service import VeeService
 from openmeg.operation.process_image import ImageKeeper
 from openmeg.operation.runtime import Runtime, Status
 from openmeg.operation.scada import PLATFORM_SOURCES, DerManagementServer, site_limits
+from openmeg.protocols.bacnet_client import BacnetClient
 from openmeg.protocols.http_server import HttpServer
 from openmeg.protocols.mqtt import MqttBus
 from openmeg.provider.peak_watch import PeakWatch
@@ -168,6 +170,8 @@ class LiveMeg:
         retry_connect_s: float = 30.0,
         wall: Clock | None = None,
         command_key: str | bytes | None = None,
+        bas_addresses: Mapping[str, tuple[str, int]] | None = None,
+        bas_poll_s: float = 60.0,
     ) -> None:
         """``addresses``: where the devices answer (host, port, unit id), each under its id.
 
@@ -184,7 +188,11 @@ class LiveMeg:
         its own topics (``Buses.shared``). ``keystore``: the site's secrets (the audit key, the
         token signing key). ``command_key``: the token signing key that operators'
         authorisations of commands and device adds from the bus are verified with (default:
-        the keystore's), against real time (``wall``, default the system's clock)."""
+        the keystore's), against real time (``wall``, default the system's clock).
+
+        ``bas_addresses``: with it, each BAS of the site gets its energy management, polling
+        it every ``bas_poll_s`` over BACnet/IP at the ``(host, port)`` given under its id (or
+        else at its site file's address)."""
         site_id = site.site.id
         if buses is None:
             if bus is None:
@@ -351,6 +359,17 @@ class LiveMeg:
             bus=buses.of("mdms"),
             consumers=meters,
         )
+        self.bems = bems_of(
+            site,
+            bas_addresses,
+            bus=buses.of("feeder"),
+            clock=clock,
+            audit=self.audit,
+            store=store,
+            poll_s=bas_poll_s,
+        )
+        self._bas_devices = {b.id for b in site.bas} | {e.id for b in site.bas for e in b.equipment}
+        self._bems_of = {e.id: m for m in self.bems.values() for e in m.bas.equipment}
         self.prices = PriceSignals(site, buses.of("provider"))
         self.peaks = PeakWatch(site, buses.of("provider"), self.edge.gate("peak_watch"))
         self._tasks_run = False
@@ -358,7 +377,10 @@ class LiveMeg:
     def known_device(self, device: str) -> bool:
         """Whether ``device`` is the site's: in its site file, polled, or added as an asset."""
         return (
-            device in self._domains or device in self.feeder.links or device in self.assets.assets
+            device in self._domains
+            or device in self.feeder.links
+            or device in self.assets.assets
+            or (device in self._bas_devices and bool(self.bems))
         )
 
     def known_source(self, source: str) -> bool:
@@ -390,6 +412,8 @@ class LiveMeg:
         await self.vee.start()
         await self.peaks.start()
         await self.field_commands.start()
+        for bems in self.bems.values():
+            await bems.start()
         self.feeder.subscribe(Subscription(device="*", point="*", interval_s=self.step_s))
         await self.device_adds.start(self.addresses)
 
@@ -410,6 +434,8 @@ class LiveMeg:
         await self.peaks.pump()
         await self.economics.pump()
         await self.historian.pump()
+        for bems in self.bems.values():
+            await bems.due(now)
         await self.scada.pump()
         if self.status.cycles % self.persist_every == 0:
             await self.historian.write_buffer()
@@ -448,6 +474,8 @@ class LiveMeg:
                     self.prices,
                 ):
                     tasks.create_task(service.run(halt), name=type(service).__name__)
+                for bems in self.bems.values():
+                    tasks.create_task(bems.run(halt), name=f"Bems {bems.bas.id}")
                 tasks.create_task(control(), name="control loop")
         finally:
             self._tasks_run = False
@@ -471,12 +499,17 @@ class LiveMeg:
             self.device_adds,
         ):
             await service.stop()
+        for bems in self.bems.values():
+            await bems.stop()
 
     async def command(
         self, device: str, name: str, value: float, user: str, reason: str = ""
     ) -> CommandResult:
         """Carry out an operator's command through the field; the device's answer. ``reason``:
         why the operator gives it (logged with the command)."""
+        bems = self._bems_of.get(device)
+        if bems is not None:  # a piece of a premises' BAS equipment
+            return await bems.command_result(device, name, value, actor=user, reason=reason)
         return await self.scada.command(
             device, name, value, user=user, ts=self.clock.now(), reason=reason
         )
@@ -497,6 +530,36 @@ class LiveMeg:
             "bus_inputs_refused": float(self.edge.total),
             "bus_messages_undecodable": float(sum(m.rejected for m in self._mqtt)),
         }
+
+
+def bems_of(
+    site: Site,
+    addresses: Mapping[str, tuple[str, int]] | None,
+    *,
+    bus: Bus,
+    clock: Clock,
+    audit: AuditLog,
+    store: Store,
+    poll_s: float,
+) -> dict[str, Bems]:
+    """The energy management of each BAS of ``site`` at ``addresses`` (none without them)."""
+    if addresses is None:
+        return {}
+    out = {}
+    for bas in site.bas:
+        host, port = addresses.get(bas.id, (bas.host, bas.port))
+        out[bas.id] = Bems(
+            site.site.id,
+            bas,
+            client=BacnetClient(bas, host=host, port=port),
+            bus=bus,
+            clock=clock,
+            audit=audit,
+            timezone=site.site.timezone,
+            store=store,
+            poll_every_s=poll_s,
+        )
+    return out
 
 
 def mqtt_buses(buses: Buses, bus: Bus | None) -> list[MqttBus]:
@@ -545,6 +608,7 @@ def api_services(meg: LiveMeg, wall: Clock, *, token_ttl_s: float = 900.0) -> Ap
         figures=meg.figures,
         assets=lambda: meg.assets.assets,
         authority=meg.authority,
+        bems=meg.bems,
     )
 
 

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openmeg.api import (
     routes_admin,
     routes_authorisations,
+    routes_bas,
     routes_customer,
     routes_operation,
     routes_services,
@@ -94,6 +95,7 @@ def create_app(svc: ApiServices, hub: StreamHub) -> FastAPI:
     app.include_router(routes_views.router)
     app.include_router(routes_services.router)
     app.state.provisioning = {}  # by customer: routes_services.attach gives them
+    app.include_router(routes_bas.router)
 
     app.add_middleware(LiveFastPath, services=svc, snapshot=routes_operation.live_body)
     app.add_middleware(BodyLimit, limit=lambda: svc.max_body_bytes)  # before any body is read

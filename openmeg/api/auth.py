@@ -11,7 +11,9 @@ from openmeg.api.schemas import Problem
 from openmeg.core.identity import AuthError, Principal
 
 TOKEN_URL = "/api/v1/auth/token"
-COMMAND_ROUTES = frozenset({"send_command", "command_authorise", "device_add_authorise"})
+COMMAND_ROUTES = frozenset(
+    {"send_command", "command_authorise", "device_add_authorise", "bas_command"}
+)
 """Routes of commands: a caller refused by role is audited too."""
 bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 

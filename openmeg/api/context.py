@@ -21,6 +21,7 @@ from openmeg.core.messages import CommandResult
 from openmeg.core.sessions import Sessions
 from openmeg.core.site import Site
 from openmeg.core.store import Store
+from openmeg.customer.bems import Bems
 from openmeg.customer.price_book import PriceBook
 from openmeg.customer.trading_desk import TradingSettings
 from openmeg.market.local_market import LocalMarket
@@ -73,6 +74,8 @@ class ApiServices:
     """Which field the MEG operates: openmeg's simulated one, or the site's own devices."""
     field_control: FieldControl | None = None
     """The simulated field's control interface (the simulator panel's), if there is one."""
+    bems: Mapping[str, Bems] = field(default_factory=dict)
+    """The energy management of each premises with a BAS, by the BAS's id."""
     live_cache: dict[tuple[object, ...], bytes] = field(default_factory=dict)
     """The live snapshot as sent, per scope, for the control cycle it shows."""
 

@@ -61,4 +61,10 @@ ROLE_MATRIX: dict[str, frozenset[Role]] = {
     "network_now": ALL,
     "energy_of": ALL,
     "point_detail": ALL,
+    # a premises' building automation: the operator's and its own customer's
+    "bas_points": CUSTOMER_DATA,
+    "bas_command": frozenset({"operator", "prosumer"}),
+    "bas_supply": CUSTOMER_DATA,
+    "bas_findings": CUSTOMER_DATA,
+    "bas_report": CUSTOMER_DATA,
 }

@@ -32,6 +32,7 @@ PATH_VALUES = {
     "source": "sensor-chp1",
     "code": "x",
     "load": "load-h01",
+    "premises": "office",
 }
 QUERY_VALUES = {
     "start": "2026-06-01T00:00:00Z",
@@ -60,6 +61,11 @@ BODIES: dict[str, dict[str, Any]] = {
         "incentive_per_kwh": 0.0,
     },
     "POST /api/v1/sim/utility": {"available": True},
+    "POST /api/v1/bas/{premises}/commands": {
+        "equipment": "ahu-1",
+        "point": "space_temp_setpoint_c",
+        "value": 21.0,
+    },
     "POST /api/v1/sim/loads/{load}/step": {"kw": 0.0},
     "POST /api/v1/sim/fault": {"line": "Line R6-R7"},
 }
