@@ -1,6 +1,7 @@
 """The provisioning system's audit trail with group commit: every relay and refusal is appended
-to the site's keyed audit chain, the records that arrive together written in one transaction
-(in a worker thread, off the event loop), and each caller waits until its record is stored."""
+to the site's keyed audit chain; the records that queue while one transaction commits are
+written together in the next (in a worker thread, off the event loop), and each caller waits
+until its record is stored."""
 
 from __future__ import annotations
 
@@ -14,8 +15,6 @@ from openmeg.core.audit import AuditEntry, AuditLog
 log = logging.getLogger("openmeg.provisioning")
 MAX_BATCH = 512
 """The most records one transaction writes."""
-LINGER_S = 0.02
-"""How long the writer gathers records after the first before it commits them [s]."""
 
 
 def _report(done: asyncio.Future[None]) -> None:
@@ -68,9 +67,7 @@ class AuditWriter:
         stop = False
         while not stop:
             batch: list[tuple[AuditEntry, asyncio.Future[None]]] = []
-            item = await self._queue.get()
-            if item is not None and self._queue.qsize() < MAX_BATCH:
-                await asyncio.sleep(LINGER_S)  # gather the records arriving meanwhile
+            item = await self._queue.get()  # then all that queued while the last commit ran
             while True:
                 if item is None:
                     stop = True

@@ -6,6 +6,7 @@ message or action is audited and answered, and the endpoint keeps running."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -19,6 +20,8 @@ from openmeg.customer.provisioning_relay import BasGateway, parse, plan, relay
 from openmeg.provider.advert_http import HttpError, MtlsServer, Request
 
 log = logging.getLogger("openmeg.provisioning")
+MAX_BATCH = 64
+"""The most sealed messages one request carries."""
 
 
 class ProvisioningEndpoint:
@@ -72,7 +75,7 @@ class ProvisioningEndpoint:
             detail={"reason": reason, "fingerprint": req.peer_fingerprint, **detail},
         )
 
-    def _subscription(self, req: Request, body: Any) -> tuple[Subscription, bytes]:
+    def _subscription(self, req: Request, body: Any) -> tuple[Subscription, list[bytes], bool]:
         if not isinstance(body, dict) or set(body) != {"subscription", "sealed"}:
             raise HttpError("a message is {subscription, sealed}", status=400)
         sub = self.p.subscriptions.get(str(body["subscription"]))
@@ -80,27 +83,44 @@ class ProvisioningEndpoint:
             raise HttpError("no such subscription", status=404)
         if req.peer_fingerprint != sub.service.provider_fingerprint:
             raise HttpError("this certificate is not the subscription's provider", status=403)
+        many = isinstance(body["sealed"], list)
+        texts = body["sealed"] if many else [body["sealed"]]
+        if not 1 <= len(texts) <= MAX_BATCH or not all(isinstance(t, str) for t in texts):
+            raise HttpError(f"sealed is one message or a list of 1 to {MAX_BATCH}", status=400)
         try:
-            return sub, base64.b64decode(str(body["sealed"]), validate=True)
+            return sub, [base64.b64decode(t, validate=True) for t in texts], many
         except binascii.Error as err:
             raise HttpError("sealed is not base64", status=400) from err
 
     async def message(self, req: Request) -> tuple[int, Any]:
-        """Open, check, relay and answer one sealed management message."""
+        """Open, check, relay and answer one sealed management message, or a list of them in
+        the order they were sealed (each answered as it would be alone)."""
         try:
-            sub, sealed = self._subscription(req, req.json())
+            sub, messages, many = self._subscription(req, req.json())
         except HttpError as err:
             await self._refuse(req, "message", str(err))
             raise
+        stored: list[asyncio.Future[None]] = []
+        answers = [await self._answer(req, sub, sealed, stored) for sealed in messages]
+        await asyncio.gather(*stored)  # every relay's record stored before any answer goes
+        if many:
+            return 200, {"answers": answers}
+        return (400 if "refused" in answers[0] else 200), answers[0]
+
+    async def _answer(
+        self, req: Request, sub: Subscription, sealed: bytes, stored: list[asyncio.Future[None]]
+    ) -> dict[str, str]:
         try:
             plain = sub.channel.open(sealed)
         except ChannelError as err:
             await self._refuse(req, sub.id, err.reason, message=str(err))
-            return 400, {"refused": err.reason}
-        answer = await self._relay(req, sub, plain)
-        return 200, {"sealed": base64.b64encode(sub.channel.seal(answer)).decode()}
+            return {"refused": err.reason}
+        answer = await self._relay(req, sub, plain, stored)
+        return {"sealed": base64.b64encode(sub.channel.seal(answer)).decode()}
 
-    async def _relay(self, req: Request, sub: Subscription, plain: bytes) -> bytes:
+    async def _relay(
+        self, req: Request, sub: Subscription, plain: bytes, stored: list[asyncio.Future[None]]
+    ) -> bytes:
         msg_id = ""
         try:
             msg = parse(plain)
@@ -114,7 +134,7 @@ class ProvisioningEndpoint:
         except (DeviceError, CommandError) as err:
             await self._refuse(req, r.device.id, "device", message=str(err), id=msg.id)
             return json.dumps({"id": msg.id, "ok": False, "error": str(err)}).encode()
-        self.p.audit.submit(  # in the next group commit; the answer does not wait for it
+        recorded = self.p.audit.submit(
             ts=self.p.clock.now(),
             actor=req.peer_name,
             action="provisioning.relayed",
@@ -127,4 +147,5 @@ class ProvisioningEndpoint:
                 "value": r.value if r.name else None,
             },
         )
+        stored.append(recorded)
         return json.dumps({"id": msg.id, "ok": True, "values": values}).encode()

@@ -167,15 +167,32 @@ class ComfortOptimiser:
     async def send_sealed(self, sid: str, sealed: bytes) -> dict[str, Any]:
         """Post a sealed message as it is (a test can change or replay one) and open the answer."""
         sub = self.subscribers[sid]
-        if sub.client is None:
-            host, _, port = sub.callback.rpartition(":")
-            sub.client = MtlsClient(host, int(port), self.identity.client_context())
         payload = {"subscription": sid, "sealed": base64.b64encode(sealed).decode()}
-        status, body = await sub.client.request("POST", "/messages", payload)
+        status, body = await self._client(sub).request("POST", "/messages", payload)
         if status != 200:
             raise HttpError(f"the premises refused the message: {body}", status=status)
         answer: dict[str, Any] = json.loads(sub.channel.open(base64.b64decode(body["sealed"])))
         return answer
+
+    def _client(self, sub: Subscriber) -> MtlsClient:
+        if sub.client is None:
+            host, _, port = sub.callback.rpartition(":")
+            sub.client = MtlsClient(host, int(port), self.identity.client_context())
+        return sub.client
+
+    async def send_many(self, sid: str, messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Seal ``messages`` in order and post them in one request; their answers in order
+        (``{"refused": reason}`` for one the premises refused)."""
+        sub = self.subscribers[sid]
+        sealed = [sub.channel.seal(json.dumps(m).encode()) for m in messages]
+        payload = {"subscription": sid, "sealed": [base64.b64encode(s).decode() for s in sealed]}
+        status, body = await self._client(sub).request("POST", "/messages", payload)
+        if status != 200:
+            raise HttpError(f"the premises refused the messages: {body}", status=status)
+        return [
+            json.loads(sub.channel.open(base64.b64decode(a["sealed"]))) if "sealed" in a else a
+            for a in body["answers"]
+        ]
 
     def _of_kind(self, sid: str, kind: str) -> list[dict[str, Any]]:
         return [d for d in self.subscribers[sid].devices if d["kind"] == kind]
@@ -184,13 +201,13 @@ class ComfortOptimiser:
         self, sid: str, *, space_c: float = 20.0, water_c: float = 7.0
     ) -> list[dict[str, Any]]:
         """Lower every air handler's space setpoint and heat pump's water setpoint."""
-        answers = []
-        for kind, value in (("ahu", space_c), ("heat_pump", water_c)):
-            for d in self._of_kind(sid, kind):
-                if "setpoint" in d["actions"]:
-                    msg = {"id": _id(), "device": d["id"], "action": "setpoint", "value": value}
-                    answers.append(await self.send(sid, msg))
-        return answers
+        messages = [
+            {"id": _id(), "device": d["id"], "action": "setpoint", "value": value}
+            for kind, value in (("ahu", space_c), ("heat_pump", water_c))
+            for d in self._of_kind(sid, kind)
+            if "setpoint" in d["actions"]
+        ]
+        return await self.send_many(sid, messages) if messages else []
 
     async def dim_empty(self, sid: str, *, level_pct: float = 10.0) -> list[dict[str, Any]]:
         """Read each lighting zone; dim those nobody occupies and whose lights are brighter."""

@@ -4,6 +4,7 @@ and the provisioning system keeps serving the subscription afterwards."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import ssl
 import time
@@ -173,6 +174,36 @@ async def test_replayed_stale_and_altered_messages_are_refused(tmp_path: Path) -
         assert len(reasons) == 2 + len(fresh)
         assert set(reasons[2:]) == {"tampered", "malformed"}  # malformed: the version byte
         assert (await w.provider.send_sealed(sub.id, fresh))["ok"] is True  # the genuine one
+
+
+async def test_a_batch_is_answered_message_by_message_and_a_replay_inside_it_refused(
+    tmp_path: Path,
+) -> None:
+    async with subscribed(tmp_path) as (w, sub, bas):
+        channel = w.provider.subscribers[sub.id].channel
+        first, second = (channel.seal(json.dumps(_msg(sub, value=v)).encode()) for v in (20, 21))
+        client = w.provider._client(w.provider.subscribers[sub.id])
+        sealed = [base64.b64encode(m).decode() for m in (first, first, second)]
+        status, body = await client.request(
+            "POST", "/messages", {"subscription": sub.id, "sealed": sealed}
+        )
+        assert status == 200 and body["answers"][1] == {"refused": "replayed"}
+        answers = [
+            json.loads(channel.open(base64.b64decode(body["answers"][i]["sealed"]))) for i in (0, 2)
+        ]
+        assert [a["ok"] for a in answers] == [True, True]
+        assert bas.writes == [
+            ("bas-office", AHU_SETPOINT, 20.0),
+            ("bas-office", AHU_SETPOINT, 21.0),
+        ]
+        assert w.reasons("provisioning.refused") == ["replayed"]
+        assert [a[1] for a in w.actions()].count("provisioning.relayed") == 2
+        for bad in ([], ["x"] * 65, [1]):
+            status, body = await client.request(
+                "POST", "/messages", {"subscription": sub.id, "sealed": bad}
+            )
+            assert status == 400 and "a list of 1 to 64" in str(body), body
+        assert bas.writes[2:] == []
 
 
 async def test_devices_and_actions_the_subscription_does_not_allow_are_refused(
