@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from openmeg.app import LiveApi, LiveMeg
@@ -48,6 +49,15 @@ async def connect_buses(site: str, broker: BrokerAccess | None) -> tuple[Buses, 
     return Buses(connected), None
 
 
+@dataclass(frozen=True, kw_only=True)
+class FieldWire:
+    """Where the field answers: its Modbus devices, and each BAS's BACnet/IP ``(host, port)``
+    by its id (a BAS not named here: at its site file's address)."""
+
+    devices: Sequence[DeviceAddress]
+    bas: Mapping[str, tuple[str, int]]
+
+
 @asynccontextmanager
 async def live_meg(
     site: Site,
@@ -57,7 +67,7 @@ async def live_meg(
     store_url: str,
     keystore: Keystore,
     mqtt: BrokerAccess | None,
-    field: Callable[[datetime, float], AbstractAsyncContextManager[Sequence[DeviceAddress]]],
+    field: Callable[[datetime, float], AbstractAsyncContextManager[FieldWire]],
     live_options: dict[str, object],
     api_options: dict[str, object] | None,
     say: Callable[[str], object],
@@ -67,9 +77,9 @@ async def live_meg(
     bus (the MQTT broker of ``mqtt``, each component logged in as itself, or in-process), on a
     clock ``speed`` times faster than real time from now, or from the authorised time with a
     ``time_sync`` in ``live_options``, or from ``start_at``; ``say`` tells how the time was taken.
-    ``field(start, anchor_epoch_s)`` gives the devices' addresses for as long as the MEG runs
-    (a simulated field started on the same clock, or the site file's). Leaving the block stops
-    them and closes bus and store."""
+    ``field(start, anchor_epoch_s)`` gives where the devices and each BAS answer for as long as
+    the MEG runs (a simulated field started on the same clock, or the site file's addresses).
+    Leaving the block stops them and closes bus and store."""
     db = Store(store_url)
     db.create_schema()
     try:
@@ -96,7 +106,7 @@ async def live_meg(
     clock = SimClock(start, speed=speed, anchor_epoch_s=anchor)
     try:
         field_cm = field(start, anchor)
-        addresses = await field_cm.__aenter__()
+        wire = await field_cm.__aenter__()
     except BaseException:
         await close_bus()
         db.close()
@@ -109,7 +119,8 @@ async def live_meg(
         store=db,
         keystore=keystore,
         step_s=step_s,
-        addresses=addresses,
+        addresses=wire.devices,
+        bas_addresses=wire.bas,
         **live_options,  # type: ignore[arg-type]
     )
     await meg.start()

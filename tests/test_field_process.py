@@ -23,6 +23,7 @@ from openmeg.core.clock import SimClock
 from openmeg.core.messages import ModeChange, mode_topic
 from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
+from openmeg.protocols.bacnet_client import BacnetClient
 from tests.keys import shared_keystore
 
 T0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -129,3 +130,18 @@ async def test_islanding_played_through_the_fields_control_interface(
         await runner
         await meg.stop()
         meg.store.close()
+
+
+async def test_the_field_announces_where_each_bas_answers_and_it_answers_there(
+    field: tuple[FieldProcess, float],
+) -> None:
+    f, _ = field
+    site = load_site("demo")
+    assert sorted(f.bas) == ["bas-linden", "bas-office"]
+    for bas in site.bas:
+        host, port = f.bas[bas.id]
+        assert host == "127.0.0.1" and port not in (0, bas.port)  # base port 0: free ports
+        async with BacnetClient(bas, host=host, port=port) as client:
+            values = await client.read_many([f"{e.id}.{p.name}" for e, p, _ in bas.objects()])
+        assert len(values) == len(bas.objects()) == 29
+        assert values[f"{bas.equipment[1].id}.cop"] > 0  # the heat pump's physics behind it

@@ -23,6 +23,8 @@ class FieldProcess:
     control_url: str
     addresses: tuple[DeviceAddress, ...]
     pid: int
+    bas: dict[str, tuple[str, int]]
+    """Where each BAS answers BACnet/IP: ``(host, port)`` by its id."""
 
 
 @contextlib.asynccontextmanager
@@ -83,6 +85,7 @@ async def simulated_field(
             for d in ready["devices"]
         ),
         pid=proc.pid,
+        bas={str(b["id"]): (str(b["host"]), int(b["port"])) for b in ready.get("bas", [])},
     )
     drain = asyncio.create_task(proc.stderr.read())
     try:

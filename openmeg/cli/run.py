@@ -83,11 +83,11 @@ def run(
 ) -> None:
     """Run the MEG live, persisted to the store; Ctrl-C stops cleanly.
 
-    The platform operates its devices over Modbus TCP only. With --field site it connects to
-    the addresses in the site file (a real site). With --field sim (what auto takes for the
-    demo and for a site whose devices lack addresses) it first starts the simulated field as
-    its own program (openmeg sim serve, on the same clock), uses the addresses it reports, and
-    stops it last.
+    The platform operates its devices over Modbus TCP (SunSpec) and each building's BAS over
+    BACnet/IP. With --field site it connects to the addresses in the site file (a real site).
+    With --field sim (what auto takes for the demo and for a site whose devices lack addresses)
+    it first starts the simulated field as its own program (openmeg sim serve, on the same
+    clock), uses the addresses it reports, and stops it last.
 
     Market prices come from a price server, a CSV file, or else an embedded market with seeded
     synthetic prices; they are pushed on the bus either way."""
@@ -205,18 +205,17 @@ async def _run_live(
 ) -> list[str]:
     """Run the MEG until stopped; the closing summary's lines."""
     import asyncio
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator
     from contextlib import asynccontextmanager
 
     from rich.live import Live
 
     from openmeg.cli.field_process import simulated_field
-    from openmeg.core.addresses import DeviceAddress
     from openmeg.core.wiring import site_addresses
-    from openmeg.live import live_meg
+    from openmeg.live import FieldWire, live_meg
 
     @asynccontextmanager
-    async def field(start: datetime, anchor: float) -> AsyncIterator[Sequence[DeviceAddress]]:
+    async def field(start: datetime, anchor: float) -> AsyncIterator[FieldWire]:
         if modbus_port is None:
             addresses = site_addresses(site)
             hosts = sorted({a.host for a in addresses})
@@ -224,7 +223,7 @@ async def _run_live(
                 f"the site's field: {len(addresses)} devices on Modbus TCP at the site file's "
                 f"addresses, hosts {', '.join(hosts)}"
             )
-            yield addresses
+            yield FieldWire(devices=addresses, bas={b.id: (b.host, b.port) for b in site.bas})
             return
         async with simulated_field(
             site_arg,
@@ -238,11 +237,12 @@ async def _run_live(
             ports = [a.port for a in f.addresses]
             if api_options is not None:  # the simulator panel's controls
                 api_options["field_control"] = f.control_url
+            bas = "".join(f"; BAS {b} on BACnet/IP port {p}" for b, (_, p) in f.bas.items())
             err_console.print(
                 f"simulated field (process {f.pid}): {len(ports)} devices on Modbus TCP, ports "
-                f"{min(ports)}..{max(ports)}; its control interface on {f.control_url}"
+                f"{min(ports)}..{max(ports)}{bas}; its control interface on {f.control_url}"
             )
-            yield f.addresses
+            yield FieldWire(devices=f.addresses, bas=f.bas)
 
     started = live_meg(
         site,

@@ -111,7 +111,11 @@ async def _serve(
     except OpenMegError:
         await field.stop()
         raise
-    print(json.dumps({"control": control.url, "devices": [w.as_dict() for w in plan]}), flush=True)
+    bas = [w.as_dict() for w in field.bas_plan]
+    print(
+        json.dumps({"control": control.url, "devices": [w.as_dict() for w in plan], "bas": bas}),
+        flush=True,
+    )
     stop = stop_on_signals()
     try:
         await field.run(stop)
