@@ -32,7 +32,7 @@ from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.customer.device_discovery import FoundDevice, device_uuid, scan_bas
 from openmeg.customer.provisioning_service import ProvisioningService
-from openmeg.protocols.mtls import ProviderAuthority
+from openmeg.protocols.provider_ca import ProviderAuthority
 from openmeg.provider.advert_http import MtlsServer
 from openmeg.provider.advert_identity import TlsIdentity
 from openmeg.provider.advertisement import Advertisement, AdvertisementBoard, Plan, ServiceOffer

@@ -56,7 +56,8 @@ def services_init(
 ) -> None:
     """Make the provider CA (if it is not there) and our server and client certificates."""
     from openmeg.cli.keys import keystore_or_exit
-    from openmeg.protocols.mtls import MtlsError, ProviderAuthority
+    from openmeg.protocols.mtls import MtlsError
+    from openmeg.protocols.provider_ca import ProviderAuthority
     from openmeg.provider.advert_identity import TlsIdentity
 
     the_site = load_site_or_exit(site)

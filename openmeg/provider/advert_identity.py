@@ -11,7 +11,8 @@ from pathlib import Path
 
 from openmeg.core.keystore import Keystore
 from openmeg.core.secure_memory import SecretBytes
-from openmeg.protocols.mtls import ProviderAuthority, client_context, fingerprint, server_context
+from openmeg.protocols.mtls import client_context, fingerprint, server_context
+from openmeg.protocols.provider_ca import ProviderAuthority
 
 
 def key_name(name: str, role: str) -> str:

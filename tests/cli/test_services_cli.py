@@ -18,7 +18,7 @@ from openmeg.cli import app
 from openmeg.core.audit import audit_log_of
 from openmeg.core.clock import WallClock
 from openmeg.core.store import Store, sqlite_url
-from openmeg.protocols.mtls import ProviderAuthority
+from openmeg.protocols.provider_ca import ProviderAuthority
 from openmeg.provider.advert_http import MtlsServer
 from openmeg.provider.advert_identity import TlsIdentity
 from openmeg.provider.advertisement import AdvertisementBoard

@@ -18,7 +18,8 @@ import pytest
 
 from openmeg.core.secure_memory import SecretBytes
 from openmeg.customer.provisioning import Subscription
-from openmeg.protocols.mtls import ProviderAuthority, client_context
+from openmeg.protocols.mtls import client_context
+from openmeg.protocols.provider_ca import ProviderAuthority
 from openmeg.provider.advert_http import HttpError, MtlsClient
 from tests.customer.provisioning_world import World, offer, world
 from tests.customer.test_provisioning import FakeBas, discover_with

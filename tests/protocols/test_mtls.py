@@ -27,18 +27,20 @@ from openmeg.core.secure_memory import SecretBytes
 from openmeg.protocols import mtls
 from openmeg.protocols.http_server import HttpServer
 from openmeg.protocols.mtls import (
-    HandshakeRefusal,
     MtlsError,
-    ProviderAuthority,
-    asgi_peer_fingerprint,
     client_context,
-    expose_peer_fingerprints,
     fingerprint,
     peer_fingerprint,
-    refusal,
     server_context,
+)
+from openmeg.protocols.mtls_refusals import (
+    HandshakeRefusal,
+    asgi_peer_fingerprint,
+    expose_peer_fingerprints,
+    refusal,
     watch_handshakes,
 )
+from openmeg.protocols.provider_ca import ProviderAuthority
 from tests.keys import test_keystore
 from tests.services import free_port
 
