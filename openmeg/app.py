@@ -171,7 +171,7 @@ class LiveMeg:
         wall: Clock | None = None,
         command_key: str | bytes | None = None,
         bas_addresses: Mapping[str, tuple[str, int]] | None = None,
-        bas_poll_s: float = 60.0,
+        bas_poll_s: float = 300.0,
     ) -> None:
         """``addresses``: where the devices answer (host, port, unit id), each under its id.
 
@@ -191,8 +191,9 @@ class LiveMeg:
         the keystore's), against real time (``wall``, default the system's clock).
 
         ``bas_addresses``: with it, each BAS of the site gets its energy management, polling
-        it every ``bas_poll_s`` over BACnet/IP at the ``(host, port)`` given under its id (or
-        else at its site file's address)."""
+        it every ``bas_poll_s`` (default 5 minutes, a BAS's usual trend interval) over
+        BACnet/IP at the ``(host, port)`` given under its id (or else at its site file's
+        address)."""
         site_id = site.site.id
         if buses is None:
             if bus is None:

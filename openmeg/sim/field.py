@@ -23,6 +23,10 @@ from openmeg.sim.bas_wire import BasServers, WireBas, building_plants
 from openmeg.sim.live_plant import SimulatedPlant
 from openmeg.sim.wire import DeviceServers, WireDevice
 
+BUILDING_STEP_S = 300.0
+"""How often the buildings' physics is played [s of the field's clock]: their thermal time
+constants are hours; a write to a BAS plays them at the next step."""
+
 
 class Field:
     """Every simulated device of ``site``, stepped every ``step_s`` of ``clock``.
@@ -52,6 +56,7 @@ class Field:
             site, self.plant, now=lambda: self.plant.time, host=host, base_port=base_port, only=only
         )
         self.buildings = building_plants(site)
+        self._building_s = 0.0  # the field's time since the buildings were last played [s]
         """The building plant behind each BAS, by the BAS's id."""
         self.bas = BasServers(site, self.buildings, host=host, free_ports=base_port == 0, only=only)
         self.state_file = state_file
@@ -97,9 +102,14 @@ class Field:
             self.reverted.append((self.plant.time, device, control))
         t = self.plant.time
         self.plant.step()
-        outdoor_c = self.outdoor_temp_c()
-        for building in self.buildings.values():
-            building.step(t, self.step_s, outdoor_c)
+        self._building_s += self.step_s
+        plants = self.buildings.values()
+        due = self._building_s >= BUILDING_STEP_S or not self.steps
+        if due or any(b.commanded for b in plants):
+            outdoor_c = self.outdoor_temp_c()
+            for building in plants:
+                building.step(t, self._building_s, outdoor_c)
+            self._building_s = 0.0
         for load in self._stepping:  # the step is in the registers from now on
             self.load_steps[load] = time.time()
         self._stepping.clear()

@@ -175,6 +175,8 @@ class BuildingPlant:
         self._kinds = {e.id: e.kind for e in bas.equipment}
         self._run_h = {e.id: 0.0 for e in bas.equipment if e.kind == "ahu"}
         self._values = self._quiet()
+        self.commanded = False
+        """Whether a command or relinquish came since the last step."""
         self._electric_kw = 0.0
 
     def _quiet(self) -> dict[str, float]:
@@ -213,6 +215,7 @@ class BuildingPlant:
             events=self._events,
         )
         self._values = {k: float(v[0]) for k, v in run.points.items()}
+        self.commanded = False
         for k, on in run.running.items():
             self._run_h[k] += float(on[0]) * dt_s / 3600.0
         self._electric_kw = self._power()
@@ -256,12 +259,14 @@ class BuildingPlant:
         else:
             self._settings[name] = v
         self._values[name] = v
+        self.commanded = True
 
     def relinquish(self, name: str) -> None:
         """Return ``fan_on``, ``mode`` or ``armed`` to automatic; ``CommandError`` for others."""
         if name not in self._settings or name.partition(".")[2] not in AUTOMATIC:
             raise CommandError(f"{name} cannot be relinquished: only {', '.join(AUTOMATIC)} can")
         self._settings[name] = math.nan
+        self.commanded = True
 
     @property
     def electric_kw(self) -> float:
