@@ -3,9 +3,8 @@ the simulated building plant, polled, checked, published, commanded and alarmed.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from openmeg.core.clock import SimClock
 from openmeg.core.errors import CommandError
 from openmeg.core.messages import AlarmMessage, PointUpdate
 from openmeg.core.site import load_site
-from openmeg.core.store import Store, sqlite_url
+from openmeg.core.store import Store
 from openmeg.customer.bems import Bems
 from openmeg.protocols.bacnet import BacnetServer
 from openmeg.protocols.bacnet_client import BacnetClient
@@ -40,13 +39,8 @@ def f32(x: float) -> float:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(sqlite_url(tmp_path / "bems.db"))
-    s.create_schema()
-    try:
-        yield s
-    finally:
-        s.close()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 @pytest.fixture

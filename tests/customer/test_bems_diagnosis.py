@@ -3,7 +3,7 @@ management polled over BACnet from the simulated building plant."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from openmeg.core.clock import SimClock
 from openmeg.core.errors import OpenMegError
 from openmeg.core.messages import PriceChange
 from openmeg.core.site import load_site
-from openmeg.core.store import Store, sqlite_url
+from openmeg.core.store import Store
 from openmeg.customer.bems import Bems
 from openmeg.customer.bems_diagnosis import findings_of, report_of
 from openmeg.customer.price_book import PriceBook
@@ -39,13 +39,8 @@ def outdoor(t: datetime) -> float:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(sqlite_url(tmp_path / "d.db"))
-    s.create_schema()
-    try:
-        yield s
-    finally:
-        s.close()
+def store(sqlite_store: Store) -> Store:
+    return sqlite_store
 
 
 @pytest.fixture
