@@ -14,7 +14,7 @@ import pytest
 
 from openmeg.core.building_automation import POINTS, BasSystem
 from openmeg.core.errors import OpenMegError
-from openmeg.customer.bas_report import build_report
+from openmeg.customer.bas_report import BasReport, build_report
 from openmeg.customer.bas_report_render import report_html, report_pdf, write_report
 from openmeg.sim.physics.building import simulate_building
 from openmeg.sim.weather import load_weather
@@ -71,8 +71,9 @@ def _supply() -> pd.DataFrame:
     )
 
 
-def test_a_day_in_numbers() -> None:
-    r = build_report(
+def _day_report() -> BasReport:
+    """The report of 12 January at 0.25 a kWh, with the day's supply."""
+    return build_report(
         BAS,
         _day(),
         day=date(2026, 1, 12),
@@ -81,6 +82,10 @@ def test_a_day_in_numbers() -> None:
         price_per_kwh=0.25,
         supply=_supply(),
     )
+
+
+def test_a_day_in_numbers() -> None:
+    r = _day_report()
     energy = {e.equipment: e for e in r.energy}
     assert energy["ahu-1"].electric_kwh == 20.0 and energy["ahu-1"].running_h == 10.0
     assert energy["lz-1"].electric_kwh == 12.0 and energy["lz-1"].running_h == 8.0
@@ -128,15 +133,7 @@ def _pdf_text(data: bytes) -> str:
 
 
 def test_html_and_pdf_carry_the_numbers(tmp_path: Path) -> None:
-    r = build_report(
-        BAS,
-        _day(),
-        day=date(2026, 1, 12),
-        period="day",
-        timezone=TZ,
-        price_per_kwh=0.25,
-        supply=_supply(),
-    )
+    r = _day_report()
     page = write_report(r, tmp_path / "day.html").decode()
     assert (tmp_path / "day.html").read_text() == page == report_html(r).decode()
     assert "Daily BAS report bas-t (office) 2026-01-12" in page
