@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 import pandas as pd
@@ -43,6 +43,9 @@ USERS = {
 
 
 class Harness:
+    users: ClassVar[dict[str, tuple[str, str, str | None]]] = USERS
+    """The users the API knows, by the key of their token: name, role and customer."""
+
     def __init__(self, tmp: Path, *, step_every_s: float = 0.05, wall: Clock | None = None) -> None:
         """``wall``: the API's real time (tokens, logins), a ``WallClock()`` unless a test
         gives a clock it moves itself."""
@@ -56,12 +59,12 @@ class Harness:
         self._thread = threading.Thread(target=self._main, name="openmeg-api-harness", daemon=True)
         self.tokens: dict[str, str] = {}
 
-    def __enter__(self) -> Harness:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(60)
         if self._error is not None:
             raise self._error
-        for key, (name, _, _) in USERS.items():
+        for key, (name, _, _) in self.users.items():
             self.tokens[key] = self.login(name, PASSWORD)
         return self
 
@@ -132,11 +135,15 @@ class Harness:
             field_control=self.control.url,
         )
         await self.api.start()
-        ids = self.api.services.identities
-        for name, role, customer in USERS.values():
-            ids.create(name, role, customer=customer, secret=PASSWORD, now=START)
+        self._create_users()
         self._running = True
         self._stepper = asyncio.create_task(self._step())
+
+    def _create_users(self) -> None:
+        """The API's identities of ``users``, each with the password ``PASSWORD``."""
+        ids = self.api.services.identities
+        for name, role, customer in self.users.values():
+            ids.create(name, role, customer=customer, secret=PASSWORD, now=START)
 
     async def _step(self) -> None:
         while self._running:

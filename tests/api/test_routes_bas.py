@@ -19,7 +19,7 @@ from openmeg.core.site import load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.bas_wire import BasServers
 from openmeg.sim.physics.building import BuildingPlant
-from tests.api.harness import PASSWORD, START, USERS, Harness
+from tests.api.harness import START, USERS, Harness
 from tests.keys import shared_keystore
 
 BAS_USERS = {
@@ -46,14 +46,7 @@ def post(h: Harness, role: str | None, path: str, **kw: object) -> httpx.Respons
 class BasHarness(Harness):
     """A live MEG with no DER field but the site's BAS on the wire, polled every second."""
 
-    def __enter__(self) -> BasHarness:
-        self._thread.start()
-        self._ready.wait(60)
-        if self._error is not None:
-            raise self._error
-        for key, (name, _, _) in BAS_USERS.items():
-            self.tokens[key] = self.login(name, PASSWORD)
-        return self
+    users = BAS_USERS
 
     async def _start(self) -> None:
         self.store = Store(sqlite_url(self.tmp / "meg.db"))
@@ -80,10 +73,7 @@ class BasHarness(Harness):
         await self.meg.start()
         self.api = LiveApi(self.meg, self.wall, port=self.port)
         await self.api.start()
-        for name, role, customer in BAS_USERS.values():
-            self.api.services.identities.create(
-                name, role, customer=customer, secret=PASSWORD, now=START
-            )
+        self._create_users()
         self._running = True
         self._stepper = asyncio.create_task(self._step())
 
