@@ -29,6 +29,11 @@ PLAN = typer.Option("comfort", help="the premises' plan: monitor, comfort or ful
 PREMISES = typer.Option(..., help="the customer whose premises subscribe")
 
 
+def _cert_name(name: str, premises: str) -> str:
+    """Our certificates' name: ``name``, or ``premises-<premises>`` when it is empty."""
+    return name or f"premises-{premises}"
+
+
 def _identity(keys: Keystore, certs: Path, ca: str, name: str) -> TlsIdentity:
     from openmeg.provider.advert_identity import TlsIdentity
 
@@ -67,7 +72,7 @@ def services_init(
             authority = ProviderAuthority.load(ca, keys, certs)
         else:
             authority = ProviderAuthority.create(ca, keys, certs)
-        me = TlsIdentity.issue(authority, name or f"premises-{premises}", keys, certs)
+        me = TlsIdentity.issue(authority, _cert_name(name, premises), keys, certs)
     except (MtlsError, FileExistsError) as err:
         fail(str(err))
     print(f"{me.name}: client {me.client_fingerprint}")
@@ -90,7 +95,7 @@ def services_list(
     from openmeg.provider.advert_http import HttpError
 
     the_site = load_site_or_exit(site)
-    me = _identity(keystore_or_exit(the_site.site.id), certs, ca, name or f"premises-{premises}")
+    me = _identity(keystore_or_exit(the_site.site.id), certs, ca, _cert_name(name, premises))
     try:
         ads = asyncio.run(list_services(me, advertiser, _plan(plan)))
     except (HttpError, ValueError) as err:
@@ -124,7 +129,7 @@ def services_subscribe(
         fail("--for is 0 (until Ctrl-C) or a number of seconds")
     the_site, db = open_site_store(site, store)
     keys = keystore_or_exit(the_site.site.id)
-    me = _identity(keys, certs, ca, name or f"premises-{premises}")
+    me = _identity(keys, certs, ca, _cert_name(name, premises))
     try:
         code = asyncio.run(
             run_subscription(
