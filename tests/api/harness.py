@@ -18,7 +18,7 @@ import pandas as pd
 from openmeg.app import LiveApi, LiveMeg
 from openmeg.core.bus import InProcessBus
 from openmeg.core.clock import Clock, SimClock, WallClock
-from openmeg.core.site import load_site
+from openmeg.core.site import Site, load_site
 from openmeg.core.store import Store, sqlite_url
 from openmeg.operation.mdms.store import MeterReadings
 from openmeg.operation.mdms.validated import ValidatedReadings
@@ -102,12 +102,16 @@ class Harness:
         self.loop.run_forever()
         self.loop.close()
 
-    async def _start(self) -> None:
+    def _open_spine(self) -> Site:
+        """The demo site, with a fresh SQLite store, an in-process bus and a clock at ``START``."""
         self.store = Store(sqlite_url(self.tmp / "meg.db"))
         self.store.create_schema()
         self.bus = InProcessBus()
-        site = load_site("demo")
         self.clock = SimClock(START)
+        return load_site("demo")
+
+    async def _start(self) -> None:
+        site = self._open_spine()
         self.field = Field(site, clock=self.clock, base_port=0, horizon_h=2.0)
         await self.field.start()
         # a first step (and power flow) before the platform connects, as `openmeg sim serve`

@@ -13,10 +13,6 @@ import numpy as np
 import pytest
 
 from openmeg.app import LiveApi, LiveMeg
-from openmeg.core.bus import InProcessBus
-from openmeg.core.clock import SimClock
-from openmeg.core.site import load_site
-from openmeg.core.store import Store, sqlite_url
 from openmeg.sim.bas_wire import BasServers
 from openmeg.sim.physics.building import BuildingPlant
 from tests.api.harness import START, USERS, Harness
@@ -49,11 +45,7 @@ class BasHarness(Harness):
     users = BAS_USERS
 
     async def _start(self) -> None:
-        self.store = Store(sqlite_url(self.tmp / "meg.db"))
-        self.store.create_schema()
-        self.bus = InProcessBus()
-        site = load_site("demo")
-        self.clock = SimClock(START)
+        site = self._open_spine()
         tz = site.site.timezone
         self.plants = {b.id: BuildingPlant(b, timezone=tz) for b in site.bas}
         for plant in self.plants.values():
