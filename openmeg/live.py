@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from openmeg.app import LiveApi, LiveMeg
 from openmeg.core.addresses import DeviceAddress
@@ -22,6 +23,9 @@ from openmeg.core.site import Site
 from openmeg.core.store import Store
 from openmeg.customer.time_sync import TimeSync
 from openmeg.protocols.broker_access import BrokerAccess
+
+if TYPE_CHECKING:
+    from openmeg.customer.provisioning_service import ProvisioningService
 
 
 async def connect_buses(site: str, broker: BrokerAccess | None) -> tuple[Buses, Bus | None]:
@@ -58,6 +62,11 @@ class FieldWire:
     bas: Mapping[str, tuple[str, int]]
 
 
+Provisioning = Callable[
+    [LiveMeg, FieldWire], AbstractAsyncContextManager["Mapping[str, ProvisioningService]"]
+]
+
+
 @asynccontextmanager
 async def live_meg(
     site: Site,
@@ -72,6 +81,7 @@ async def live_meg(
     api_options: dict[str, object] | None,
     say: Callable[[str], object],
     start_at: datetime | None = None,
+    provisioning: Provisioning | None = None,
 ) -> AsyncIterator[tuple[LiveMeg, LiveApi | None]]:
     """The MEG (and its API with ``api_options``) started on the store at ``store_url`` and a
     bus (the MQTT broker of ``mqtt``, each component logged in as itself, or in-process), on a
@@ -79,6 +89,8 @@ async def live_meg(
     ``time_sync`` in ``live_options``, or from ``start_at``; ``say`` tells how the time was taken.
     ``field(start, anchor_epoch_s)`` gives where the devices and each BAS answer for as long as
     the MEG runs (a simulated field started on the same clock, or the site file's addresses).
+    ``provisioning(meg, wire)``, with the API: the provisioning system of each premises (by its
+    id), started for as long as the API runs and attached to it.
     Leaving the block stops them and closes bus and store."""
     db = Store(store_url)
     db.create_schema()
@@ -135,9 +147,26 @@ async def live_meg(
             await close_bus()
             db.close()
             raise
+    systems: AbstractAsyncContextManager[Mapping[str, ProvisioningService]] | None = None
+    if web is not None and provisioning is not None:
+        from openmeg.api.routes_services import attach
+
+        systems = provisioning(meg, wire)
+        try:
+            attach(web.app, await systems.__aenter__())
+        except BaseException:
+            await web.stop()
+            await meg.stop()
+            await field_cm.__aexit__(None, None, None)
+            await close_bus()
+            db.close()
+            raise
     try:
         yield meg, web
     finally:
+        if systems is not None and web is not None:
+            attach(web.app, {})
+            await systems.__aexit__(None, None, None)
         if web is not None:
             await web.stop()
         await meg.stop()

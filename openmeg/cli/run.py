@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from openmeg.core.keystore import Keystore
     from openmeg.core.site import Site
+    from openmeg.live import Provisioning
     from openmeg.protocols.broker_access import BrokerAccess
 
 
@@ -79,6 +80,23 @@ def run(
         None,
         help="serve HTTPS with server.pem from this folder and its key from the keystore "
         "(openmeg certs init)",
+    ),
+    services_certs: Path | None = typer.Option(
+        None,
+        help="run the third-party services' provisioning system of each premises whose "
+        "certificates are in this folder (openmeg services init --premises ...), in the API",
+    ),
+    advertiser: str = typer.Option(
+        "", help="the services' advertisement server HOST:PORT (with --services-certs)"
+    ),
+    services_plan: list[str] = typer.Option(
+        [],
+        "--services-plan",
+        help="PREMISES=PLAN (repeatable): a premises' plan, monitor, comfort or full; "
+        "default comfort",
+    ),
+    services_host: str = typer.Option(
+        "127.0.0.1", help="the address the provisioning systems listen on for providers"
     ),
 ) -> None:
     """Run the MEG live, persisted to the store; Ctrl-C stops cleanly.
@@ -156,6 +174,18 @@ def run(
             api_options["trusted_proxies"] = tuple(trusted_proxy)
         if tls_dir is not None:
             api_options["ssl_context"] = _tls_context(tls_dir, keys)
+    provisioning = None
+    if services_certs is not None or advertiser or services_plan:
+        if not api:
+            err_console.print("error: the services' provisioning needs the API", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        try:
+            provisioning = premises_provisioning(
+                the_site, keys, services_certs, advertiser, services_plan, services_host
+            )
+        except ValueError as err:
+            err_console.print(f"error: {err}", markup=False)
+            raise typer.Exit(EXIT_BAD_INPUT) from err
     try:
         broker = broker_access(mqtt, the_site.site.id, mqtt_ca, keys) if mqtt else None
     except OpenMegError as err:
@@ -178,6 +208,7 @@ def run(
                 api_options,
                 keys,
                 start_at,
+                provisioning,
             )
         )
     except OpenMegError as err:
@@ -202,6 +233,7 @@ async def _run_live(
     api_options: dict[str, object] | None,
     keys: Keystore,
     start_at: datetime | None = None,
+    provisioning: Provisioning | None = None,
 ) -> list[str]:
     """Run the MEG until stopped; the closing summary's lines."""
     import asyncio
@@ -256,8 +288,15 @@ async def _run_live(
         api_options=api_options,
         say=err_console.print,
         start_at=start_at,
+        provisioning=provisioning,
     )
     async with started as (meg, web):
+        for premises, system in (web.app.state.provisioning if web else {}).items():
+            err_console.print(
+                f"services of {premises}: plan {system.provisioning.plan.name}, providers "
+                f"reach it on {system.endpoint.endpoint}",
+                markup=False,
+            )
         if web is not None:
             if web.admin_password:
                 err_console.print(
@@ -293,6 +332,115 @@ async def _run_live(
                 stop.set()
                 await painter
         return run_summary(meg, began, meg.clock.now())
+
+
+def premises_provisioning(
+    site: Site,
+    keys: Keystore,
+    certs: Path | None,
+    advertiser: str,
+    plans: list[str],
+    host: str = "127.0.0.1",
+) -> Provisioning:
+    """The provisioning system of each premises whose certificates (``premises-<id>``) are in
+    ``certs``, on its plan (``PREMISES=PLAN``, default comfort), relaying to its BAS where the
+    field answers; ``ValueError`` saying what is wrong."""
+    from collections.abc import AsyncIterator, Mapping
+    from contextlib import asynccontextmanager
+
+    from openmeg.app import LiveMeg
+    from openmeg.core.addresses import ModbusAddress
+    from openmeg.core.clock import WallClock
+    from openmeg.customer.provisioning_bacnet import (
+        BacnetGateway,
+        premises_clients,
+        premises_discovery,
+    )
+    from openmeg.customer.provisioning_service import ProvisioningService
+    from openmeg.live import FieldWire
+    from openmeg.provider.advert_identity import TlsIdentity
+    from openmeg.provider.advertisement import PLANS
+
+    if certs is None:
+        raise ValueError("--advertiser and --services-plan go with --services-certs DIR")
+    if not advertiser:
+        raise ValueError("--services-certs needs --advertiser HOST:PORT")
+    name, _, port = advertiser.rpartition(":")
+    if not name or not port.isdigit():
+        raise ValueError(f"--advertiser {advertiser!r} is not HOST:PORT")
+    premises = sorted({c.id for c in site.customers} | {b.premises for b in site.bas})
+    chosen: dict[str, str] = {}
+    for given in plans:
+        who, _, plan = given.partition("=")
+        if who not in premises:
+            raise ValueError(f"--services-plan {given!r}: no premises {who!r} in the site")
+        if plan not in PLANS:
+            raise ValueError(f"--services-plan {given!r}: no plan {plan!r}: use {', '.join(PLANS)}")
+        chosen[who] = plan
+    identities: dict[str, TlsIdentity] = {}
+    for who in premises:
+        if (certs / f"premises-{who}-client.pem").is_file():
+            try:
+                identities[who] = TlsIdentity.load(f"premises-{who}", certs, "providers", keys)
+            except FileNotFoundError as err:
+                raise ValueError(str(err)) from err
+    if not identities:
+        raise ValueError(
+            f"no premises' certificates in {certs}: run openmeg services init --premises ID"
+        )
+    unsure = sorted(set(chosen) - set(identities))
+    if unsure:
+        raise ValueError(f"--services-plan for {', '.join(unsure)}: no certificates in {certs}")
+
+    def wired(wire: FieldWire) -> Site:
+        """The site with the addresses its field answers on."""
+        at = {a.id: ModbusAddress(host=a.host, port=a.port, unit=a.unit) for a in wire.devices}
+        devices = tuple(
+            d.model_copy(update={"address": at[d.id]}) if d.id in at else d for d in site.devices
+        )
+        bas = tuple(
+            b.model_copy(update={"host": wire.bas[b.id][0], "port": wire.bas[b.id][1]})
+            if b.id in wire.bas
+            else b
+            for b in site.bas
+        )
+        return site.model_copy(update={"devices": devices, "bas": bas})
+
+    @asynccontextmanager
+    async def started(
+        meg: LiveMeg, wire: FieldWire
+    ) -> AsyncIterator[Mapping[str, ProvisioningService]]:
+        field_site = wired(wire)
+        systems: dict[str, ProvisioningService] = {}
+        clients = []
+        try:
+            for who, me in identities.items():
+                mine = premises_clients(field_site, who)
+                gateway = BacnetGateway(mine)
+                system = ProvisioningService(
+                    identity=me,
+                    plan=PLANS[chosen.get(who, "comfort")],
+                    keystore=keys,
+                    audit=meg.audit,
+                    clock=WallClock(),
+                    discover=premises_discovery(field_site, who, gateway, mdns=False),
+                    gateway=gateway,
+                    host=host,
+                    advertiser=advertiser,
+                )
+                await system.start()
+                systems[who] = system
+                for c in mine.values():
+                    clients.append(c)
+                    await c.start()
+            yield systems
+        finally:
+            for system in systems.values():
+                await system.close()
+            for c in clients:
+                await c.stop()
+
+    return started
 
 
 def _tls_context(folder: Path, keys: Keystore) -> ssl.SSLContext:

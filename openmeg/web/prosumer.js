@@ -1,6 +1,7 @@
 // The prosumer's app: their premises now and today, their batteries and EV charger, revenue per
 // device, bills, the trading reference prices they set (and the accounts against them), the
-// local market's settlements and the alarms of their devices. Made for a phone first.
+// local market's settlements, the alarms of their devices and the third-party energy management
+// services their plan allows (subscribed and unsubscribed here). Made for a phone first.
 import { $, api, confirmThen, currency, every, fmt, fmtDateTime, fmtKw, fmtKwh, fmtMoney,
   fmtPrice, h, localDate, path, state } from "./core.js";
 
@@ -392,6 +393,86 @@ async function refreshAlarms() {
     : muted("No alarm on your devices.", { id: "no-mine-alarms" }));
 }
 
+// -- third-party services: what the plan allows, the subscriptions and their state
+let offered = [];
+let subscribed = [];
+let servicesAt = true; // a provisioning system runs for these premises
+
+function serviceRow(a) {
+  const mine = subscribed.find((s) => s.service === a.id);
+  const button = mine
+    ? h("button", { type: "button", class: "danger", "data-unsubscribe": mine.subscription }, "Unsubscribe")
+    : h("button", { type: "button", class: "primary", "data-subscribe": a.id }, "Subscribe");
+  button.addEventListener("click", () => (mine ? unsubscribe(a, mine) : subscribe(a)));
+  return h("li", { "data-service": a.id },
+    h("b", {}, a.name), ` · ${a.provider} · ${fmtMoney(a.price_per_month)} a month`,
+    h("p", { class: "muted" }, a.description),
+    h("p", { class: "service-state" }, mine
+      ? `Subscribed (${mine.subscription}): ${mine.open ? "active" : "ended"}, ${mine.devices} ` +
+        `${mine.devices === 1 ? "device" : "devices"} shared`
+      : "Not subscribed"),
+    button);
+}
+
+function showServices() {
+  if (!servicesAt) {
+    $("mine-services").replaceChildren(muted("No third-party services are offered at your premises.",
+      { id: "no-services" }));
+    return;
+  }
+  const others = subscribed.filter((s) => !offered.some((a) => a.id === s.service));
+  $("mine-services").replaceChildren(
+    offered.length ? h("ul", { class: "plain" }, ...offered.map(serviceRow))
+      : muted("Your plan allows no service on offer just now.", { id: "no-services" }),
+    ...others.map((s) => h("p", { "data-subscription": s.subscription },
+      `Subscribed to ${s.service} (${s.subscription}): ${s.open ? "active" : "ended"}`)));
+}
+
+async function refreshServices() {
+  const base = `/api/v1/customers/${path(customer)}`;
+  try {
+    subscribed = await api(`${base}/subscriptions`);
+  } catch (err) {
+    if (/no provisioning system runs/.test(err.message)) { servicesAt = false; showServices(); return; }
+    throw err;
+  }
+  servicesAt = true;
+  try {
+    offered = await api(`${base}/services`);
+  } catch (err) {
+    offered = [];
+    $("services-error").textContent = `The services on offer cannot be listed: ${refusal(err)}`;
+  }
+  showServices();
+}
+
+async function subscribe(a) {
+  $("services-error").textContent = "";
+  $("services-done").textContent = "";
+  try {
+    await api(`/api/v1/customers/${path(customer)}/services/${path(a.id)}/subscription`, { method: "POST" });
+  } catch (err) {
+    $("services-error").textContent = `Not subscribed: ${refusal(err)}`;
+    return;
+  }
+  $("services-done").textContent = `Subscribed to ${a.name}.`;
+  await refreshServices();
+}
+
+async function unsubscribe(a, mine) {
+  if (!(await confirmThen(`Unsubscribe from ${a.name}? It no longer manages your devices.`))) return;
+  $("services-error").textContent = "";
+  $("services-done").textContent = "";
+  try {
+    await api(`/api/v1/customers/${path(customer)}/subscriptions/${path(mine.subscription)}`, { method: "DELETE" });
+  } catch (err) {
+    $("services-error").textContent = `Not unsubscribed: ${refusal(err)}`;
+    return;
+  }
+  $("services-done").textContent = `Unsubscribed from ${a.name}.`;
+  await refreshServices();
+}
+
 function guarded(fn, box) {
   return async () => {
     try { await fn(); } catch (err) {
@@ -431,7 +512,13 @@ export async function mount(root) {
       h("div", { id: "mine-accounts" }, muted("…"))),
     card("mine-card-market", "Local market", h("div", { id: "mine-market" }, muted("…"))),
     card("mine-card-bills", "Bills", h("div", { id: "mine-bills" }, muted("…"))),
-    card("mine-card-alarms", "Alarms", h("div", { id: "mine-alarms" }, muted("…"))));
+    card("mine-card-alarms", "Alarms", h("div", { id: "mine-alarms" }, muted("…"))),
+    card("mine-card-services", "Services",
+      muted("Energy management services from other companies, as your plan allows: they " +
+        "manage your devices for as long as you are subscribed."),
+      h("div", { id: "mine-services" }, muted("…")),
+      h("p", { id: "services-error", class: "error", role: "alert" }),
+      h("p", { id: "services-done", class: "ok", role: "status" })));
   form.addEventListener("submit", saveTrading);
   $("trade-add").addEventListener("click", () => $("trade-windows").append(windowRow({
     from_hour: "", to_hour: "", purchase: "", sale: "" })));
@@ -444,10 +531,12 @@ export async function mount(root) {
   const alarms = guarded(refreshAlarms, "mine-alarms");
   await now(); // today's start, and the first values on screen
   await Promise.all([revenue(), guarded(refreshBills, "mine-bills")(), loadTrading(),
-    guarded(refreshAccounts, "mine-accounts")(), market(), alarms()]);
+    guarded(refreshAccounts, "mine-accounts")(), market(), alarms(),
+    guarded(refreshServices, "mine-services")()]);
   every(2000, now);
   every(5000, revenue);
   every(5000, alarms);
   every(30000, market);
+  every(10000, guarded(refreshServices, "mine-services"));
   every(30000, guarded(refreshAccounts, "mine-accounts"));
 }
